@@ -1,0 +1,116 @@
+"""``field(...)`` and ``generated.*``: attribute options attached to dataclass fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as _uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .undefined import UNDEFINED
+
+OPTIONS_KEY = "storeroom"
+
+
+@dataclass(frozen=True, slots=True)
+class Generator:
+    """How a value is produced: ``on_create`` fills an UNDEFINED value on create,
+    ``on_update`` replaces the value on every update. ``kind`` names the built-in ones."""
+
+    kind: str
+    on_create: Callable[[], Any] | None = None
+    on_update: Callable[[], Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldOptions:
+    """Storeroom's options of one attribute (everything but default / default_factory)."""
+
+    max_length: int | None = None
+    min_length: int | None = None
+    ge: Any = None
+    le: Any = None
+    pattern: str | None = None
+    store: bool = True
+    creatable: bool = True
+    updatable: bool = True
+    readable: bool = True
+    sortable: bool = True
+    unique: bool = False
+    index: bool = False
+    generator: Generator | None = None
+
+
+def field(
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
+    max_length: int | None = None,
+    min_length: int | None = None,
+    ge: Any = None,
+    le: Any = None,
+    pattern: str | None = None,
+    store: bool = True,
+    creatable: bool = True,
+    updatable: bool = True,
+    readable: bool = True,
+    sortable: bool = True,
+    unique: bool = False,
+    index: bool = False,
+) -> Any:
+    """Declare an attribute with options; use as the default of an annotated class attribute."""
+    opts = FieldOptions(
+        max_length=max_length, min_length=min_length, ge=ge, le=le, pattern=pattern,
+        store=store, creatable=creatable, updatable=updatable, readable=readable,
+        sortable=sortable, unique=unique, index=index,
+    )
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={OPTIONS_KEY: opts})
+
+
+def utcnow() -> datetime:
+    """The current time, tz-aware UTC, at microsecond precision."""
+    return datetime.now(UTC)
+
+
+def _gen_field(gen: Generator, **kw: Any) -> Any:
+    opts = FieldOptions(generator=gen, **kw)
+    return dataclasses.field(default=UNDEFINED, metadata={OPTIONS_KEY: opts})
+
+
+class generated:  # noqa: N801 - used as a namespace: generated.uuid()
+    """Generated attribute values, filled in by the store."""
+
+    @staticmethod
+    def uuid(**options: Any) -> Any:
+        """A random UUID4 on create (as ``str`` or ``UUID``, after the annotation)."""
+        return _gen_field(Generator("uuid", on_create=_uuid.uuid4), **options)
+
+    @staticmethod
+    def sequence(**options: Any) -> Any:
+        """An increasing integer: the backend's autoincrement or a counter."""
+        options.setdefault("updatable", False)
+        return _gen_field(Generator("sequence"), **options)
+
+    @staticmethod
+    def created_at(**options: Any) -> Any:
+        """The UTC time of creation; not updatable."""
+        options.setdefault("updatable", False)
+        return _gen_field(Generator("created_at", on_create=utcnow), **options)
+
+    @staticmethod
+    def updated_at(**options: Any) -> Any:
+        """The UTC time of the last write (create or update)."""
+        return _gen_field(Generator("updated_at", on_create=utcnow, on_update=utcnow), **options)
+
+    @staticmethod
+    def on_create(fn: Callable[[], Any], **options: Any) -> Any:
+        """``fn()`` fills the value on create when none is given."""
+        return _gen_field(Generator("on_create", on_create=fn), **options)
+
+    @staticmethod
+    def on_update(fn: Callable[[], Any], **options: Any) -> Any:
+        """``fn()`` fills the value on create and replaces it on every update."""
+        return _gen_field(Generator("on_update", on_create=fn, on_update=fn), **options)

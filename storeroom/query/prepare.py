@@ -1,0 +1,183 @@
+"""Validate a filter against a model: known attributes and operators, values coerced
+losslessly to the attribute's type, and the tree simplified."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pydantic
+
+from ..errors import InvalidFilter
+from ..model.attrs import Attr
+from ..model.stored import ModelMeta
+from ..model.types import DATETIME, ENUM, FLOAT, JSON
+from ..model.validate import _adapter, to_utc
+from .ast import (
+    EVERYTHING,
+    NOTHING,
+    OPERATORS,
+    ORDER_OPERATORS,
+    TEXT_OPERATORS,
+    And,
+    Cond,
+    Node,
+    Not,
+    Or,
+)
+from .q import lookups_node, to_node
+
+
+def coerce_value(attr: Attr, op: str, value: Any) -> Any:
+    """``value`` as the attribute's type, when that loses nothing; ``InvalidFilter`` otherwise."""
+    if value is None:
+        raise InvalidFilter(f"{attr.name}__{op}: None is not a valid value (use isnull)")
+    if attr.kind == FLOAT and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if attr.kind == ENUM and isinstance(value, attr.inner):
+        return value
+    if type(value) is attr.inner and attr.kind != DATETIME:
+        return value
+    try:
+        out = _adapter(attr.inner).validate_python(value)
+    except pydantic.ValidationError as exc:
+        raise InvalidFilter(
+            f"{attr.name}__{op}: {value!r} cannot be used as a {_tname(attr)} "
+            f"({exc.errors()[0]['msg']})") from None
+    if attr.kind == DATETIME:
+        out = to_utc(out)
+    if attr.kind == FLOAT and out != out:
+        raise InvalidFilter(f"{attr.name}__{op}: NaN cannot be compared")
+    return out
+
+
+def _tname(attr: Attr) -> str:
+    return getattr(attr.inner, "__name__", None) or str(attr.inner)
+
+
+def _known(meta: ModelMeta, name: str, op: str) -> Attr:
+    a = meta.attrs.get(name)
+    if a is None or not a.store:
+        raise InvalidFilter(f"unknown attribute {name!r} in filter {name}__{op} on {meta.name}")
+    if op not in OPERATORS:
+        raise InvalidFilter(f"unknown operator {op!r} in filter {name}__{op} "
+                            f"(operators: {', '.join(sorted(OPERATORS))})")
+    return a
+
+
+def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
+    """One condition, validated and coerced (may simplify to another node)."""
+    a = _known(meta, c.attr, c.op)
+    op, value = c.op, c.value
+    if op == "isnull":
+        if not isinstance(value, bool):
+            raise InvalidFilter(f"{a.name}__isnull needs True or False, got {value!r}")
+        if not a.optional:
+            return NOTHING if value else EVERYTHING
+        return Cond(a.name, "isnull", value)
+    if a.kind == JSON:
+        if op in ("eq", "ne") and value is None:
+            return prepare_cond(meta, Cond(a.name, "isnull", op == "eq"))
+        raise InvalidFilter(f"{a.name}__{op}: a {_tname(a)} attribute can only be filtered "
+                            "with isnull")
+    if op in ("eq", "ne") and value is None:
+        return prepare_cond(meta, Cond(a.name, "isnull", op == "eq"))
+    if op in TEXT_OPERATORS:
+        if not a.is_text:
+            raise InvalidFilter(f"{a.name}__{op}: operator {op!r} needs a str attribute, "
+                                f"{a.name} is {_tname(a)}")
+        if not isinstance(value, str):
+            raise InvalidFilter(f"{a.name}__{op}: {value!r} is not a str")
+        return Cond(a.name, op, value)
+    if op in ORDER_OPERATORS and not a.orderable and a.kind != ENUM:
+        raise InvalidFilter(f"{a.name}__{op}: {a.name} cannot be compared")
+    if op in ("in", "not_in"):
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise InvalidFilter(f"{a.name}__{op} needs a list of values, got {value!r}")
+        values = list(value)
+        has_none = any(v is None for v in values)
+        coerced = tuple(dict.fromkeys(coerce_value(a, op, v) for v in values if v is not None))
+        node: Node
+        if op == "in":
+            parts: list[Node] = [Cond(a.name, "in", coerced)] if coerced else []
+            if has_none:
+                parts.append(Cond(a.name, "isnull", True))
+            return simplify(Or(tuple(parts)))
+        parts = [Cond(a.name, "not_in", coerced)] if coerced else []
+        if has_none:
+            parts.append(Cond(a.name, "isnull", False))
+        node = simplify(And(tuple(parts)))
+        return node
+    if op == "range":
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise InvalidFilter(f"{a.name}__range needs (low, high), got {value!r}")
+        pair = list(value)
+        if len(pair) != 2:
+            raise InvalidFilter(f"{a.name}__range needs exactly two values, got {value!r}")
+        return Cond(a.name, "range", (coerce_value(a, op, pair[0]), coerce_value(a, op, pair[1])))
+    return Cond(a.name, op, coerce_value(a, op, value))
+
+
+def prepare(meta: ModelMeta, node: Node) -> Node:
+    """A whole tree validated, coerced and simplified."""
+    if isinstance(node, Cond):
+        return prepare_cond(meta, node)
+    if isinstance(node, And):
+        return simplify(And(tuple(prepare(meta, n) for n in node.items)))
+    if isinstance(node, Or):
+        return simplify(Or(tuple(prepare(meta, n) for n in node.items)))
+    if isinstance(node, Not):
+        return simplify(Not(prepare(meta, node.item)))
+    raise InvalidFilter(f"not a filter node: {node!r}")
+
+
+def simplify(node: Node) -> Node:
+    """Flatten nested And/Or, drop neutral parts, fold constants and double negation."""
+    if isinstance(node, And | Or):
+        is_and = isinstance(node, And)
+        neutral, absorbing = (EVERYTHING, NOTHING) if is_and else (NOTHING, EVERYTHING)
+        items: list[Node] = []
+        for n in node.items:
+            n = simplify(n)
+            if n == neutral:
+                continue
+            if n == absorbing:
+                return absorbing
+            if type(n) is type(node):
+                items.extend(n.items)  # type: ignore[attr-defined]
+            elif n not in items:
+                items.append(n)
+        if len(items) == 1:
+            return items[0]
+        return And(tuple(items)) if is_and else Or(tuple(items))
+    if isinstance(node, Not):
+        inner = simplify(node.item)
+        if isinstance(inner, Not):
+            return inner.item
+        if inner == EVERYTHING:
+            return NOTHING
+        if inner == NOTHING:
+            return EVERYTHING
+        if isinstance(inner, Cond) and inner.op == "isnull":
+            return Cond(inner.attr, "isnull", not inner.value)
+        return Not(inner)
+    return node
+
+
+def free_text(meta: ModelMeta, text: str) -> Node:
+    """``query="..."``: case-insensitive contains on any readable string attribute."""
+    if not isinstance(text, str):
+        raise InvalidFilter(f"query must be a str, got {text!r}")
+    attrs = [a for a in meta.stored_attrs if a.readable and a.is_text]
+    return simplify(Or(tuple(Cond(a.name, "icontains", text) for a in attrs)))
+
+
+def build_filter(meta: ModelMeta, where: Any = None, query: str | None = None,
+                 lookups: dict[str, Any] | None = None) -> Node:
+    """The validated filter of a search: ``where`` AND lookups AND free text."""
+    parts = [prepare(meta, to_node(where))]
+    if lookups:
+        parts.append(prepare(meta, lookups_node(lookups)))
+    if query:
+        parts.append(free_text(meta, query))
+    return simplify(And(tuple(parts)))
