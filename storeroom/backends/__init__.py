@@ -1,0 +1,1 @@
+"""Backends: memory, SQL (SQLite, PostgreSQL, MySQL/MariaDB), DynamoDB, MongoDB, Redis."""

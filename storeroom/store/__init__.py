@@ -1,0 +1,9 @@
+"""The Store contract: the eight actions, pages, batches, and opening stores by URL."""
+
+from ._async.store import AsyncStore
+from ._sync.store import Store
+from .open import make_backend, open_async_store, open_store
+from .types import Create, Delete, EditResult, Page, StoreMeta, Update
+
+__all__ = ["AsyncStore", "Store", "open_store", "open_async_store", "make_backend", "Create",
+           "Delete", "EditResult", "Page", "StoreMeta", "Update"]

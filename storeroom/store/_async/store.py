@@ -1,0 +1,313 @@
+"""``AsyncStore``: the Store contract over any backend (the sync ``Store`` is generated)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Generic, TypeVar
+
+from ...errors import BatchError, Conflict, StoreroomError, ValidationError
+from ...model.stored import ModelMeta, meta_of
+from ...query.ast import EVERYTHING, NOTHING, And, Node
+from ...query.cursor import after_filter, decode_cursor, encode_cursor, fingerprint
+from ...query.evaluate import compile_local, sort_items
+from ...query.order import Order, order_values, parse_order
+from ...query.prepare import build_filter, prepare, simplify
+from ...query.q import to_node
+from ..plan import check_limit
+from ..prepare import create_values, full_update_changes, key_parts, update_changes
+from ..types import (
+    DUPLICATE_KEY,
+    ERROR,
+    INVALID,
+    MISSING_KEY,
+    Create,
+    Delete,
+    EditResult,
+    Page,
+    PreparedEdit,
+    StoreMeta,
+    Update,
+)
+
+T = TypeVar("T")
+
+# how many rows to fetch per round when a local filter thins out natively ordered rows
+LOCAL_CHUNK = 500
+
+
+class AsyncStore(Generic[T]):
+    """The eight store actions on one model, over one backend."""
+
+    is_async = True
+
+    def __init__(self, model: type[T], backend: Any) -> None:
+        self.model = model
+        self._m: ModelMeta = meta_of(model)
+        self._b = backend
+        self.meta: StoreMeta = backend.store_meta
+        self._max_page = self.meta.max_page
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
+
+    # lifecycle ------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Release the store's connections."""
+        await self._b.close()
+
+    async def __aenter__(self) -> AsyncStore[T]:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def create_tables(self) -> None:
+        """Create the backing table / collection and its indexes now (else on first use)."""
+        await self._b.create_tables()
+
+    def key_str(self, item_or_key: Any) -> str:
+        """The string form of an item's key (or of a key value)."""
+        m = self._m
+        key = m.key.of(item_or_key) if isinstance(item_or_key, m.cls) else item_or_key
+        return m.key.to_str(key)
+
+    # the eight actions ----------------------------------------------------------------
+    async def create(self, item: T) -> T:
+        """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
+        return await self._b.insert(create_values(self._m, item))  # type: ignore[no-any-return]
+
+    async def read(self, key: Any) -> T | None:
+        """The item at ``key``, or None."""
+        return await self._b.get(key_parts(self._m, key))  # type: ignore[no-any-return]
+
+    async def update(self, item_or_key: Any, /, *, precondition: Any = None,
+                     **changes: Any) -> T | None:
+        """Update an item (full: pass the item; partial: the key and changes).
+
+        Returns the updated item, or None when the key is missing or the precondition fails.
+        """
+        m = self._m
+        if isinstance(item_or_key, m.cls) and not changes:
+            key, values = full_update_changes(m, item_or_key)
+        else:
+            key = key_parts(m, item_or_key)
+            values = update_changes(m, changes)
+        pre = self._precondition(precondition)
+        if pre == NOTHING:
+            return None
+        return await self._b.update(key, values, pre)  # type: ignore[no-any-return]
+
+    async def delete(self, key: Any, /, *, precondition: Any = None) -> bool:
+        """Delete the item at ``key``; False when there was none."""
+        pre = self._precondition(precondition)
+        if pre == NOTHING:
+            return False
+        return await self._b.delete(key_parts(self._m, key), pre)  # type: ignore[no-any-return]
+
+    async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
+                     limit: int | None = None, after: str | None = None,
+                     query: str | None = None, **lookups: Any) -> Page[T]:
+        """One page of the items matching the filter, in order; ``next`` continues."""
+        m = self._m
+        limit = check_limit(limit, self._max_page)
+        node = build_filter(m, where, query, lookups)
+        order = parse_order(m, order_by)
+        fp = fingerprint(m.name, node, order)
+        cond = node
+        if after is not None:
+            values = decode_cursor(after, fp, m, order)
+            cond = simplify(And((node, after_filter(order, values))))
+        items = await self._fetch(cond, order, limit + 1)
+        if len(items) > limit:
+            items = items[:limit]
+            return Page(items, encode_cursor(fp, order_values(items[-1], order)))
+        return Page(items, None)
+
+    async def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
+                         limit: int | None = None, query: str | None = None,
+                         **lookups: Any) -> AsyncIterator[T]:
+        """Every matching item, page by page (``limit`` is the page size)."""
+        after = None
+        while True:
+            page = await self.search(where, order_by=order_by, limit=limit, after=after,
+                                     query=query, **lookups)
+            for item in page.items:
+                yield item
+            if page.next is None:
+                return
+            after = page.next
+
+    async def count(self, where: Any = None, **lookups: Any) -> int:
+        """How many items match."""
+        node = build_filter(self._m, where, None, lookups)
+        if node == NOTHING:
+            return 0
+        split = self._b.split(node)
+        if split.all_native:
+            return await self._b.count(split.native)  # type: ignore[no-any-return]
+        keep = compile_local(split.local)
+        n = 0
+        async for item in self._b.iterate(split.native):
+            if keep(item):
+                n += 1
+        return n
+
+    async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
+        """The items at ``keys``, aligned with them (None for a missing key)."""
+        m = self._m
+        parts = [key_parts(m, k) for k in keys]
+        if len(parts) > self.meta.max_batch:
+            raise ValidationError.one("keys", len(parts), "max_batch",
+                                      f"at most {self.meta.max_batch} keys per batch")
+        if not parts:
+            return []
+        return await self._b.get_many(parts)  # type: ignore[no-any-return]
+
+    async def edit_batch(self, edits: Iterable[Create | Update | Delete], *,
+                         atomic: bool = False) -> list[EditResult]:
+        """Apply creates, updates and deletes; one ``EditResult`` per edit, in order.
+
+        With ``atomic=True`` all are applied or none, and ``BatchError`` is raised
+        when any fails.
+        """
+        edits = list(edits)
+        if len(edits) > self.meta.max_batch:
+            raise ValidationError.one("edits", len(edits), "max_batch",
+                                      f"at most {self.meta.max_batch} edits per batch")
+        results: list[EditResult | None] = [None] * len(edits)
+        prepared: list[PreparedEdit] = []
+        for i, e in enumerate(edits):
+            try:
+                prepared.append(self._prepare_edit(i, e))
+            except ValidationError as exc:
+                results[i] = EditResult(e, False, None, INVALID, str(exc))
+            except StoreroomError as exc:
+                results[i] = EditResult(e, False, None, ERROR, str(exc))
+        if atomic:
+            if any(r is not None for r in results):
+                raise BatchError("batch not applied: an edit is invalid",
+                                 self._fill(edits, results, "not applied: batch failed"))
+            if not self.meta.atomic_batch:
+                from ...errors import UnsupportedOperation
+                raise UnsupportedOperation(f"{self.meta.backend} cannot apply batches atomically")
+        outcomes = await self._b.apply(prepared, atomic) if prepared else []
+        failed = False
+        for p, (ok, item, code, detail) in zip(prepared, outcomes, strict=True):
+            results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
+            failed = failed or not ok
+        if atomic and failed:
+            out = [r if r is not None and not r.ok else
+                   EditResult(edits[i], False, None, None, "not applied: batch failed")
+                   for i, r in enumerate(results)]
+            raise BatchError("batch not applied: " + "; ".join(
+                f"#{i} {r.code}" for i, r in enumerate(out) if r.code), out)
+        return [r for r in results if r is not None]
+
+    async def update_where(self, where: Any = None, *, changes: dict[str, Any],
+                           **lookups: Any) -> int:
+        """Apply ``changes`` to every matching item; how many were updated."""
+        values = update_changes(self._m, changes)
+        node = build_filter(self._m, where, None, lookups)
+        if node == NOTHING:
+            return 0
+        if any(a.unique for a in self._m.stored_attrs if a.name in values):
+            count = await self.count(node)
+            if count > 1:
+                raise Conflict(f"update_where would give {count} items the same unique value")
+        split = self._b.split(node)
+        if split.all_native:
+            return await self._b.update_where(split.native, values)  # type: ignore[no-any-return]
+        keys = await self._matching_keys(split)
+        n = 0
+        for k in keys:
+            if await self._b.update(k, values, split.local) is not None:
+                n += 1
+        return n
+
+    async def delete_where(self, where: Any = None, **lookups: Any) -> int:
+        """Delete every matching item; how many were deleted."""
+        node = build_filter(self._m, where, None, lookups)
+        if node == NOTHING:
+            return 0
+        split = self._b.split(node)
+        if split.all_native:
+            return await self._b.delete_where(split.native)  # type: ignore[no-any-return]
+        n = 0
+        for k in await self._matching_keys(split):
+            if await self._b.delete(k, split.local):
+                n += 1
+        return n
+
+    # helpers ------------------------------------------------------------------------
+    def _precondition(self, precondition: Any) -> Node | None:
+        if precondition is None:
+            return None
+        node = prepare(self._m, to_node(precondition))
+        return None if node == EVERYTHING else node
+
+    def _prepare_edit(self, i: int, e: Any) -> PreparedEdit:
+        m = self._m
+        if isinstance(e, Create):
+            values = create_values(m, e.item)
+            key = tuple(values.get(a) for a in m.key.attrs)
+            return PreparedEdit("create", key, values, None, i)
+        if isinstance(e, Update):
+            if e.item is not None:
+                key, values = full_update_changes(m, e.item)
+            else:
+                key, values = key_parts(m, e.key), update_changes(m, e.changes)
+            return PreparedEdit("update", key, values, self._precondition(e.precondition), i)
+        if isinstance(e, Delete):
+            return PreparedEdit("delete", key_parts(m, e.key), {}, None, i)
+        raise ValidationError.one(None, e, "type", f"not an edit: {e!r}")
+
+    @staticmethod
+    def _fill(edits: list[Any], results: list[EditResult | None], detail: str
+              ) -> list[EditResult]:
+        return [r if r is not None else EditResult(edits[i], False, None, None, detail)
+                for i, r in enumerate(results)]
+
+    async def _matching_keys(self, split: Any) -> list[tuple[Any, ...]]:
+        keep = compile_local(split.local)
+        m = self._m
+        out = []
+        async for item in self._b.iterate(split.native):
+            if keep(item):
+                out.append(tuple(getattr(item, a) for a in m.key.attrs))
+        return out
+
+    async def _fetch(self, cond: Node, order: Order, want: int) -> list[Any]:
+        """Up to ``want`` items matching ``cond`` in ``order``, native where possible."""
+        if cond == NOTHING:
+            return []
+        b = self._b
+        split = b.split(cond)
+        if b.can_order(order):
+            if split.all_native:
+                return await b.find(split.native, order, want)  # type: ignore[no-any-return]
+            # natively ordered chunks, thinned locally, continued by keyset
+            keep = compile_local(split.local)
+            out: list[Any] = []
+            native = split.native
+            while True:
+                chunk = await b.find(native, order, LOCAL_CHUNK)
+                out.extend(i for i in chunk if keep(i))
+                if len(out) >= want or len(chunk) < LOCAL_CHUNK:
+                    return out[:want]
+                last = order_values(chunk[-1], order)
+                native = simplify(And((split.native, after_filter(order, last))))
+        keep = compile_local(split.local)
+        items = [i async for i in b.iterate(split.native) if keep(i)]
+        self._check_local_sort(len(items))
+        return sort_items(items, order)[:want]
+
+    def _check_local_sort(self, n: int) -> None:
+        bound = getattr(self._b, "max_local_sort", None)
+        if bound is not None and n > bound:
+            from ...errors import UnsupportedOperation
+            raise UnsupportedOperation(
+                f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
+                "order by an indexed attribute or narrow the filter")
+
+
+__all__ = ["AsyncStore", "DUPLICATE_KEY", "MISSING_KEY"]

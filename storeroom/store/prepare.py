@@ -1,0 +1,111 @@
+"""Turn what users pass to a store into validated values: creates, updates, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ValidationError
+from ..model.stored import ModelMeta
+from ..model.undefined import UNDEFINED
+from ..model.validate import error, raise_if
+
+
+def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
+    """Validated stored values for creating ``item``; generated values filled in."""
+    if not isinstance(item, meta.cls):
+        raise ValidationError.one(None, item, "type",
+                                  f"expected a {meta.cls.__name__}, got {type(item).__name__}",
+                                  model=meta.name)
+    d = item.__dict__
+    errors: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    checkers = meta.checkers
+    for a in meta.stored_attrs:
+        name = a.name
+        v = d.get(name, UNDEFINED)
+        gen = a.generator
+        if v is UNDEFINED:
+            if gen is not None:
+                if gen.on_create is not None:
+                    v = gen.on_create()
+                    if a.kind == "str" and not isinstance(v, str):
+                        v = str(v)
+                else:  # sequence: the backend assigns it
+                    continue
+            elif a.has_default:
+                v = a.default_value()
+            else:
+                errors.append(error(a, v, "required", "a value is required"))
+                continue
+        elif not a.creatable and gen is None:
+            errors.append(error(a, v, "not_creatable", f"{name} cannot be set on create"))
+            continue
+        out[name] = checkers[name](v, errors)
+    raise_if(errors, meta.name)
+    return out
+
+
+def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = False
+                   ) -> dict[str, Any]:
+    """Validated changes of an update; on_update generators added.
+
+    In a partial update, naming a key, non-updatable or unknown attribute is an error;
+    a full update (``full=True``) just leaves them out. ``UNDEFINED`` means unchanged.
+    """
+    errors: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    for name, v in changes.items():
+        if v is UNDEFINED:
+            continue
+        a = meta.attrs.get(name)
+        if a is None:
+            errors.append(error(name, v, "unknown", f"{meta.cls.__name__} has no attribute "
+                                                   f"{name!r}"))
+            continue
+        if not a.store:
+            continue
+        if a.is_key:
+            if full:
+                continue
+            errors.append(error(a, v, "immutable", f"key attribute {name} cannot be updated"))
+            continue
+        if not a.updatable or (a.generator is not None and a.generator.on_update is not None):
+            if full:
+                continue
+            errors.append(error(a, v, "not_updatable", f"{name} cannot be updated"))
+            continue
+        out[name] = meta.checkers[name](v, errors)
+    raise_if(errors, meta.name)
+    for a in meta.stored_attrs:
+        gen = a.generator
+        if gen is not None and gen.on_update is not None:
+            out[a.name] = meta.checkers[a.name](gen.on_update(), errors)
+    return out
+
+
+def full_update_changes(meta: ModelMeta, item: Any) -> tuple[Any, dict[str, Any]]:
+    """``(key, changes)`` of a full update from an item."""
+    if not isinstance(item, meta.cls):
+        raise ValidationError.one(None, item, "type",
+                                  f"expected a {meta.cls.__name__}, got {type(item).__name__}",
+                                  model=meta.name)
+    key = key_parts(meta, meta.key.of(item))
+    d = item.__dict__
+    return key, update_changes(meta, {a.name: d.get(a.name, UNDEFINED)
+                                      for a in meta.stored_attrs if a.updatable}, full=True)
+
+
+def key_parts(meta: ModelMeta, key: Any) -> tuple[Any, ...]:
+    """A user's key as a validated tuple of parts (a key string is accepted too)."""
+    attrs = meta.key_attrs
+    if len(attrs) == 1:
+        a = attrs[0]
+        if type(key) is a.inner:
+            return (key,)
+        if isinstance(key, str) and a.kind != "str":
+            key = meta.key.from_str(key)
+            return (key,)
+        return (meta.coerce_key(key),)
+    if isinstance(key, str):
+        return tuple(meta.key.from_str(key))
+    return tuple(meta.coerce_key(key))

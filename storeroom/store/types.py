@@ -1,0 +1,107 @@
+"""Values a store hands back: ``StoreMeta``, ``Page``, edits and ``EditResult``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoreMeta:
+    """What a store is and what its backend does natively."""
+
+    name: str
+    model: type
+    key_attrs: tuple[str, ...]
+    native_ops: frozenset[str]
+    atomic_batch: bool
+    max_batch: int
+    max_page: int = DEFAULT_MAX_PAGE
+    transactions: bool = False
+    backend: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a search: ``items`` and the opaque cursor ``next`` (None when done)."""
+
+    items: list[T]
+    next: str | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> T:
+        return self.items[i]
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """An edit that creates ``item``."""
+
+    item: Any
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Update:
+    """An edit that updates the item at ``key``: ``Update(key, title="x")`` or ``Update(item)``."""
+
+    key: Any
+    changes: dict[str, Any]
+    item: Any
+    precondition: Any
+
+    def __init__(self, key: Any = None, *, item: Any = None, precondition: Any = None,
+                 **changes: Any) -> None:
+        if item is None and hasattr(type(key), "__storeroom__"):
+            key, item = None, key
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "changes", changes)
+        object.__setattr__(self, "item", item)
+        object.__setattr__(self, "precondition", precondition)
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """An edit that deletes the item at ``key``."""
+
+    key: Any
+
+
+Edit = Create | Update | Delete
+
+DUPLICATE_KEY = "duplicate_key"
+MISSING_KEY = "missing_key"
+INVALID = "invalid"
+FORBIDDEN = "forbidden"
+ERROR = "error"
+
+
+@dataclass(slots=True)
+class EditResult:
+    """The outcome of one edit of a batch; ``code`` is None when ``ok``."""
+
+    edit: Any
+    ok: bool
+    item: Any = None
+    code: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class PreparedEdit:
+    """An edit after validation: what a backend needs to apply it."""
+
+    kind: str  # "create" | "update" | "delete"
+    key: Any  # key parts tuple
+    values: dict[str, Any] = field(default_factory=dict)  # create: all; update: changes
+    precondition: Any = None  # prepared filter node or None
+    index: int = 0
