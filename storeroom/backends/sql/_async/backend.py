@@ -1,0 +1,374 @@
+"""``AsyncSqlBackend``: the store's operations as SQL on one connection source."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ....errors import Conflict
+from ....query.ast import EVERYTHING, And, Cond, Node, Or
+from ....query.evaluate import compile_local
+from ....query.order import Order
+from ....store.plan import Split
+from ....store.types import PreparedEdit
+from ...common import Outcome, duplicate, key_dict, missing, ok
+from ..core import SqlCore
+from .driver import AsyncDriver, is_integrity_error, wrap_error
+
+
+class AsyncSqlBackend:
+    """Store operations of one model over SQL; connections come from ``source``."""
+
+    max_local_sort = 100_000
+
+    def __init__(self, core: SqlCore, source: Any) -> None:
+        self.core = core
+        self.src = source
+        self.store_meta = core.store_meta
+
+    def split(self, node: Node) -> Split:
+        """What of a filter runs in the database."""
+        return self.core.split(node)
+
+    def can_order(self, order: Order) -> bool:
+        """True when the database sorts by this order."""
+        return self.core.can_order(order)
+
+    async def create_tables(self) -> None:
+        """Create the table and indexes (idempotent)."""
+        core = self.core
+        if core.ready:
+            return
+        async with core.engine.begin() as conn:
+            await conn.run_sync(core.create)
+        core.ready = True
+
+    async def close(self) -> None:
+        """Release the source's connections."""
+        await self.src.close()
+
+    async def _driver(self) -> AsyncDriver:
+        if not self.core.ready:
+            await self.create_tables()
+        return await self.src.acquire()
+
+    # single items ---------------------------------------------------------------------
+    async def get(self, key: tuple[Any, ...]) -> Any:
+        """The item at key, or None."""
+        core = self.core
+        d = await self._driver()
+        try:
+            sql = core.sql_get
+            row = await d.one(sql[0], core.params(sql, core.key_params(key)))
+        except Exception as exc:
+            raise wrap_error(exc, f"read {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        return None if row is None else core.build(row)
+
+    async def insert(self, values: dict[str, Any]) -> Any:
+        """Insert; Conflict on a duplicate key or unique value."""
+        d = await self._driver()
+        try:
+            return await self._insert(d, values)
+        finally:
+            self.src.release(d)
+
+    async def _insert(self, d: AsyncDriver, values: dict[str, Any]) -> Any:
+        core = self.core
+        names = tuple(values)
+        sql = core.sql_insert if core.seq is None and names == core.names else \
+            core.insert_sql(names)
+        enc = core.encode(values)
+        try:
+            if core.seq is not None and core.seq.name not in values:
+                if core.insert_returning:
+                    row = await d.one(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
+                    values[core.seq.name] = row[0]
+                else:
+                    cur = await d.c.execute(sql[0], core.params(sql, {f"v_{n}": enc[n]
+                                                                       for n in names}))
+                    values[core.seq.name] = cur.lastrowid
+            else:
+                await d.run(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
+        except Exception as exc:
+            if is_integrity_error(exc):
+                raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+            raise wrap_error(exc, f"create {core.meta.name}") from exc
+        return core.meta.build(dict(values))
+
+    async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
+        """Items aligned with keys."""
+        core = self.core
+        found: dict[tuple[Any, ...], Any] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            for item in await self.find(_keys_filter(core, chunk), None, None):
+                found[tuple(getattr(item, n) for n in core.key_names)] = item
+        return [found.get(k) for k in keys]
+
+    async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
+        """Apply changes to the item at key; None when missing or the precondition fails."""
+        core = self.core
+        d = await self._driver()
+        try:
+            if pre is not None and not core.split(pre).all_native:
+                return await self._update_checked(d, key, values, pre)
+            return await self._update(d, key, values, pre)
+        finally:
+            self.src.release(d)
+
+    async def _update(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any],
+                      pre: Node | None) -> Any:
+        core = self.core
+        if not values:
+            item = await self._read(d, key)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            return item
+        names = tuple(values)
+        sql, pvals = core.where_sql("update_key", pre or EVERYTHING, names=names)
+        named = core.named(pvals)
+        named.update(core.key_params(key))
+        enc = core.encode(values)
+        for n in names:
+            named[f"s_{n}"] = enc[n]
+        try:
+            if core.returning:
+                row = await d.one(sql[0], core.params(sql, named))
+                return None if row is None else core.build(row)
+            n = await d.run(sql[0], core.params(sql, named))
+        except Exception as exc:
+            if is_integrity_error(exc):
+                raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+            raise wrap_error(exc, f"update {core.meta.name}") from exc
+        return None if n == 0 else await self._read(d, key)
+
+    async def _update_checked(self, d: AsyncDriver, key: tuple[Any, ...],
+                              values: dict[str, Any], pre: Node) -> Any:
+        # a precondition the database cannot evaluate: read, check and write in one
+        # transaction
+        sp = await d.begin()
+        try:
+            item = await self._read(d, key, for_update=True)
+            if item is None or not compile_local(pre)(item):
+                await d.rollback(sp)
+                return None
+            out = await self._update(d, key, values, None)
+        except BaseException:
+            await d.rollback(sp)
+            raise
+        await d.commit(sp)
+        return out
+
+    async def _read(self, d: AsyncDriver, key: tuple[Any, ...], for_update: bool = False) -> Any:
+        core = self.core
+        sql = core.sql_get
+        row = await d.one(sql[0], core.params(sql, core.key_params(key)))
+        return None if row is None else core.build(row)
+
+    async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
+        """Delete the item at key; False when missing or the precondition fails."""
+        core = self.core
+        d = await self._driver()
+        try:
+            if pre is not None and not core.split(pre).all_native:
+                sp = await d.begin()
+                try:
+                    item = await self._read(d, key, for_update=True)
+                    gone = item is not None and compile_local(pre)(item)
+                    if gone:
+                        gone = await self._delete(d, key, None)
+                except BaseException:
+                    await d.rollback(sp)
+                    raise
+                await d.commit(sp)
+                return gone
+            return await self._delete(d, key, pre)
+        finally:
+            self.src.release(d)
+
+    async def _delete(self, d: AsyncDriver, key: tuple[Any, ...], pre: Node | None) -> bool:
+        core = self.core
+        sql, pvals = core.where_sql("delete_key", pre or EVERYTHING)
+        named = core.named(pvals)
+        named.update(core.key_params(key))
+        try:
+            return await d.run(sql[0], core.params(sql, named)) > 0
+        except Exception as exc:
+            raise wrap_error(exc, f"delete {core.meta.name}") from exc
+
+    # many items -----------------------------------------------------------------------
+    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
+        """Matching items in order (all native), at most limit."""
+        core = self.core
+        sql, vals = core.where_sql("select", node, order or None, limit is not None)
+        named = core.named(vals)
+        if limit is not None:
+            named["lim"] = limit
+        d = await self._driver()
+        try:
+            rows = await d.all(sql[0], core.params(sql, named))
+        except Exception as exc:
+            raise wrap_error(exc, f"search {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        build = core.build
+        return [build(r) for r in rows]
+
+    async def iterate(self, node: Node) -> AsyncIterator[Any]:
+        """Matching items (native part only), in no particular order."""
+        for item in await self.find(node, None, None):
+            yield item
+
+    async def count(self, node: Node) -> int:
+        """How many items match (all native)."""
+        core = self.core
+        sql, vals = core.where_sql("count", node)
+        d = await self._driver()
+        try:
+            row = await d.one(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"count {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        return int(row[0])
+
+    async def update_where(self, node: Node, values: dict[str, Any]) -> int:
+        """Apply changes to every match (filter all native)."""
+        core = self.core
+        names = tuple(values)
+        sql, vals = core.where_sql("update", node, names=names)
+        named = core.named(vals)
+        enc = core.encode(values)
+        for n in names:
+            named[f"s_{n}"] = enc[n]
+        d = await self._driver()
+        try:
+            return await d.run(sql[0], core.params(sql, named))
+        except Exception as exc:
+            if is_integrity_error(exc):
+                raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+            raise wrap_error(exc, f"update {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+
+    async def delete_where(self, node: Node) -> int:
+        """Delete every match (filter all native)."""
+        core = self.core
+        sql, vals = core.where_sql("delete", node)
+        d = await self._driver()
+        try:
+            return await d.run(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"delete {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+
+    async def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
+        """Apply edits in one transaction: atomic all-or-nothing, else each on its own."""
+        d = await self._driver()
+        try:
+            sp = await d.begin()
+            try:
+                if not atomic and self._bulk_insertable(edits):
+                    done = await self._bulk_insert(d, edits)
+                    if done is not None:
+                        await d.commit(sp)
+                        return done
+                out = await self._apply_each(d, edits, atomic)
+            except BaseException:
+                await d.rollback(sp)
+                raise
+            if atomic and not all(o[0] for o in out):
+                await d.rollback(sp)
+            else:
+                await d.commit(sp)
+            return out
+        finally:
+            self.src.release(d)
+
+    def _bulk_insertable(self, edits: list[PreparedEdit]) -> bool:
+        core = self.core
+        return core.seq is None and all(e.kind == "create" and len(e.values) == len(core.names)
+                                        for e in edits)
+
+    async def _bulk_insert(self, d: AsyncDriver, edits: list[PreparedEdit]
+                           ) -> list[Outcome] | None:
+        """All creates with one executemany; None (rolled back) when one conflicts."""
+        core = self.core
+        sql = core.sql_insert
+        order = sql[1]
+        enc = core.encode
+        if order is not None:
+            idx = [n[2:] for n in order]
+            rows = [tuple(ev[n] for n in idx) for ev in (enc(e.values) for e in edits)]
+        else:
+            rows = [{f"v_{k}": v for k, v in enc(e.values).items()} for e in edits]
+        sp = await d.begin()
+        try:
+            await d.many(sql[0], rows)
+        except Exception as exc:
+            await d.rollback(sp)
+            if is_integrity_error(exc):
+                return None
+            raise wrap_error(exc, f"create {core.meta.name}") from exc
+        await d.commit(sp)
+        build = core.meta.build
+        return [ok(build(dict(e.values))) for e in edits]
+
+    async def _apply_each(self, d: AsyncDriver, edits: list[PreparedEdit], atomic: bool
+                          ) -> list[Outcome]:
+        out: list[Outcome] = []
+        for i, e in enumerate(edits):
+            sp = await d.begin()
+            try:
+                outcome = await self._apply_one(d, e)
+            except Conflict as exc:
+                outcome = duplicate(exc)
+            except BaseException:
+                await d.rollback(sp)
+                raise
+            if outcome[0]:
+                await d.commit(sp)
+            else:
+                await d.rollback(sp)
+            out.append(outcome)
+            if atomic and not outcome[0]:
+                out.extend((False, None, None, "not applied: batch failed")
+                           for _ in edits[i + 1:])
+                break
+        return out
+
+    async def _apply_one(self, d: AsyncDriver, e: PreparedEdit) -> Outcome:
+        core = self.core
+        if e.kind == "create":
+            return ok(await self._insert(d, dict(e.values)))
+        if e.kind == "update":
+            pre = e.precondition
+            if pre is not None and not core.split(pre).all_native:
+                item = await self._read(d, e.key)
+                if item is None or not compile_local(pre)(item):
+                    return missing(key_dict(core.meta, e.key))
+                pre = None
+            item = await self._update(d, e.key, e.values, pre)
+            return ok(item) if item is not None else missing(key_dict(core.meta, e.key))
+        if await self._delete(d, e.key, None):
+            return ok(None)
+        return missing(key_dict(core.meta, e.key))
+
+
+def _keys_filter(core: SqlCore, keys: list[tuple[Any, ...]]) -> Node:
+    names = core.key_names
+    if len(names) == 1:
+        return Cond(names[0], "in", tuple(k[0] for k in keys))
+    return Or(tuple(And(tuple(Cond(n, "eq", v) for n, v in zip(names, k, strict=True)))
+                    for k in keys))
+
+
+def _conflict_text(core: SqlCore, values: dict[str, Any]) -> str:
+    meta = core.meta
+    parts = [f"{n}={values.get(n)!r}" for n in meta.key.attrs if n in values]
+    parts += [f"{a.name}={values.get(a.name)!r}" for a in meta.unique_attrs if a.name in values]
+    return "an item with " + ", ".join(parts) + " exists already"

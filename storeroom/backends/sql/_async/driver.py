@@ -1,0 +1,119 @@
+"""The few driver calls storeroom makes on one DB-API connection, and where it comes from.
+
+Statements run on the driver connection directly with SQL that SQLAlchemy compiled
+once: the hot paths skip SQLAlchemy's execution layer, which costs more than the
+database itself for point operations on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ....errors import BackendError, Conflict, StoreroomError
+
+
+def is_integrity_error(exc: BaseException) -> bool:
+    """True for a driver's IntegrityError (duplicate key or unique value)."""
+    return any(c.__name__ == "IntegrityError" for c in type(exc).__mro__)
+
+
+def wrap_error(exc: BaseException, what: str) -> StoreroomError:
+    """A driver exception as a storeroom error (the original stays as ``__cause__``)."""
+    if is_integrity_error(exc):
+        return Conflict(f"{what}: {exc}")
+    return BackendError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class AsyncDriver:
+    """One driver connection: run statements, fetch rows, control transactions."""
+
+    __slots__ = ("c", "in_tx", "_sp")
+
+    def __init__(self, conn: Any, in_tx: bool = False) -> None:
+        self.c = conn
+        self.in_tx = in_tx  # True while a transaction is open (ours or a context's)
+        self._sp = 0
+
+    async def one(self, sql: str, params: Any) -> Any:
+        """The first row, or None."""
+        cur = await self.c.execute(sql, params)
+        return await cur.fetchone()
+
+    async def all(self, sql: str, params: Any) -> list[Any]:
+        """All rows."""
+        cur = await self.c.execute(sql, params)
+        return await cur.fetchall()  # type: ignore[no-any-return]
+
+    async def run(self, sql: str, params: Any) -> int:
+        """Execute; the number of rows changed."""
+        cur = await self.c.execute(sql, params)
+        return cur.rowcount  # type: ignore[no-any-return]
+
+    async def many(self, sql: str, rows: list[Any]) -> None:
+        """Execute once per row of parameters."""
+        await self.c.executemany(sql, rows)
+
+    async def begin(self) -> str | None:
+        """Open a transaction, or a savepoint inside the open one; the savepoint's name."""
+        if self.in_tx:
+            self._sp += 1
+            name = f"sr_{self._sp}"
+            await self.c.execute(f"SAVEPOINT {name}")
+            return name
+        await self.c.execute("BEGIN")
+        self.in_tx = True
+        return None
+
+    async def commit(self, savepoint: str | None) -> None:
+        """Commit what ``begin`` opened."""
+        if savepoint is not None:
+            await self.c.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        self.in_tx = False
+        await self.c.execute("COMMIT")
+
+    async def rollback(self, savepoint: str | None) -> None:
+        """Roll back what ``begin`` opened."""
+        if savepoint is not None:
+            await self.c.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            await self.c.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        self.in_tx = False
+        await self.c.execute("ROLLBACK")
+
+
+class AsyncPinnedSource:
+    """A store's own connection, kept for its life and used by one caller at a time."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._conn: Any = None
+        self._driver: AsyncDriver | None = None
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> AsyncDriver:
+        """The driver connection, locked for the caller until ``release``."""
+        await self._lock.acquire()
+        if self._driver is None:
+            try:
+                self._conn = await self.engine.connect()
+                raw = await self._conn.get_raw_connection()
+            except BaseException:
+                self._lock.release()
+                raise
+            self._driver = AsyncDriver(raw.driver_connection)
+        return self._driver
+
+    def release(self, driver: AsyncDriver) -> None:
+        """Give the connection back."""
+        self._lock.release()
+
+    async def close(self) -> None:
+        """Close the connection and dispose of the engine."""
+        async with self._lock:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+                self._driver = None
+        await self.engine.dispose()

@@ -1,0 +1,139 @@
+"""Values to and from a SQL driver, per dialect. Rows become objects without validation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ...model.attrs import Attr
+from ...model.stored import ModelMeta
+from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, UUID
+from ...model.validate import _adapter
+
+Conv = Callable[[Any], Any] | None
+
+
+def _iso_utc(v: datetime) -> str:
+    # fixed width so that text order is time order
+    return v.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+00:00" if v.year >= 1000 else \
+        v.isoformat(timespec="microseconds")
+
+
+def _json_dump(a: Attr) -> Callable[[Any], Any]:
+    adapter = _adapter(a.inner)
+
+    def dump(v: Any) -> str:
+        return adapter.dump_json(v).decode()
+    return dump
+
+
+def _json_load(a: Attr) -> Callable[[Any], Any]:
+    adapter = _adapter(a.inner)
+
+    def load(v: Any) -> Any:
+        if isinstance(v, str | bytes | bytearray):
+            return adapter.validate_json(v)
+        return adapter.validate_python(v)  # a driver that already parsed JSON
+    return load
+
+
+def to_db(a: Attr, dialect: str) -> Conv:
+    """The converter of a Python value to the driver's value (None: no conversion)."""
+    kind = a.kind
+    if kind == ENUM:
+        return _enum_value
+    if kind == JSON:
+        return _json_dump(a)
+    if dialect == "sqlite":
+        return {DATETIME: _iso_utc, DATE: date.isoformat, UUID: str, DECIMAL: str}.get(kind)
+    if dialect == "mysql":
+        return {DATETIME: _naive_utc, UUID: str, DECIMAL: _dec_sortable}.get(kind)
+    return None
+
+
+def from_db(a: Attr, dialect: str) -> Conv:
+    """The converter of a driver's value to the Python value (None: no conversion)."""
+    kind = a.kind
+    if kind == ENUM:
+        return a.inner  # type: ignore[no-any-return]
+    if kind == JSON:
+        return _json_load(a)
+    if kind == BOOL:
+        return bool
+    if kind == FLOAT:
+        return float
+    if dialect == "sqlite":
+        return {DATETIME: datetime.fromisoformat, DATE: date.fromisoformat, UUID: uuid.UUID,
+                DECIMAL: Decimal}.get(kind)
+    if dialect == "mysql":
+        return {DATETIME: _aware_utc, UUID: uuid.UUID, DECIMAL: _dec_from_sortable}.get(kind)
+    if dialect == "postgresql":
+        return {DATETIME: _pg_utc}.get(kind)
+    return None
+
+
+def _enum_value(v: Any) -> Any:
+    return v.value
+
+
+def _naive_utc(v: datetime) -> datetime:
+    return v.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware_utc(v: datetime) -> datetime:
+    return v.replace(tzinfo=UTC)
+
+
+def _pg_utc(v: datetime) -> datetime:
+    return v.astimezone(UTC)
+
+
+def _dec_sortable(v: Decimal) -> str:
+    return str(v)
+
+
+def _dec_from_sortable(v: str) -> Decimal:
+    return Decimal(v)
+
+
+def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str) -> Callable[[Any], Any]:
+    """A fast function ``row -> item`` for rows holding ``names`` in order.
+
+    Generated as Python source (as attrs and msgspec do) so that each row costs one
+    dict display and the conversions it really needs.
+    """
+    env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
+    parts = []
+    for i, name in enumerate(names):
+        a = meta.attrs[name]
+        conv = from_db(a, dialect)
+        if conv is None:
+            parts.append(f"{name!r}: row[{i}]")
+        else:
+            env[f"c{i}"] = conv
+            if a.optional:
+                parts.append(f"{name!r}: (None if row[{i}] is None else c{i}(row[{i}]))")
+            else:
+                parts.append(f"{name!r}: c{i}(row[{i}])")
+    for a in meta.attrs.values():
+        if not a.store:
+            env[f"d_{a.name}"] = a
+            parts.append(f"{a.name!r}: d_{a.name}.default_value()")
+    src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {" + ", ".join(parts) +
+           "}\n    return o\n")
+    exec(src, env)  # noqa: S102 - generated from attribute names, no user data
+    return env["build"]  # type: ignore[no-any-return]
+
+
+def value_encoder(meta: ModelMeta, dialect: str) -> dict[str, Conv]:
+    """Per attribute, the converter to the driver's value."""
+    return {a.name: to_db(a, dialect) for a in meta.stored_attrs}
+
+
+def dumps_plain(v: Any) -> str:
+    """JSON text of plain data (used for diagnostics)."""
+    return json.dumps(v, default=str)

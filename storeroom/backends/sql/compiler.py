@@ -1,0 +1,184 @@
+"""Filters and orderings compiled to SQL, once per shape.
+
+A filter's *shape* is its tree with the values taken out. Each shape compiles to SQL
+text once (SQLAlchemy Core does the compiling, per dialect); later searches of the
+same shape only bind new values. Every predicate is compiled two-valued (never NULL),
+so ``NOT`` and ``ne`` match rows whose attribute is NULL, as local evaluation does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...model.stored import ModelMeta
+from ...model.types import DECIMAL, JSON
+from ...query.ast import And, Cond, Node, Not, Or
+from ...query.order import Order
+from .codec import Conv
+
+
+def like_escape(text: str) -> str:
+    """``text`` with LIKE wildcards escaped (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Binder:
+    """Collects bound values in compile order and names their parameters."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def bind(self, value: Any) -> sa.BindParameter[Any]:
+        """A fresh bound parameter for ``value``."""
+        name = f"p{len(self.values)}"
+        self.values.append(value)
+        return sa.bindparam(name, value=None)
+
+
+@dataclass
+class SqlDialect:
+    """How one SQL dialect compiles what differs between dialects."""
+
+    name: str
+    # text operators: the values to bind for (op, text), and the SQL over those parameters
+    text_params: Callable[[str, str], list[Any]]
+    text_sql: Callable[[Any, list[Any], str], Any]
+    # attribute kinds whose comparisons and ordering are not native
+    local_kinds: frozenset[str] = frozenset()
+
+    def can_compare(self, kind: str) -> bool:
+        """True when values of this kind compare natively (eq, lt, in, order by...)."""
+        return kind not in self.local_kinds and kind != JSON
+
+
+class FilterCompiler:
+    """Compiles prepared filters of one model to SQLAlchemy expressions on one table."""
+
+    def __init__(self, meta: ModelMeta, table: sa.Table, dialect: SqlDialect,
+                 encoders: dict[str, Conv]) -> None:
+        self.meta = meta
+        self.table = table
+        self.dialect = dialect
+        self.enc = encoders
+
+    # what is native --------------------------------------------------------------------
+    def can_compile(self, node: Node) -> bool:
+        """True when the whole node runs in the database."""
+        if isinstance(node, Cond):
+            a = self.meta.attrs[node.attr]
+            if node.op == "isnull":
+                return True
+            return self.dialect.can_compare(a.kind)
+        if isinstance(node, And | Or):
+            return all(self.can_compile(n) for n in node.items)
+        if isinstance(node, Not):
+            return self.can_compile(node.item)
+        return False
+
+    def can_order(self, order: Order) -> bool:
+        """True when the database can sort by this order."""
+        return all(self.dialect.can_compare(self.meta.attrs[n].kind) for n, _ in order)
+
+    # compiling ----------------------------------------------------------------------
+    def _v(self, name: str, value: Any) -> Any:
+        conv = self.enc.get(name)
+        return value if conv is None else conv(value)
+
+    def compile(self, node: Node, b: Binder) -> Any:
+        """The SQL predicate of a node (two-valued)."""
+        if isinstance(node, Cond):
+            return self._cond(node, b)
+        if isinstance(node, And):
+            if not node.items:
+                return sa.true()
+            return sa.and_(*[self.compile(n, b) for n in node.items])
+        if isinstance(node, Or):
+            if not node.items:
+                return sa.false()
+            return sa.or_(*[self.compile(n, b) for n in node.items])
+        if isinstance(node, Not):
+            return sa.not_(self.compile(node.item, b))
+        raise TypeError(node)
+
+    def _cond(self, c: Cond, b: Binder) -> Any:
+        col = self.table.c[c.attr]
+        a = self.meta.attrs[c.attr]
+        op = c.op
+        nullable = a.optional
+        if op == "isnull":
+            return col.is_(None) if c.value else col.is_not(None)
+        if op in ("eq", "ne", "lt", "lte", "gt", "gte"):
+            p = b.bind(self._v(c.attr, c.value))
+            expr = {"eq": col == p, "ne": col != p, "lt": col < p, "lte": col <= p,
+                    "gt": col > p, "gte": col >= p}[op]
+            if op == "ne":
+                return sa.or_(col.is_(None), expr) if nullable else expr
+            return sa.and_(col.is_not(None), expr) if nullable else expr
+        if op in ("in", "not_in"):
+            params = [b.bind(self._v(c.attr, v)) for v in c.value]
+            if op == "in":
+                expr = col.in_(params)
+                return sa.and_(col.is_not(None), expr) if nullable else expr
+            expr = col.not_in(params)
+            return sa.or_(col.is_(None), expr) if nullable else expr
+        if op == "range":
+            lo, hi = (b.bind(self._v(c.attr, v)) for v in c.value)
+            expr = sa.and_(col >= lo, col <= hi)
+            return sa.and_(col.is_not(None), expr) if nullable else expr
+        params = [b.bind(v) for v in self.dialect.text_params(op, c.value)]
+        expr = self.dialect.text_sql(col, params, op)
+        return sa.and_(col.is_not(None), expr) if nullable else expr
+
+    def collect(self, node: Node, out: list[Any]) -> None:
+        """Append the bound values of a node in the order ``compile`` binds them."""
+        if isinstance(node, Cond):
+            op, name = node.op, node.attr
+            if op == "isnull":
+                return
+            if op in ("in", "not_in", "range"):
+                out.extend(self._v(name, v) for v in node.value)
+            elif op in ("eq", "ne", "lt", "lte", "gt", "gte"):
+                out.append(self._v(name, node.value))
+            else:
+                out.extend(self.dialect.text_params(op, node.value))
+        elif isinstance(node, And | Or):
+            for n in node.items:
+                self.collect(n, out)
+        elif isinstance(node, Not):
+            self.collect(node.item, out)
+
+    def order_clauses(self, order: Order) -> list[Any]:
+        """ORDER BY clauses with None last in both directions."""
+        out = []
+        for name, desc in order:
+            col = self.table.c[name]
+            if self.meta.attrs[name].optional:
+                out.append(col.is_(None))
+            out.append(col.desc() if desc else col.asc())
+        return out
+
+
+def shape(node: Node) -> Any:
+    """A hashable form of a filter without its values (lists keep their length)."""
+    if isinstance(node, Cond):
+        if node.op in ("in", "not_in"):
+            return (node.attr, node.op, len(node.value))
+        if node.op == "isnull":
+            return (node.attr, "isnull", bool(node.value))
+        return (node.attr, node.op)
+    if isinstance(node, And):
+        return ("and", tuple(shape(n) for n in node.items))
+    if isinstance(node, Or):
+        return ("or", tuple(shape(n) for n in node.items))
+    if isinstance(node, Not):
+        return ("not", shape(node.item))
+    raise TypeError(node)
+
+
+def local_kinds_sqlite() -> frozenset[str]:
+    """Kinds SQLite cannot compare natively with Python's semantics."""
+    return frozenset({DECIMAL})

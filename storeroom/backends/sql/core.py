@@ -1,0 +1,181 @@
+"""``SqlCore``: everything about one model on one SQL engine that is not I/O.
+
+It holds the table, row builders, encoders and the compiled-SQL cache. Stores bound
+to different connections (a standalone store, every context) share one core.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...model.stored import ModelMeta
+from ...query.ast import OPERATORS, Node
+from ...query.order import Order
+from ...store.plan import Split, split_filter
+from ..common import make_store_meta
+from .codec import row_builder, value_encoder
+from .compiler import Binder, FilterCompiler, shape
+from .dialects import DIALECTS
+
+Sql = tuple[str, tuple[str, ...] | None, dict[str, Any] | None]
+"""Compiled SQL text; for positional paramstyles the parameter names in order; and the
+values of parameters SQLAlchemy added itself (such as SQLite's ``OFFSET``)."""
+
+_OURS = re.compile(r"^(p\d+|k\d+|v_.*|s_.*|lim)$")
+
+
+class SqlCore:
+    """Table, compiled statements and row builders of one model on one engine's dialect."""
+
+    def __init__(self, meta: ModelMeta, engine: Any, dialect: str,
+                 table_name: str | None = None) -> None:
+        self.meta = meta
+        self.engine = engine
+        self.sa_dialect = engine.dialect
+        self.dialect = DIALECTS[dialect]
+        self.dialect_name = dialect
+        self.metadata = sa.MetaData()
+        from .schema import build_table
+        self.table = build_table(meta, dialect, self.metadata, table_name)
+        self.enc = value_encoder(meta, dialect)
+        self.fc = FilterCompiler(meta, self.table, self.dialect, self.enc)
+        self.names = meta.stored_names
+        self.cols = [self.table.c[n] for n in self.names]
+        self.build = row_builder(meta, self.names, dialect)
+        self.key_names = meta.key.attrs
+        self.key_cols = [self.table.c[n] for n in self.key_names]
+        self.seq = meta.sequence_attr
+        self.returning = bool(getattr(self.sa_dialect, "update_returning", False))
+        self.insert_returning = bool(getattr(self.sa_dialect, "insert_returning", False))
+        self._cache: dict[Any, Sql] = {}
+        self._lock = threading.Lock()
+        self.ready = False
+        local_ops = frozenset()  # every operator compiles; kinds may still be local
+        self.store_meta = make_store_meta(meta, dialect, native_ops=OPERATORS - local_ops,
+                                          transactions=True, max_page=1000, max_batch=1000)
+        self.positional = bool(self.sa_dialect.positional)
+        # hot statements
+        self.sql_get = self._key_select()
+        self.sql_insert = self._insert()
+
+    # DDL ---------------------------------------------------------------------------
+    def create(self, conn: Any) -> None:
+        """Create the table and its indexes on a sync SQLAlchemy connection."""
+        self.metadata.create_all(conn, checkfirst=True)
+
+    # compiling ---------------------------------------------------------------------
+    def compile(self, stmt: Any) -> Sql:
+        """SQL text for a statement, in this engine's dialect."""
+        c = stmt.compile(dialect=self.sa_dialect)
+        extra = {k: v for k, v in c.params.items() if not _OURS.match(k)}
+        return str(c), (tuple(c.positiontup) if self.positional else None), extra or None
+
+    def params(self, sql: Sql, named: dict[str, Any]) -> Any:
+        """Parameters for compiled SQL: a tuple (positional) or the dict (named)."""
+        order, extra = sql[1], sql[2]
+        if extra is not None:
+            named = {**extra, **named}
+        if order is None:
+            return named
+        return tuple(named[n] for n in order)
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Sql:
+        """Compiled SQL for ``key``, compiling ``make()`` on first use."""
+        sql = self._cache.get(key)
+        if sql is None:
+            sql = self.compile(make())
+            with self._lock:
+                if len(self._cache) > 2000:
+                    self._cache.clear()
+                self._cache[key] = sql
+        return sql
+
+    def key_where(self) -> Any:
+        """``k1 = :k0 AND k2 = :k1``."""
+        return sa.and_(*[c == sa.bindparam(f"k{i}") for i, c in enumerate(self.key_cols)])
+
+    def _key_select(self) -> Sql:
+        return self.compile(sa.select(*self.cols).where(self.key_where()))
+
+    def _insert(self) -> Sql:
+        names = [n for n in self.names if self.seq is None or n != self.seq.name]
+        stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
+        return self.compile(stmt)
+
+    def insert_sql(self, names: Sequence[str]) -> Sql:
+        """INSERT of exactly these attributes (RETURNING the sequence key when there is one)."""
+        def make() -> Any:
+            stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
+            if self.seq is not None and self.insert_returning:
+                stmt = stmt.returning(self.table.c[self.seq.name])
+            return stmt
+        return self.cached(("insert", tuple(names)), make)
+
+    def encode(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Driver values of a dict of Python values."""
+        enc = self.enc
+        out = {}
+        for k, v in values.items():
+            conv = enc.get(k)
+            out[k] = v if conv is None or v is None else conv(v)
+        return out
+
+    def key_params(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        """Named parameters of a key."""
+        enc = self.enc
+        out = {}
+        for i, (n, v) in enumerate(zip(self.key_names, key, strict=True)):
+            conv = enc.get(n)
+            out[f"k{i}"] = v if conv is None else conv(v)
+        return out
+
+    def where_sql(self, kind: str, node: Node, order: Order | None = None,
+                  limit: bool = False, names: Sequence[str] = ()) -> tuple[Sql, list[Any]]:
+        """Compiled SELECT / COUNT / UPDATE / DELETE over a filter, and its values."""
+        key = (kind, shape(node), order, limit, tuple(names))
+
+        def make() -> Any:
+            b = Binder()
+            pred = self.fc.compile(node, b)
+            if kind == "select":
+                stmt: Any = sa.select(*self.cols).where(pred)
+                if order:
+                    stmt = stmt.order_by(*self.fc.order_clauses(order))
+                if limit:
+                    stmt = stmt.limit(sa.bindparam("lim", literal_execute=False))
+                return stmt
+            if kind == "count":
+                return sa.select(sa.func.count()).select_from(self.table).where(pred)
+            if kind == "delete":
+                return self.table.delete().where(pred)
+            if kind == "update":
+                return self.table.update().where(pred).values(
+                    {n: sa.bindparam(f"s_{n}") for n in names})
+            if kind == "update_key":  # by key and precondition, returning the row
+                stmt = self.table.update().where(sa.and_(self.key_where(), pred)).values(
+                    {n: sa.bindparam(f"s_{n}") for n in names})
+                return stmt.returning(*self.cols) if self.returning else stmt
+            if kind == "delete_key":
+                return self.table.delete().where(sa.and_(self.key_where(), pred))
+            raise ValueError(kind)
+        sql = self.cached(key, make)
+        values: list[Any] = []
+        self.fc.collect(node, values)
+        return sql, values
+
+    def named(self, values: list[Any]) -> dict[str, Any]:
+        """Filter values as named parameters p0, p1, ..."""
+        return {f"p{i}": v for i, v in enumerate(values)}
+
+    def split(self, node: Node) -> Split:
+        """What of a filter runs in the database."""
+        return split_filter(node, self.fc.can_compile)
+
+    def can_order(self, order: Order) -> bool:
+        """True when the database can sort by this order."""
+        return self.fc.can_order(order)

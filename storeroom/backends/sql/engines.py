@@ -1,0 +1,95 @@
+"""SQLAlchemy engines from storeroom URLs, set up the way storeroom needs them.
+
+SQLite: the driver runs in autocommit mode and storeroom (or SQLAlchemy's ``begin``
+event) emits ``BEGIN`` itself, the documented recipe that makes SAVEPOINT and
+transactional DDL work; WAL, a busy timeout and storeroom's SQL functions are set on
+every new connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from .dialects import register_sqlite_functions
+
+SQLITE_DEFAULT_PRAGMAS = {"journal_mode": "WAL", "synchronous": "NORMAL", "busy_timeout": "5000",
+                          "foreign_keys": "ON"}
+
+
+def dialect_name(url: str) -> str:
+    """``sqlite`` / ``postgresql`` / ``mysql`` for a storeroom or SQLAlchemy URL."""
+    scheme = urlsplit(url).scheme.lower().split("+", 1)[0]
+    return {"postgres": "postgresql", "mariadb": "mysql"}.get(scheme, scheme)
+
+
+def sqlalchemy_url(url: str, *, is_async: bool) -> tuple[str, dict[str, str]]:
+    """The SQLAlchemy URL with the right driver, and storeroom's own options taken out."""
+    u = make_url(url)
+    name = dialect_name(url)
+    query = dict(u.query)
+    ours: dict[str, str] = {}
+    if name == "sqlite":
+        for k in list(query):
+            if k in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys"):
+                ours[k] = str(query.pop(k))
+        driver = "aiosqlite" if is_async else "pysqlite"
+    elif name == "postgresql":
+        driver = "psycopg"
+    elif name == "mysql":
+        driver = "aiomysql" if is_async else "pymysql"
+        query.setdefault("charset", "utf8mb4")
+    else:
+        raise ValueError(f"not a SQL URL: {url!r}")
+    u = u.set(drivername=f"{name}+{driver}", query=query)
+    return u.render_as_string(hide_password=False), ours
+
+
+def configure_sqlite(engine: Any, pragmas: dict[str, str]) -> None:
+    """Autocommit driver + explicit BEGIN, pragmas and functions on every connection."""
+    sync_engine = getattr(engine, "sync_engine", engine)
+    settings = {**SQLITE_DEFAULT_PRAGMAS, **pragmas}
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for k, v in settings.items():
+            cur.execute(f"PRAGMA {k}={v}")
+        cur.close()
+        register_sqlite_functions(dbapi_conn)
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def create_sql_engine(url: str, *, is_async: bool, **options: Any) -> Any:
+    """A SQLAlchemy Engine (or AsyncEngine) for a storeroom URL."""
+    sa_url, ours = sqlalchemy_url(url, is_async=is_async)
+    name = dialect_name(url)
+    kw: dict[str, Any] = dict(options)
+    if name == "sqlite":
+        database = make_url(sa_url).database
+        if not database or database == ":memory:":
+            kw.setdefault("poolclass", sa.pool.StaticPool)
+        kw.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+    else:
+        kw.setdefault("pool_pre_ping", True)
+    if is_async:
+        from sqlalchemy.ext.asyncio import create_async_engine
+        engine: Any = create_async_engine(sa_url, **kw)
+    else:
+        engine = sa.create_engine(sa_url, **kw)
+    if name == "sqlite":
+        configure_sqlite(engine, ours)
+    return engine
+
+
+def url_options(url: str) -> dict[str, str]:
+    """The query options of a URL."""
+    return dict(parse_qsl(urlsplit(url).query))
