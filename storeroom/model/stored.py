@@ -48,6 +48,8 @@ class ModelMeta:
         self._new = object.__new__
         self.sequence_attr: Attr | None = next(
             (a for a in self.stored_attrs if a.generator and a.generator.kind == "sequence"), None)
+        from .fastpath import make_fast_create
+        self.fast_create: Callable[[Any], dict[str, Any] | None] = make_fast_create(self)
 
     def __repr__(self) -> str:
         return f"<ModelMeta {self.name} key={self.key.attrs}>"

@@ -23,6 +23,8 @@ _EXACT: dict[str, tuple[type, ...]] = {
     BYTES: (bytes,), DATE: (date,),
 }
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
 _RULES = {
     "string_too_long": "max_length", "too_long": "max_length", "bytes_too_long": "max_length",
     "string_too_short": "min_length", "too_short": "min_length", "bytes_too_short": "min_length",
@@ -60,6 +62,8 @@ def _field_adapter(annotation: Any, max_length: Any, min_length: Any, ge: Any, l
 def error(attr: Attr | str, value: Any, rule: str, message: str) -> dict[str, Any]:
     """One entry of ``ValidationError.errors``."""
     name = attr if isinstance(attr, str) else attr.name
+    if rule not in message:
+        message = f"{message} (rule: {rule})"
     return {"field": name, "value": value, "rule": rule, "message": message}
 
 
@@ -102,6 +106,9 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
             return value
         if kind == DATETIME and out is not None:
             out = to_utc(out)
+        if kind == INT and type(out) is int and not _I64_MIN <= out <= _I64_MAX:
+            errors.append(error(name, value, "range",
+                                f"{_short(value)} is outside the 64-bit integer range"))
         return out
 
     def check(value: Any, errors: list[dict[str, Any]]) -> Any:
@@ -113,17 +120,20 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         if exact is not None and type(value) in exact:
             if max_len is not None and len(value) > max_len:
                 errors.append(error(name, value, "max_length",
-                                    f"{_short(value)} is longer than {max_len}"))
+                                    f"{_short(value)} is longer than max_length={max_len}"))
             elif min_len is not None and len(value) < min_len:
                 errors.append(error(name, value, "min_length",
-                                    f"{_short(value)} is shorter than {min_len}"))
+                                    f"{_short(value)} is shorter than min_length={min_len}"))
             elif ge is not None and value < ge:
-                errors.append(error(name, value, "ge", f"{_short(value)} is less than {ge}"))
+                errors.append(error(name, value, "ge", f"{_short(value)} is less than ge={ge}"))
             elif le is not None and value > le:
-                errors.append(error(name, value, "le", f"{_short(value)} is greater than {le}"))
+                errors.append(error(name, value, "le", f"{_short(value)} is greater than le={le}"))
             elif rx is not None and not rx.search(value):
                 errors.append(error(name, value, "pattern",
                                     f"{_short(value)} does not match {attr.pattern!r}"))
+            elif kind == INT and not _I64_MIN <= value <= _I64_MAX:
+                errors.append(error(name, value, "range",
+                                    f"{_short(value)} is outside the 64-bit integer range"))
             elif kind == FLOAT and value != value:
                 errors.append(error(name, value, "type", "NaN is not a storable float"))
             return value

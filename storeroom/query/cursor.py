@@ -71,13 +71,13 @@ def _dec(v: Any) -> Any:
 def fingerprint(store_name: str, node: Node, order: Order) -> str:
     """A short digest of what a cursor belongs to: store, filter and order."""
     text = f"{store_name}|{node!r}|{order!r}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def encode_cursor(fp: str, values: tuple[Any, ...]) -> str:
     """An opaque cursor for the item with these order values."""
     body = json.dumps([fp, [_enc(v) for v in values]], separators=(",", ":")).encode()
-    mac = hmac.new(_SECRET, body, hashlib.sha256).digest()[:_MAC_LEN]
+    mac = hmac.digest(_SECRET, body, "sha256")[:_MAC_LEN]
     return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
 
@@ -90,7 +90,7 @@ def decode_cursor(cursor: Any, fp: str, meta: ModelMeta, order: Order) -> tuple[
     except (ValueError, TypeError):
         raise InvalidCursor("not a cursor: bad encoding") from None
     body, mac = raw[:-_MAC_LEN], raw[-_MAC_LEN:]
-    good = hmac.new(_SECRET, body, hashlib.sha256).digest()[:_MAC_LEN]
+    good = hmac.digest(_SECRET, body, "sha256")[:_MAC_LEN]
     if len(raw) <= _MAC_LEN or not hmac.compare_digest(mac, good):
         raise InvalidCursor("cursor is forged or from another process (bad signature)")
     try:

@@ -87,10 +87,19 @@ def compile_local(node: Node) -> Callable[[Any], bool]:
     raise TypeError(f"not a filter node: {node!r}")
 
 
-def matches(node: Any, item: Any) -> bool:
-    """True when ``item`` satisfies the prepared filter ``node`` (a Node or Q)."""
+def matches(where: Any, item: Any) -> bool:
+    """True when ``item`` satisfies the filter ``where`` (a Q, node or dict of lookups).
+
+    For an item of a ``@stored`` class the filter is validated and its values coerced
+    first, exactly as a store does; this is the reference semantics of every backend.
+    """
     from .q import to_node
-    return compile_local(to_node(node))(item)
+    node = to_node(where)
+    meta = getattr(type(item), "__storeroom__", None)
+    if meta is not None:
+        from .prepare import prepare
+        node = prepare(meta, node)
+    return compile_local(node)(item)
 
 
 def sort_items(items: Iterable[Any], order: Sequence[tuple[str, bool]]) -> list[Any]:

@@ -25,7 +25,7 @@ from .ast import (
     Not,
     Or,
 )
-from .q import lookups_node, to_node
+from .q import parse_lookup, to_node
 
 
 def coerce_value(attr: Attr, op: str, value: Any) -> Any:
@@ -123,42 +123,69 @@ def prepare(meta: ModelMeta, node: Node) -> Node:
     if isinstance(node, Cond):
         return prepare_cond(meta, node)
     if isinstance(node, And):
-        return simplify(And(tuple(prepare(meta, n) for n in node.items)))
+        return simplify(And(tuple(prepare_unsimplified(meta, n) for n in node.items)))
     if isinstance(node, Or):
-        return simplify(Or(tuple(prepare(meta, n) for n in node.items)))
+        return simplify(Or(tuple(prepare_unsimplified(meta, n) for n in node.items)))
     if isinstance(node, Not):
-        return simplify(Not(prepare(meta, node.item)))
+        return simplify(Not(prepare_unsimplified(meta, node.item)))
+    raise InvalidFilter(f"not a filter node: {node!r}")
+
+
+def _is_everything(n: Node) -> bool:
+    return type(n) is And and not n.items
+
+
+def _is_nothing(n: Node) -> bool:
+    return type(n) is Or and not n.items
+
+
+def prepare_unsimplified(meta: ModelMeta, node: Node) -> Node:
+    """``prepare`` without the final simplification (the caller simplifies once)."""
+    if isinstance(node, Cond):
+        return prepare_cond(meta, node)
+    if isinstance(node, And):
+        return And(tuple(prepare_unsimplified(meta, n) for n in node.items))
+    if isinstance(node, Or):
+        return Or(tuple(prepare_unsimplified(meta, n) for n in node.items))
+    if isinstance(node, Not):
+        return Not(prepare_unsimplified(meta, node.item))
     raise InvalidFilter(f"not a filter node: {node!r}")
 
 
 def simplify(node: Node) -> Node:
     """Flatten nested And/Or, drop neutral parts, fold constants and double negation."""
-    if isinstance(node, And | Or):
-        is_and = isinstance(node, And)
-        neutral, absorbing = (EVERYTHING, NOTHING) if is_and else (NOTHING, EVERYTHING)
+    t = type(node)
+    if t is Cond:
+        return node
+    if t is And or t is Or:
+        is_and = t is And
+        neutral, absorbing = (_is_everything, _is_nothing) if is_and else (_is_nothing,
+                                                                          _is_everything)
         items: list[Node] = []
-        for n in node.items:
+        for n in node.items:  # type: ignore[attr-defined]
             n = simplify(n)
-            if n == neutral:
+            if neutral(n):
                 continue
-            if n == absorbing:
-                return absorbing
-            if type(n) is type(node):
+            if absorbing(n):
+                return NOTHING if is_and else EVERYTHING
+            if type(n) is t:
                 items.extend(n.items)  # type: ignore[attr-defined]
             elif n not in items:
                 items.append(n)
         if len(items) == 1:
             return items[0]
+        if not items:
+            return EVERYTHING if is_and else NOTHING
         return And(tuple(items)) if is_and else Or(tuple(items))
-    if isinstance(node, Not):
-        inner = simplify(node.item)
-        if isinstance(inner, Not):
+    if t is Not:
+        inner = simplify(node.item)  # type: ignore[attr-defined]
+        if type(inner) is Not:
             return inner.item
-        if inner == EVERYTHING:
+        if _is_everything(inner):
             return NOTHING
-        if inner == NOTHING:
+        if _is_nothing(inner):
             return EVERYTHING
-        if isinstance(inner, Cond) and inner.op == "isnull":
+        if type(inner) is Cond and inner.op == "isnull":
             return Cond(inner.attr, "isnull", not inner.value)
         return Not(inner)
     return node
@@ -175,9 +202,9 @@ def free_text(meta: ModelMeta, text: str) -> Node:
 def build_filter(meta: ModelMeta, where: Any = None, query: str | None = None,
                  lookups: dict[str, Any] | None = None) -> Node:
     """The validated filter of a search: ``where`` AND lookups AND free text."""
-    parts = [prepare(meta, to_node(where))]
+    parts = [prepare_unsimplified(meta, to_node(where))] if where is not None else []
     if lookups:
-        parts.append(prepare(meta, lookups_node(lookups)))
+        parts.extend(prepare_cond(meta, parse_lookup(k, v)) for k, v in lookups.items())
     if query:
         parts.append(free_text(meta, query))
     return simplify(And(tuple(parts)))

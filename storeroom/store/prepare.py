@@ -12,6 +12,10 @@ from ..model.validate import error, raise_if
 
 def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
     """Validated stored values for creating ``item``; generated values filled in."""
+    if type(item) is meta.cls:
+        fast = meta.fast_create(item)
+        if fast is not None:
+            return fast
     if not isinstance(item, meta.cls):
         raise ValidationError.one(None, item, "type",
                                   f"expected a {meta.cls.__name__}, got {type(item).__name__}",

@@ -64,7 +64,7 @@ def from_db(a: Attr, dialect: str) -> Conv:
         return _json_load(a)
     if kind == BOOL:
         return bool
-    if kind == FLOAT:
+    if kind == FLOAT and dialect != "sqlite":  # SQLite's REAL affinity returns floats
         return float
     if dialect == "sqlite":
         return {DATETIME: datetime.fromisoformat, DATE: date.fromisoformat, UUID: uuid.UUID,

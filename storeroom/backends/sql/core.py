@@ -62,6 +62,10 @@ class SqlCore:
         # hot statements
         self.sql_get = self._key_select()
         self.sql_insert = self._insert()
+        self.insert_row = self._row_encoder(self.sql_insert)
+        self.sql_delete = self.compile(self.table.delete().where(self.key_where()))
+        self._batch_sql: dict[int, Sql] = {}
+        self._update_sql: dict[tuple[str, ...], Sql] = {}
 
     # DDL ---------------------------------------------------------------------------
     def create(self, conn: Any) -> None:
@@ -106,6 +110,47 @@ class SqlCore:
         names = [n for n in self.names if self.seq is None or n != self.seq.name]
         stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
         return self.compile(stmt)
+
+    def _row_encoder(self, sql: Sql) -> Callable[[dict[str, Any]], Any]:
+        """A generated ``values -> parameters`` function for an INSERT of every attribute."""
+        env: dict[str, Any] = {}
+        order = sql[1]
+        names = [n[2:] for n in order] if order is not None else list(self.names)
+        parts = []
+        for i, n in enumerate(names):
+            conv = self.enc.get(n)
+            if conv is None:
+                parts.append(f"v[{n!r}]")
+            else:
+                env[f"c{i}"] = conv
+                parts.append(f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))")
+        if order is not None:
+            src = "def row(v):\n    return (" + ", ".join(parts) + ",)\n"
+        else:
+            src = "def row(v):\n    return {" + ", ".join(
+                f"'v_{n}': {p}" for n, p in zip(names, parts, strict=True)) + "}\n"
+        exec(src, env)  # noqa: S102 - generated from attribute names only
+        return env["row"]  # type: ignore[no-any-return]
+
+    def update_key_sql(self, names: tuple[str, ...]) -> Sql:
+        """UPDATE of these attributes by key (RETURNING the row where the dialect can)."""
+        sql = self._update_sql.get(names)
+        if sql is None:
+            stmt = self.table.update().where(self.key_where()).values(
+                {n: sa.bindparam(f"s_{n}") for n in names})
+            sql = self.compile(stmt.returning(*self.cols) if self.returning else stmt)
+            self._update_sql[names] = sql
+        return sql
+
+    def batch_sql(self, n: int) -> Sql:
+        """SELECT of ``n`` single-attribute keys (parameters in key order)."""
+        sql = self._batch_sql.get(n)
+        if sql is None:
+            col = self.key_cols[0]
+            sql = self.compile(sa.select(*self.cols).where(
+                col.in_([sa.bindparam(f"k{i}") for i in range(n)])))
+            self._batch_sql[n] = sql
+        return sql
 
     def insert_sql(self, names: Sequence[str]) -> Sql:
         """INSERT of exactly these attributes (RETURNING the sequence key when there is one)."""

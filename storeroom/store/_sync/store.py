@@ -249,9 +249,7 @@ class Store(Generic[T]):
     def _prepare_edit(self, i: int, e: Any) -> PreparedEdit:
         m = self._m
         if isinstance(e, Create):
-            values = create_values(m, e.item)
-            key = tuple(values.get(a) for a in m.key.attrs)
-            return PreparedEdit("create", key, values, None, i)
+            return PreparedEdit("create", None, create_values(m, e.item), None, i)
         if isinstance(e, Update):
             if e.item is not None:
                 key, values = full_update_changes(m, e.item)

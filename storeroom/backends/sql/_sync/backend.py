@@ -101,6 +101,8 @@ class SqlBackend:
     def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """Items aligned with keys."""
         core = self.core
+        if len(core.key_names) == 1:
+            return self._get_many_single(keys)
         found: dict[tuple[Any, ...], Any] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
@@ -108,6 +110,30 @@ class SqlBackend:
             for item in self.find(_keys_filter(core, chunk), None, None):
                 found[tuple(getattr(item, n) for n in core.key_names)] = item
         return [found.get(k) for k in keys]
+
+    def _get_many_single(self, keys: list[tuple[Any, ...]]) -> list[Any]:
+        core = self.core
+        name = core.key_names[0]
+        conv = core.enc.get(name)
+        unique = list(dict.fromkeys(k[0] for k in keys))
+        found: dict[Any, Any] = {}
+        build = core.build
+        d = self._driver()
+        try:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                sql = core.batch_sql(len(chunk))
+                params = chunk if conv is None else [conv(v) for v in chunk]
+                if sql[1] is None:
+                    params = {f"k{i}": v for i, v in enumerate(params)}
+                for row in d.all(sql[0], params):
+                    item = build(row)
+                    found[getattr(item, name)] = item
+        except Exception as exc:
+            raise wrap_error(exc, f"read {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        return [found.get(k[0]) for k in keys]
 
     def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         """Apply changes to the item at key; None when missing or the precondition fails."""
@@ -129,9 +155,13 @@ class SqlBackend:
                 return None
             return item
         names = tuple(values)
-        sql, pvals = core.where_sql("update_key", pre or EVERYTHING, names=names)
-        named = core.named(pvals)
-        named.update(core.key_params(key))
+        if pre is None:
+            sql = core.update_key_sql(names)
+            named = core.key_params(key)
+        else:
+            sql, pvals = core.where_sql("update_key", pre, names=names)
+            named = core.named(pvals)
+            named.update(core.key_params(key))
         enc = core.encode(values)
         for n in names:
             named[f"s_{n}"] = enc[n]
@@ -192,9 +222,13 @@ class SqlBackend:
 
     def _delete(self, d: Driver, key: tuple[Any, ...], pre: Node | None) -> bool:
         core = self.core
-        sql, pvals = core.where_sql("delete_key", pre or EVERYTHING)
-        named = core.named(pvals)
-        named.update(core.key_params(key))
+        if pre is None:
+            sql = core.sql_delete
+            named = core.key_params(key)
+        else:
+            sql, pvals = core.where_sql("delete_key", pre)
+            named = core.named(pvals)
+            named.update(core.key_params(key))
         try:
             return d.run(sql[0], core.params(sql, named)) > 0
         except Exception as exc:
@@ -300,13 +334,8 @@ class SqlBackend:
         """All creates with one executemany; None (rolled back) when one conflicts."""
         core = self.core
         sql = core.sql_insert
-        order = sql[1]
-        enc = core.encode
-        if order is not None:
-            idx = [n[2:] for n in order]
-            rows = [tuple(ev[n] for n in idx) for ev in (enc(e.values) for e in edits)]
-        else:
-            rows = [{f"v_{k}": v for k, v in enc(e.values).items()} for e in edits]
+        encode = core.insert_row
+        rows = [encode(e.values) for e in edits]
         sp = d.begin()
         try:
             d.many(sql[0], rows)
@@ -317,7 +346,7 @@ class SqlBackend:
             raise wrap_error(exc, f"create {core.meta.name}") from exc
         d.commit(sp)
         build = core.meta.build
-        return [ok(build(dict(e.values))) for e in edits]
+        return [(True, build(e.values), None, None) for e in edits]
 
     def _apply_each(self, d: Driver, edits: list[PreparedEdit], atomic: bool
                           ) -> list[Outcome]:
