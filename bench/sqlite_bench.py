@@ -104,8 +104,8 @@ class Raw:
         self.c.execute("DELETE FROM item WHERE id=?", (k,))
 
     def batch(self, keys: list[int]) -> list[Any]:
-        q = "SELECT id, name, category, price, qty, active FROM item WHERE id IN (%s)" % ",".join(
-            "?" * len(keys))
+        q = "SELECT id, name, category, price, qty, active FROM item WHERE id IN ({})".format(",".join(
+            "?" * len(keys)))
         found = {r[0]: r for r in self.c.execute(q, keys).fetchall()}
         return [found.get(k) for k in keys]
 
@@ -142,8 +142,8 @@ class Storeroom:
         self.dm: Any = None
 
     def _items(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        I = self.Item
-        return [I(id=r[0], name=r[1], category=r[2], price=r[3], qty=r[4], active=r[5])
+        M = self.Item
+        return [M(id=r[0], name=r[1], category=r[2], price=r[3], qty=r[4], active=r[5])
                 for r in rows]
 
     def load(self, rows: list[tuple[Any, ...]]) -> None:
@@ -230,8 +230,8 @@ class SqlaOrm:
         self.session = Session(self.engine, expire_on_commit=False)
 
     def _objs(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        I = self.Item
-        return [I(id=r[0], name=r[1], category=r[2], price=r[3], qty=r[4], active=r[5])
+        M = self.Item
+        return [M(id=r[0], name=r[1], category=r[2], price=r[3], qty=r[4], active=r[5])
                 for r in rows]
 
     def load(self, rows: list[tuple[Any, ...]]) -> None:
@@ -256,20 +256,20 @@ class SqlaOrm:
         self.load(rows)
 
     def page(self, cat: str) -> Any:
-        sa, I = self.sa, self.Item
+        sa, M = self.sa, self.Item
         with self.Session(self.engine) as s:
-            return s.scalars(sa.select(I).where(I.category == cat, I.qty >= 10)
-                             .order_by(I.price.desc(), I.id).limit(21)).all()
+            return s.scalars(sa.select(M).where(M.category == cat, M.qty >= 10)
+                             .order_by(M.price.desc(), M.id).limit(21)).all()
 
     def iterate(self) -> int:
         with self.Session(self.engine) as s:
             return len(s.scalars(self.sa.select(self.Item)).all())
 
     def count(self, cat: str) -> int:
-        sa, I = self.sa, self.Item
+        sa, M = self.sa, self.Item
         with self.Session(self.engine) as s:
-            return s.scalar(sa.select(sa.func.count()).select_from(I)
-                            .where(I.category == cat, I.active.is_(True)))
+            return s.scalar(sa.select(sa.func.count()).select_from(M)
+                            .where(M.category == cat, M.active.is_(True)))
 
     def update(self, k: int) -> None:
         with self.Session(self.engine) as s:
@@ -340,16 +340,16 @@ class Peewee:
         self.load(rows)
 
     def page(self, cat: str) -> Any:
-        I = self.Item
-        return list(I.select().where((I.category == cat) & (I.qty >= 10))
-                    .order_by(I.price.desc(), I.id).limit(21))
+        M = self.Item
+        return list(M.select().where((M.category == cat) & (M.qty >= 10))
+                    .order_by(M.price.desc(), M.id).limit(21))
 
     def iterate(self) -> int:
         return len(list(self.Item.select()))
 
     def count(self, cat: str) -> int:
-        I = self.Item
-        return I.select().where((I.category == cat) & (I.active == True)).count()  # noqa: E712
+        M = self.Item
+        return M.select().where((M.category == cat) & (M.active == True)).count()  # noqa: E712
 
     def update(self, k: int) -> None:
         self.Item.update(qty=7).where(self.Item.id == k).execute()
@@ -415,9 +415,9 @@ class PonyOrm:
         self.load(rows)
 
     def page(self, cat: str) -> Any:
-        po, I = self.po, self.Item
+        po, M = self.po, self.Item
         with po.db_session:
-            return I.select(lambda i: i.category == cat and i.qty >= 10).order_by(
+            return M.select(lambda i: i.category == cat and i.qty >= 10).order_by(
                 lambda i: (po.desc(i.price), i.id))[:21]
 
     def iterate(self) -> int:

@@ -36,7 +36,7 @@ def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
             return _never  # sequence: the backend assigns it; general path
         if gen is not None:
             env[f"g{i}"] = gen.on_create
-            conv = "str(g{0}())".format(i) if a.kind == STR else f"g{i}()"
+            conv = f"str(g{i}())" if a.kind == STR else f"g{i}()"
             lines.append(f"    if v is U: v = {conv}")
         elif a.has_default:
             env[f"a{i}"] = a

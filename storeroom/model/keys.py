@@ -59,7 +59,8 @@ class KeyConfig:
             raise ValidationError.one(",".join(self.attrs), text, "key",
                                       f"not a key string of {len(self.attrs)} parts: {text!r}")
         values = []
-        for piece, parser in zip(pieces, self._parsers or [str] * len(pieces), strict=True):
+        parsers: tuple[Callable[[str], Any], ...] = self._parsers or (str,) * len(pieces)
+        for piece, parser in zip(pieces, parsers, strict=True):
             values.append(parser(unquote(piece)))
         return values[0] if len(values) == 1 else tuple(values)
 

@@ -57,7 +57,7 @@ class ModelMeta:
     # building items without validation (rows read back) -------------------------------
     def build(self, values: dict[str, Any]) -> Any:
         """An instance from a dict of stored values, without validation or __init__."""
-        obj = self._new(self.cls)
+        obj: Any = self._new(self.cls)
         if self._unstored_defaults:
             for a in self._unstored_defaults:
                 values.setdefault(a.name, a.default_value())
@@ -163,9 +163,9 @@ def _build_meta(cls: type, key: str | tuple[str, ...] | KeyConfig, indexes: Iter
             raise TypeError(f"{cls.__name__}: key attribute {k!r} must be a scalar")
     all_indexes = list(indexes)
     for ix in all_indexes:
-        for a in ix.attrs:
-            if a not in attrs:
-                raise TypeError(f"{cls.__name__}: index attribute {a!r} is not an attribute")
+        for ix_attr in ix.attrs:
+            if ix_attr not in attrs:
+                raise TypeError(f"{cls.__name__}: index attribute {ix_attr!r} is not an attribute")
     for a in attrs.values():
         if a.unique and not a.is_key:
             all_indexes.append(Index(a.name, unique=True))

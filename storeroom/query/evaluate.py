@@ -40,7 +40,7 @@ def _cond_fn(c: Cond) -> Callable[[Any], bool]:
     if op == "ne":
         return lambda item: plain(getattr(item, name)) != x
     if op in ("lt", "lte", "gt", "gte"):
-        cmp = {"lt": lambda v: v < x, "lte": lambda v: v <= x,
+        cmp: Callable[[Any], bool] = {"lt": lambda v: v < x, "lte": lambda v: v <= x,
                "gt": lambda v: v > x, "gte": lambda v: v >= x}[op]
 
         def ordered(item: Any) -> bool:
@@ -102,6 +102,12 @@ def matches(where: Any, item: Any) -> bool:
     return compile_local(node)(item)
 
 
+def _attr_key(name: str) -> Callable[[Any], Any]:
+    def key(item: Any) -> Any:
+        return plain(getattr(item, name))
+    return key
+
+
 def sort_items(items: Iterable[Any], order: Sequence[tuple[str, bool]]) -> list[Any]:
     """Items sorted by ``order`` (pairs of attribute name and descending?); None last always."""
     out = list(items)
@@ -109,6 +115,6 @@ def sort_items(items: Iterable[Any], order: Sequence[tuple[str, bool]]) -> list[
     for name, desc in reversed(order):
         present = [i for i in out if getattr(i, name) is not None]
         missing = [i for i in out if getattr(i, name) is None]
-        present.sort(key=lambda i, n=name: plain(getattr(i, n)), reverse=desc)
+        present.sort(key=_attr_key(name), reverse=desc)
         out = present + missing
     return out

@@ -32,13 +32,13 @@ def make_backend(model: type, url: str, *, is_async: bool, **options: Any) -> An
         from ..backends import sql
         return sql.backend_for_url(model, url, is_async=is_async, **options)
     if scheme == "dynamodb":
-        from ..backends import dynamodb
+        from ..backends import dynamodb  # type: ignore[attr-defined,unused-ignore]
         return dynamodb.backend_for_url(model, url, is_async=is_async, **options)
     if scheme in ("mongodb", "mongodb+srv"):
-        from ..backends import mongodb
+        from ..backends import mongodb  # type: ignore[attr-defined,unused-ignore]
         return mongodb.backend_for_url(model, url, is_async=is_async, **options)
     if scheme in ("redis", "rediss"):
-        from ..backends import redis
+        from ..backends import redis  # type: ignore[attr-defined,unused-ignore]
         return redis.backend_for_url(model, url, is_async=is_async, **options)
     raise ValueError(f"unknown store URL scheme {scheme!r} in {url!r}")
 

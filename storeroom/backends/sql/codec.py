@@ -49,9 +49,12 @@ def to_db(a: Attr, dialect: str) -> Conv:
     if kind == JSON:
         return _json_dump(a)
     if dialect == "sqlite":
-        return {DATETIME: _iso_utc, DATE: date.isoformat, UUID: str, DECIMAL: str}.get(kind)
+        table: dict[str, Conv] = {DATETIME: _iso_utc, DATE: date.isoformat, UUID: str,
+                                  DECIMAL: str}
+        return table.get(kind)
     if dialect == "mysql":
-        return {DATETIME: _naive_utc, UUID: str, DECIMAL: _dec_sortable}.get(kind)
+        my: dict[str, Conv] = {DATETIME: _naive_utc, UUID: str, DECIMAL: _dec_sortable}
+        return my.get(kind)
     return None
 
 
@@ -67,10 +70,13 @@ def from_db(a: Attr, dialect: str) -> Conv:
     if kind == FLOAT and dialect != "sqlite":  # SQLite's REAL affinity returns floats
         return float
     if dialect == "sqlite":
-        return {DATETIME: datetime.fromisoformat, DATE: date.fromisoformat, UUID: uuid.UUID,
-                DECIMAL: Decimal}.get(kind)
+        lite: dict[str, Conv] = {DATETIME: datetime.fromisoformat, DATE: date.fromisoformat,
+                                 UUID: uuid.UUID, DECIMAL: Decimal}
+        return lite.get(kind)
     if dialect == "mysql":
-        return {DATETIME: _aware_utc, UUID: uuid.UUID, DECIMAL: _dec_from_sortable}.get(kind)
+        myr: dict[str, Conv] = {DATETIME: _aware_utc, UUID: uuid.UUID,
+                                DECIMAL: _dec_from_sortable}
+        return myr.get(kind)
     if dialect == "postgresql":
         return {DATETIME: _pg_utc}.get(kind)
     return None

@@ -153,7 +153,7 @@ class FilterCompiler:
 
     def order_clauses(self, order: Order) -> list[Any]:
         """ORDER BY clauses with None last in both directions."""
-        out = []
+        out: list[Any] = []
         for name, desc in order:
             col = self.table.c[name]
             if self.meta.attrs[name].optional:

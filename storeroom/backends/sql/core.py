@@ -55,7 +55,7 @@ class SqlCore:
         self._cache: dict[Any, Sql] = {}
         self._lock = threading.Lock()
         self.ready = False
-        local_ops = frozenset()  # every operator compiles; kinds may still be local
+        local_ops: frozenset[str] = frozenset()  # every operator compiles; kinds may be local
         self.store_meta = make_store_meta(meta, dialect, native_ops=OPERATORS - local_ops,
                                           transactions=True, max_page=1000, max_batch=1000)
         self.positional = bool(self.sa_dialect.positional)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from ...model.attrs import Attr
@@ -21,7 +23,7 @@ from ...model.types import (
 )
 
 
-def column_type(a: Attr, dialect: str) -> sa.types.TypeEngine:
+def column_type(a: Attr, dialect: str) -> Any:
     """The column type of an attribute in a dialect (values are bound by storeroom's codecs)."""
     kind = a.value_kind if a.kind == ENUM else a.kind
     if dialect == "sqlite":

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ....errors import Conflict
-from ....query.ast import EVERYTHING, And, Cond, Node, Or
+from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....store.plan import Split
@@ -47,16 +47,16 @@ class AsyncSqlBackend:
         """Release the source's connections."""
         await self.src.close()
 
-    async def _driver(self) -> AsyncDriver:
+    async def _driver(self, write: bool = True) -> AsyncDriver:
         if not self.core.ready:
             await self.create_tables()
-        return await self.src.acquire()
+        return await self.src.acquire(write)
 
     # single items ---------------------------------------------------------------------
     async def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""
         core = self.core
-        d = await self._driver()
+        d = await self._driver(write=False)
         try:
             sql = core.sql_get
             row = await d.one(sql[0], core.params(sql, core.key_params(key)))
@@ -117,14 +117,15 @@ class AsyncSqlBackend:
         unique = list(dict.fromkeys(k[0] for k in keys))
         found: dict[Any, Any] = {}
         build = core.build
-        d = await self._driver()
+        d = await self._driver(write=False)
         try:
             for start in range(0, len(unique), 500):
                 chunk = unique[start:start + 500]
                 sql = core.batch_sql(len(chunk))
-                params = chunk if conv is None else [conv(v) for v in chunk]
+                values = chunk if conv is None else [conv(v) for v in chunk]
+                params: Any = values
                 if sql[1] is None:
-                    params = {f"k{i}": v for i, v in enumerate(params)}
+                    params = {f"k{i}": v for i, v in enumerate(values)}
                 for row in await d.all(sql[0], params):
                     item = build(row)
                     found[getattr(item, name)] = item
@@ -168,12 +169,12 @@ class AsyncSqlBackend:
             if core.returning:
                 row = await d.one(sql[0], core.params(sql, named))
                 return None if row is None else core.build(row)
-            n = await d.run(sql[0], core.params(sql, named))
+            changed = await d.run(sql[0], core.params(sql, named))
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"update {core.meta.name}") from exc
-        return None if n == 0 else await self._read(d, key)
+        return None if changed == 0 else await self._read(d, key)
 
     async def _update_checked(self, d: AsyncDriver, key: tuple[Any, ...],
                               values: dict[str, Any], pre: Node) -> Any:
@@ -241,7 +242,7 @@ class AsyncSqlBackend:
         named = core.named(vals)
         if limit is not None:
             named["lim"] = limit
-        d = await self._driver()
+        d = await self._driver(write=False)
         try:
             rows = await d.all(sql[0], core.params(sql, named))
         except Exception as exc:
@@ -260,7 +261,7 @@ class AsyncSqlBackend:
         """How many items match (all native)."""
         core = self.core
         sql, vals = core.where_sql("count", node)
-        d = await self._driver()
+        d = await self._driver(write=False)
         try:
             row = await d.one(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:

@@ -92,7 +92,7 @@ class AsyncPinnedSource:
         self._driver: AsyncDriver | None = None
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> AsyncDriver:
+    async def acquire(self, write: bool = True) -> AsyncDriver:
         """The driver connection, locked for the caller until ``release``."""
         await self._lock.acquire()
         if self._driver is None:

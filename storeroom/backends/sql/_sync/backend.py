@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ....errors import Conflict
-from ....query.ast import EVERYTHING, And, Cond, Node, Or
+from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....store.plan import Split
@@ -48,16 +48,16 @@ class SqlBackend:
         """Release the source's connections."""
         self.src.close()
 
-    def _driver(self) -> Driver:
+    def _driver(self, write: bool = True) -> Driver:
         if not self.core.ready:
             self.create_tables()
-        return self.src.acquire()
+        return self.src.acquire(write)
 
     # single items ---------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""
         core = self.core
-        d = self._driver()
+        d = self._driver(write=False)
         try:
             sql = core.sql_get
             row = d.one(sql[0], core.params(sql, core.key_params(key)))
@@ -118,14 +118,15 @@ class SqlBackend:
         unique = list(dict.fromkeys(k[0] for k in keys))
         found: dict[Any, Any] = {}
         build = core.build
-        d = self._driver()
+        d = self._driver(write=False)
         try:
             for start in range(0, len(unique), 500):
                 chunk = unique[start:start + 500]
                 sql = core.batch_sql(len(chunk))
-                params = chunk if conv is None else [conv(v) for v in chunk]
+                values = chunk if conv is None else [conv(v) for v in chunk]
+                params: Any = values
                 if sql[1] is None:
-                    params = {f"k{i}": v for i, v in enumerate(params)}
+                    params = {f"k{i}": v for i, v in enumerate(values)}
                 for row in d.all(sql[0], params):
                     item = build(row)
                     found[getattr(item, name)] = item
@@ -169,12 +170,12 @@ class SqlBackend:
             if core.returning:
                 row = d.one(sql[0], core.params(sql, named))
                 return None if row is None else core.build(row)
-            n = d.run(sql[0], core.params(sql, named))
+            changed = d.run(sql[0], core.params(sql, named))
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"update {core.meta.name}") from exc
-        return None if n == 0 else self._read(d, key)
+        return None if changed == 0 else self._read(d, key)
 
     def _update_checked(self, d: Driver, key: tuple[Any, ...],
                               values: dict[str, Any], pre: Node) -> Any:
@@ -242,7 +243,7 @@ class SqlBackend:
         named = core.named(vals)
         if limit is not None:
             named["lim"] = limit
-        d = self._driver()
+        d = self._driver(write=False)
         try:
             rows = d.all(sql[0], core.params(sql, named))
         except Exception as exc:
@@ -261,7 +262,7 @@ class SqlBackend:
         """How many items match (all native)."""
         core = self.core
         sql, vals = core.where_sql("count", node)
-        d = self._driver()
+        d = self._driver(write=False)
         try:
             row = d.one(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:

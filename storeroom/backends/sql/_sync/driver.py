@@ -93,7 +93,7 @@ class PinnedSource:
         self._driver: Driver | None = None
         self._lock = threading.Lock()
 
-    def acquire(self) -> Driver:
+    def acquire(self, write: bool = True) -> Driver:
         """The driver connection, locked for the caller until ``release``."""
         self._lock.acquire()
         if self._driver is None:
