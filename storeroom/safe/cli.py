@@ -1,0 +1,74 @@
+"""``python -m storeroom.safe list|get|set|del SAFE [KEY] [VALUE]``.
+
+``SAFE`` is a path to a safe file, or a module name (resolved under ``$STOREROOM_SAFE_DIR``).
+``get`` prints a ``str`` value as is and any other value as its ``repr``; ``set`` stores VALUE
+as a ``str``. Exit status: 0 on success, 1 for a missing key, 2 for a usage or safe error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from storeroom.safe.errors import SafeError
+from storeroom.safe.locate import SUFFIX, safe_path
+from storeroom.safe.safe import Safe
+
+
+def resolve(target: str) -> str:
+    """The file of ``target``: an existing file or a path-like argument, else a module name."""
+    if os.path.isfile(target) or os.sep in target or target.endswith(SUFFIX):
+        return os.path.abspath(target)
+    if os.altsep and os.altsep in target:  # pragma: no cover - Windows
+        return os.path.abspath(target)
+    return safe_path(target)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m storeroom.safe", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print the keys, one per line").add_argument("safe")
+    for cmd, helptext in (("get", "print the value of KEY"), ("del", "delete KEY")):
+        sp = sub.add_parser(cmd, help=helptext)
+        sp.add_argument("safe")
+        sp.add_argument("key")
+    sp = sub.add_parser("set", help="store VALUE (as a str) under KEY")
+    sp.add_argument("safe")
+    sp.add_argument("key")
+    sp.add_argument("value")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        path = resolve(args.safe)
+        if args.command != "set" and not os.path.exists(path):
+            print(f"no such safe: {path}", file=sys.stderr)
+            return 2
+        with Safe(path) as safe:
+            if args.command == "list":
+                for key in safe:
+                    print(key)
+            elif args.command == "get":
+                try:
+                    value = safe[args.key]
+                except KeyError:
+                    print(f"no such key: {args.key!r}", file=sys.stderr)
+                    return 1
+                print(value if isinstance(value, str) else repr(value))
+            elif args.command == "set":
+                safe[args.key] = args.value
+            else:
+                try:
+                    del safe[args.key]
+                except KeyError:
+                    print(f"no such key: {args.key!r}", file=sys.stderr)
+                    return 1
+    except (SafeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,210 @@
+"""The mapping API shared by :class:`~storeroom.safe.Safe` and its transactions.
+
+Subclasses say how to get the thread's connection state (``_state``), how to run a statement
+that may have to wait for a lock (``_run``) and how to group statements atomically
+(``_atomic``); everything else — pickling, key checks, the ``MutableMapping`` methods — lives
+here once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    ValuesView,
+)
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar, overload
+
+from storeroom.safe import engine
+from storeroom.safe.codec import check_key, dumps, loads
+from storeroom.safe.space import SpaceGuard
+from storeroom.safe.threads import ThreadState
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class SafeMapping(MutableMapping[str, Any]):
+    """A ``MutableMapping[str, Any]`` over one SQLite table of pickled values."""
+
+    __slots__ = ()
+
+    # -- what subclasses provide ------------------------------------------------------------
+
+    def _state(self) -> ThreadState:
+        raise NotImplementedError
+
+    def _run(self, op: Callable[[sqlite3.Cursor], T]) -> T:
+        """Run ``op`` on this thread's cursor, waiting out locks held elsewhere."""
+        raise NotImplementedError
+
+    def _atomic(self) -> AbstractContextManager[ThreadState]:
+        """A context in which several statements commit together or not at all."""
+        raise NotImplementedError
+
+    @property
+    def _space(self) -> SpaceGuard:
+        raise NotImplementedError
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        """Return the value stored under ``key``; raise ``KeyError`` if there is none."""
+        if type(key) is not str:
+            key = check_key(key)
+        try:
+            row = self._state().cur.execute(engine.GET, (key,)).fetchone()
+        except sqlite3.Error:
+            row = self._run(lambda cur: cur.execute(engine.GET, (key,)).fetchone())
+        if row is None:
+            raise KeyError(key)
+        return loads(row[0])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value under ``key``, or ``default`` if there is none."""
+        if type(key) is not str:
+            key = check_key(key)
+        try:
+            row = self._state().cur.execute(engine.GET, (key,)).fetchone()
+        except sqlite3.Error:
+            row = self._run(lambda cur: cur.execute(engine.GET, (key,)).fetchone())
+        if row is None:
+            return default
+        return loads(row[0])
+
+    def __contains__(self, key: object) -> bool:
+        """True if a value (possibly ``None``) is stored under ``key``."""
+        k = check_key(key)
+        return self._run(lambda cur: cur.execute(engine.HAS, (k,)).fetchone()) is not None
+
+    def __len__(self) -> int:
+        """The number of keys."""
+        return int(self._run(lambda cur: cur.execute(engine.COUNT).fetchone()[0]))
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over a snapshot of the keys, in sorted order."""
+        rows = self._run(lambda cur: cur.execute(engine.KEYS).fetchall())
+        return (key for (key,) in rows)
+
+    def _items(self) -> list[tuple[str, Any]]:
+        rows = self._run(lambda cur: cur.execute(engine.ITEMS).fetchall())
+        return [(key, loads(blob)) for key, blob in rows]
+
+    def items(self) -> ItemsView[str, Any]:
+        """A view of the ``(key, value)`` pairs; each iteration reads one consistent snapshot."""
+        return _ItemsView(self)
+
+    def values(self) -> ValuesView[Any]:
+        """A view of the values; each iteration reads one consistent snapshot."""
+        return _ValuesView(self)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``: atomic, and durable once this returns."""
+        if type(key) is not str:
+            key = check_key(key)
+        blob = dumps(value)
+        self._space.check(len(blob) + len(key))
+        params = (key, blob)
+        self._run(lambda cur: cur.execute(engine.PUT, params))
+
+    def __delitem__(self, key: str) -> None:
+        """Delete ``key``; raise ``KeyError`` if it is missing."""
+        k = check_key(key)
+        self._space.check(0)
+        if self._run(lambda cur: cur.execute(engine.DELETE, (k,)).rowcount) == 0:
+            raise KeyError(key)
+
+    @overload
+    def pop(self, key: str) -> Any: ...
+
+    @overload
+    def pop(self, key: str, default: Any) -> Any: ...
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value (atomically); ``default`` or ``KeyError`` if
+        missing."""
+        k = check_key(key)
+        self._space.check(0)
+        if engine.HAS_RETURNING:
+            row = self._run(lambda cur: cur.execute(engine.POP, (k,)).fetchone())
+        else:  # pragma: no cover - SQLite < 3.35
+            with self._atomic() as st:
+                row = st.cur.execute(engine.GET, (k,)).fetchone()
+                if row is not None:
+                    st.cur.execute(engine.DELETE, (k,))
+        if row is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        return loads(row[0])
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the ``(key, value)`` pair with the smallest key; ``KeyError`` if
+        empty."""
+        self._space.check(0)
+        with self._atomic() as st:
+            row = st.cur.execute(engine.FIRST).fetchone()
+            if row is None:
+                raise KeyError("popitem(): the safe is empty")
+            st.cur.execute(engine.DELETE, (row[0],))
+        return row[0], loads(row[1])
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Return the value of ``key``; if missing, store ``default`` first (atomically)."""
+        k = check_key(key)
+        blob = dumps(default)
+        self._space.check(len(blob) + len(k))
+        with self._atomic() as st:
+            row = st.cur.execute(engine.GET, (k,)).fetchone()
+            if row is not None:
+                return loads(row[0])
+            st.cur.execute(engine.PUT, (k, blob))
+        return default
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Store many pairs as ONE transaction: all are written, or none.
+
+        Accepts what ``dict.update`` accepts: a mapping, an iterable of pairs, keyword arguments.
+        Every key is checked and every value pickled before anything is written.
+        """
+        pairs: Iterable[tuple[Any, Any]]
+        if isinstance(other, Mapping):
+            pairs = [(k, other[k]) for k in other]
+        elif hasattr(other, "keys"):
+            pairs = [(k, other[k]) for k in other.keys()]
+        else:
+            pairs = other
+        rows = [(check_key(k), dumps(v)) for k, v in pairs]
+        rows.extend((check_key(k), dumps(v)) for k, v in kwargs.items())
+        if not rows:
+            return
+        self._space.check(sum(len(k) + len(b) for k, b in rows))
+        with self._atomic() as st:
+            st.cur.executemany(engine.PUT, rows)
+
+    def clear(self) -> None:
+        """Delete every key, as one transaction."""
+        self._space.check(0)
+        self._run(lambda cur: cur.execute(engine.CLEAR))
+
+
+class _ItemsView(ItemsView[str, Any]):
+    _mapping: SafeMapping
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return iter(self._mapping._items())
+
+
+class _ValuesView(ValuesView[Any]):
+    _mapping: SafeMapping
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([value for _, value in self._mapping._items()])

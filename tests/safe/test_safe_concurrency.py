@@ -1,0 +1,137 @@
+"""Many threads and processes on one safe; fork; lock timeouts."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from storeroom.safe import Safe, SafeBusyError
+
+COUNTERS = ["c0", "c1", "c2", "c3"]
+PROCS, THREADS, INCREMENTS = 8, 2, 25
+
+
+def _increment(path: str, seed: int) -> None:
+    safe = Safe(path)
+
+    def work(tid: int) -> None:
+        for i in range(INCREMENTS):
+            name = COUNTERS[(seed + tid + i) % len(COUNTERS)]
+            with safe.transaction() as t:
+                t[name] = t.get(name, 0) + 1
+
+    threads = [threading.Thread(target=work, args=(tid,)) for tid in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    safe.close()
+
+
+def test_processes_and_threads_increment_exactly(tmp_path: Path) -> None:
+    path = str(tmp_path / "counters.db")
+    Safe(path).update({c: 0 for c in COUNTERS})
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_increment, args=(path, p)) for p in range(PROCS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with Safe(path) as safe:
+        assert sum(safe[c] for c in COUNTERS) == PROCS * THREADS * INCREMENTS
+        totals = {c: 0 for c in COUNTERS}
+        for seed in range(PROCS):
+            for tid in range(THREADS):
+                for i in range(INCREMENTS):
+                    totals[COUNTERS[(seed + tid + i) % len(COUNTERS)]] += 1
+        assert dict(safe) == totals
+
+
+def test_threads_share_one_safe(safe: Safe) -> None:
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                safe[f"t{n}-{i}"] = i
+                assert safe[f"t{n}-{i}"] == i
+            safe.update({f"u{n}-{i}": i for i in range(20)})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(safe) == 8 * 40
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_child_keeps_working(safe: Safe) -> None:
+    safe["parent"] = 1
+    assert safe["parent"] == 1  # the parent has an open connection now
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            assert safe["parent"] == 1
+            safe["child"] = 2
+            with safe.transaction() as t:
+                t["child_txn"] = 3
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert safe["child"] == 2 and safe["child_txn"] == 3
+    safe["parent2"] = 4
+    assert len(safe) == 4
+    with Safe(safe.path) as fresh:
+        assert fresh["parent2"] == 4
+    conn = sqlite3.connect(safe.path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def test_lock_held_too_long_raises_busy(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    safe = Safe(path, timeout=0.2)
+    safe["a"] = 1
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.monotonic()
+        with pytest.raises(SafeBusyError, match="locked"):
+            safe["b"] = 2
+        assert time.monotonic() - start < 5
+        assert safe["a"] == 1  # reads are not blocked by a writer (WAL)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    safe["b"] = 2
+    assert safe["b"] == 2
+    safe.close()
+
+
+def test_waits_for_a_short_lock(tmp_path: Path) -> None:
+    path = tmp_path / "wait.db"
+    safe = Safe(path)
+    safe["a"] = 1
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    timer.start()
+    safe["b"] = 2  # waits, no "database is locked"
+    timer.join()
+    holder.close()
+    assert safe["b"] == 2
+    safe.close()
