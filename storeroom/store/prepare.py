@@ -41,7 +41,8 @@ def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
             else:
                 errors.append(error(a, v, "required", "a value is required"))
                 continue
-        elif not a.creatable and gen is None:
+        elif not a.creatable and gen is None and not (a.has_default and v == a.default_value()):
+            # (the dataclass fills in the default: that is not "setting" the attribute)
             errors.append(error(a, v, "not_creatable", f"{name} cannot be set on create"))
             continue
         out[name] = checkers[name](v, errors)
@@ -104,7 +105,7 @@ def key_parts(meta: ModelMeta, key: Any) -> tuple[Any, ...]:
     attrs = meta.key_attrs
     if len(attrs) == 1:
         a = attrs[0]
-        if type(key) is a.inner:
+        if type(key) is a.inner and (a.kind != "int" or -(2**63) <= key < 2**63):
             return (key,)
         if isinstance(key, str) and a.kind != "str":
             key = meta.key.from_str(key)

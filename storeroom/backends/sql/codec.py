@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from ...errors import ValidationError
 from ...model.attrs import Attr
 from ...model.stored import ModelMeta
-from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, UUID
+from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, STR, UUID
 from ...model.validate import _adapter
 
 Conv = Callable[[Any], Any] | None
@@ -41,13 +43,45 @@ def _json_load(a: Attr) -> Callable[[Any], Any]:
     return load
 
 
+def _nul_error(name: str, value: Any) -> ValidationError:
+    return ValidationError.one(
+        name, value, "nul", "PostgreSQL cannot store the NUL character (U+0000) in text; "
+        "this value is refused rather than altered (see docs/backends.md, Backend limits)")
+
+
+def _pg_text(name: str) -> Callable[[Any], Any]:
+    def text(v: str) -> str:
+        if "\x00" in v:
+            raise _nul_error(name, v)
+        return v
+    return text
+
+
+# a JSON ``\u0000`` escape (an odd number of backslashes before "u0000")
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _pg_json_dump(a: Attr) -> Callable[[Any], Any]:
+    dump_plain = _json_dump(a)
+    name = a.name
+
+    def dump(v: Any) -> str:
+        text = dump_plain(v)
+        if "u0000" in text and _JSON_NUL.search(text):  # jsonb refuses \u0000 as well
+            raise _nul_error(name, v)
+        return text  # type: ignore[no-any-return]
+    return dump
+
+
 def to_db(a: Attr, dialect: str) -> Conv:
     """The converter of a Python value to the driver's value (None: no conversion)."""
     kind = a.kind
     if kind == ENUM:
         return _enum_value
     if kind == JSON:
-        return _json_dump(a)
+        return _pg_json_dump(a) if dialect == "postgresql" else _json_dump(a)
+    if dialect == "postgresql" and kind == STR:
+        return _pg_text(a.name)
     if dialect == "sqlite":
         table: dict[str, Conv] = {DATETIME: _iso_utc, DATE: date.isoformat, UUID: str,
                                   DECIMAL: str}

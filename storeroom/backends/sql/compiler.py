@@ -49,6 +49,11 @@ class SqlDialect:
     text_sql: Callable[[Any, list[Any], str], Any]
     # attribute kinds whose comparisons and ordering are not native
     local_kinds: frozenset[str] = frozenset()
+    # value_ok(attr, cond): False when this condition's value cannot run natively (a
+    # value the database cannot hold, a needle whose case folding would differ)
+    value_ok: Callable[[Any, Cond], bool] | None = None
+    # order_key(column, attr): the expression to ORDER BY instead of the column
+    order_key: Callable[[Any, Any], Any] | None = None
 
     def can_compare(self, kind: str) -> bool:
         """True when values of this kind compare natively (eq, lt, in, order by...)."""
@@ -72,7 +77,8 @@ class FilterCompiler:
             a = self.meta.attrs[node.attr]
             if node.op == "isnull":
                 return True
-            return self.dialect.can_compare(a.kind)
+            ok = self.dialect.value_ok
+            return self.dialect.can_compare(a.kind) and (ok is None or ok(a, node))
         if isinstance(node, And | Or):
             return all(self.can_compile(n) for n in node.items)
         if isinstance(node, Not):
@@ -156,9 +162,11 @@ class FilterCompiler:
         out: list[Any] = []
         for name, desc in order:
             col = self.table.c[name]
-            if self.meta.attrs[name].optional:
+            a = self.meta.attrs[name]
+            if a.optional:
                 out.append(col.is_(None))
-            out.append(col.desc() if desc else col.asc())
+            key = self.dialect.order_key(col, a) if self.dialect.order_key else col
+            out.append(key.desc() if desc else key.asc())
         return out
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ...model.types import DECIMAL
+from ...query.ast import TEXT_OPERATORS, Cond
 from .compiler import SqlDialect, like_escape, local_kinds_sqlite
 
 
@@ -48,8 +50,10 @@ def _sqlite_text_sql(col: Any, params: list[Any], op: str) -> Any:
 SQLITE = SqlDialect("sqlite", _sqlite_text_params, _sqlite_text_sql, local_kinds_sqlite())
 
 
-def _pg_text_params(op: str, x: str) -> list[Any]:
-    e = like_escape(x)
+def _like_params(op: str, x: str) -> list[Any]:
+    # the i-variants compare Python's ``str.lower()`` of both sides: the needle is lowered
+    # here, in Python; the column in SQL (see each dialect's text_sql)
+    e = like_escape(x.lower() if op.startswith("i") else x)
     if op in ("contains", "icontains"):
         return ["%" + e + "%"]
     if op in ("startswith", "istartswith"):
@@ -59,24 +63,80 @@ def _pg_text_params(op: str, x: str) -> list[Any]:
     return [e]  # iexact
 
 
+# PostgreSQL ---------------------------------------------------------------------------
+# Text columns use COLLATE "C" (schema.py): comparisons, ORDER BY and LIKE are by code
+# point. ``lower()`` under "C" folds ASCII only, and under a libc UTF-8 locale it differs
+# from Python for U+0130 and the final sigma; ICU's root collation ("und-x-icu") lowers
+# exactly as ``str.lower()`` does (checked for every code point and the sigma contexts by
+# tests/backends/test_sql_servers.py). So the i-variants compile to
+# ``lower(col COLLATE "und-x-icu") LIKE <lowered, escaped needle>`` (PostgreSQL must be
+# built with ICU, as Debian's and the official images are).
+PG_LOWER_COLLATION = "und-x-icu"
+
+
 def _pg_text_sql(col: Any, params: list[Any], op: str) -> Any:
     p = params[0]
     if op.startswith("i"):
-        return col.ilike(p, escape="\\")
+        return sa.func.lower(col.collate(PG_LOWER_COLLATION)).like(p, escape="\\")
     return col.like(p, escape="\\")
 
 
-POSTGRESQL = SqlDialect("postgresql", _pg_text_params, _pg_text_sql, frozenset())
+def _no_nul(v: Any) -> bool:
+    if isinstance(v, str):
+        return "\x00" not in v
+    if isinstance(v, tuple | list):
+        return all(_no_nul(x) for x in v)
+    return True
+
+
+def _pg_value_ok(a: Any, c: Cond) -> bool:
+    # PostgreSQL text cannot hold NUL: such a value can match no stored string, and
+    # local evaluation says exactly what it does match
+    return _no_nul(c.value)
+
+
+POSTGRESQL = SqlDialect("postgresql", _like_params, _pg_text_sql, frozenset(), _pg_value_ok)
+
+
+# MySQL / MariaDB ---------------------------------------------------------------------
+# Text columns use utf8mb4_nopad_bin (schema.py): by code point, and 'a' <> 'a ' (the PAD
+# SPACE utf8mb4_bin would call them equal). MariaDB's LOWER() differs from Python's
+# ``str.lower()`` for about 740 non-ASCII code points (newer Unicode letters, U+0130, the
+# final sigma), but none of them lowers to or from an ASCII character once U+0130 is
+# replaced by Python's lowering of it. An i-variant whose lowered needle is ASCII therefore
+# matches exactly what Python matches; other needles are evaluated locally.
+_I_DOT = "\u0130"
+_I_DOT_LOWER = _I_DOT.lower()  # "i" + U+0307
 
 
 def _mysql_text_sql(col: Any, params: list[Any], op: str) -> Any:
     p = params[0]
     if op.startswith("i"):
-        # fold both sides in a case-insensitive binary-safe way
-        return sa.func.lower(sa.cast(col, sa.Text)).op("LIKE")(sa.func.lower(p))
+        folded = sa.func.lower(sa.func.replace(col, sa.literal_column(f"'{_I_DOT}'"),
+                                               sa.literal_column(f"'{_I_DOT_LOWER}'")))
+        return folded.like(p, escape="\\")
     return col.like(p, escape="\\")
 
 
-MYSQL = SqlDialect("mysql", _pg_text_params, _mysql_text_sql, frozenset())
+def _mysql_value_ok(a: Any, c: Cond) -> bool:
+    if c.op in TEXT_OPERATORS and c.op.startswith("i"):
+        return isinstance(c.value, str) and c.value.lower().isascii()
+    return True
+
+
+def _mysql_order_key(col: Any, a: Any) -> Any:
+    # MariaDB's filesort keys for utf8mb4_nopad_bin pad with zero bytes, so '' and '\x00'
+    # (or 'a' and 'a\x00') tie and a sort with LIMIT may return them in either order;
+    # binary strings sort by bytes and length (UTF-8 byte order is code point order)
+    if a.is_text:
+        from sqlalchemy.dialects.mysql import BINARY
+        return sa.cast(col, BINARY())
+    return col
+
+
+# DECIMAL is stored as its exact text (a SQL DECIMAL needs a fixed scale and would not
+# give back Decimal("1.10") as written), which does not compare numerically: local.
+MYSQL = SqlDialect("mysql", _like_params, _mysql_text_sql, frozenset({DECIMAL}),
+                   _mysql_value_ok, _mysql_order_key)
 
 DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}

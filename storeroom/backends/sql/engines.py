@@ -20,6 +20,9 @@ from .dialects import register_sqlite_functions
 SQLITE_DEFAULT_PRAGMAS = {"journal_mode": "WAL", "synchronous": "NORMAL", "busy_timeout": "5000",
                           "foreign_keys": "ON"}
 
+AUTOCOMMIT_OPTION = "storeroom_autocommit"
+"""Execution option on the connections of an ``autocommit=True`` context: no BEGIN."""
+
 
 def dialect_name(url: str) -> str:
     """``sqlite`` / ``postgresql`` / ``mysql`` for a storeroom or SQLAlchemy URL."""
@@ -45,14 +48,25 @@ def sqlalchemy_url(url: str, *, is_async: bool) -> tuple[str, dict[str, str]]:
         query.setdefault("charset", "utf8mb4")
     else:
         raise ValueError(f"not a SQL URL: {url!r}")
+    if "+" in u.drivername:  # an explicit driver is the user's choice
+        driver = u.drivername.split("+", 1)[1]
     u = u.set(drivername=f"{name}+{driver}", query=query)
     return u.render_as_string(hide_password=False), ours
 
 
-def configure_sqlite(engine: Any, pragmas: dict[str, str]) -> None:
-    """Autocommit driver + explicit BEGIN, pragmas and functions on every connection."""
+def configure_sqlite(engine: Any, pragmas: dict[str, str], read_only: bool = False) -> None:
+    """Autocommit driver + explicit BEGIN, pragmas and functions on every connection.
+
+    A read-only engine's connections also get ``PRAGMA query_only`` as a second line
+    of defence behind the context layer's guard. In-memory databases keep their
+    journal mode (WAL needs a file).
+    """
     sync_engine = getattr(engine, "sync_engine", engine)
     settings = {**SQLITE_DEFAULT_PRAGMAS, **pragmas}
+    if sync_engine.url.database in (None, "", ":memory:"):
+        settings.pop("journal_mode", None)
+    if read_only:
+        settings["query_only"] = "ON"
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -65,12 +79,51 @@ def configure_sqlite(engine: Any, pragmas: dict[str, str]) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn._execution_options.get(AUTOCOMMIT_OPTION):
+            return
         conn.exec_driver_sql("BEGIN")
 
 
-def create_sql_engine(url: str, *, is_async: bool, **options: Any) -> Any:
-    """A SQLAlchemy Engine (or AsyncEngine) for a storeroom URL."""
+def _patch_aiomysql() -> None:
+    """aiomysql 0.3 escapes bytes with ``pymysql.converters.escape_bytes_prefixed``, which
+    PyMySQL >= 1.1.1 replaced by a placeholder string (PyMySQL issue #1274): every bytes
+    parameter then fails with "'str' object is not callable". Put the real escaper back."""
+    try:
+        import aiomysql.connection as amc
+        from pymysql.converters import escape_bytes
+    except ImportError:
+        return
+    if not callable(getattr(amc, "escape_bytes_prefixed", None)):
+        amc.escape_bytes_prefixed = escape_bytes  # type: ignore[attr-defined]
+
+
+def configure_mysql(engine: Any) -> None:
+    """Session settings on every new MySQL/MariaDB connection."""
+    sync_engine = getattr(engine, "sync_engine", engine)
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # ORDER BY compares only the first max_sort_length bytes of TEXT/BLOB values
+        # (default 1024): 64 KiB, with a sort buffer large enough for such keys (larger
+        # values give "Out of sort memory"). Values equal in their first 64 KiB may sort
+        # out of order: docs/backends.md, Backend limits.
+        cur.execute("SET SESSION max_sort_length = 65536, sort_buffer_size = 8388608")
+        cur.close()
+
+
+def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
+                      **options: Any) -> Any:
+    """A SQLAlchemy Engine (or AsyncEngine) for a storeroom URL, set up for storeroom.
+
+    ``busy_timeout`` (SQLite, milliseconds) may be given as an option or in the URL;
+    other options go to SQLAlchemy's ``create_engine``.
+    """
+    if not isinstance(url, str):
+        url = url.render_as_string(hide_password=False)
     sa_url, ours = sqlalchemy_url(url, is_async=is_async)
+    if "busy_timeout" in options:
+        ours["busy_timeout"] = str(int(options.pop("busy_timeout")))
     name = dialect_name(url)
     kw: dict[str, Any] = dict(options)
     if name == "sqlite":
@@ -86,7 +139,11 @@ def create_sql_engine(url: str, *, is_async: bool, **options: Any) -> Any:
     else:
         engine = sa.create_engine(sa_url, **kw)
     if name == "sqlite":
-        configure_sqlite(engine, ours)
+        configure_sqlite(engine, ours, read_only)
+    elif name == "mysql":
+        if is_async:
+            _patch_aiomysql()
+        configure_mysql(engine)
     return engine
 
 

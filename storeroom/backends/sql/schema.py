@@ -23,8 +23,12 @@ from ...model.types import (
 )
 
 
-def column_type(a: Attr, dialect: str) -> Any:
-    """The column type of an attribute in a dialect (values are bound by storeroom's codecs)."""
+def column_type(a: Attr, dialect: str, indexed: bool = False) -> Any:
+    """The column type of an attribute in a dialect (values are bound by storeroom's codecs).
+
+    ``indexed``: the attribute is part of the key or of an index (MySQL needs a bounded
+    VARCHAR / VARBINARY there).
+    """
     kind = a.value_kind if a.kind == ENUM else a.kind
     if dialect == "sqlite":
         # SQLite: text forms that sort correctly (ISO datetimes in UTC, canonical UUIDs)
@@ -35,20 +39,33 @@ def column_type(a: Attr, dialect: str) -> Any:
                 JSON: sa.Text()}[kind]
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql as pg
-        return {STR: sa.Text(), INT: sa.BigInteger(), FLOAT: sa.Double(), BOOL: sa.Boolean(),
-                DECIMAL: sa.Numeric(), DATETIME: sa.DateTime(timezone=True), DATE: sa.Date(),
-                UUID: sa.Uuid(), BYTES: pg.BYTEA(), JSON: pg.JSONB()}[kind]
-    # mysql / mariadb: binary collation so comparisons are by code point
+        # COLLATE "C": strings compare, sort and LIKE-match by code point, whatever the
+        # database's locale (and btree indexes serve prefix LIKE)
+        return {STR: sa.Text(collation="C"), INT: sa.BigInteger(), FLOAT: sa.Double(),
+                BOOL: sa.Boolean(), DECIMAL: sa.Numeric(), DATETIME: sa.DateTime(timezone=True),
+                DATE: sa.Date(), UUID: sa.Uuid(), BYTES: pg.BYTEA(), JSON: pg.JSONB()}[kind]
+    # mysql / mariadb: utf8mb4_nopad_bin compares by code point and, unlike the PAD SPACE
+    # utf8mb4_bin, keeps 'a' and 'a ' apart (MariaDB >= 10.2; MySQL 8 has no nopad_bin for
+    # utf8mb4 but its utf8mb4_0900_bin is NO PAD: see MYSQL_TEXT_COLLATION)
     from sqlalchemy.dialects import mysql
-    text = (mysql.VARCHAR(a.max_length or 255, charset="utf8mb4", collation="utf8mb4_bin")
-            if a.is_key or a.unique or a.index or (a.max_length and a.max_length <= 1024)
-            else mysql.LONGTEXT(charset="utf8mb4", collation="utf8mb4_bin"))
-    return {STR: text, INT: sa.BigInteger(), FLOAT: mysql.DOUBLE(), BOOL: sa.Boolean(),
-            DECIMAL: mysql.VARCHAR(100, charset="ascii", collation="ascii_bin"),
+    coll = MYSQL_TEXT_COLLATION
+    if kind == STR:
+        if indexed:  # InnoDB keys: at most 3072 bytes, 768 utf8mb4 characters
+            return mysql.VARCHAR(min(a.max_length or 255, 768), charset="utf8mb4",
+                                 collation=coll)
+        return mysql.LONGTEXT(charset="utf8mb4", collation=coll)
+    if kind == BYTES:
+        return mysql.VARBINARY(min(a.max_length or 255, 3072)) if indexed else mysql.LONGBLOB()
+    if kind == DECIMAL:  # exact text; compared locally (dialects.MYSQL)
+        return (mysql.VARCHAR(255, charset="ascii", collation="ascii_bin") if indexed
+                else mysql.LONGTEXT(charset="ascii", collation="ascii_bin"))
+    return {INT: sa.BigInteger(), FLOAT: mysql.DOUBLE(), BOOL: sa.Boolean(),
             DATETIME: mysql.DATETIME(fsp=6), DATE: sa.Date(),
             UUID: mysql.CHAR(36, charset="ascii", collation="ascii_bin"),
-            BYTES: mysql.LONGBLOB(), JSON: mysql.LONGTEXT(charset="utf8mb4",
-                                                         collation="utf8mb4_bin")}[kind]
+            JSON: mysql.JSON()}[kind]
+
+
+MYSQL_TEXT_COLLATION = "utf8mb4_nopad_bin"
 
 
 def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = None,
@@ -57,10 +74,11 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
     md = metadata if metadata is not None else sa.MetaData()
     name = table_name or meta.name
     cols = []
+    indexed = {n for ix in meta.indexes for n in ix.attrs}
     for a in meta.stored_attrs:
         auto = a.is_key and a.generator is not None and a.generator.kind == "sequence" \
             and not meta.key.composite
-        col_type = column_type(a, dialect)
+        col_type = column_type(a, dialect, a.is_key or a.name in indexed)
         if auto and dialect == "sqlite":
             col_type = sa.Integer()
         cols.append(sa.Column(a.name, col_type, primary_key=a.is_key,

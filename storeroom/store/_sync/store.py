@@ -39,7 +39,7 @@ LOCAL_CHUNK = 500
 class Store(Generic[T]):
     """The eight store actions on one model, over one backend."""
 
-    is_sync = True
+    is_async = False
 
     def __init__(self, model: type[T], backend: Any) -> None:
         self.model = model

@@ -39,8 +39,15 @@ class AsyncSqlBackend:
         core = self.core
         if core.ready:
             return
-        async with core.engine.begin() as conn:
+        ddl = getattr(self.src, "ddl_connection", None)
+        conn = await ddl() if ddl is not None else None
+        if conn is not None:
+            # inside the caller's transaction: the table is there for good once it commits
             await conn.run_sync(core.create)
+            self.src.after_commit(core.mark_ready)
+            return
+        async with core.engine.begin() as own:
+            await own.run_sync(core.create)
         core.ready = True
 
     async def close(self) -> None:
@@ -86,9 +93,8 @@ class AsyncSqlBackend:
                     row = await d.one(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
                     values[core.seq.name] = row[0]
                 else:
-                    cur = await d.c.execute(sql[0], core.params(sql, {f"v_{n}": enc[n]
-                                                                       for n in names}))
-                    values[core.seq.name] = cur.lastrowid
+                    values[core.seq.name] = await d.insert_id(
+                        sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
             else:
                 await d.run(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
         except Exception as exc:

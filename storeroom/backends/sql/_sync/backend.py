@@ -40,8 +40,15 @@ class SqlBackend:
         core = self.core
         if core.ready:
             return
-        with core.engine.begin() as conn:
+        ddl = getattr(self.src, "ddl_connection", None)
+        conn = ddl() if ddl is not None else None
+        if conn is not None:
+            # inside the caller's transaction: the table is there for good once it commits
             core.create(conn)
+            self.src.after_commit(core.mark_ready)
+            return
+        with core.engine.begin() as own:
+            core.create(own)
         core.ready = True
 
     def close(self) -> None:
@@ -87,9 +94,8 @@ class SqlBackend:
                     row = d.one(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
                     values[core.seq.name] = row[0]
                 else:
-                    cur = d.c.execute(sql[0], core.params(sql, {f"v_{n}": enc[n]
-                                                                       for n in names}))
-                    values[core.seq.name] = cur.lastrowid
+                    values[core.seq.name] = d.insert_id(
+                        sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
             else:
                 d.run(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
         except Exception as exc:

@@ -21,8 +21,14 @@ def is_integrity_error(exc: BaseException) -> bool:
 
 def wrap_error(exc: BaseException, what: str) -> StoreroomError:
     """A driver exception as a storeroom error (the original stays as ``__cause__``)."""
+    if isinstance(exc, StoreroomError):
+        return exc
     if is_integrity_error(exc):
         return Conflict(f"{what}: {exc}")
+    from .drivers import is_connection_lost
+    if is_connection_lost(exc):
+        return BackendError(f"{what}: the connection to the database was lost "
+                            f"({type(exc).__name__}: {exc}); the next call reconnects")
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
@@ -54,6 +60,21 @@ class Driver:
     def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters."""
         self.c.executemany(sql, rows)
+
+    def insert_id(self, sql: str, params: Any) -> Any:
+        """Execute an INSERT; the autoincrement value it generated."""
+        cur = self.c.execute(sql, params)
+        return cur.lastrowid
+
+    def pin(self) -> None:
+        """Prepare a connection a store keeps for itself (SQLite: already autocommit)."""
+
+    def unpin(self) -> None:
+        """Undo ``pin`` before the connection goes back to SQLAlchemy's pool."""
+
+    def broken(self) -> bool:
+        """True when the connection can no longer be used."""
+        return False
 
     def begin(self) -> str | None:
         """Open a transaction, or a savepoint inside the open one; the savepoint's name."""
@@ -98,21 +119,44 @@ class PinnedSource:
         self._lock.acquire()
         if self._driver is None:
             try:
+                if self._conn is not None:  # lost: replace it
+                    self._discard()
                 self._conn = self.engine.connect()
                 raw = self._conn.connection
+                from .drivers import driver_class
+                driver = driver_class(self.engine.dialect.name)(raw.driver_connection)
+                driver.pin()
             except BaseException:
+                self._discard()
                 self._lock.release()
                 raise
-            self._driver = Driver(raw.driver_connection)
+            self._driver = driver
         return self._driver
 
     def release(self, driver: Driver) -> None:
-        """Give the connection back."""
+        """Give the connection back (a broken one is replaced on the next ``acquire``)."""
+        if driver.broken() and driver is self._driver:
+            self._driver = None
         self._lock.release()
+
+    def _discard(self) -> None:
+        # a connection that failed or was lost: invalidate it so the pool reconnects
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: S110 - it is gone either way
+                pass
 
     def close(self) -> None:
         """Close the connection and dispose of the engine."""
         with self._lock:
+            if self._driver is not None:
+                try:
+                    self._driver.unpin()
+                except Exception:
+                    self._discard()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

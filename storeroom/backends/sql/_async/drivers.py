@@ -1,0 +1,181 @@
+"""Driver connections of the server dialects: PostgreSQL (psycopg 3) and MySQL/MariaDB
+(aiomysql; the sync twin uses pymysql).
+
+``AsyncDriver`` runs statements with ``conn.execute`` as sqlite3 and psycopg allow;
+these subclasses cover what differs. A pinned (standalone) connection runs in
+autocommit mode, so a single statement commits by itself and ``begin`` issues ``BEGIN``
+explicitly (savepoints inside it keep working). A connection lent by a context stays
+in the transaction the context opened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .driver import AsyncDriver
+
+# MySQL client errors that mean the connection is gone
+# (2006 server has gone away, 2013 lost connection, 2014/2045/2055 broken protocol state,
+# 1927 connection killed, 4031 disconnected by the server for inactivity)
+_MYSQL_GONE = frozenset({2006, 2013, 2014, 2045, 2055, 1927, 4031})
+
+
+class AsyncPgDriver(AsyncDriver):
+    """A psycopg ``(Async)Connection``."""
+
+    __slots__ = ()
+
+    async def many(self, sql: str, rows: list[Any]) -> None:
+        """Execute once per row of parameters (psycopg pipelines them: one round trip)."""
+        async with self.c.cursor() as cur:
+            await cur.executemany(sql, rows)
+
+    async def pin(self) -> None:
+        """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN."""
+        if not self.c.autocommit:
+            await self.c.rollback()  # end SQLAlchemy's implicit transaction, if any
+            await self.c.set_autocommit(True)
+
+    async def unpin(self) -> None:
+        """Give the connection back to SQLAlchemy's pool as it was."""
+        if not self.broken() and self.c.autocommit:
+            await self.c.set_autocommit(False)
+
+    def broken(self) -> bool:
+        """True when the connection can no longer be used."""
+        return bool(self.c.closed or self.c.broken)
+
+
+class AsyncMysqlDriver(AsyncDriver):
+    """A pymysql / aiomysql connection (no ``conn.execute``: statements run on cursors)."""
+
+    __slots__ = ()
+
+    async def one(self, sql: str, params: Any) -> Any:
+        """The first row, or None."""
+        cur = await self.c.cursor()
+        try:
+            await cur.execute(sql, params)
+            return await cur.fetchone()
+        finally:
+            await cur.close()
+
+    async def all(self, sql: str, params: Any) -> list[Any]:
+        """All rows."""
+        cur = await self.c.cursor()
+        try:
+            await cur.execute(sql, params)
+            return list(await cur.fetchall())
+        finally:
+            await cur.close()
+
+    async def run(self, sql: str, params: Any) -> int:
+        """Execute; the number of rows matched (SQLAlchemy connects with FOUND_ROWS)."""
+        cur = await self.c.cursor()
+        try:
+            await cur.execute(sql, params)
+            return cur.rowcount  # type: ignore[no-any-return]
+        finally:
+            await cur.close()
+
+    async def insert_id(self, sql: str, params: Any) -> Any:
+        """Execute an INSERT; the AUTO_INCREMENT value it generated."""
+        cur = await self.c.cursor()
+        try:
+            await cur.execute(sql, params)
+            return cur.lastrowid
+        finally:
+            await cur.close()
+
+    async def many(self, sql: str, rows: list[Any]) -> None:
+        """Execute once per row (pymysql rewrites an INSERT into one multi-row INSERT)."""
+        cur = await self.c.cursor()
+        try:
+            await cur.executemany(sql, rows)
+        finally:
+            await cur.close()
+
+    async def _sql(self, sql: str) -> None:
+        cur = await self.c.cursor()
+        try:
+            await cur.execute(sql)
+        finally:
+            await cur.close()
+
+    async def begin(self) -> str | None:
+        """Open a transaction, or a savepoint inside the open one; the savepoint's name."""
+        if self.in_tx:
+            self._sp += 1
+            name = f"sr_{self._sp}"
+            await self._sql(f"SAVEPOINT {name}")
+            return name
+        await self._sql("BEGIN")
+        self.in_tx = True
+        return None
+
+    async def commit(self, savepoint: str | None) -> None:
+        """Commit what ``begin`` opened."""
+        if savepoint is not None:
+            await self._sql(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        self.in_tx = False
+        await self._sql("COMMIT")
+
+    async def rollback(self, savepoint: str | None) -> None:
+        """Roll back what ``begin`` opened."""
+        if savepoint is not None:
+            await self._sql(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            await self._sql(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        self.in_tx = False
+        await self._sql("ROLLBACK")
+
+    async def pin(self) -> None:
+        """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN."""
+        await self.c.rollback()
+        await self.c.autocommit(True)
+
+    async def unpin(self) -> None:
+        """Give the connection back to SQLAlchemy's pool as it was."""
+        if not self.broken():
+            await self.c.autocommit(False)
+
+    def broken(self) -> bool:
+        """True when the connection can no longer be used."""
+        return bool(getattr(self.c, "_sock", None) is None and
+                    getattr(self.c, "_writer", None) is None)
+
+
+def driver_class(dialect: str) -> type[AsyncDriver]:
+    """The driver class for a SQLAlchemy dialect name."""
+    if dialect == "postgresql":
+        return AsyncPgDriver
+    if dialect in ("mysql", "mariadb"):
+        return AsyncMysqlDriver
+    return AsyncDriver
+
+
+def make_driver(dbapi_conn: Any, dialect: str, in_tx: bool = False) -> AsyncDriver:
+    """A driver over a DB-API connection of a dialect (``in_tx``: a transaction is open).
+
+    For a connection lent by a context (its transaction open, managed by SQLAlchemy).
+    """
+    return driver_class(dialect)(dbapi_conn, in_tx)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """True when a driver error means the connection is gone (not a bad statement)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "OperationalError" in names or "InterfaceError" in names:
+        args = getattr(exc, "args", ())
+        code = args[0] if args and isinstance(args[0], int) else None
+        if code is not None:  # pymysql: (code, message)
+            return code in _MYSQL_GONE
+        mod = type(exc).__module__
+        if mod.startswith("psycopg"):
+            # psycopg: OperationalError is connection-level unless it carries a SQLSTATE
+            # of a statement (e.g. 57014 query canceled, 40P01 deadlock)
+            state = getattr(getattr(exc, "diag", None), "sqlstate", None)
+            return state is None or state.startswith(("08", "57P"))
+        return "InterfaceError" in names
+    return False

@@ -1,0 +1,247 @@
+"""``AsyncEngines``: the named engines of one context, opened lazily, one transaction each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import ReadOnlyError
+from ..engine_specs import EngineSpec, EngineTopology
+from ..sqlalchemy_setup import AUTOCOMMIT_OPTION, AsyncConnection
+from ..states import ACTIVE, EXITING
+
+
+class AsyncEngines:
+    """``ctx.engines``: a lazily opened, memoized SQLAlchemy connection per named engine.
+
+    ``await ctx.engines.get("writer")`` (or ``await ctx.engines.writer``) opens
+    the engine's connection on first use and begins its transaction; later
+    calls in the same context return the same connection. Engines a context
+    never asks for are never touched. At the end of the context every opened
+    connection commits (clean end) or rolls back (error) and is closed.
+
+    Stores ask for connections with :meth:`connection_for`; reads go to a
+    replica unless this context already wrote to its primary (read-your-writes).
+    """
+
+    __slots__ = ("_ctx", "_topology", "_conns", "_written", "_ended", "_savepoints")
+
+    def __init__(self, ctx: Any, topology: EngineTopology) -> None:
+        self._ctx = ctx
+        self._topology = topology
+        self._conns: dict[str, AsyncConnection] | None = None
+        self._written: set[str] | None = None
+        self._ended = False
+        self._savepoints: list[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            self._topology.get(name)
+        except KeyError as exc:
+            raise AttributeError(exc.args[0]) from None
+        return self.get(name)
+
+    async def get(self, name: str | None = None) -> AsyncConnection:
+        """The connection of engine ``name`` (the default engine when ``None``)."""
+        if name is None:
+            name = self._topology.default
+        conns = self._conns
+        if conns is not None and name in conns and not self._ended:
+            return conns[name]
+        return await self._open(self._topology.get(name))
+
+    async def _open(self, spec: EngineSpec) -> AsyncConnection:
+        ctx = self._ctx
+        state = ctx._state
+        if self._ended or (state != ACTIVE and state != EXITING):
+            raise RuntimeError(
+                f"engine {spec.name!r} used outside an active context (the context is {ctx.state})"
+            )
+        conn = await spec.engine.connect()
+        try:
+            if ctx.autocommit:
+                if spec.is_sqlite:
+                    conn = await conn.execution_options(**{AUTOCOMMIT_OPTION: True})
+                else:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                await conn.begin()
+                if self._savepoints:
+                    for savepoint in self._savepoints:
+                        await savepoint._join(spec.name, conn)
+        except BaseException:
+            await conn.close()
+            raise
+        conns = self._conns
+        if conns is None:
+            conns = self._conns = {}
+        elif spec.name in conns:  # another task of this context opened it meanwhile
+            await conn.close()
+            return conns[spec.name]
+        conns[spec.name] = conn
+        return conn
+
+    # routing ------------------------------------------------------------
+    async def for_read(self, name: str | None = None) -> AsyncConnection:
+        """A connection to read the data of engine ``name`` (default engine when ``None``).
+
+        A writable engine with a replica reads from the replica until this
+        context wrote to the writable one; a replica whose primary this
+        context wrote to reads from the primary (read-your-writes).
+        """
+        spec = self._topology.get(name)
+        written = self._written
+        if spec.read_only:
+            if spec.primary is not None and written is not None and spec.primary in written:
+                return await self.get(spec.primary)
+            return await self.get(spec.name)
+        if spec.replica is not None and (written is None or spec.name not in written):
+            return await self.get(spec.replica)
+        return await self.get(spec.name)
+
+    async def for_write(self, name: str | None = None) -> AsyncConnection:
+        """A connection to write the data of engine ``name``; marks the context as having written.
+
+        ``name`` may be a replica: its primary is used. A read-only engine
+        without a primary raises ``ReadOnlyError`` before any connection opens.
+        """
+        target = self._writable(name)
+        self.mark_written(target)
+        return await self.get(target)
+
+    async def connection_for(self, name: str | None = None, write: bool = False) -> AsyncConnection:
+        """What a store calls before each operation: ``for_write(name)`` or ``for_read(name)``."""
+        if write:
+            return await self.for_write(name)
+        return await self.for_read(name)
+
+    def _writable(self, name: str | None) -> str:
+        spec = self._topology.get(name)
+        if not spec.read_only:
+            return spec.name
+        if spec.primary is None:
+            raise ReadOnlyError(f"engine {spec.name!r} is read-only and replicates no writable engine")
+        return spec.primary
+
+    def mark_written(self, name: str | None = None) -> None:
+        """Record that this context wrote to engine ``name`` (reads then go to it)."""
+        target = self._writable(name)
+        if self._written is None:
+            self._written = {target}
+        else:
+            self._written.add(target)
+
+    def wrote(self, name: str | None = None) -> bool:
+        """Whether this context wrote to engine ``name`` (or its primary)."""
+        return self._written is not None and self._writable(name) in self._written
+
+    # introspection ------------------------------------------------------
+    @property
+    def status(self) -> dict[str, str]:
+        """Each engine's state in this context: ``init`` (untouched), ``start`` (open), ``end`` (closed)."""
+        conns = self._conns or {}
+        opened = "end" if self._ended else "start"
+        return {name: (opened if name in conns else "init") for name in self._topology.specs}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of every engine of the data manager."""
+        return tuple(self._topology.specs)
+
+    @property
+    def opened(self) -> tuple[str, ...]:
+        """The engines this context opened, in order of opening."""
+        return tuple(self._conns or ())
+
+    @property
+    def default(self) -> str | None:
+        """The name of the default engine."""
+        return self._topology.default
+
+    # unit of work -------------------------------------------------------
+    async def _finish(self, commit: bool) -> BaseException | None:
+        """Commit (or roll back) and close every opened connection; the first error, if any."""
+        self._ended = True
+        conns = self._conns
+        if not conns:
+            return None
+        error: BaseException | None = None
+        for conn in conns.values():
+            try:
+                if commit and error is None:
+                    await conn.commit()
+                else:
+                    await conn.rollback()
+            except BaseException as exc:  # noqa: BLE001
+                if error is None:
+                    error = exc
+        for conn in conns.values():
+            try:
+                await conn.close()
+            except BaseException as exc:  # noqa: BLE001
+                if error is None:
+                    error = exc
+        return error
+
+    def savepoint(self, name: str | None = None) -> Savepoint:
+        """A savepoint on every open engine (or only engine ``name``); see ``ctx.savepoint``."""
+        if name is not None:
+            name = self._topology.get(name).name
+        return Savepoint(self, name)
+
+    def __repr__(self) -> str:
+        return f"<AsyncEngines {self.status}>"
+
+
+class Savepoint:
+    """``async with ctx.savepoint():`` a nested transaction on the context's connections.
+
+    On a clean exit the savepoints are released; on an error they roll back
+    (only the work done inside) and the error propagates. Engines first opened
+    inside the block join it too.
+    """
+
+    __slots__ = ("_engines", "_only", "_nested")
+
+    def __init__(self, engines: AsyncEngines, only: str | None) -> None:
+        self._engines = engines
+        self._only = only
+        self._nested: list[Any] = []
+
+    async def __aenter__(self) -> Savepoint:
+        engines = self._engines
+        if engines._ctx.autocommit:
+            raise RuntimeError("savepoints need a transaction; this context is autocommit=True")
+        state = engines._ctx._state
+        if state != ACTIVE and state != EXITING:
+            raise RuntimeError("savepoint outside an active context")
+        if engines._conns:
+            for name, conn in list(engines._conns.items()):
+                await self._join(name, conn)
+        if engines._savepoints is None:
+            engines._savepoints = []
+        engines._savepoints.append(self)
+        return self
+
+    async def _join(self, name: str, conn: Any) -> None:
+        if self._only is None or self._only == name:
+            self._nested.append(await conn.begin_nested())
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        savepoints = self._engines._savepoints
+        if savepoints is not None and self in savepoints:
+            savepoints.remove(self)
+        error: BaseException | None = None
+        for nested in reversed(self._nested):
+            try:
+                if exc_type is None and error is None:
+                    await nested.commit()
+                else:
+                    await nested.rollback()
+            except BaseException as failure:  # noqa: BLE001
+                if error is None:
+                    error = failure
+        self._nested = []
+        if error is not None and exc_type is None:
+            raise error

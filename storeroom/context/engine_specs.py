@@ -1,0 +1,104 @@
+"""``EngineSpec`` and ``EngineTopology``: the named engines of a data manager and who replicates whom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from ..errors import AlreadyExists
+from .urls import same_database
+
+
+class EngineSpec:
+    """One named engine: its SQLAlchemy engine and its role.
+
+    ``primary`` is the writable engine a read-only engine replicates (or
+    ``None``); ``replica`` is the read-only engine that replicates a writable
+    one (or ``None``).
+    """
+
+    __slots__ = (
+        "name", "url", "engine", "read_only", "replica_of", "primary", "replica", "is_sqlite",
+    )  # fmt: skip
+
+    def __init__(
+        self, name: str, url: URL, engine: Any, read_only: bool, replica_of: str | None
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.engine = engine
+        self.read_only = read_only
+        self.replica_of = replica_of
+        self.primary: str | None = None
+        self.replica: str | None = None
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+
+    def __repr__(self) -> str:
+        role = "read-only" if self.read_only else "writable"
+        return f"<EngineSpec {self.name!r} {role} {self.url.render_as_string(hide_password=True)}>"
+
+
+class EngineTopology:
+    """The named engines of one data manager, the default one, and the replica pairs."""
+
+    __slots__ = ("specs", "default")
+
+    def __init__(self) -> None:
+        self.specs: dict[str, EngineSpec] = {}
+        self.default: str | None = None
+
+    def check_new(self, name: str, read_only: bool, replica_of: str | None) -> None:
+        """Validate a new engine's name and role before its engine is created."""
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(f"engine name {name!r} must be an identifier not starting with '_'")
+        if name in ("get", "status", "for_read", "for_write", "connection_for", "mark_written",
+                    "wrote", "names", "opened", "default"):  # fmt: skip
+            raise ValueError(f"engine name {name!r} is reserved (an attribute of ctx.engines)")
+        if name in self.specs:
+            raise AlreadyExists(f"engine {name!r} is already added")
+        if replica_of is not None:
+            if not read_only:
+                raise ValueError(f"engine {name!r}: replica_of needs read_only=True")
+            target = self.specs.get(replica_of)
+            if target is None:
+                raise ValueError(f"engine {name!r}: replica_of={replica_of!r} names no engine")
+            if target.read_only:
+                raise ValueError(f"engine {name!r}: replica_of={replica_of!r} is read-only itself")
+
+    def add(self, spec: EngineSpec, default: bool) -> None:
+        """Add ``spec``; the first engine added is the default unless another says ``default``."""
+        self.specs[spec.name] = spec
+        if default or self.default is None:
+            self.default = spec.name
+        self._pair()
+
+    def _pair(self) -> None:
+        for spec in self.specs.values():
+            spec.primary = spec.replica = None
+        for spec in self.specs.values():
+            if not spec.read_only:
+                continue
+            if spec.replica_of is not None:
+                spec.primary = spec.replica_of
+            else:
+                for other in self.specs.values():
+                    if not other.read_only and same_database(spec.url, other.url):
+                        spec.primary = other.name
+                        break
+            if spec.primary is not None:
+                writer = self.specs[spec.primary]
+                if writer.replica is None:
+                    writer.replica = spec.name
+
+    def get(self, name: str | None) -> EngineSpec:
+        """The spec named ``name`` (the default when ``None``); ``KeyError`` naming it otherwise."""
+        if name is None:
+            name = self.default
+            if name is None:
+                raise KeyError("no engine is added: call add_engine(name, url) first")
+        try:
+            return self.specs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.specs)) or "none"
+            raise KeyError(f"no engine named {name!r} (engines: {known})") from None
