@@ -1,0 +1,420 @@
+"""``MongoCore``: everything about one model in one MongoDB collection that is not I/O.
+
+Documents
+    One collection per store. A one-attribute key is the document's ``_id`` (and is not
+    repeated as a field); a composite key is an ``_id`` sub-document ``{k1: .., k2: ..}``
+    and each key attribute is also a top-level field, so that it can be filtered and
+    sorted. An attribute whose value is ``None`` is left out of the document (so sparse
+    and partial unique indexes treat it as SQL treats NULL, and ``{a: null}`` still
+    matches it).
+
+Values (all round-trip exactly)
+    str, int (64-bit), float, bool: BSON natives. bytes: Binary. Enum: its value.
+    datetime: fixed-width ISO-8601 UTC text with microseconds (BSON dates keep only
+    milliseconds), so text order is time order. date: ISO text. UUID: canonical text
+    (text order is UUID order). Decimal: its exact text. JSON kinds (list, dict,
+    dataclasses): pydantic's JSON text.
+
+Filters
+    Compiled to query documents that agree with local evaluation (two-valued logic:
+    ``$ne``, ``$nin`` and ``$nor`` match a missing attribute, as ``ne``, ``not_in``
+    and ``Not`` match None). String operators are ``$regex`` over an escaped literal,
+    case-sensitive; the ``i`` variants run against a shadow field ``__lc.<attr>`` that
+    holds Python's ``str.lower()`` of the value, written with every write, so that the
+    server never case-folds (its folding differs from ``str.lower()``: ``/s/i`` matches
+    "ſ", ``/i/i`` matches "İ"). Not native: every comparison of a Decimal (its text
+    does not compare numerically) and ``lt``/``lte``/``gt``/``gte``/``range`` and
+    ordering of bytes (BSON orders binary by length first).
+
+Ordering
+    ``None`` sorts last in both directions. MongoDB puts missing values first when
+    ascending, so an order with an optional attribute ascending runs as an aggregation
+    that sorts on a computed "is null" flag first.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ...errors import ValidationError
+from ...model.attrs import Attr
+from ...model.stored import ModelMeta
+from ...model.types import (
+    BYTES,
+    DATE,
+    DATETIME,
+    DECIMAL,
+    ENUM,
+    FLOAT,
+    INT,
+    JSON,
+    UUID,
+)
+from ...model.validate import _adapter
+from ...query.ast import OPERATORS, ORDER_OPERATORS, And, Cond, Node, Not, Or
+from ...query.order import Order
+from ...store.plan import Split, split_filter
+from ..common import make_store_meta
+
+Conv = Callable[[Any], Any] | None
+
+LOWER = "__lc"
+"""The sub-document holding ``str.lower()`` of every text attribute."""
+SEQUENCES = "storeroom_sequences"
+"""The collection holding ``generated.sequence()`` counters, one document per collection."""
+NOTHING_QUERY: dict[str, Any] = {"_id": {"$exists": False}}
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_NAN = float("nan")
+
+
+# values ----------------------------------------------------------------------------------
+def iso_utc(v: datetime) -> str:
+    """Fixed-width ISO text of a datetime in UTC (text order is time order)."""
+    if v.tzinfo is not UTC:
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+    return v.isoformat(timespec="microseconds")
+
+
+def _int64(name: str) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+            raise ValidationError.one(name, v, "range",
+                                      f"{v!r} does not fit in a 64-bit integer (MongoDB)")
+        return v
+    return check
+
+
+def _enum_value(check: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def conv(v: Any) -> Any:
+        v = v.value if isinstance(v, enum.Enum) else v
+        return v if check is None else check(v)
+    return conv
+
+
+def _json_dump(a: Attr) -> Callable[[Any], Any]:
+    adapter = _adapter(a.inner)
+
+    def dump(v: Any) -> str:
+        return adapter.dump_json(v).decode()
+    return dump
+
+
+def _json_load(a: Attr) -> Callable[[Any], Any]:
+    adapter = _adapter(a.inner)
+
+    def load(v: Any) -> Any:
+        if isinstance(v, str | bytes):
+            return adapter.validate_json(v)
+        return adapter.validate_python(v)
+    return load
+
+
+def to_mongo(a: Attr) -> Conv:
+    """The converter of a Python value to its BSON value (None: no conversion)."""
+    kind = a.kind
+    if kind == ENUM:
+        return _enum_value(_int64(a.name) if a.value_kind == INT else None)
+    if kind == INT:
+        return _int64(a.name)
+    if kind == JSON:
+        return _json_dump(a)
+    table: dict[str, Callable[[Any], Any]] = {
+        DATETIME: iso_utc, DATE: date.isoformat, UUID: str, DECIMAL: str}
+    return table.get(kind)
+
+
+def from_mongo(a: Attr) -> Conv:
+    """The converter of a BSON value back to the Python value (None: no conversion)."""
+    kind = a.kind
+    if kind == ENUM:
+        return a.inner  # type: ignore[no-any-return]
+    if kind == JSON:
+        return _json_load(a)
+    table: dict[str, Callable[[Any], Any]] = {
+        DATETIME: datetime.fromisoformat, DATE: date.fromisoformat, UUID: uuid.UUID,
+        DECIMAL: Decimal, FLOAT: float, BYTES: bytes, INT: int}
+    return table.get(kind)
+
+
+def regex_literal(text: str) -> str:
+    """``text`` as a regular expression matching exactly it (PCRE and Python ``re``)."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if o >= 128 or ch.isalnum() or ch == "_":
+            out.append(ch)
+        elif o < 32 or o == 127:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append("\\" + ch)
+    return "".join(out)
+
+
+_END = "(?![\\s\\S])"  # the very end (PCRE's ``$`` and ``\Z`` also match before a final \n)
+
+
+def text_regex(op: str, text: str) -> str:
+    """The regex of a (case-sensitive) text operator over a literal."""
+    lit = regex_literal(text)
+    if op in ("contains", "icontains"):
+        return lit
+    if op in ("startswith", "istartswith"):
+        return "^" + lit
+    if op in ("endswith", "iendswith"):
+        return lit + _END
+    raise ValueError(op)
+
+
+# the core ---------------------------------------------------------------------------------
+class MongoCore:
+    """Codec, filter compiler, orderings and index specs of one model in one collection."""
+
+    def __init__(self, meta: ModelMeta, collection: str | None = None, *,
+                 transactions: bool = True) -> None:
+        self.meta = meta
+        self.name = collection or meta.name
+        self.key_names = meta.key.attrs
+        self.single = len(self.key_names) == 1
+        self.seq = meta.sequence_attr
+        self.attrs = {a.name: a for a in meta.stored_attrs}
+        self.paths: dict[str, str] = {
+            a.name: ("_id" if self.single and a.is_key else a.name) for a in meta.stored_attrs}
+        self.text = frozenset(a.name for a in meta.stored_attrs if a.is_text)
+        self.enc: dict[str, Conv] = {a.name: to_mongo(a) for a in meta.stored_attrs}
+        self.floats = frozenset(a.name for a in meta.stored_attrs if a.kind == FLOAT)
+        self._dec = tuple((a.name, self.paths[a.name], from_mongo(a))
+                          for a in meta.stored_attrs)
+        self.projection: dict[str, Any] | None = {LOWER: 0} if self.text else None
+        self.store_meta = make_store_meta(meta, "mongodb", native_ops=OPERATORS,
+                                          atomic_batch=transactions,
+                                          transactions=transactions,
+                                          max_batch=1000, max_page=1000)
+
+    # values ------------------------------------------------------------------------
+    def value(self, name: str, v: Any) -> Any:
+        """The BSON value of one attribute's Python value."""
+        conv = self.enc[name]
+        return v if conv is None or v is None else conv(v)
+
+    def key_id(self, key: tuple[Any, ...]) -> Any:
+        """The ``_id`` of a key tuple."""
+        if self.single:
+            return self.value(self.key_names[0], key[0])
+        return {n: self.value(n, v) for n, v in zip(self.key_names, key, strict=True)}
+
+    def document(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The document of a new item (values of every stored attribute)."""
+        doc: dict[str, Any] = {"_id": self.key_id(tuple(values[n] for n in self.key_names))}
+        lower: dict[str, str] = {}
+        single_key = self.key_names[0] if self.single else None
+        text = self.text
+        for name, v in values.items():
+            if v is None:
+                continue
+            if name in text and (lv := _lower(v)) is not None:
+                lower[name] = lv
+            if name == single_key:
+                continue
+            conv = self.enc[name]
+            doc[name] = v if conv is None else conv(v)
+        if lower:
+            doc[LOWER] = lower
+        return doc
+
+    def update_doc(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``{$set: .., $unset: ..}`` for changes (None values are unset)."""
+        sets: dict[str, Any] = {}
+        unsets: dict[str, Any] = {}
+        for name, v in values.items():
+            path = self.paths[name]
+            if v is None:
+                unsets[path] = ""
+                if name in self.text:
+                    unsets[f"{LOWER}.{name}"] = ""
+            else:
+                sets[path] = self.value(name, v)
+                if name in self.text:
+                    lv = _lower(v)
+                    if lv is None:
+                        unsets[f"{LOWER}.{name}"] = ""
+                    else:
+                        sets[f"{LOWER}.{name}"] = lv
+        out: dict[str, Any] = {}
+        if sets:
+            out["$set"] = sets
+        if unsets:
+            out["$unset"] = unsets
+        return out
+
+    def build(self, doc: dict[str, Any]) -> Any:
+        """An item from a document, without validation."""
+        d: dict[str, Any] = {}
+        for name, path, conv in self._dec:
+            v = doc.get(path)
+            d[name] = v if v is None or conv is None else conv(v)
+        return self.meta.build(d)
+
+    def key_of(self, item: Any) -> tuple[Any, ...]:
+        """The key tuple of an item."""
+        return tuple(getattr(item, n) for n in self.key_names)
+
+    def guard(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A query matching the document only while no stored attribute changed."""
+        q: dict[str, Any] = {"_id": doc["_id"]}
+        for _name, path, _conv in self._dec:
+            if path != "_id":
+                q[path] = {"$eq": doc.get(path)}
+        return q
+
+    def conflict_text(self, values: dict[str, Any]) -> str:
+        """What a duplicate key / unique value error says."""
+        m = self.meta
+        parts = [f"{n}={values.get(n)!r}" for n in m.key.attrs if n in values]
+        parts += [f"{a.name}={values.get(a.name)!r}" for a in m.unique_attrs
+                  if a.name in values]
+        return f"{m.name}: an item with " + ", ".join(parts) + " exists already"
+
+    # filters -------------------------------------------------------------------------
+    def can_compile(self, node: Node) -> bool:
+        """True when the whole node runs on the server with local evaluation's meaning."""
+        if isinstance(node, Cond):
+            if node.op == "isnull":
+                return True
+            kind = self.attrs[node.attr].kind
+            if kind in (DECIMAL, JSON):
+                return False
+            if kind == BYTES and node.op in ORDER_OPERATORS:
+                return False
+            return True
+        if isinstance(node, And | Or):
+            return all(self.can_compile(n) for n in node.items)
+        if isinstance(node, Not):
+            return self.can_compile(node.item)
+        return False
+
+    def split(self, node: Node) -> Split:
+        """What of a filter runs on the server."""
+        return split_filter(node, self.can_compile)
+
+    def compile(self, node: Node) -> dict[str, Any]:
+        """The query document of an all-native node."""
+        if isinstance(node, Cond):
+            return self._cond(node)
+        if isinstance(node, And):
+            if not node.items:
+                return {}
+            if len(node.items) == 1:
+                return self.compile(node.items[0])
+            return {"$and": [self.compile(n) for n in node.items]}
+        if isinstance(node, Or):
+            if not node.items:
+                return dict(NOTHING_QUERY)
+            if len(node.items) == 1:
+                return self.compile(node.items[0])
+            return {"$or": [self.compile(n) for n in node.items]}
+        if isinstance(node, Not):
+            return {"$nor": [self.compile(node.item)]}
+        raise TypeError(f"not a filter node: {node!r}")
+
+    def key_query(self, key: tuple[Any, ...], pre: Node | None = None) -> dict[str, Any]:
+        """The query of the item at key (and a native precondition)."""
+        q = {"_id": self.key_id(key)}
+        if pre is None:
+            return q
+        return {"$and": [q, self.compile(pre)]}
+
+    def _cond(self, c: Cond) -> dict[str, Any]:
+        name, op, value = c.attr, c.op, c.value
+        path = self.paths[name]
+        if op == "isnull":
+            return {path: None} if value else {path: {"$ne": None}}
+        if op in ("eq", "ne", "lt", "lte", "gt", "gte"):
+            cond: dict[str, Any] = {f"${op}": self.value(name, value)}
+            if op not in ("eq", "ne") and name in self.floats:
+                cond["$ne"] = _NAN  # Python: NaN is neither less nor greater
+            return {path: cond}
+        if op in ("in", "not_in"):
+            mop = "$in" if op == "in" else "$nin"
+            return {path: {mop: [self.value(name, v) for v in value]}}
+        if op == "range":
+            cond = {"$gte": self.value(name, value[0]), "$lte": self.value(name, value[1])}
+            if name in self.floats:
+                cond["$ne"] = _NAN
+            return {path: cond}
+        text = _plain(value)
+        if op == "iexact":
+            return {f"{LOWER}.{name}": {"$eq": text.lower()}}
+        if op.startswith("i"):
+            return {f"{LOWER}.{name}": {"$regex": text_regex(op, text.lower())}}
+        return {path: {"$regex": text_regex(op, text)}}
+
+    # ordering -------------------------------------------------------------------------
+    def can_order(self, order: Order) -> bool:
+        """True when the server sorts by this order exactly as ``sort_items`` does."""
+        return all(self.attrs[n].kind not in (DECIMAL, BYTES, JSON) for n, _ in order)
+
+    def needs_pipeline(self, order: Order) -> bool:
+        """True when an optional attribute sorts ascending (the server puts None first)."""
+        return any(self.attrs[n].optional and not desc for n, desc in order)
+
+    def sort_spec(self, order: Order) -> list[tuple[str, int]]:
+        """The ``sort`` of a find."""
+        return [(self.paths[n], -1 if desc else 1) for n, desc in order]
+
+    def pipeline(self, query: dict[str, Any], order: Order, limit: int | None
+                 ) -> list[dict[str, Any]]:
+        """An aggregation: match, then sort with None last in both directions."""
+        flags: dict[str, Any] = {}
+        sort: dict[str, int] = {}
+        for i, (n, desc) in enumerate(order):
+            path = self.paths[n]
+            if self.attrs[n].optional:
+                flag = f"__null{i}"
+                flags[flag] = {"$cond": [{"$eq": [{"$ifNull": [f"${path}", None]}, None]},
+                                         1, 0]}
+                sort[flag] = 1
+            sort[path] = -1 if desc else 1
+        stages: list[dict[str, Any]] = [{"$match": query}]
+        if flags:
+            stages.append({"$addFields": flags})
+        stages.append({"$sort": sort})
+        if limit is not None:
+            stages.append({"$limit": limit})
+        drop = {f: 0 for f in flags}
+        if self.projection:
+            drop.update(self.projection)
+        if drop:
+            stages.append({"$project": drop})
+        return stages
+
+    # indexes --------------------------------------------------------------------------
+    def index_specs(self) -> list[tuple[list[tuple[str, int]], dict[str, Any]]]:
+        """(keys, options) of every index the model declares."""
+        out: list[tuple[list[tuple[str, int]], dict[str, Any]]] = []
+        if not self.single:
+            out.append(([(n, 1) for n in self.key_names], {"name": f"key_{self.name}"}))
+        for ix in self.meta.indexes:
+            keys = [(self.paths[a], 1) for a in ix.attrs]
+            opts: dict[str, Any] = {"name": ix.index_name(self.name)}
+            if ix.unique:
+                opts["unique"] = True
+                optional = [self.paths[a] for a in ix.attrs if self.meta.attrs[a].optional]
+                if optional:
+                    # an item whose attribute is None is not constrained (as NULL in SQL)
+                    opts["partialFilterExpression"] = {p: {"$exists": True} for p in optional}
+            out.append((keys, opts))
+        return out
+
+
+def _plain(v: Any) -> Any:
+    return v.value if isinstance(v, enum.Enum) else v
+
+
+def _lower(v: Any) -> str | None:
+    v = _plain(v)
+    return v.lower() if isinstance(v, str) else None

@@ -1,0 +1,1 @@
+"""Async Redis backend (the sync twin in ``_sync`` is generated from it)."""

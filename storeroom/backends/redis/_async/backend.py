@@ -1,0 +1,524 @@
+"""``AsyncRedisBackend``: items as JSON strings, indexes as score-0 sorted sets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as redis_client
+from redis.exceptions import NoScriptError, RedisError
+
+from ....errors import BackendError, Conflict
+from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds
+from ....query.evaluate import compile_local, sort_items
+from ....query.order import Order
+from ....store.plan import Split
+from ....store.types import PreparedEdit
+from ...common import Outcome, duplicate
+from ..core import (
+    CREATE_LUA,
+    CREATE_SHA,
+    LUA,
+    LUA_SHA,
+    MAX_RETRIES,
+    SMALL_SET,
+    Program,
+    RedisCore,
+    Segment,
+    lex_hi,
+    lex_lo,
+    too_busy,
+)
+
+CHUNK = 500
+
+
+def _wrap(exc: Exception, what: str) -> BackendError:
+    return BackendError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class AsyncRedisBackend:
+    """Store operations of one model on Redis (``redis.asyncio``)."""
+
+    max_local_sort = 100_000
+
+    def __init__(self, core: RedisCore, client: Any) -> None:
+        self.core = core
+        self.r = client
+        self.store_meta = core.store_meta
+        self._name = core.meta.name
+
+    def split(self, node: Node) -> Split:
+        """Conditions on indexed attributes and the key run on the sorted sets."""
+        return self.core.split(node)
+
+    def can_order(self, order: Order) -> bool:
+        """One indexed attribute then the key, or the key alone (None last)."""
+        return self.core.can_order(order)
+
+    async def create_tables(self) -> None:
+        """Load the write script (the sorted sets need no creation)."""
+        try:
+            await self.r.script_load(LUA)
+        except RedisError as exc:
+            raise _wrap(exc, f"prepare {self._name}") from exc
+
+    async def close(self) -> None:
+        """Close the client and its connection pool."""
+        await self.r.aclose()
+
+    # plumbing ----------------------------------------------------------------------------
+    async def _run(self, p: Program) -> int:
+        args = p.args()
+        try:
+            return int(await self.r.evalsha(LUA_SHA, *args))
+        except NoScriptError:
+            return int(await self.r.eval(LUA, *args))
+
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        if not keys:
+            return []
+        return await self.r.mget(keys)  # type: ignore[no-any-return]
+
+    # single items --------------------------------------------------------------------------
+    async def get(self, key: tuple[Any, ...]) -> Any:
+        """The item at key, or None (one GET)."""
+        try:
+            raw = await self.r.get(self.core.item_key(key))
+        except RedisError as exc:
+            raise _wrap(exc, f"read {self._name}") from exc
+        return None if raw is None else self.core.build(raw)
+
+    async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
+        """Items aligned with keys (one MGET)."""
+        core = self.core
+        try:
+            raws = await self._mget([core.item_key(k) for k in keys])
+        except RedisError as exc:
+            raise _wrap(exc, f"read {self._name}") from exc
+        build = core.build
+        return [None if r is None else build(r) for r in raws]
+
+    async def _next_seq(self, n: int) -> int:
+        try:
+            return int(await self.r.incrby(self.core.seq_key, n)) - n + 1
+        except RedisError as exc:
+            raise _wrap(exc, f"create {self._name}") from exc
+
+    async def insert(self, values: dict[str, Any]) -> Any:
+        """Create; Conflict on a duplicate key or unique value (one script run)."""
+        core = self.core
+        seq = core.seq
+        if seq is not None:
+            if seq.name not in values:
+                values[seq.name] = await self._next_seq(1)
+            else:  # an explicit value also moves the counter: the general program
+                p, ks = core.create_program(values)
+                try:
+                    g = await self._run(p)
+                except RedisError as exc:
+                    raise _wrap(exc, f"create {self._name}") from exc
+                if g:
+                    _, err = core.guard_failure(p, g)
+                    raise err if err is not None else core.key_conflict(ks)
+                return core.meta.build(values)
+        args, ks, taken = core.create_args(values)
+        try:
+            try:
+                code = await self.r.evalsha(CREATE_SHA, *args)
+            except NoScriptError:
+                code = await self.r.eval(CREATE_LUA, *args)
+        except RedisError as exc:
+            raise _wrap(exc, f"create {self._name}") from exc
+        if code:
+            raise core.create_failure(int(code), ks, taken)
+        return core.meta.build(values)
+
+    async def _write(self, edits: list[PreparedEdit], keys: list[str], what: str
+                     ) -> list[Outcome]:
+        """Read the items, simulate the edits, write their net effect guarded by what was
+        read; on a concurrent change, again."""
+        core = self.core
+        for _ in range(MAX_RETRIES):
+            try:
+                raws = await self._mget([f"{core.base}:{k}" for k in keys])
+            except RedisError as exc:
+                raise _wrap(exc, f"{what} {self._name}") from exc
+            plan = core.plan(edits, dict(zip(keys, raws, strict=True)))
+            if plan.failed or plan.program is None:
+                return plan.outcomes
+            try:
+                g = await self._run(plan.program)
+            except RedisError as exc:
+                raise _wrap(exc, f"{what} {self._name}") from exc
+            if not g:
+                return plan.outcomes
+            kind, err = core.guard_failure(plan.program, g)
+            if kind == "conflict":
+                assert err is not None
+                info = plan.program.info[g - 1]
+                pos = plan.setters.get((info[1], info[3]), 0)
+                out: list[Outcome] = [(False, None, None, "not applied: batch failed")
+                                      for _ in edits]
+                out[pos] = duplicate(err)
+                return out
+        raise too_busy(f"{what} {self._name}")
+
+    def _keystrs(self, edits: list[PreparedEdit]) -> list[str]:
+        core = self.core
+        out: dict[str, None] = {}
+        for e in edits:
+            key = core.key_of(e.values) if e.kind == "create" else e.key
+            out[core.keystr(tuple(key))] = None
+        return list(out)
+
+    async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
+        """Apply changes (read, check precondition, guarded write); None if missing."""
+        e = PreparedEdit("update", key, values, pre, 0)
+        (o,) = await self._write([e], self._keystrs([e]), "update")
+        if not o[0] and o[2] == "duplicate_key":
+            raise Conflict(o[3])
+        return o[1]
+
+    async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
+        """Delete; False when missing or the precondition fails."""
+        e = PreparedEdit("delete", key, {}, pre, 0)
+        (o,) = await self._write([e], self._keystrs([e]), "delete")
+        return bool(o[0])
+
+    # scans ----------------------------------------------------------------------------------
+    async def _range(self, zkey: str, lo: bytes | None, hi: bytes | None, desc: bool,
+                     num: int | None = None) -> list[bytes]:
+        if desc:
+            if num is None:
+                return await self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo))  # type: ignore[no-any-return]
+            return await self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo), 0, num)  # type: ignore[no-any-return]
+        if num is None:
+            return await self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))  # type: ignore[no-any-return]
+        return await self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi), 0, num)  # type: ignore[no-any-return]
+
+    async def _scan(self, segs: list[Segment], need: int | None, keep: Any) -> list[bytes]:
+        """Encoded keys from the segments in order, at most ``need``, kept by ``keep``."""
+        core = self.core
+        out: list[bytes] = []
+        chunk = CHUNK if need is None else max(min(need + 1, CHUNK), 16)
+        for seg in segs:
+            lo, hi = seg.lo, seg.hi
+            group: list[bytes] = []
+            gval = b""
+            while True:
+                ms = await self._range(seg.zkey, lo, hi, seg.desc, chunk)
+                for m in ms:
+                    kb = core.member_kenc(seg, m)
+                    if seg.grouped:
+                        assert seg.skip is not None
+                        v = m[:seg.skip(m, 0)]
+                        if v != gval:
+                            out.extend(k for k in reversed(group) if keep is None or keep(k))
+                            group = []
+                            gval = v
+                            if need is not None and len(out) >= need:
+                                return out[:need]
+                        group.append(kb)
+                    elif keep is None or keep(kb):
+                        out.append(kb)
+                        if need is not None and len(out) >= need:
+                            return out
+                if len(ms) < chunk:
+                    break
+                if seg.desc:
+                    hi = ms[-1]
+                else:
+                    lo = ms[-1] + b"\x00"
+                chunk = min(chunk * 2, 5000)
+            if group:
+                out.extend(k for k in reversed(group) if keep is None or keep(k))
+                if need is not None and len(out) >= need:
+                    return out[:need]
+        return out
+
+    async def _keyset(self, node: Node) -> set[bytes]:
+        """The encoded keys matching an all-native filter, from the sorted sets alone."""
+        core = self.core
+        if node == EVERYTHING:
+            return set(await self._range(core.keys_zset, None, None, False))
+        if node == NOTHING:
+            return set()
+        leaves = list(dict.fromkeys(conds(node)))
+        need_all = _has_not(node) or any(not core.is_range_leaf(c) for c in leaves)
+        pipe = self.r.pipeline(transaction=False)
+        plan: list[tuple[Cond, str | None, Any, int, bool]] = []
+        zkey: str
+        for c in leaves:
+            if not core.is_range_leaf(c):
+                plan.append((c, None, None, 0, False))
+                continue
+            zkey, ivs, nullkey, skip = core.leaf_intervals(c)
+            for lo, hi in ivs:
+                pipe.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))
+            if nullkey is not None:
+                pipe.zrange(nullkey, 0, -1)
+            plan.append((c, zkey, skip, len(ivs), nullkey is not None))
+        if need_all:
+            pipe.zrange(core.keys_zset, 0, -1)
+        res = await pipe.execute()
+        every: set[bytes] = set(res[-1]) if need_all else set()
+        sets: dict[Cond, set[bytes]] = {}
+        i = 0
+        for c, zk, skip, n, nul in plan:
+            if zk is None:
+                if c.op == "isnull" and c.attr in core.key_names:
+                    sets[c] = set() if c.value else set(every)
+                else:
+                    keep = core.local_key_filter(c)
+                    sets[c] = {k for k in every if keep(k)}
+                continue
+            s: set[bytes] = set()
+            for ms in res[i:i + n]:
+                if skip is None:
+                    s.update(ms)
+                else:
+                    s.update(m[skip(m, 0):] for m in ms)
+            i += n
+            if nul:
+                s.update(res[i])
+                i += 1
+            sets[c] = s
+        return _combine(node, sets, every)
+
+    async def _fetch(self, kbs: list[bytes], node: Node) -> list[Any]:
+        """The items of encoded keys (MGET), still matching ``node``."""
+        core = self.core
+        raws = await self._mget([core.item_key_of_kenc(k) for k in kbs])
+        build = core.build
+        items = [build(r) for r in raws if r is not None]
+        if node != EVERYTHING:
+            keep = compile_local(node)
+            items = [i for i in items if keep(i)]
+        return items
+
+    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
+        """Matching items in order: a lex range scan that stops at ``limit``."""
+        try:
+            return await self._find(node, order, limit)
+        except RedisError as exc:
+            raise _wrap(exc, f"search {self._name}") from exc
+
+    async def _find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
+        core = self.core
+        if node == NOTHING:
+            return []
+        d = core.driver(order)
+        if d is None:
+            items = [i async for i in self.iterate(node)]
+            return sort_items(items, order or ())[:limit]
+        ivs, null_ok, after, rest = core.drive_split(d, node, order)
+        keep = None
+        if rest != EVERYTHING:
+            ks = await self._keyset(rest)
+            if len(ks) <= SMALL_SET:
+                items = await self._fetch(sorted(ks), node)
+                if order:
+                    items = sort_items(items, order)
+                return items if limit is None else items[:limit]
+            keep = ks.__contains__
+        segs = core.segments(d, ivs, null_ok, after)
+        kbs = await self._scan(segs, limit, keep)
+        return await self._fetch(kbs, node)
+
+    async def iterate(self, node: Node) -> AsyncIterator[Any]:
+        """Matching items in no particular order, fetched in chunks."""
+        core = self.core
+        try:
+            if node == NOTHING:
+                return
+            if node == EVERYTHING:
+                lo: bytes | None = None
+                while True:
+                    ks = await self._range(core.keys_zset, lo, None, False, CHUNK)
+                    for item in await self._fetch(ks, EVERYTHING):
+                        yield item
+                    if len(ks) < CHUNK:
+                        return
+                    lo = ks[-1] + b"\x00"
+            kbs = sorted(await self._keyset(node))
+            for start in range(0, len(kbs), CHUNK):
+                for item in await self._fetch(kbs[start:start + CHUNK], node):
+                    yield item
+        except RedisError as exc:
+            raise _wrap(exc, f"search {self._name}") from exc
+
+    async def count(self, node: Node) -> int:
+        """How many match: ZCARD / ZLEXCOUNT for one condition, else sets of keys."""
+        core = self.core
+        try:
+            if node == EVERYTHING:
+                return int(await self.r.zcard(core.keys_zset))
+            if node == NOTHING:
+                return 0
+            if isinstance(node, Cond) and core.is_range_leaf(node):
+                zkey, ivs, nullkey, _ = core.leaf_intervals(node)
+                pipe = self.r.pipeline(transaction=False)
+                for lo, hi in ivs:
+                    pipe.zlexcount(zkey, lex_lo(lo), lex_hi(hi))
+                if nullkey is not None:
+                    pipe.zcard(nullkey)
+                return sum(int(n) for n in await pipe.execute())
+            return len(await self._keyset(node))
+        except RedisError as exc:
+            raise _wrap(exc, f"count {self._name}") from exc
+
+    async def _matching_keys(self, node: Node) -> list[tuple[Any, ...]]:
+        core = self.core
+        if node == EVERYTHING:
+            kbs = await self._range(core.keys_zset, None, None, False)
+        else:
+            kbs = sorted(await self._keyset(node))
+        return [core.kdec(k) for k in kbs]
+
+    async def _where(self, node: Node, kind: str, values: dict[str, Any]) -> int:
+        what = "update" if kind == "update" else "delete"
+        try:
+            keys = await self._matching_keys(node)
+        except RedisError as exc:
+            raise _wrap(exc, f"{what} {self._name}") from exc
+        if not keys:
+            return 0
+        edits = [PreparedEdit(kind, k, values, node, i) for i, k in enumerate(keys)]
+        for _ in range(MAX_RETRIES):
+            outs = await self._write_each(edits, what)
+            if outs is not None:
+                return sum(1 for o in outs if o[0])
+        raise too_busy(f"{what} {self._name}")
+
+    async def _write_each(self, edits: list[PreparedEdit], what: str) -> list[Outcome] | None:
+        """Edits each applied if its precondition holds, all in one guarded program;
+        Conflict on a unique value; None when something changed meanwhile."""
+        core = self.core
+        keys = self._keystrs(edits)
+        try:
+            raws = await self._mget([f"{core.base}:{k}" for k in keys])
+        except RedisError as exc:
+            raise _wrap(exc, f"{what} {self._name}") from exc
+        initial = dict(zip(keys, raws, strict=True))
+        build = core.build
+        live = []
+        for e, k in zip(edits, keys, strict=True):
+            raw = initial[k]
+            if raw is not None and compile_local(e.precondition)(build(raw)):
+                live.append(PreparedEdit(e.kind, e.key, e.values, None, e.index))
+        if not live:
+            return []
+        plan = core.plan(live, initial)
+        if plan.failed:
+            bad = next(o for o in plan.outcomes if not o[0] and o[2])
+            raise Conflict(bad[3])
+        if plan.program is None:
+            return plan.outcomes
+        try:
+            g = await self._run(plan.program)
+        except RedisError as exc:
+            raise _wrap(exc, f"{what} {self._name}") from exc
+        if not g:
+            return plan.outcomes
+        kind, err = core.guard_failure(plan.program, g)
+        if err is not None:
+            raise err
+        return None
+
+    async def update_where(self, node: Node, values: dict[str, Any]) -> int:
+        """Apply changes to every match, all in one guarded write."""
+        return await self._where(node, "update", values)
+
+    async def delete_where(self, node: Node) -> int:
+        """Delete every match, all in one guarded write."""
+        return await self._where(node, "delete", {})
+
+    # batches ------------------------------------------------------------------------------
+    async def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
+        """Atomic: simulate all, one guarded script writes everything or nothing.
+        Otherwise each edit on its own (creates pipelined in one round trip)."""
+        core = self.core
+        seq = core.seq
+        if seq is not None:
+            fresh = [e for e in edits if e.kind == "create" and seq.name not in e.values]
+            if fresh:
+                start = await self._next_seq(len(fresh))
+                for i, e in enumerate(fresh):
+                    e.values[seq.name] = start + i
+                    e.key = core.key_of(e.values)
+        if atomic:
+            return await self._write(edits, self._keystrs(edits), "apply")
+        if all(e.kind == "create" for e in edits):
+            return await self._create_many(edits)
+        out: list[Outcome] = []
+        for e in edits:
+            out.extend(await self._write([e], self._keystrs([e]), "apply"))
+        return out
+
+    async def _create_many(self, edits: list[PreparedEdit]) -> list[Outcome]:
+        """Independent creates, pipelined: one round trip."""
+        core = self.core
+        if core.seq is not None:
+            progs = [core.create_program(e.values) for e in edits]
+            script, sha = LUA, LUA_SHA
+            calls = [p.args() for p, _ in progs]
+        else:
+            fast = [core.create_args(e.values) for e in edits]
+            script, sha = CREATE_LUA, CREATE_SHA
+            calls = [a for a, _, _ in fast]
+        try:
+            await self.r.script_load(script)
+            pipe = self.r.pipeline(transaction=False)
+            for args in calls:
+                pipe.evalsha(sha, *args)
+            res = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            raise _wrap(exc, f"create {self._name}") from exc
+        out: list[Outcome] = []
+        build = core.meta.build
+        for i, (e, g) in enumerate(zip(edits, res, strict=True)):
+            if isinstance(g, Exception):
+                raise _wrap(g, f"create {self._name}") from g
+            if not g:
+                out.append((True, build(dict(e.values)), None, None))
+            elif core.seq is not None:
+                p, ks = progs[i]
+                _, err = core.guard_failure(p, int(g))
+                out.append(duplicate(err if err is not None else core.key_conflict(ks)))
+            else:
+                _, ks, taken = fast[i]
+                out.append(duplicate(core.create_failure(int(g), ks, taken)))
+        return out
+
+
+def _has_not(node: Node) -> bool:
+    if isinstance(node, Not):
+        return True
+    if isinstance(node, And | Or):
+        return any(_has_not(n) for n in node.items)
+    return False
+
+
+def _combine(node: Node, sets: dict[Cond, set[bytes]], every: set[bytes]) -> set[bytes]:
+    if isinstance(node, Cond):
+        return sets[node]
+    if isinstance(node, And):
+        if not node.items:
+            return set(every)
+        parts = sorted((_combine(n, sets, every) for n in node.items), key=len)
+        out = set(parts[0])
+        for s in parts[1:]:
+            out &= s
+        return out
+    if isinstance(node, Or):
+        out = set()
+        for n in node.items:
+            out |= _combine(n, sets, every)
+        return out
+    if isinstance(node, Not):
+        return every - _combine(node.item, sets, every)
+    raise TypeError(node)
+
+
+__all__ = ["AsyncRedisBackend", "redis_client"]

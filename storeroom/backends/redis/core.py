@@ -1,0 +1,744 @@
+"""What the sync and async Redis backends share: layout, indexes, planning, the Lua program.
+
+Layout under ``base = {prefix}:{table}``:
+
+* ``base:{keystr}``: the item, one JSON string;
+* ``base:#keys``: a score-0 sorted set of ``enc(key)`` (every item; key order);
+* ``base:#ix:{attr}``: per indexed attribute, a score-0 sorted set of
+  ``enc(value) + enc(key)`` for items whose value is not None (``ZRANGEBYLEX`` gives
+  value order, key order within a value);
+* ``base:#null:{attr}``: ``enc(key)`` of the items whose indexed attribute is None;
+* ``base:#uq:{attr}``: per unique attribute, a hash ``enc(value) -> keystr``;
+* ``base:#seq``: the counter of a ``generated.sequence()`` key.
+
+A key string is percent-encoded, so it never starts with ``#``. Every write (item,
+index entries, uniqueness) is one Lua script run: guards first (the item is absent /
+still holds the JSON read before / a unique value is free), then the writes, so a write
+is atomic and a concurrent change makes it retry instead of interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ...errors import BackendError, Conflict
+from ...model.stored import ModelMeta
+from ...model.types import STR
+from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds
+from ...query.cursor import after_filter
+from ...query.evaluate import compile_local
+from ...query.order import Order
+from ...query.prepare import simplify
+from ...store.plan import Split, split_filter
+from ...store.types import PreparedEdit
+from ..common import Outcome, duplicate, make_store_meta, missing, ok
+from .codec import Dec, Enc, Skip, doc_codec, enc_int, sort_codec, succ, text_prefix
+
+NATIVE_OPS = frozenset({"eq", "in", "lt", "lte", "gt", "gte", "range", "isnull", "startswith"})
+RANGE_OPS = NATIVE_OPS
+
+# when the part of a filter that is not on the scanned index selects at most this many
+# keys, those items are fetched directly and sorted locally instead of scanning
+SMALL_SET = 1000
+MAX_RETRIES = 20
+
+Interval = tuple[bytes | None, bytes | None]  # [lo, hi) in member bytes; None: unbounded
+
+LUA = """
+local i = 1
+local ng = tonumber(ARGV[i]); i = i + 1
+for g = 1, ng do
+  local t = ARGV[i]; local k = KEYS[tonumber(ARGV[i + 1])]; local a = ARGV[i + 2]
+  i = i + 3
+  if t == 'n' then
+    if redis.call('EXISTS', k) == 1 then return g end
+  elseif t == 'e' then
+    if redis.call('GET', k) ~= a then return g end
+  else
+    local c = tonumber(ARGV[i]); i = i + 1
+    local owner = redis.call('HGET', k, a)
+    if owner then
+      local found = false
+      for j = 0, c - 1 do
+        if ARGV[i + j] == owner then found = true end
+      end
+      if not found then return g end
+    end
+    i = i + c
+  end
+end
+local nw = tonumber(ARGV[i]); i = i + 1
+for w = 1, nw do
+  local t = ARGV[i]; local k = KEYS[tonumber(ARGV[i + 1])]
+  local a = ARGV[i + 2]; local b = ARGV[i + 3]
+  i = i + 4
+  if t == 'set' then redis.call('SET', k, a)
+  elseif t == 'del' then redis.call('DEL', k)
+  elseif t == 'zadd' then redis.call('ZADD', k, 0, a)
+  elseif t == 'zrem' then redis.call('ZREM', k, a)
+  elseif t == 'hset' then redis.call('HSET', k, a, b)
+  elseif t == 'hdel' then
+    if redis.call('HGET', k, a) == b then redis.call('HDEL', k, a) end
+  elseif t == 'max' then
+    local cur = tonumber(redis.call('GET', k) or '0')
+    if cur < tonumber(a) then redis.call('SET', k, a) end
+  end
+end
+return 0
+"""
+LUA_SHA = hashlib.sha1(LUA.encode()).hexdigest()
+
+# The hot path of a create: KEYS = item, key set, nz sorted sets, nu unique hashes;
+# ARGV = document, enc(key), keystr, nz, nu, nz members, nu unique fields.
+# Returns 0, 1 when the key exists, 1 + j when unique value j is taken.
+CREATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+local nz = tonumber(ARGV[4]); local nu = tonumber(ARGV[5])
+for j = 1, nu do
+  local owner = redis.call('HGET', KEYS[2 + nz + j], ARGV[5 + nz + j])
+  if owner and owner ~= ARGV[3] then return 1 + j end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+for j = 1, nz do redis.call('ZADD', KEYS[2 + j], 0, ARGV[5 + j]) end
+for j = 1, nu do redis.call('HSET', KEYS[2 + nz + j], ARGV[5 + nz + j], ARGV[3]) end
+return 0
+"""
+CREATE_SHA = hashlib.sha1(CREATE_LUA.encode()).hexdigest()
+
+
+class Program:
+    """Arguments of one run of the write script: guards, then writes."""
+
+    __slots__ = ("keys", "_idx", "guards", "ng", "writes", "nw", "info")
+
+    def __init__(self) -> None:
+        self.keys: list[Any] = []
+        self._idx: dict[Any, str] = {}
+        self.guards: list[Any] = []
+        self.ng = 0
+        self.writes: list[Any] = []
+        self.nw = 0
+        self.info: list[tuple[Any, ...]] = []
+
+    def k(self, key: Any) -> str:
+        i = self._idx.get(key)
+        if i is None:
+            self.keys.append(key)
+            i = self._idx[key] = str(len(self.keys))
+        return i
+
+    def absent(self, key: str, info: tuple[Any, ...]) -> None:
+        self.guards += ("n", self.k(key), "")
+        self.ng += 1
+        self.info.append(info)
+
+    def holds(self, key: str, raw: bytes, info: tuple[Any, ...]) -> None:
+        self.guards += ("e", self.k(key), raw)
+        self.ng += 1
+        self.info.append(info)
+
+    def free(self, hkey: str, fld: bytes, owners: list[str], info: tuple[Any, ...]) -> None:
+        self.guards += ("u", self.k(hkey), fld, str(len(owners)), *owners)
+        self.ng += 1
+        self.info.append(info)
+
+    def write(self, op: str, key: str, a: Any = "", b: Any = "") -> None:
+        self.writes += (op, self.k(key), a, b)
+        self.nw += 1
+
+    def args(self) -> list[Any]:
+        """``numkeys, *keys, *argv`` for EVALSHA."""
+        return [len(self.keys), *self.keys, self.ng, *self.guards, self.nw, *self.writes]
+
+
+@dataclass
+class IndexInfo:
+    """One indexed attribute: its sorted sets and sort encoding."""
+
+    name: str
+    zkey: str
+    nullkey: str | None
+    enc: Enc
+    skip: Skip
+    text: bool
+    uqkey: str | None = None
+
+
+@dataclass
+class Driver:
+    """How a native ordering is scanned: the index, and the directions."""
+
+    index: IndexInfo | None  # None: the key index
+    desc: bool  # direction of the first attribute
+    key_desc: bool  # direction of the rest (key parts)
+
+    @property
+    def mixed(self) -> bool:
+        return self.desc != self.key_desc
+
+
+@dataclass
+class Segment:
+    """A lex range of one sorted set, scanned in one direction (grouped: by value, each
+    value's members in the other direction)."""
+
+    zkey: str
+    lo: bytes | None
+    hi: bytes | None
+    desc: bool
+    grouped: bool = False
+    skip: Skip | None = None  # for grouped scans and attribute indexes: end of the value
+
+
+@dataclass
+class BatchPlan:
+    """Outcomes of simulated edits and the program that writes their net effect."""
+
+    outcomes: list[Outcome]
+    program: Program | None
+    failed: bool
+    setters: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def lex_lo(lo: bytes | None) -> bytes:
+    return b"-" if lo is None else b"[" + lo
+
+
+def lex_hi(hi: bytes | None) -> bytes:
+    return b"+" if hi is None else b"(" + hi
+
+
+def _meet(a: Interval, b: Interval) -> Interval | None:
+    lo = a[0] if b[0] is None else b[0] if a[0] is None else max(a[0], b[0])
+    hi = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
+    if lo is not None and hi is not None and lo >= hi:
+        return None
+    return (lo, hi)
+
+
+def meet_all(xs: list[Interval], ys: list[Interval]) -> list[Interval]:
+    out = [m for x in xs for y in ys if (m := _meet(x, y)) is not None]
+    return sorted(out, key=lambda iv: b"" if iv[0] is None else iv[0])
+
+
+ALL: list[Interval] = [(None, None)]
+
+
+class RedisCore:
+    """Everything about one model in one Redis namespace that needs no I/O."""
+
+    def __init__(self, meta: ModelMeta, prefix: str = "storeroom", table: str | None = None
+                 ) -> None:
+        self.meta = meta
+        self.table = table or meta.name
+        self.base = f"{prefix}:{self.table}"
+        self.keys_zset = f"{self.base}:#keys"
+        self.seq_key = f"{self.base}:#seq"
+        self.store_meta = make_store_meta(meta, "redis", native_ops=NATIVE_OPS,
+                                          atomic_batch=True, transactions=False)
+        self.encode, self.values, self.build = doc_codec(meta)
+        self.key_names = meta.key.attrs
+        self.seq = meta.sequence_attr
+        # key encoding
+        kc = []
+        for a in meta.key_attrs:
+            c = sort_codec(a)
+            if c is None:
+                raise TypeError(f"{meta.name}: key attribute {a.name} cannot be stored in Redis")
+            kc.append(c)
+        self._kenc = [c[0] for c in kc]
+        self._kdec = [c[2] for c in kc]
+        self.key_codec = kc[0]
+        self._single_str_key = len(kc) == 1 and meta.key_attrs[0].kind == STR
+        # indexes: every attribute of a declared index, unique or index=True
+        names: list[str] = []
+        for ix in meta.indexes:
+            names += [n for n in ix.attrs if n not in names]
+        self.ix: dict[str, IndexInfo] = {}
+        for n in names:
+            a = meta.attrs[n]
+            if a.is_key or not a.store:
+                continue
+            c = sort_codec(a)
+            if c is None:
+                continue
+            self.ix[n] = IndexInfo(n, f"{self.base}:#ix:{n}",
+                                   f"{self.base}:#null:{n}" if a.optional else None,
+                                   c[0], c[1], a.is_text)
+        self.uq: dict[str, str] = {}
+        self.uq_enc: dict[str, Enc] = {}
+        for a in meta.unique_attrs:
+            if a.is_key:
+                continue
+            c = sort_codec(a)
+            enc: Enc = c[0] if c is not None else (lambda v: str(v).encode())
+            self.uq[a.name] = f"{self.base}:#uq:{a.name}"
+            self.uq_enc[a.name] = enc
+        self._ix_list = list(self.ix.values())
+
+    # keys --------------------------------------------------------------------------
+    def keystr(self, key: tuple[Any, ...]) -> str:
+        if self._single_str_key:
+            return quote(key[0], safe="")
+        return self.meta.key.to_str(key[0] if len(key) == 1 else key)
+
+    def item_key(self, key: tuple[Any, ...]) -> str:
+        if self._single_str_key:
+            return f"{self.base}:{quote(key[0], safe='')}"
+        return f"{self.base}:{self.keystr(key)}"
+
+    def kenc(self, key: tuple[Any, ...]) -> bytes:
+        enc = self._kenc
+        if len(enc) == 1:
+            return enc[0](key[0])
+        return b"".join(e(v) for e, v in zip(enc, key, strict=True))
+
+    def kdec(self, buf: bytes, pos: int = 0) -> tuple[Any, ...]:
+        out = []
+        for d in self._kdec:
+            v, pos = d(buf, pos)
+            out.append(v)
+        return tuple(out)
+
+    def key_of(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[n] for n in self.key_names)
+
+    def item_key_of_kenc(self, kb: bytes) -> str:
+        return self.item_key(self.kdec(kb))
+
+    # what runs natively --------------------------------------------------------------
+    def cond_native(self, c: Cond) -> bool:
+        if c.op not in NATIVE_OPS:
+            return False
+        if c.attr in self.key_names:
+            return c.op != "startswith" or self.meta.attrs[c.attr].is_text
+        info = self.ix.get(c.attr)
+        if info is None:
+            return False
+        return c.op != "startswith" or info.text
+
+    def can_compile(self, node: Node) -> bool:
+        if isinstance(node, Cond):
+            return self.cond_native(node)
+        if isinstance(node, And | Or):
+            return all(self.can_compile(n) for n in node.items)
+        if isinstance(node, Not):
+            return self.can_compile(node.item)
+        return False
+
+    def split(self, node: Node) -> Split:
+        return split_filter(node, self.can_compile)
+
+    def driver(self, order: Order | None) -> Driver | None:
+        keys = self.key_names
+        if not order:
+            return Driver(None, False, False)
+        names = tuple(n for n, _ in order)
+        if names == keys:
+            rest = {d for _, d in order[1:]}
+            if len(rest) > 1:
+                return None
+            return Driver(None, order[0][1], rest.pop() if rest else order[0][1])
+        if len(order) == len(keys) + 1 and names[1:] == keys and names[0] in self.ix:
+            ds = {d for _, d in order[1:]}
+            if len(ds) == 1:
+                return Driver(self.ix[names[0]], order[0][1], ds.pop())
+        return None
+
+    def can_order(self, order: Order) -> bool:
+        return self.driver(order) is not None
+
+    # conditions as lex intervals ------------------------------------------------------
+    def cond_intervals(self, c: Cond, enc: Enc, optional: bool
+                       ) -> tuple[list[Interval], bool]:
+        """The member intervals of a condition on an index whose members start with
+        ``enc(value)``, and whether the None group matches."""
+        op, v = c.op, c.value
+        if op == "isnull":
+            return ([] if v else ALL), bool(v) and optional
+        if op == "eq":
+            e = enc(v)
+            return [(e, succ(e))], False
+        if op == "in":
+            ivs = sorted({(e, succ(e)) for e in map(enc, v)}, key=lambda iv: iv[0])
+            return ivs, False  # type: ignore[return-value]
+        if op == "gt":
+            s = succ(enc(v))
+            return ([] if s is None else [(s, None)]), False
+        if op == "gte":
+            return [(enc(v), None)], False
+        if op == "lt":
+            return [(None, enc(v))], False
+        if op == "lte":
+            return [(None, succ(enc(v)))], False
+        if op == "range":
+            lo, hi = enc(v[0]), succ(enc(v[1]))
+            if hi is not None and lo >= hi:
+                return [], False
+            return [(lo, hi)], False
+        if op == "startswith":
+            p = text_prefix(v)
+            return [(p or None, succ(p) if p else None)], False
+        raise ValueError(op)
+
+    def leaf_intervals(self, c: Cond) -> tuple[str, list[Interval], str | None, Skip | None]:
+        """For a condition served by a range scan: (zset, intervals, null zset, skip)."""
+        if c.attr == self.key_names[0]:
+            ivs, _ = self.cond_intervals(c, self._kenc[0], False)
+            return self.keys_zset, ivs, None, None
+        info = self.ix[c.attr]
+        ivs, nul = self.cond_intervals(c, info.enc, info.nullkey is not None)
+        return info.zkey, ivs, (info.nullkey if nul else None), info.skip
+
+    def is_range_leaf(self, c: Cond) -> bool:
+        return c.attr in self.ix or c.attr == self.key_names[0]
+
+    # ordered scans ---------------------------------------------------------------------
+    def match_after(self, order: Order, items: list[Node]) -> tuple[tuple[Any, ...],
+                                                                   list[Node]] | None:
+        """Find the keyset condition ``after_filter(order, values)`` among conjuncts."""
+        cands: list[list[Any]] = []
+        every = [c for n in items for c in conds(n)]
+        for name, _ in order:
+            vals = [None]
+            for c in every:
+                if c.attr == name and c.op in ("eq", "gt", "lt") and c.value not in vals:
+                    vals.append(c.value)
+            cands.append(vals)
+        n = 0
+        for combo in itertools.product(*cands):
+            n += 1
+            if n > 256:
+                return None
+            if combo[-1] is None:
+                continue
+            af = simplify(after_filter(order, combo))
+            parts = list(af.items) if isinstance(af, And) else [af]
+            if all(p in items for p in parts):
+                return tuple(combo), [x for x in items if x not in parts]
+        return None
+
+    def segments(self, d: Driver, ivs: list[Interval], null_ok: bool,
+                 after: tuple[Any, ...] | None) -> list[Segment]:
+        """The sorted-set ranges that give the items of a native order, in order."""
+        info = d.index
+        if info is None:
+            zkey, venc, skip = self.keys_zset, self._kenc[0], self.key_codec[1]
+            nullkey = None
+        else:
+            zkey, venc, skip, nullkey = info.zkey, info.enc, info.skip, info.nullkey
+        if nullkey is None:
+            null_ok = False
+        ordered = sorted(ivs, key=lambda iv: b"" if iv[0] is None else iv[0],
+                         reverse=d.desc)
+        val_ivs = ordered
+        first: list[Segment] = []
+        null_lo: bytes | None = None
+        null_hi: bytes | None = None
+        if after is not None:
+            va = after[0]
+            if info is None:
+                tail = b"".join(e(v) for e, v in zip(self._kenc[1:], after[1:], strict=True))
+            else:
+                tail = self.kenc(after[1:])
+            if va is None:
+                val_ivs = []
+                if d.key_desc:
+                    null_hi = tail
+                else:
+                    null_lo = tail + b"\x00"
+            else:
+                ev = venc(va)
+                m = ev + tail
+                if not d.mixed:
+                    cut: Interval = (None, m) if d.desc else (m + b"\x00", None)
+                    val_ivs = [x for iv in ordered if (x := _meet(iv, cut)) is not None]
+                else:
+                    grp: Interval = (None, m) if d.key_desc else (m + b"\x00", None)
+                    grp2 = _meet(grp, (ev, succ(ev)))
+                    if grp2 is not None:
+                        first = [Segment(zkey, x[0], x[1], d.key_desc, False, skip)
+                                 for iv in ordered if (x := _meet(iv, grp2)) is not None]
+                    nxt = succ(ev)
+                    cut2: Interval | None = (None, ev) if d.desc else (
+                        None if nxt is None else (nxt, None))
+                    val_ivs = [] if cut2 is None else [
+                        x for iv in ordered if (x := _meet(iv, cut2)) is not None]
+        segs = first + [Segment(zkey, lo, hi, d.desc, d.mixed, skip) for lo, hi in val_ivs]
+        if null_ok and nullkey is not None:
+            segs.append(Segment(nullkey, null_lo, null_hi, d.key_desc, False, None))
+        return segs
+
+    def drive_split(self, d: Driver, node: Node, order: Order | None
+                    ) -> tuple[list[Interval], bool, tuple[Any, ...] | None, Node]:
+        """Split a native filter into bounds on the driving index, the keyset position,
+        and the rest."""
+        items: list[Node] = list(node.items) if isinstance(node, And) else [node]
+        if node == EVERYTHING:
+            items = []
+        after = None
+        if order and items:
+            found = self.match_after(order, items)
+            if found is not None:
+                after, items = found
+        attr = self.key_names[0] if d.index is None else d.index.name
+        ivs, null_ok = ALL, True
+        rest: list[Node] = []
+        for n in items:
+            if isinstance(n, Cond) and n.attr == attr:
+                if d.index is None:
+                    ivs2, nul = self.cond_intervals(n, self._kenc[0], False)
+                else:
+                    ivs2, nul = self.cond_intervals(n, d.index.enc, d.index.nullkey is not None)
+                ivs = meet_all(ivs, ivs2)
+                null_ok = null_ok and nul
+            else:
+                rest.append(n)
+        return ivs, null_ok, after, simplify(And(tuple(rest)))
+
+    def member_kenc(self, seg: Segment, m: bytes) -> bytes:
+        if seg.zkey == self.keys_zset or seg.skip is None:
+            return m
+        return m[seg.skip(m, 0):]
+
+    # writes ----------------------------------------------------------------------------
+    def create_program(self, values: dict[str, Any]) -> tuple[Program, str]:
+        """The program of a plain create (one round trip)."""
+        key = self.key_of(values)
+        ks = self.keystr(key)
+        ik = f"{self.base}:{ks}"
+        kb = self.kenc(key)
+        p = Program()
+        p.absent(ik, ("item", ks))
+        for name, hk in self.uq.items():
+            v = values.get(name)
+            if v is not None:
+                p.free(hk, self.uq_enc[name](v), [ks], ("unique", name, v, ks))
+        p.write("set", ik, self.encode(values))
+        p.write("zadd", self.keys_zset, kb)
+        for info in self._ix_list:
+            v = values[info.name]
+            if v is None:
+                if info.nullkey is not None:
+                    p.write("zadd", info.nullkey, kb)
+            else:
+                p.write("zadd", info.zkey, info.enc(v) + kb)
+        for name, hk in self.uq.items():
+            v = values.get(name)
+            if v is not None:
+                p.write("hset", hk, self.uq_enc[name](v), ks)
+        if self.seq is not None and isinstance(values.get(self.seq.name), int):
+            p.write("max", self.seq_key, str(values[self.seq.name]))
+        return p, ks
+
+    def create_args(self, values: dict[str, Any]) -> tuple[list[Any], str, list[Any]]:
+        """``numkeys, *keys, *argv`` of the create script; the keystr; unique values."""
+        key = tuple([values[n] for n in self.key_names])
+        if self._single_str_key:
+            ks = quote(key[0], safe="")
+            kb = self._kenc[0](key[0])
+        else:
+            ks = self.keystr(key)
+            kb = self.kenc(key)
+        zkeys: list[str] = []
+        members: list[bytes] = []
+        for info in self._ix_list:
+            v = values[info.name]
+            if v is None:
+                if info.nullkey is not None:
+                    zkeys.append(info.nullkey)
+                    members.append(kb)
+            else:
+                zkeys.append(info.zkey)
+                members.append(info.enc(v) + kb)
+        hkeys: list[str] = []
+        fields: list[bytes] = []
+        taken: list[Any] = []
+        if self.uq:
+            for name, hk in self.uq.items():
+                v = values.get(name)
+                if v is not None:
+                    hkeys.append(hk)
+                    fields.append(self.uq_enc[name](v))
+                    taken.append((name, v))
+        return ([2 + len(zkeys) + len(hkeys), f"{self.base}:{ks}", self.keys_zset, *zkeys,
+                 *hkeys, self.encode(values), kb, ks, len(zkeys), len(hkeys), *members,
+                 *fields], ks, taken)
+
+    def create_failure(self, code: int, ks: str, taken: list[Any]) -> Conflict:
+        if code == 1:
+            return self.key_conflict(ks)
+        name, v = taken[code - 2]
+        return Conflict(f"{self.meta.name}: {name}={v!r} exists already")
+
+    def _index_diff(self, p: Program, kb: bytes, old: dict[str, Any] | None,
+                    new: dict[str, Any] | None) -> None:
+        if old is None and new is not None:
+            p.write("zadd", self.keys_zset, kb)
+        elif new is None and old is not None:
+            p.write("zrem", self.keys_zset, kb)
+        for info in self._ix_list:
+            n = info.name
+            ov = None if old is None else old[n]
+            nv = None if new is None else new[n]
+            if old is not None and new is not None and _same(ov, nv):
+                continue
+            if old is not None:
+                if ov is None:
+                    if info.nullkey is not None:
+                        p.write("zrem", info.nullkey, kb)
+                else:
+                    p.write("zrem", info.zkey, info.enc(ov) + kb)
+            if new is not None:
+                if nv is None:
+                    if info.nullkey is not None:
+                        p.write("zadd", info.nullkey, kb)
+                else:
+                    p.write("zadd", info.zkey, info.enc(nv) + kb)
+
+    def plan(self, edits: list[PreparedEdit], initial: dict[str, bytes | None]) -> BatchPlan:
+        """Simulate edits (all or nothing) on the states read before; the program writes
+        the net effect guarded by those states."""
+        build = self.meta.build
+        cur: dict[str, dict[str, Any] | None] = {}
+        first: dict[str, dict[str, Any] | None] = {}
+        kparts: dict[str, tuple[Any, ...]] = {}
+        setters: dict[tuple[str, str], int] = {}
+        outcomes: list[Outcome] = []
+        uq_names = list(self.uq)
+        for pos, e in enumerate(edits):
+            key = self.key_of(e.values) if e.kind == "create" else tuple(e.key)
+            ks = self.keystr(key)
+            if ks not in cur:
+                raw = initial.get(ks)
+                vals = None if raw is None else self.values(raw)
+                cur[ks] = first[ks] = vals
+                kparts[ks] = key
+            now = cur[ks]
+            out: Outcome
+            new: dict[str, Any] | None
+            if e.kind == "create":
+                if now is not None:
+                    out = duplicate(f"{self.meta.name}: an item with key {ks!r} exists already")
+                    new = now
+                else:
+                    new = dict(e.values)
+                    out = ok(None)
+            elif e.kind == "update":
+                if now is None or (e.precondition is not None and
+                                   not compile_local(e.precondition)(build(dict(now)))):
+                    out, new = missing(dict(zip(self.key_names, key, strict=True))), now
+                else:
+                    new = {**now, **e.values}
+                    out = ok(None)
+            else:
+                if now is None or (e.precondition is not None and
+                                   not compile_local(e.precondition)(build(dict(now)))):
+                    out, new = missing(dict(zip(self.key_names, key, strict=True))), now
+                else:
+                    out, new = ok(None), None
+            if out[0] and new is not None:
+                for name in uq_names:
+                    v = new.get(name)
+                    if v is None:
+                        continue
+                    if any(k2 != ks and s is not None and _same(s.get(name), v)
+                           for k2, s in cur.items()):
+                        out = duplicate(f"{self.meta.name}: {name}={v!r} exists already")
+                        break
+                    setters[(name, ks)] = pos
+            if not out[0]:
+                outcomes.append(out)
+                outcomes.extend((False, None, None, "not applied: batch failed")
+                                for _ in edits[pos + 1:])
+                return BatchPlan(outcomes, None, True)
+            cur[ks] = new
+            outcomes.append(ok(None if new is None else build(dict(new))))
+        p = Program()
+        for ks in first:
+            ik = f"{self.base}:{ks}"
+            raw = initial.get(ks)
+            if raw is None:
+                p.absent(ik, ("item", ks))
+            else:
+                p.holds(ik, raw, ("item", ks))
+        for name, hk in self.uq.items():
+            enc = self.uq_enc[name]
+            before = {(enc(o[name]), ks) for ks, o in first.items()
+                      if o is not None and o.get(name) is not None}
+            after = {(enc(n[name]), ks) for ks, n in cur.items()
+                     if n is not None and n.get(name) is not None}
+            for fld, ks in sorted(after - before):
+                owners = [ks] + [k2 for f2, k2 in before if f2 == fld]
+                p.free(hk, fld, owners, ("unique", name, cur[ks][name], ks))  # type: ignore[index]
+        for ks, old in first.items():
+            new = cur[ks]
+            if old == new and old is not None:
+                continue
+            ik = f"{self.base}:{ks}"
+            if new is None:
+                if old is not None:
+                    p.write("del", ik)
+            else:
+                p.write("set", ik, self.encode(new))
+            self._index_diff(p, self.kenc(kparts[ks]), old, new)
+        for name, hk in self.uq.items():
+            enc = self.uq_enc[name]
+            before = {(enc(o[name]), ks) for ks, o in first.items()
+                      if o is not None and o.get(name) is not None}
+            after = {(enc(n[name]), ks) for ks, n in cur.items()
+                     if n is not None and n.get(name) is not None}
+            for fld, ks in sorted(before - after):
+                p.write("hdel", hk, fld, ks)
+            for fld, ks in sorted(after - before):
+                p.write("hset", hk, fld, ks)
+        if self.seq is not None:
+            top = max((v[self.seq.name] for v in cur.values()
+                       if v is not None and isinstance(v.get(self.seq.name), int)), default=None)
+            if top is not None:
+                p.write("max", self.seq_key, str(top))
+        return BatchPlan(outcomes, p if p.nw else None, False, setters)
+
+    def guard_failure(self, p: Program, g: int) -> tuple[str, Conflict | None]:
+        """What a failed guard means: ("retry", None) or ("conflict", Conflict)."""
+        info = p.info[g - 1]
+        if info[0] == "item":
+            return "retry", None
+        _, name, v, _ks = info
+        return "conflict", Conflict(f"{self.meta.name}: {name}={v!r} exists already")
+
+    def key_conflict(self, ks: str) -> Conflict:
+        return Conflict(f"{self.meta.name}: an item with key {ks!r} exists already")
+
+    def local_key_filter(self, c: Node) -> Any:
+        """For conditions on later parts of a composite key: a test on decoded keys."""
+        test = compile_local(c)
+        names = self.key_names
+
+        class _K:
+            __slots__ = names
+
+        def keep(kb: bytes) -> bool:
+            o = _K()
+            for n, v in zip(names, self.kdec(kb), strict=True):
+                setattr(o, n, v)
+            return test(o)
+        return keep
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and a == b)
+
+
+def too_busy(what: str) -> BackendError:
+    return BackendError(f"{what}: the item kept changing; gave up after {MAX_RETRIES} tries")
+
+
+__all__ = ["RedisCore", "Program", "Segment", "Driver", "NATIVE_OPS", "LUA", "LUA_SHA",
+           "lex_lo", "lex_hi", "SMALL_SET", "MAX_RETRIES", "NOTHING", "EVERYTHING",
+           "Dec", "enc_int"]
