@@ -52,6 +52,7 @@ SUBS: list[tuple[str, str]] = [
     (r"asyncio\.Lock", "threading.Lock"),
     (r"^import asyncio$", "import threading"),
     (r"create_async_engine", "create_engine"),
+    (r"open_async_store", "open_store"),
     (r"AsyncRedis", "Redis"),
     (r"redis\.asyncio", "redis"),
     (r"AsyncMongoClient", "MongoClient"),

@@ -12,6 +12,9 @@ T = TypeVar("T")
 
 def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
     """A sync store of ``model`` on the context's connections of engine ``engine_name``."""
+    dm = ctx.data_manager
+    if engine_name in dm._store_engines:
+        return dm._shared_store(model, engine_name)  # type: ignore[no-any-return]
     from ..backends.sql import SqlBackend, core_for
     from ..backends.sql._sync.context_source import ContextSource
     engine = ctx.data_manager.get_engine(engine_name)
@@ -20,6 +23,9 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
 
 def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> AsyncStore[T]:
     """An async store of ``model`` on the context's connections of engine ``engine_name``."""
+    dm = ctx.data_manager
+    if engine_name in dm._store_engines:
+        return dm._shared_store(model, engine_name)  # type: ignore[no-any-return]
     from ..backends.sql import AsyncSqlBackend, core_for
     from ..backends.sql._async.context_source import AsyncContextSource
     engine = ctx.data_manager.get_engine(engine_name)

@@ -24,6 +24,11 @@ AUTOCOMMIT_OPTION = "storeroom_autocommit"
 """Execution option on the connections of an ``autocommit=True`` context: no BEGIN."""
 
 
+def is_sql_url(url: str) -> bool:
+    """True for URLs of the SQL backends (SQLite, PostgreSQL, MySQL/MariaDB)."""
+    return dialect_name(url) in ("sqlite", "postgresql", "mysql")
+
+
 def dialect_name(url: str) -> str:
     """``sqlite`` / ``postgresql`` / ``mysql`` for a storeroom or SQLAlchemy URL."""
     scheme = urlsplit(url).scheme.lower().split("+", 1)[0]

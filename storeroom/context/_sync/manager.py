@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from ...backends.sql.engines import create_sql_engine
+from ...backends.sql.engines import create_sql_engine, is_sql_url
+from ...errors import AlreadyExists
+from ...store.open import open_store
 from ..engine_specs import EngineSpec, EngineTopology
 from ..registry import Registry
 from ..service import Service
@@ -39,6 +41,9 @@ class DataManager:
             f"storeroom_active_context_{id(self):x}", default=None
         )
         self._models: dict[type, str | None] = {}
+        self._store_engines: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._shared_stores: dict[tuple[str, type], Any] = {}
+        self._default_name: str | None = None
         self._closed = False
 
     # services -----------------------------------------------------------
@@ -107,6 +112,17 @@ class DataManager:
         """
         topology = self._topology
         topology.check_new(name, read_only, replica_of)
+        if name in self._store_engines:
+            raise AlreadyExists(f"engine {name!r} is already added")
+        if isinstance(url, str) and not is_sql_url(url):
+            # a store engine (memory, DynamoDB, MongoDB, Redis): ctx.store() opens stores
+            # on it, shared by every context; they do not join the unit of work
+            if read_only or replica_of:
+                raise ValueError(f"engine {name!r}: read_only/replica_of apply to SQL engines")
+            self._store_engines[name] = (url, options)
+            if default or self._default_name is None:
+                self._default_name = name
+            return None  # type: ignore[return-value]
         real_url = driver_url(url, IS_ASYNC)
         if real_url.get_backend_name() == "sqlite":
             options.setdefault("busy_timeout", DEFAULT_BUSY_TIMEOUT_MS)
@@ -117,6 +133,8 @@ class DataManager:
         if read_only:
             install_read_only_guard(sync_engine, name)
         topology.add(EngineSpec(name, real_url, engine, read_only, replica_of), default)
+        if default or self._default_name is None:
+            self._default_name = name
         return engine
 
     def get_engine(self, name: str | None = None) -> Engine:
@@ -146,7 +164,7 @@ class DataManager:
     # models -------------------------------------------------------------
     def register_models(self, *models: type, engine: str | None = None) -> DataManager:
         """Record that the stores of ``models`` live on ``engine`` (the default engine when ``None``)."""
-        if engine is not None:
+        if engine is not None and engine not in self._store_engines:
             self._topology.get(engine)
         for model in models:
             self._models[model] = engine
@@ -160,7 +178,21 @@ class DataManager:
                 f"model {getattr(model, '__name__', model)!r} is not registered: "
                 f"call dm.register_models({getattr(model, '__name__', 'Model')})"
             ) from None
+        if engine is None:
+            engine = self._default_name
+        if engine in self._store_engines:
+            return engine
         return self._topology.get(engine).name
+
+    def _shared_store(self, model: type, name: str) -> Any:
+        """The store of ``model`` on store engine ``name``, opened once and shared."""
+        key = (name, model)
+        store = self._shared_stores.get(key)
+        if store is None:
+            url, options = self._store_engines[name]
+            store = open_store(model, url, **options)
+            self._shared_stores[key] = store
+        return store
 
     # contexts -----------------------------------------------------------
     def context(
@@ -203,6 +235,9 @@ class DataManager:
     def close(self) -> None:
         """Dispose every engine (closing its pooled connections); no new context can start."""
         self._closed = True
+        for store in self._shared_stores.values():
+            store.close()
+        self._shared_stores.clear()
         for spec in self._topology.specs.values():
             spec.engine.dispose()
 
