@@ -102,17 +102,21 @@ def decode_cursor(cursor: Any, fp: str, meta: ModelMeta, order: Order) -> tuple[
         raise InvalidCursor("cursor belongs to another store, filter or ordering")
     if len(values) != len(order):
         raise InvalidCursor("cursor does not fit this ordering")
+    typed: list[Any] = []
     for (name, _), v in zip(order, values, strict=True):
         a = meta.attrs[name]
         if v is None:
             if not a.optional:
                 raise InvalidCursor(f"cursor holds None for {name}")
+            typed.append(None)
             continue
         errors: list[dict[str, Any]] = []
-        meta.checkers[name](v, errors)
+        # the checked value, typed like the attribute (an Enum comes back from its value)
+        v = meta.checkers[name](v, errors)
         if errors:
             raise InvalidCursor(f"cursor holds a bad value for {name}")
-    return values
+        typed.append(v)
+    return tuple(typed)
 
 
 def after_filter(order: Order, values: tuple[Any, ...]) -> Node:

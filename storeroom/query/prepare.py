@@ -11,7 +11,7 @@ import pydantic
 from ..errors import InvalidFilter
 from ..model.attrs import Attr
 from ..model.stored import ModelMeta
-from ..model.types import DATETIME, ENUM, FLOAT, JSON
+from ..model.types import DATETIME, ENUM, FLOAT, INT, JSON
 from ..model.validate import _adapter, to_utc
 from .ast import (
     EVERYTHING,
@@ -37,6 +37,11 @@ def coerce_value(attr: Attr, op: str, value: Any) -> Any:
     if attr.kind == ENUM and isinstance(value, attr.inner):
         return value
     if type(value) is attr.inner and attr.kind != DATETIME:
+        if attr.kind == INT and not -(2**63) <= value < 2**63:
+            raise InvalidFilter(f"{attr.name}__{op}: {value!r} is outside the 64-bit "
+                                "integer range")
+        if attr.kind == FLOAT and value != value:
+            raise InvalidFilter(f"{attr.name}__{op}: NaN cannot be compared")
         return value
     try:
         out = _adapter(attr.inner).validate_python(value)
@@ -48,6 +53,8 @@ def coerce_value(attr: Attr, op: str, value: Any) -> Any:
         out = to_utc(out)
     if attr.kind == FLOAT and out != out:
         raise InvalidFilter(f"{attr.name}__{op}: NaN cannot be compared")
+    if attr.kind == INT and not -(2**63) <= out < 2**63:
+        raise InvalidFilter(f"{attr.name}__{op}: {value!r} is outside the 64-bit integer range")
     return out
 
 

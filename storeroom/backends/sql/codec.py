@@ -73,6 +73,15 @@ def _pg_json_dump(a: Attr) -> Callable[[Any], Any]:
     return dump
 
 
+def _mysql_float(name: str) -> Callable[[Any], Any]:
+    def finite(v: float) -> float:
+        if v - v != 0.0:  # inf (NaN is refused by validation)
+            raise ValidationError.one(name, v, "inf", "MySQL/MariaDB cannot store an "
+                                      "infinite float (see docs/backends.md, Backend limits)")
+        return v
+    return finite
+
+
 def to_db(a: Attr, dialect: str) -> Conv:
     """The converter of a Python value to the driver's value (None: no conversion)."""
     kind = a.kind
@@ -82,6 +91,8 @@ def to_db(a: Attr, dialect: str) -> Conv:
         return _pg_json_dump(a) if dialect == "postgresql" else _json_dump(a)
     if dialect == "postgresql" and kind == STR:
         return _pg_text(a.name)
+    if dialect == "mysql" and kind == FLOAT:
+        return _mysql_float(a.name)
     if dialect == "sqlite":
         table: dict[str, Conv] = {DATETIME: _iso_utc, DATE: date.isoformat, UUID: str,
                                   DECIMAL: str}
@@ -99,9 +110,10 @@ def from_db(a: Attr, dialect: str) -> Conv:
         return a.inner  # type: ignore[no-any-return]
     if kind == JSON:
         return _json_load(a)
-    if kind == BOOL:
+    if kind == BOOL and dialect != "postgresql":  # psycopg returns bools already
         return bool
-    if kind == FLOAT and dialect != "sqlite":  # SQLite's REAL affinity returns floats
+    # SQLite's REAL affinity, psycopg's float8 and PyMySQL's DOUBLE give floats already
+    if kind == FLOAT and dialect not in ("sqlite", "postgresql", "mysql"):
         return float
     if dialect == "sqlite":
         lite: dict[str, Conv] = {DATETIME: datetime.fromisoformat, DATE: date.fromisoformat,

@@ -65,6 +65,7 @@ class SqlCore:
         self.insert_row = self._row_encoder(self.sql_insert)
         self.sql_delete = self.compile(self.table.delete().where(self.key_where()))
         self._batch_sql: dict[int, Sql] = {}
+        self.array_batch = dialect == "postgresql"  # batch_sql binds one array
         self._update_sql: dict[tuple[str, ...], Sql] = {}
 
     # DDL ---------------------------------------------------------------------------
@@ -148,11 +149,19 @@ class SqlCore:
 
     def batch_sql(self, n: int) -> Sql:
         """SELECT of ``n`` single-attribute keys (parameters in key order)."""
+        if self.array_batch:  # PostgreSQL: one array parameter ``k0`` (any n)
+            n = 0
         sql = self._batch_sql.get(n)
         if sql is None:
             col = self.key_cols[0]
-            sql = self.compile(sa.select(*self.cols).where(
-                col.in_([sa.bindparam(f"k{i}") for i in range(n)])))
+            if self.array_batch:
+                # one short statement for every batch size: psycopg caches the parsing of
+                # statements with at most 50 parameters, and the server prepares it once
+                sql = self.compile(sa.select(*self.cols).where(
+                    col == sa.func.any(sa.bindparam("k0"))))
+            else:
+                sql = self.compile(sa.select(*self.cols).where(
+                    col.in_([sa.bindparam(f"k{i}") for i in range(n)])))
             self._batch_sql[n] = sql
         return sql
 

@@ -118,10 +118,18 @@ def _mysql_text_sql(col: Any, params: list[Any], op: str) -> Any:
     return col.like(p, escape="\\")
 
 
+def _finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return v - v == 0.0
+    if isinstance(v, tuple | list):
+        return all(_finite(x) for x in v)
+    return True
+
+
 def _mysql_value_ok(a: Any, c: Cond) -> bool:
     if c.op in TEXT_OPERATORS and c.op.startswith("i"):
         return isinstance(c.value, str) and c.value.lower().isascii()
-    return True
+    return _finite(c.value)  # MySQL has no infinite floats: compared locally
 
 
 def _mysql_order_key(col: Any, a: Any) -> Any:

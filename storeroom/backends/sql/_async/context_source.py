@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .driver import AsyncDriver
+from .drivers import make_driver
 
 
 class AsyncContextSource:
@@ -27,7 +28,8 @@ class AsyncContextSource:
         d = self._drivers.get(id(conn))
         if d is None:
             raw = await conn.get_raw_connection()
-            d = AsyncDriver(raw.driver_connection, in_tx=not self.ctx.autocommit)
+            d = make_driver(raw.driver_connection, conn.dialect.name,
+                            in_tx=not self.ctx.autocommit)
             self._drivers[id(conn)] = d
         return d
 

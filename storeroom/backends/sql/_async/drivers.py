@@ -1,5 +1,5 @@
 """Driver connections of the server dialects: PostgreSQL (psycopg 3) and MySQL/MariaDB
-(aiomysql; the sync twin uses pymysql).
+(PyMySQL, and its asyncio port for async code).
 
 ``AsyncDriver`` runs statements with ``conn.execute`` as sqlite3 and psycopg allow;
 these subclasses cover what differs. A pinned (standalone) connection runs in

@@ -131,7 +131,9 @@ class SqlBackend:
                 sql = core.batch_sql(len(chunk))
                 values = chunk if conv is None else [conv(v) for v in chunk]
                 params: Any = values
-                if sql[1] is None:
+                if core.array_batch:
+                    params = {"k0": values}
+                elif sql[1] is None:
                     params = {f"k{i}": v for i, v in enumerate(values)}
                 for row in d.all(sql[0], params):
                     item = build(row)

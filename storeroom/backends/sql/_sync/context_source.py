@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .driver import Driver
+from .drivers import make_driver
 
 
 class ContextSource:
@@ -28,7 +29,8 @@ class ContextSource:
         d = self._drivers.get(id(conn))
         if d is None:
             raw = conn.connection
-            d = Driver(raw.driver_connection, in_tx=not self.ctx.autocommit)
+            d = make_driver(raw.driver_connection, conn.dialect.name,
+                            in_tx=not self.ctx.autocommit)
             self._drivers[id(conn)] = d
         return d
 

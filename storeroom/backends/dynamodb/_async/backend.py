@@ -1,0 +1,771 @@
+"""``AsyncDynamoBackend``: the store's operations as DynamoDB requests (aioboto3).
+
+Single writes are conditional requests (``attribute_not_exists`` / ``attribute_exists``
+plus the compiled precondition). A precondition the server cannot evaluate, and every
+write that moves a unique value, is a read followed by a write conditioned on the read
+values (optimistic, retried). Unique values and atomic batches use TransactWriteItems;
+on an endpoint without it (dynalite) they raise ``UnsupportedOperation`` and
+``StoreMeta.atomic_batch`` turns False once the store has been used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ....errors import BackendError, Conflict, UnsupportedOperation
+from ....query.ast import EVERYTHING, Node
+from ....query.evaluate import compile_local, sort_items
+from ....query.order import Order
+from ....store.plan import Split
+from ....store.types import PreparedEdit
+from ...common import Outcome, duplicate, key_dict, missing, ok
+from ..client import AsyncDynamoClient
+from ..core import (
+    AUX_KEY,
+    DynamoCore,
+    Expected,
+    Expr,
+    Plan,
+    attrs_of,
+    error_code,
+    prune,
+    wrap_error,
+)
+
+CCF = "ConditionalCheckFailedException"
+NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
+NO_TX = ("{what}: this DynamoDB endpoint has no TransactWriteItems (dynalite); unique "
+         "attributes and atomic batches need transactions - use moto_server or AWS")
+RETRIES = 8
+
+
+class AsyncDynamoBackend:
+    """Store operations of one model on one DynamoDB table."""
+
+    def __init__(self, core: DynamoCore, conn: AsyncDynamoClient,
+                 transactions: bool | None = None) -> None:
+        self.core = core
+        self.conn = conn
+        self.store_meta = core.store_meta
+        self.max_local_sort = core.max_local_sort
+        self._ready = False
+        self._tx: bool | None = None
+        if transactions is not None:
+            self._set_tx(transactions)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.core.table}>"
+
+    def _set_tx(self, flag: bool) -> None:
+        self._tx = flag
+        # the front holds this StoreMeta: it learns the truth once the endpoint is probed
+        object.__setattr__(self.store_meta, "atomic_batch", flag)
+
+    def split(self, node: Node) -> Split:
+        """What of a filter runs on the server."""
+        return self.core.split(node)
+
+    def can_order(self, order: Order) -> bool:
+        """True when a Query on a sort key can serve this order."""
+        return self.core.can_order(order)
+
+    # plumbing --------------------------------------------------------------------------
+    async def client(self) -> Any:
+        """The underlying aiobotocore / boto3 client."""
+        return await self.conn.get()
+
+    async def _call(self, op: str, params: dict[str, Any], expect: tuple[str, ...] = ()
+                    ) -> dict[str, Any]:
+        client = await self.conn.get()
+        try:
+            return await getattr(client, op)(**prune(params))  # type: ignore[no-any-return]
+        except Exception as exc:
+            code = error_code(exc)
+            if code and code in expect:
+                raise Expected(code, exc) from exc
+            raise wrap_error(exc, f"{op} on {params.get('TableName', self.core.table)}"
+                             ) from exc
+
+    async def create_tables(self) -> None:
+        """Create the table (and its companion table when needed); idempotent."""
+        if self._ready:
+            return
+        core = self.core
+        await self._create(core.table_spec())
+        if core.needs_aux:
+            await self._create(core.aux_spec())
+        if self._tx is None:
+            await self._probe()
+        self._ready = True
+
+    async def _ensure(self) -> None:
+        if not self._ready:
+            await self.create_tables()
+
+    async def _create(self, spec: dict[str, Any]) -> None:
+        name = spec["TableName"]
+        try:
+            await self._call("create_table", spec, expect=("ResourceInUseException",))
+        except Expected:
+            pass
+        for i in range(600):
+            d = (await self._call("describe_table", {"TableName": name}))["Table"]
+            if d.get("TableStatus") == "ACTIVE" and all(
+                    g.get("IndexStatus", "ACTIVE") == "ACTIVE"
+                    for g in d.get("GlobalSecondaryIndexes", ())):
+                return
+            await self.conn.sleep(0.05 if i < 20 else 1.0)
+        raise BackendError(f"table {name} did not become ACTIVE")
+
+    async def _probe(self) -> None:
+        """Does the endpoint have TransactWriteItems? (A condition check that writes
+        nothing.)"""
+        core = self.core
+        key = {core.pk: _probe_value(core.codecs[core.pk].key_type)}
+        if core.sk_name is not None:
+            key[core.sk_name] = _probe_value(
+                "S" if core.synthetic else core.codecs[core.sk_name].key_type)
+        check = {"ConditionCheck": {
+            "TableName": core.table, "Key": key,
+            "ConditionExpression": "attribute_not_exists(#k) OR attribute_exists(#k)",
+            "ExpressionAttributeNames": {"#k": core.pk}}}
+        try:
+            await self._call("transact_write_items", {"TransactItems": [check]},
+                             expect=("UnknownOperationException",))
+        except Expected:
+            self._set_tx(False)
+            return
+        self._set_tx(True)
+
+    async def drop_tables(self) -> None:
+        """Delete the store's tables (tests and tools)."""
+        names = [self.core.table] + ([self.core.aux_table] if self.core.needs_aux else [])
+        for name in names:
+            try:
+                await self._call("delete_table", {"TableName": name},
+                                 expect=("ResourceNotFoundException",))
+            except Expected:
+                pass
+        self._ready = False
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self.conn.close()
+
+    async def _transact(self, items: list[dict[str, Any]], what: str) -> list[str] | None:
+        """Run TransactWriteItems: None when written, else the cancellation reason codes."""
+        if self._tx is False:
+            raise UnsupportedOperation(NO_TX.format(what=what))
+        try:
+            items = [{k: prune(v) for k, v in i.items()} for i in items]
+            await self._call("transact_write_items", {"TransactItems": items},
+                             expect=("TransactionCanceledException",
+                                     "UnknownOperationException"))
+        except Expected as exc:
+            if exc.code == "UnknownOperationException":
+                self._set_tx(False)
+                raise UnsupportedOperation(NO_TX.format(what=what)) from exc.exc
+            reasons = exc.response.get("CancellationReasons") or []
+            codes = [str(r.get("Code") or "None") for r in reasons]
+            return codes or ["Unknown"] * len(items)
+        return None
+
+    # sequences and unique records --------------------------------------------------------
+    async def _next_seq(self) -> int:
+        core = self.core
+        r = await self._call("update_item", {
+            "TableName": core.aux_table, "Key": core.seq_key(),
+            "UpdateExpression": "ADD #n :one", "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}}, "ReturnValues": "UPDATED_NEW"})
+        return int(r["Attributes"]["n"]["N"])
+
+    async def _bump_seq(self, value: int) -> None:
+        core = self.core
+        try:
+            await self._call("update_item", {
+                "TableName": core.aux_table, "Key": core.seq_key(),
+                "UpdateExpression": "SET #n = :v",
+                "ConditionExpression": "attribute_not_exists(#n) OR #n < :v",
+                "ExpressionAttributeNames": {"#n": "n"},
+                "ExpressionAttributeValues": {":v": {"N": str(int(value))}}}, expect=(CCF,))
+        except Expected:
+            pass
+
+    def _uniq_put(self, attr: str, value: Any, owner: str, prev: str | None = None
+                  ) -> dict[str, Any]:
+        core = self.core
+        out: dict[str, Any] = {
+            "TableName": core.aux_table,
+            "Item": {**core.unique_key(attr, value), "owner": {"S": owner}},
+            "ConditionExpression": "attribute_not_exists(#k)",
+            "ExpressionAttributeNames": {"#k": AUX_KEY}}
+        if prev is not None:
+            out["ConditionExpression"] = "attribute_not_exists(#k) OR #o = :o"
+            out["ExpressionAttributeNames"]["#o"] = "owner"
+            out["ExpressionAttributeValues"] = {":o": {"S": prev}}
+        return out
+
+    def _uniq_delete(self, attr: str, value: Any, owner: str) -> dict[str, Any]:
+        core = self.core
+        return {"TableName": core.aux_table, "Key": core.unique_key(attr, value),
+                "ConditionExpression": "attribute_not_exists(#k) OR #o = :o",
+                "ExpressionAttributeNames": {"#k": AUX_KEY, "#o": "owner"},
+                "ExpressionAttributeValues": {":o": {"S": owner}}}
+
+    def _conflict_text(self, values: dict[str, Any], attr: str | None = None) -> str:
+        core = self.core
+        if attr is not None:
+            return f"{core.meta.name}: an item with {attr}={values.get(attr)!r} exists already"
+        key = tuple(values.get(n) for n in core.key_names)
+        return f"{core.meta.name}: an item with key {core.key_str(key)!r} exists already"
+
+    # single items ---------------------------------------------------------------------
+    async def _get_raw(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        core = self.core
+        r = await self._call("get_item", {"TableName": core.table, "Key": core.key_av(key),
+                                          "ConsistentRead": core.consistent})
+        return r.get("Item")  # type: ignore[no-any-return]
+
+    async def get(self, key: tuple[Any, ...]) -> Any:
+        """The item at key, or None."""
+        await self._ensure()
+        raw = await self._get_raw(key)
+        return None if raw is None else self.core.build(raw)
+
+    async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
+        """Items aligned with keys: BatchGetItem, 100 keys per request."""
+        await self._ensure()
+        core = self.core
+        found: dict[tuple[Any, ...], Any] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            chunk = unique[start:start + 100]
+            for raw in await self._batch_get([core.key_av(k) for k in chunk]):
+                found[core.key_of_raw(raw)] = core.build(raw)
+        return [found.get(k) for k in keys]
+
+    async def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        core = self.core
+        request: dict[str, Any] = {core.table: {"Keys": keys, "ConsistentRead": core.consistent}}
+        out: list[dict[str, Any]] = []
+        delay = 0.05
+        for _ in range(RETRIES * 2):
+            r = await self._call("batch_get_item", {"RequestItems": request})
+            out.extend(r.get("Responses", {}).get(core.table, ()))
+            request = r.get("UnprocessedKeys") or {}
+            if not request:
+                return out
+            await self.conn.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        raise BackendError(f"BatchGetItem on {core.table}: keys still unprocessed after retries")
+
+    async def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem, 25 requests per call, unprocessed ones retried with backoff."""
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {table: requests[start:start + 25]}
+            delay = 0.05
+            for _ in range(RETRIES * 2):
+                r = await self._call("batch_write_item", {"RequestItems": pending})
+                pending = r.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                await self.conn.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                raise BackendError(f"BatchWriteItem on {table}: items still unprocessed")
+
+    async def insert(self, values: dict[str, Any]) -> Any:
+        """Create (conditional put, never overwrites); Conflict on a duplicate."""
+        await self._ensure()
+        core = self.core
+        values = dict(values)
+        if core.seq is not None:
+            if values.get(core.seq) is None:
+                values[core.seq] = await self._next_seq()
+            else:
+                await self._bump_seq(values[core.seq])
+        ex = Expr()
+        put = {"TableName": core.table, "Item": core.encode_item(values),
+               "ConditionExpression": f"attribute_not_exists({ex.n(core.pk)})", **ex.params()}
+        uniq = [(a, values[a]) for a in core.unique if values.get(a) is not None]
+        if not uniq:
+            try:
+                await self._call("put_item", put, expect=(CCF,))
+            except Expected as exc:
+                raise Conflict(self._conflict_text(values)) from exc.exc
+            return core.meta.build(values)
+        owner = core.key_str(tuple(values[n] for n in core.key_names))
+        items = [{"Put": put}] + [{"Put": self._uniq_put(a, v, owner)} for a, v in uniq]
+        for _ in range(RETRIES):
+            codes = await self._transact(items, "create with unique attributes")
+            if codes is None:
+                return core.meta.build(values)
+            if codes[0] == "ConditionalCheckFailed":
+                raise Conflict(self._conflict_text(values))
+            for (a, _v), code in zip(uniq, codes[1:], strict=False):
+                if code == "ConditionalCheckFailed":
+                    raise Conflict(self._conflict_text(values, a))
+            await self.conn.sleep(0.02)  # TransactionConflict: try again
+        raise BackendError(f"create on {core.table}: transaction kept conflicting")
+
+    async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
+        """Apply changes; None when missing or the precondition fails."""
+        await self._ensure()
+        core = self.core
+        if not values:
+            item = await self.get(key)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            return item
+        moving = [a for a in core.unique if a in values]
+        if moving or (pre is not None and not core.split(pre).all_native):
+            return await self._update_checked(key, values, pre, moving)
+        ex = Expr()
+        cond = core.exists_cond(ex)
+        if pre is not None:
+            compiled = core.compiler.compile(core.normalize(pre), ex)
+            if compiled is False:
+                return None
+            if compiled is not True:
+                cond = f"{cond} AND {compiled}"
+        params = {"TableName": core.table, "Key": core.key_av(key),
+                  "UpdateExpression": core.update_expr(values, ex),
+                  "ConditionExpression": cond, "ReturnValues": "ALL_NEW", **ex.params()}
+        try:
+            r = await self._call("update_item", params, expect=(CCF,))
+        except Expected:
+            return None
+        return core.build(r["Attributes"])
+
+    async def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any],
+                              pre: Node | None, moving: list[str]) -> Any:
+        """Read, check locally, write on condition that what was checked is unchanged."""
+        core = self.core
+        keep = None if pre is None else compile_local(pre)
+        watch = (attrs_of(pre) if pre is not None else set()) | set(moving)
+        owner = core.key_str(key)
+        for _ in range(RETRIES):
+            raw = await self._get_raw(key)
+            if raw is None:
+                return None
+            item = core.build(raw)
+            if keep is not None and not keep(item):
+                return None
+            ex = Expr()
+            upd: dict[str, Any] = {
+                "TableName": core.table, "Key": core.key_av(key),
+                "UpdateExpression": core.update_expr(values, ex),
+                "ConditionExpression": core.same_values_cond(raw, watch, ex), **ex.params()}
+            changes = []
+            for a in moving:
+                old, new = getattr(item, a), values[a]
+                codec = core.codecs[a]
+                same = (old is None and new is None) or (
+                    old is not None and new is not None
+                    and codec.canonical(old) == codec.canonical(new))
+                if not same:
+                    changes.append((a, old, new))
+            if not changes:
+                upd["ReturnValues"] = "ALL_NEW"
+                try:
+                    r = await self._call("update_item", upd, expect=(CCF,))
+                except Expected:
+                    continue  # changed since read: check again
+                return core.build(r["Attributes"])
+            tx: list[dict[str, Any]] = [{"Update": upd}]
+            puts: dict[int, str] = {}
+            for a, old, new in changes:
+                if old is not None:
+                    tx.append({"Delete": self._uniq_delete(a, old, owner)})
+                if new is not None:
+                    puts[len(tx)] = a
+                    tx.append({"Put": self._uniq_put(a, new, owner)})
+            codes = await self._transact(tx, "update of a unique attribute")
+            if codes is None:
+                new_values = {n: getattr(item, n) for n in core.codecs}
+                new_values.update(values)
+                return core.meta.build(new_values)
+            for i, a in puts.items():
+                if i < len(codes) and codes[i] == "ConditionalCheckFailed":
+                    raise Conflict(self._conflict_text(values, a))
+            await self.conn.sleep(0.01)
+        raise BackendError(f"update on {core.table}: the item kept changing under the check")
+
+    async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
+        """Delete; False when missing or the precondition fails."""
+        await self._ensure()
+        core = self.core
+        if not core.unique and (pre is None or core.split(pre).all_native):
+            ex = Expr()
+            cond = core.exists_cond(ex)
+            if pre is not None:
+                compiled = core.compiler.compile(core.normalize(pre), ex)
+                if compiled is False:
+                    return False
+                if compiled is not True:
+                    cond = f"{cond} AND {compiled}"
+            try:
+                await self._call("delete_item", {"TableName": core.table,
+                                                 "Key": core.key_av(key),
+                                                 "ConditionExpression": cond, **ex.params()},
+                                 expect=(CCF,))
+            except Expected:
+                return False
+            return True
+        keep = None if pre is None else compile_local(pre)
+        watch = (attrs_of(pre) if pre is not None else set()) | set(core.unique)
+        owner = core.key_str(key)
+        for _ in range(RETRIES):
+            raw = await self._get_raw(key)
+            if raw is None:
+                return False
+            item = core.build(raw)
+            if keep is not None and not keep(item):
+                return False
+            ex = Expr()
+            dele = {"TableName": core.table, "Key": core.key_av(key),
+                    "ConditionExpression": core.same_values_cond(raw, watch, ex),
+                    **ex.params()}
+            uniq = [(a, getattr(item, a)) for a in core.unique if getattr(item, a) is not None]
+            if not uniq:
+                try:
+                    await self._call("delete_item", dele, expect=(CCF,))
+                except Expected:
+                    continue
+                return True
+            tx = [{"Delete": dele}] + [{"Delete": self._uniq_delete(a, v, owner)}
+                                       for a, v in uniq]
+            if await self._transact(tx, "delete of an item with unique attributes") is None:
+                return True
+            await self.conn.sleep(0.01)
+        raise BackendError(f"delete on {core.table}: the item kept changing under the check")
+
+    # many items -----------------------------------------------------------------------
+    async def _page(self, plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(plan.op, params)
+
+    async def _collect(self, plan: Plan) -> list[Any]:
+        """Every item of a plan (local part applied)."""
+        build = self.core.build
+        keep = None if plan.local == EVERYTHING else compile_local(plan.local)
+        params = dict(plan.params)
+        out: list[Any] = []
+        while True:
+            r = await self._page(plan, params)
+            for raw in r.get("Items", ()):
+                item = build(raw)
+                if keep is None or keep(item):
+                    out.append(item)
+            lek = r.get("LastEvaluatedKey")
+            if not lek:
+                return out
+            params["ExclusiveStartKey"] = lek
+
+    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
+        """Matching items in order, at most limit (Query in sort-key order when possible,
+        else all matches sorted locally, at most ``max_local_sort``)."""
+        await self._ensure()
+        plan = self.core.plan(node, order)
+        if plan.op == "none":
+            return []
+        if order and plan.ordered:
+            return await self._find_ordered(plan, order, limit)
+        items = await self._collect(plan)
+        if order:
+            self._check_local_sort(len(items))
+            items = sort_items(items, order)
+        return items if limit is None else items[:limit]
+
+    async def _find_ordered(self, plan: Plan, order: Order, limit: int | None) -> list[Any]:
+        build = self.core.build
+        keep = None if plan.local == EVERYTHING else compile_local(plan.local)
+        params = dict(plan.params)
+        tie = plan.tie
+        lim = None if limit is None else min(limit + (tie is not None), 1000)
+        out: list[Any] = []
+        while True:
+            if lim is not None:
+                params["Limit"] = lim
+            r = await self._page(plan, params)
+            for raw in r.get("Items", ()):
+                item = build(raw)
+                if keep is None or keep(item):
+                    out.append(item)
+            lek = r.get("LastEvaluatedKey")
+            if not lek or (limit is not None and _enough(out, limit, tie)):
+                break
+            params["ExclusiveStartKey"] = lek
+            if lim is not None:
+                lim = min(lim * 2, 1000)
+        if tie is not None:
+            out = sort_items(out, order)
+        return out if limit is None else out[:limit]
+
+    def _check_local_sort(self, n: int) -> None:
+        bound = self.max_local_sort
+        if bound is not None and n > bound:
+            raise UnsupportedOperation(
+                f"dynamodb would have to sort {n} items of {self.core.table} locally "
+                f"(bound max_local_sort={bound}); order by an index's sort key with its "
+                "partition key pinned by eq, or narrow the filter")
+
+    async def iterate(self, node: Node) -> AsyncIterator[Any]:
+        """Matching items in no particular order."""
+        await self._ensure()
+        plan = self.core.plan(node, None)
+        if plan.op == "none":
+            return
+        build = self.core.build
+        keep = None if plan.local == EVERYTHING else compile_local(plan.local)
+        params = dict(plan.params)
+        while True:
+            r = await self._page(plan, params)
+            for raw in r.get("Items", ()):
+                item = build(raw)
+                if keep is None or keep(item):
+                    yield item
+            lek = r.get("LastEvaluatedKey")
+            if not lek:
+                return
+            params["ExclusiveStartKey"] = lek
+
+    async def count(self, node: Node) -> int:
+        """How many match (Select=COUNT when nothing is left to check locally)."""
+        await self._ensure()
+        plan = self.core.plan(node, None)
+        if plan.op == "none":
+            return 0
+        if plan.local != EVERYTHING:
+            return len(await self._collect(plan))
+        params = {**plan.params, "Select": "COUNT"}
+        n = 0
+        while True:
+            r = await self._page(plan, params)
+            n += int(r.get("Count", 0))
+            lek = r.get("LastEvaluatedKey")
+            if not lek:
+                return n
+            params["ExclusiveStartKey"] = lek
+
+    async def _keys(self, node: Node) -> list[tuple[Any, ...]]:
+        names = self.core.key_names
+        return [tuple(getattr(i, n) for n in names) async for i in self.iterate(node)]
+
+    async def update_where(self, node: Node, values: dict[str, Any]) -> int:
+        """Per matching item, an update conditioned on the filter."""
+        n = 0
+        for key in await self._keys(node):
+            if await self.update(key, values, node) is not None:
+                n += 1
+        return n
+
+    async def delete_where(self, node: Node) -> int:
+        """Per matching item, a delete conditioned on the filter (everything: BatchWriteItem)."""
+        core = self.core
+        if node == EVERYTHING and not core.unique:
+            keys = [core.key_av(k) for k in await self._keys(node)]
+            await self._batch_write(core.table, [{"DeleteRequest": {"Key": k}} for k in keys])
+            return len(keys)
+        n = 0
+        for key in await self._keys(node):
+            if await self.delete(key, node):
+                n += 1
+        return n
+
+    # batches --------------------------------------------------------------------------
+    async def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
+        """Apply edits in order; atomic: one TransactWriteItems (at most 100 writes)."""
+        await self._ensure()
+        if atomic:
+            return await self._apply_atomic(edits)
+        out: list[Outcome] = []
+        meta = self.core.meta
+        for e in edits:
+            try:
+                if e.kind == "create":
+                    out.append(ok(await self.insert(e.values)))
+                elif e.kind == "update":
+                    item = await self.update(e.key, e.values, e.precondition)
+                    out.append(ok(item) if item is not None else missing(key_dict(meta, e.key)))
+                elif await self.delete(e.key, None):
+                    out.append(ok(None))
+                else:
+                    out.append(missing(key_dict(meta, e.key)))
+            except Conflict as exc:
+                out.append(duplicate(exc))
+        return out
+
+    async def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
+        core = self.core
+        if self._tx is False:
+            raise UnsupportedOperation(NO_TX.format(what="atomic edit_batch"))
+        edits = [PreparedEdit(e.kind, e.key, dict(e.values), e.precondition, e.index)
+                 for e in edits]
+        for e in edits:
+            if e.kind == "create":
+                if core.seq is not None and e.values.get(core.seq) is None:
+                    e.values[core.seq] = await self._next_seq()
+                e.key = tuple(e.values.get(n) for n in core.key_names)
+        keys = list(dict.fromkeys(e.key for e in edits))
+        for _ in range(RETRIES):
+            raws: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for start in range(0, len(keys), 100):
+                for raw in await self._batch_get([core.key_av(k) for k in keys[start:start + 100]]):
+                    raws[core.key_of_raw(raw)] = raw
+            planned = _simulate(core, edits, raws)
+            if isinstance(planned, list):
+                return planned  # an edit failed: nothing is written
+            state, last = planned
+            try:
+                tx, uniq_puts = self._atomic_items(state, raws, last)
+            except _SameValue as dup:
+                return _failed(len(edits), dup.index, duplicate(
+                    f"{core.meta.name}: two items of the batch have {dup.attr}={dup.value!r}"))
+            if len(tx) > 100:
+                raise UnsupportedOperation(
+                    f"atomic edit_batch needs {len(tx)} writes; DynamoDB transactions hold "
+                    "at most 100")
+            codes = await self._transact(tx, "atomic edit_batch")
+            if codes is None:
+                return _outcomes(core, edits, raws)
+            for i, (a, value, key) in uniq_puts.items():
+                if i < len(codes) and codes[i] == "ConditionalCheckFailed":
+                    idx = last[key]
+                    return _failed(len(edits), idx, duplicate(
+                        f"{core.meta.name}: an item with {a}={value!r} exists already"))
+            await self.conn.sleep(0.01)  # changed since read: plan again
+        raise BackendError(f"atomic edit_batch on {core.table}: items kept changing")
+
+    def _atomic_items(self, state: dict[tuple[Any, ...], dict[str, Any] | None],
+                      raws: dict[tuple[Any, ...], dict[str, Any]],
+                      last: dict[tuple[Any, ...], int]
+                      ) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+        core = self.core
+        names = list(core.codecs)
+        tx: list[dict[str, Any]] = []
+        for key, fin in state.items():
+            orig = raws.get(key)
+            ex = Expr()
+            cond = core.same_values_cond(orig, names, ex)
+            if fin is None and orig is None:
+                tx.append({"ConditionCheck": {"TableName": core.table, "Key": core.key_av(key),
+                                              "ConditionExpression": cond, **ex.params()}})
+            elif fin is None:
+                tx.append({"Delete": {"TableName": core.table, "Key": core.key_av(key),
+                                      "ConditionExpression": cond, **ex.params()}})
+            else:
+                tx.append({"Put": {"TableName": core.table, "Item": core.encode_item(fin),
+                                   "ConditionExpression": cond, **ex.params()}})
+        # unique records: net moves of (attr, value) between owners
+        uniq_puts: dict[int, Any] = {}
+        for a in core.unique:
+            codec = core.codecs[a]
+            moves: dict[str, list[Any]] = {}  # canonical -> [value, old owner, new owner]
+            for key, fin in state.items():
+                orig = raws.get(key)
+                old = None if orig is None or a not in orig else codec.load(orig[a])
+                new = None if fin is None else fin.get(a)
+                oc = None if old is None else codec.canonical(old)
+                nc = None if new is None else codec.canonical(new)
+                if oc == nc:
+                    continue
+                if oc is not None:
+                    moves.setdefault(oc, [old, None, None])[1] = key
+                if nc is not None:
+                    slot = moves.setdefault(nc, [new, None, None])
+                    if slot[2] is not None:
+                        raise _SameValue(max(last[slot[2]], last[key]), a, new)
+                    slot[2] = key
+            for _c, (value, old_owner, new_owner) in moves.items():
+                if new_owner is None:
+                    tx.append({"Delete": self._uniq_delete(a, value, core.key_str(old_owner))})
+                    continue
+                prev = None if old_owner is None else core.key_str(old_owner)
+                uniq_puts[len(tx)] = (a, value, new_owner)
+                tx.append({"Put": self._uniq_put(a, value, core.key_str(new_owner), prev)})
+        return tx, uniq_puts
+
+
+class _SameValue(Exception):
+    """Two items of an atomic batch would end with the same unique value."""
+
+    def __init__(self, index: int, attr: str, value: Any) -> None:
+        super().__init__(attr)
+        self.index, self.attr, self.value = index, attr, value
+
+
+def _probe_value(key_type: str) -> dict[str, Any]:
+    return {"N": "0"} if key_type == "N" else (
+        {"B": b"\x00probe"} if key_type == "B" else {"S": "\x00probe"})
+
+
+def _enough(out: list[Any], limit: int, tie: str | None) -> bool:
+    if tie is None:
+        return len(out) >= limit
+    return len(out) > limit and getattr(out[-1], tie) != getattr(out[limit - 1], tie)
+
+
+def _failed(n: int, idx: int, outcome: Outcome) -> list[Outcome]:
+    out = [NOT_APPLIED] * n
+    out[idx] = outcome
+    return out
+
+
+def _simulate(core: DynamoCore, edits: list[PreparedEdit],
+              raws: dict[tuple[Any, ...], dict[str, Any]]) -> Any:
+    """Apply the edits to what was read, in order, exactly as local evaluation says.
+
+    Returns the failure outcomes when an edit fails, else (final state per key, index of
+    the last edit per key)."""
+    meta = core.meta
+    names = list(core.codecs)
+    state: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+    last: dict[tuple[Any, ...], int] = {}
+    for i, e in enumerate(edits):
+        if e.key not in state:
+            raw = raws.get(e.key)
+            state[e.key] = None if raw is None else {
+                n: v for n, v in core.build(raw).__dict__.items() if n in names}
+        cur = state[e.key]
+        last[e.key] = i
+        if e.kind == "create":
+            if cur is not None:
+                key = e.key
+                return _failed(len(edits), i, duplicate(
+                    f"{meta.name}: an item with key {core.key_str(key)!r} exists already"))
+            state[e.key] = {n: e.values.get(n) for n in names}
+        elif e.kind == "update":
+            if cur is None or (e.precondition is not None and not compile_local(
+                    e.precondition)(meta.build(dict(cur)))):
+                return _failed(len(edits), i, missing(key_dict(meta, e.key)))
+            state[e.key] = {**cur, **e.values}
+        else:
+            if cur is None:
+                return _failed(len(edits), i, missing(key_dict(meta, e.key)))
+            state[e.key] = None
+    return state, last
+
+
+def _outcomes(core: DynamoCore, edits: list[PreparedEdit],
+              raws: dict[tuple[Any, ...], dict[str, Any]]) -> list[Outcome]:
+    """The outcome of each edit of a written batch (items as they were after each edit)."""
+    meta = core.meta
+    names = list(core.codecs)
+    state: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+    out: list[Outcome] = []
+    for e in edits:
+        if e.key not in state:
+            raw = raws.get(e.key)
+            state[e.key] = None if raw is None else {
+                n: v for n, v in core.build(raw).__dict__.items() if n in names}
+        if e.kind == "create":
+            state[e.key] = {n: e.values.get(n) for n in names}
+            out.append(ok(meta.build(dict(state[e.key] or {}))))
+        elif e.kind == "update":
+            state[e.key] = {**(state[e.key] or {}), **e.values}
+            out.append(ok(meta.build(dict(state[e.key] or {}))))
+        else:
+            state[e.key] = None
+            out.append(ok(None))
+    return out

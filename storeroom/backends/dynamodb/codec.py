@@ -1,0 +1,244 @@
+"""Python values to DynamoDB attribute values and back, one codec per attribute.
+
+Wire forms (low-level client format, ``{"S": ...}``):
+
+- str, str-valued Enum, datetime (fixed-width ISO 8601 in UTC), date, UUID: ``S``
+  (string order is UTF-8 byte order = code point order, so these sort correctly);
+- int, float (``repr``, exact), Decimal, int-valued Enum: ``N``;
+- bytes: ``B``; bool: ``BOOL`` (``N`` 0/1 when the attribute is part of a key);
+- list / dict / dataclass values: a JSON document in ``S``;
+- ``None``: the attribute is left out (so ``attribute_not_exists`` is ``isnull`` and
+  secondary indexes stay sparse).
+
+DynamoDB rejects an empty string or empty binary in a key attribute (table or index
+key). Such attributes ("keyish") are stored escaped: a value that is empty or starts
+with NUL gets a NUL prefixed. The escape is injective and keeps order and prefixes,
+so comparisons and ``begins_with`` on escaped values agree with the plain values.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ...model.attrs import Attr
+from ...model.types import (
+    BOOL,
+    BYTES,
+    DATE,
+    DATETIME,
+    DECIMAL,
+    ENUM,
+    FLOAT,
+    INT,
+    JSON,
+    STR,
+    UUID,
+)
+from ...model.validate import _adapter
+
+
+def esc_s(v: str) -> str:
+    """A string as stored in a key attribute (never empty, order kept)."""
+    return "\x00" + v if not v or v[0] == "\x00" else v
+
+
+def unesc_s(v: str) -> str:
+    """The inverse of :func:`esc_s`."""
+    return v[1:] if v[:1] == "\x00" else v
+
+
+def esc_b(v: bytes) -> bytes:
+    """Bytes as stored in a key attribute (never empty, order kept)."""
+    return b"\x00" + v if not v or v[0] == 0 else v
+
+
+def unesc_b(v: bytes) -> bytes:
+    """The inverse of :func:`esc_b`."""
+    return v[1:] if v[:1] == b"\x00" else v
+
+
+def iso_utc(v: datetime) -> str:
+    """A datetime as a fixed-width ISO string in UTC (text order = time order)."""
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=UTC)
+    elif v.tzinfo is not UTC:
+        v = v.astimezone(UTC)
+    return v.isoformat(timespec="microseconds")
+
+
+def _int(s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:  # a server that answers "1E+3"
+        return int(Decimal(s))
+
+
+# DynamoDB numbers span 1e-130 .. 9.99e125 with 38 digits; floats span 5e-324 .. 1.8e308
+# with 17. Floats of magnitude 1e-120 .. 1e121 are stored as themselves (``repr``); the
+# others are mapped, exactly and keeping order, into bands no plain float uses:
+# 1e121 <= |n| < 2e121 for large ones and 1e-126 <= |n| < 2.1e-126 for tiny ones, as
+# digits "1" + 3-digit exponent code + 17 significand digits.
+_BIG = Decimal("1e121")
+_TINY = Decimal("1e-120")
+_INF = Decimal("9e121")
+
+
+def float_n(v: float) -> str:
+    """A float as a DynamoDB number string (exact, order-preserving, full range)."""
+    v = float(v)
+    if v != v:
+        raise ValueError("NaN cannot be stored in DynamoDB")
+    if v == 0.0:
+        return "0"
+    if v in (float("inf"), float("-inf")):
+        return ("-" if v < 0 else "") + str(_INF)
+    text = repr(v)
+    d = Decimal(text)
+    e = d.adjusted()
+    if -120 <= e <= 120:
+        return text
+    sign, digits, _ = d.as_tuple()
+    m = "".join(map(str, digits)).ljust(17, "0")[:17]
+    if e > 120:
+        body = f"1{e - 121:03d}{m}E+101"
+    else:
+        body = f"1{e + 324:03d}{m}E-146"
+    return ("-" if sign else "") + body
+
+
+def n_float(s: str) -> float:
+    """The inverse of :func:`float_n`."""
+    d = Decimal(s)
+    a = abs(d)
+    if a < _BIG and (a >= _TINY or a == 0):
+        return float(s)
+    if a == _INF:
+        return float("-inf") if d < 0 else float("inf")
+    if a >= _BIG:
+        digits = str(int(a.scaleb(-101)))
+        e = int(digits[1:4]) + 121
+    else:
+        digits = str(int(a.scaleb(146)))
+        e = int(digits[1:4]) - 324
+    m = digits[4:21]
+    out = float(f"{m[0]}.{m[1:]}e{e}")
+    return -out if d < 0 else out
+
+
+def _enum_value(v: Any) -> Any:
+    return v.value if isinstance(v, enum.Enum) else v
+
+
+def _bool_n(v: Any) -> str:
+    return "1" if v else "0"
+
+
+class AttrCodec:
+    """How one attribute is written to and read from DynamoDB."""
+
+    __slots__ = ("name", "tag", "enc", "dec", "keyish", "attr", "text")
+
+    def __init__(self, attr: Attr, keyish: bool) -> None:
+        self.name = attr.name
+        self.attr = attr
+        self.keyish = keyish
+        self.text = attr.is_text
+        kind = attr.kind
+        vkind = attr.value_kind
+        enc: Callable[[Any], Any]
+        dec: Callable[[Any], Any]
+        if kind == JSON:
+            adapter = _adapter(attr.inner)
+            tag = "S"
+
+            def enc(v: Any) -> Any:
+                return adapter.dump_json(v).decode()
+
+            def dec(v: Any) -> Any:
+                return adapter.validate_json(v)
+        elif kind == ENUM:
+            cls = attr.inner
+            if vkind == INT:
+                tag = "N"
+
+                def enc(v: Any) -> Any:
+                    return str(int(_enum_value(v)))
+
+                def dec(v: Any) -> Any:
+                    return cls(_int(v))
+            else:
+                tag = "S"
+                if keyish:
+                    def enc(v: Any) -> Any:
+                        return esc_s(_enum_value(v))
+
+                    def dec(v: Any) -> Any:
+                        return cls(unesc_s(v))
+                else:
+                    def enc(v: Any) -> Any:
+                        return _enum_value(v)
+
+                    def dec(v: Any) -> Any:
+                        return cls(v)
+        elif kind == STR:
+            tag = "S"
+            enc, dec = (esc_s, unesc_s) if keyish else (str, str)
+        elif kind == INT:
+            tag, enc, dec = "N", lambda v: str(int(v)), _int
+        elif kind == FLOAT:
+            tag, enc, dec = "N", float_n, n_float
+        elif kind == DECIMAL:
+            tag, enc, dec = "N", str, Decimal
+        elif kind == BOOL:
+            if keyish:
+                tag, enc, dec = "N", _bool_n, lambda v: v not in ("0", "-0")
+            else:
+                tag, enc, dec = "BOOL", bool, bool
+        elif kind == DATETIME:
+            tag, enc, dec = "S", iso_utc, datetime.fromisoformat
+        elif kind == DATE:
+            tag, enc, dec = "S", date.isoformat, date.fromisoformat
+        elif kind == UUID:
+            tag, enc, dec = "S", str, uuid.UUID
+        elif kind == BYTES:
+            tag = "B"
+            enc, dec = (esc_b, unesc_b) if keyish else (bytes, bytes)
+        else:  # pragma: no cover - every kind is handled above
+            raise TypeError(f"no DynamoDB codec for kind {kind!r}")
+        self.tag: str = tag
+        self.enc = enc
+        self.dec = dec
+
+    def av(self, value: Any) -> dict[str, Any]:
+        """The attribute value of a (non-None) Python value."""
+        return {self.tag: self.enc(value)}
+
+    def load(self, av: dict[str, Any]) -> Any:
+        """The Python value of an attribute value (None for NULL or a foreign type)."""
+        raw = av.get(self.tag)
+        if raw is None:
+            return None
+        return self.dec(raw)
+
+    def canonical(self, value: Any) -> str:
+        """A string that is equal for equal values (uniqueness records)."""
+        wire: Any = self.enc(value)
+        if self.tag == "N":
+            d = Decimal(wire)
+            return "0" if d == 0 else str(d.normalize())
+        if self.tag == "B":
+            return base64.b64encode(wire).decode()
+        if self.tag == "BOOL":
+            return "1" if wire else "0"
+        return str(wire)
+
+    @property
+    def key_type(self) -> str:
+        """The AttributeType of this attribute in a key schema (S, N or B)."""
+        return self.tag if self.tag in ("S", "N", "B") else "S"

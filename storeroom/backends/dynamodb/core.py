@@ -1,0 +1,722 @@
+"""What the sync and async DynamoDB backends share: the table layout, filters compiled to
+DynamoDB expressions, access-path planning (Query on a key or index, else Scan) and
+error translation. No I/O here.
+
+Layout of a store ``t``:
+
+- table ``t``: partition key = the first key attribute, sort key = the second; a key of
+  more than two attributes sorts on a synthetic ``~sk`` attribute (an injective encoding
+  of the remaining parts, used for exact lookups only). Every attribute is also stored
+  under its own name.
+- one global secondary index per model index (first attribute: partition key, second:
+  sort key), projection ALL, created with the table (on-demand billing).
+- table ``t.storeroom`` (only when needed): uniqueness records ``u\\x1fattr\\x1fvalue``
+  (owner = the item's key string) and ``generated.sequence()`` counters.
+
+Planning: a filter that pins the partition key of the table or of an index with ``eq``
+becomes a Query (the sort key condition is derived from the filter, including the
+keyset condition of a cursor); anything else is a Scan with a FilterExpression. Query
+results come in sort-key order, which serves ``order_by`` natively when the first
+ordered attribute is that sort key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ...errors import BackendError, UnsupportedOperation
+from ...model.stored import ModelMeta
+from ...model.types import BOOL, DECIMAL, JSON
+from ...query.ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or
+from ...query.evaluate import compile_local, plain
+from ...query.order import Order
+from ...query.prepare import simplify
+from ...store.plan import Split, split_filter
+from ..common import make_store_meta
+from .codec import AttrCodec, esc_s
+
+SK = "~sk"  # synthetic sort key of a key with more than two attributes
+AUX_KEY = "k"
+LOCAL_OPS = frozenset({"icontains", "istartswith", "iendswith", "iexact", "endswith"})
+NATIVE_OPS = OPERATORS - LOCAL_OPS
+KEY_OPS = frozenset({"eq", "lt", "lte", "gt", "gte", "range", "startswith"})
+MAX_IN = 100  # operands of one IN
+
+
+class Expected(Exception):
+    """An anticipated service error (``code``) that the caller handles."""
+
+    def __init__(self, code: str, exc: BaseException) -> None:
+        super().__init__(code)
+        self.code = code
+        self.exc = exc
+        self.response: dict[str, Any] = getattr(exc, "response", {}) or {}
+
+
+def error_code(exc: BaseException) -> str:
+    """The DynamoDB error code of a botocore ``ClientError`` ('' for anything else)."""
+    resp = getattr(exc, "response", None)
+    if isinstance(resp, dict):
+        return str(resp.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def wrap_error(exc: BaseException, what: str) -> Exception:
+    """A storeroom error for a driver error (the caller raises it ``from exc``)."""
+    code = error_code(exc)
+    if code == "UnknownOperationException":
+        return UnsupportedOperation(
+            f"{what}: this DynamoDB endpoint does not support the operation "
+            f"({code}; dynalite lacks TransactWriteItems - use moto_server or AWS)")
+    msg = str(exc) or type(exc).__name__
+    return BackendError(f"{what}: {msg}")
+
+
+# expressions ---------------------------------------------------------------------------
+class Expr:
+    """Collects the placeholders of one request's expressions."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._by_name: dict[str, str] = {}
+
+    def n(self, attr: str) -> str:
+        """The placeholder of an attribute name."""
+        ph = self._by_name.get(attr)
+        if ph is None:
+            ph = f"#n{len(self._by_name)}"
+            self._by_name[attr] = ph
+            self.names[ph] = attr
+        return ph
+
+    def v(self, av: dict[str, Any]) -> str:
+        """The placeholder of an attribute value."""
+        ph = f":v{len(self.values)}"
+        self.values[ph] = av
+        return ph
+
+    def params(self) -> dict[str, Any]:
+        """``ExpressionAttributeNames`` / ``Values`` for a request (only when used)."""
+        out: dict[str, Any] = {}
+        if self.names:
+            out["ExpressionAttributeNames"] = self.names
+        if self.values:
+            out["ExpressionAttributeValues"] = self.values
+        return out
+
+
+_EXPRS = ("KeyConditionExpression", "FilterExpression", "ConditionExpression",
+          "UpdateExpression", "ProjectionExpression")
+_PLACEHOLDER = re.compile(r"[#:]\w+")
+
+
+def prune(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without placeholders no expression uses (DynamoDB rejects those); a
+    compiled filter may fold to a constant after placeholders were made."""
+    names = params.get("ExpressionAttributeNames")
+    values = params.get("ExpressionAttributeValues")
+    if not names and not values:
+        return params
+    used = set(_PLACEHOLDER.findall(" ".join(str(params[k]) for k in _EXPRS if k in params)))
+    out = dict(params)
+    for key, table in (("ExpressionAttributeNames", names), ("ExpressionAttributeValues",
+                                                             values)):
+        if table is None:
+            continue
+        kept = {k: v for k, v in table.items() if k in used}
+        if kept:
+            out[key] = kept
+        else:
+            del out[key]
+    return out
+
+
+Compiled = str | bool  # an expression, or a constant
+
+
+def _and(parts: Iterable[Compiled]) -> Compiled:
+    out: list[str] = []
+    for p in parts:
+        if p is False:
+            return False
+        if p is True:
+            continue
+        out.append(p)
+    if not out:
+        return True
+    return out[0] if len(out) == 1 else "(" + " AND ".join(out) + ")"
+
+
+def _or(parts: Iterable[Compiled]) -> Compiled:
+    out: list[str] = []
+    for p in parts:
+        if p is True:
+            return True
+        if p is False:
+            continue
+        out.append(p)
+    if not out:
+        return False
+    return out[0] if len(out) == 1 else "(" + " OR ".join(out) + ")"
+
+
+def _not(p: Compiled) -> Compiled:
+    if isinstance(p, bool):
+        return not p
+    return f"(NOT {p})"
+
+
+class FilterCompiler:
+    """Prepared filters to DynamoDB condition expressions, two-valued like local evaluation.
+
+    ``None`` is a missing attribute: comparisons on it are false, ``<>`` is guarded
+    with ``attribute_not_exists`` and ``NOT`` inverts a two-valued result.
+    """
+
+    def __init__(self, codecs: dict[str, AttrCodec]) -> None:
+        self.codecs = codecs
+
+    def can_compile(self, node: Node) -> bool:
+        """True when the whole node runs on the server."""
+        if isinstance(node, Cond):
+            c = self.codecs[node.attr]
+            op = node.op
+            if op == "isnull":
+                return True
+            if op in LOCAL_OPS or c.attr.kind == JSON:
+                return False
+            if c.attr.kind == BOOL and c.tag == "BOOL" and op in ("lt", "lte", "gt", "gte",
+                                                                 "range"):
+                return False
+            if op == "contains" and c.keyish and node.value[:1] == "\x00":
+                return False
+            return True
+        if isinstance(node, And | Or):
+            return all(self.can_compile(n) for n in node.items)
+        if isinstance(node, Not):
+            return self.can_compile(node.item)
+        return False
+
+    def compile(self, node: Node, ex: Expr) -> Compiled:
+        """The condition expression of a node (or a constant)."""
+        if isinstance(node, Cond):
+            return self._cond(node, ex)
+        if isinstance(node, And):
+            return _and(self.compile(n, ex) for n in node.items)
+        if isinstance(node, Or):
+            return _or(self.compile(n, ex) for n in node.items)
+        if isinstance(node, Not):
+            return _not(self.compile(node.item, ex))
+        raise TypeError(f"not a filter node: {node!r}")
+
+    def _cond(self, c: Cond, ex: Expr) -> Compiled:
+        codec = self.codecs[c.attr]
+        op, value = c.op, c.value
+        if op == "isnull":
+            return f"attribute_not_exists({ex.n(c.attr)})" if value else \
+                f"attribute_exists({ex.n(c.attr)})"
+        a = ex.n(c.attr)
+        if op in ("eq", "lt", "lte", "gt", "gte"):
+            sym = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
+            return f"{a} {sym} {ex.v(codec.av(value))}"
+        if op == "ne":
+            return f"(attribute_not_exists({a}) OR {a} <> {ex.v(codec.av(value))})"
+        if op in ("in", "not_in"):
+            vals = list(value)
+            if codec.tag == "BOOL":  # dynalite's IN never matches false: use = instead
+                inside = _or(f"{a} = {ex.v(codec.av(v))}" for v in vals)
+                return inside if op == "in" else _not(inside)
+            chunks = [vals[i:i + MAX_IN] for i in range(0, len(vals), MAX_IN)]
+            inside = _or(f"{a} IN (" + ", ".join(ex.v(codec.av(v)) for v in ch) + ")"
+                         for ch in chunks)
+            return inside if op == "in" else _not(inside)
+        if op == "range":
+            lo, hi = value
+            if plain(lo) > plain(hi):
+                return False
+            # not BETWEEN: dynalite and moto fail it when a bound is the empty string
+            return f"({a} >= {ex.v(codec.av(lo))} AND {a} <= {ex.v(codec.av(hi))})"
+        if op in ("contains", "startswith"):
+            if value == "":
+                return f"attribute_exists({a})"
+            text = esc_s(value) if codec.keyish and op == "startswith" else value
+            fn = "contains" if op == "contains" else "begins_with"
+            return f"{fn}({a}, {ex.v({'S': text})})"
+        raise UnsupportedOperation(f"operator {op!r} is not compiled for DynamoDB")
+
+
+# planning ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Path:
+    """A way to Query: the table or one global secondary index."""
+
+    index: str | None
+    pk: str
+    sk: str | None  # model attribute of the sort key (None: no sort key, or synthetic)
+    synthetic: bool = False  # the table's sort key is ``~sk``
+    key_names: frozenset[str] = frozenset()  # attributes a Query filter may not reference
+
+
+@dataclass
+class Plan:
+    """How to fetch the items of a filter."""
+
+    op: str  # "query" | "scan" | "none"
+    params: dict[str, Any] = field(default_factory=dict)
+    local: Node = EVERYTHING  # re-checked on returned items
+    ordered: bool = False  # items come in the requested order (see ``tie``)
+    tie: str | None = None  # sort-key attribute whose ties need sorting locally
+    path: Path | None = None
+
+
+@dataclass
+class _Interval:
+    lo: Any = None
+    lo_in: bool = True
+    hi: Any = None
+    hi_in: bool = True
+    has_lo: bool = False
+    has_hi: bool = False
+
+
+def _interval(c: Cond) -> _Interval | None:
+    op, v = c.op, c.value
+    if op == "eq":
+        return _Interval(v, True, v, True, True, True)
+    if op in ("gt", "gte"):
+        return _Interval(lo=v, lo_in=op == "gte", has_lo=True)
+    if op in ("lt", "lte"):
+        return _Interval(hi=v, hi_in=op == "lte", has_hi=True)
+    if op == "range":
+        return _Interval(v[0], True, v[1], True, True, True)
+    return None
+
+
+def _meet(a: _Interval, b: _Interval) -> _Interval:
+    out = _Interval(a.lo, a.lo_in, a.hi, a.hi_in, a.has_lo, a.has_hi)
+    if b.has_lo and (not out.has_lo or plain(b.lo) > plain(out.lo)
+                     or (plain(b.lo) == plain(out.lo) and not b.lo_in)):
+        out.lo, out.lo_in, out.has_lo = b.lo, b.lo_in, True
+    if b.has_hi and (not out.has_hi or plain(b.hi) < plain(out.hi)
+                     or (plain(b.hi) == plain(out.hi) and not b.hi_in)):
+        out.hi, out.hi_in, out.has_hi = b.hi, b.hi_in, True
+    return out
+
+
+def _join(a: _Interval, b: _Interval) -> _Interval:
+    out = _Interval()
+    if a.has_lo and b.has_lo:
+        if plain(a.lo) < plain(b.lo) or (plain(a.lo) == plain(b.lo) and a.lo_in):
+            out.lo, out.lo_in = a.lo, a.lo_in
+        else:
+            out.lo, out.lo_in = b.lo, b.lo_in
+        out.has_lo = True
+    if a.has_hi and b.has_hi:
+        if plain(a.hi) > plain(b.hi) or (plain(a.hi) == plain(b.hi) and a.hi_in):
+            out.hi, out.hi_in = a.hi, a.hi_in
+        else:
+            out.hi, out.hi_in = b.hi, b.hi_in
+        out.has_hi = True
+    return out
+
+
+def implied_interval(node: Node, attr: str) -> _Interval | None:
+    """A range of ``attr`` that every item matching ``node`` lies in (None: unknown)."""
+    if isinstance(node, Cond):
+        return _interval(node) if node.attr == attr else None
+    if isinstance(node, And):
+        acc: _Interval | None = None
+        for n in node.items:
+            iv = implied_interval(n, attr)
+            if iv is not None:
+                acc = iv if acc is None else _meet(acc, iv)
+        return acc
+    if isinstance(node, Or):
+        if not node.items:
+            return None
+        acc = None
+        for n in node.items:
+            iv = implied_interval(n, attr)
+            if iv is None or not (iv.has_lo or iv.has_hi):
+                return None
+            acc = iv if acc is None else _join(acc, iv)
+        return acc
+    return None
+
+
+class _Known:
+    """An object whose attributes are the pinned values (for partial evaluation)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def peval(node: Node, known: dict[str, Any], nonnull: frozenset[str]) -> Node:
+    """``node`` with conditions on pinned attributes (and ``isnull`` on attributes that
+    are never None) replaced by their truth value, simplified."""
+    if isinstance(node, Cond):
+        if node.attr in known:
+            return EVERYTHING if compile_local(node)(_Known(known)) else NOTHING
+        if node.op == "isnull" and node.attr in nonnull:
+            return NOTHING if node.value else EVERYTHING
+        return node
+    if isinstance(node, And):
+        return simplify(And(tuple(peval(n, known, nonnull) for n in node.items)))
+    if isinstance(node, Or):
+        return simplify(Or(tuple(peval(n, known, nonnull) for n in node.items)))
+    if isinstance(node, Not):
+        return simplify(Not(peval(node.item, known, nonnull)))
+    return node
+
+
+def attrs_of(node: Node) -> set[str]:
+    """Every attribute a filter mentions."""
+    from ...query.ast import conds
+    return {c.attr for c in conds(node)}
+
+
+class DynamoCore:
+    """Everything about one model's DynamoDB table that needs no I/O."""
+
+    def __init__(self, meta: ModelMeta, table: str, *, max_local_sort: int | None = 10_000,
+                 consistent: bool = True) -> None:
+        self.meta = meta
+        self.table = table
+        self.aux_table = f"{table}.storeroom"
+        self.max_local_sort = max_local_sort
+        self.consistent = consistent
+        key = meta.key.attrs
+        self.key_names = key
+        # global secondary indexes: (name, partition attr, sort attr or None)
+        gsis: list[tuple[str, str, str | None]] = []
+        seen: set[tuple[str, ...]] = set()
+        for ix in meta.indexes:
+            parts = [a for a in ix.attrs[:2]]
+            if any(meta.attrs[a].kind == JSON or not meta.attrs[a].store for a in parts):
+                continue
+            if tuple(parts) in seen or tuple(parts) == tuple(key[:2]) or len(gsis) >= 20:
+                continue
+            seen.add(tuple(parts))
+            name = ix.index_name(table)[:255]
+            gsis.append((name, parts[0], parts[1] if len(parts) > 1 else None))
+        self.gsis = gsis
+        keyish = set(key[:2])
+        for _, p, s in gsis:
+            keyish.add(p)
+            if s is not None:
+                keyish.add(s)
+        self.codecs: dict[str, AttrCodec] = {
+            a.name: AttrCodec(a, a.name in keyish) for a in meta.stored_attrs}
+        self.compiler = FilterCompiler(self.codecs)
+        # Decimal digits: DynamoDB may normalize numbers (1.10 -> 1.1), so the exact text
+        # is kept beside the number in "<name>~d" (filters and order use the number)
+        self.decimals = frozenset(a.name for a in meta.stored_attrs if a.kind == DECIMAL)
+        self.nonnull = frozenset(a.name for a in meta.stored_attrs if not a.optional)
+        self.pk = key[0]
+        self.synthetic = len(key) > 2
+        self.sk_name: str | None = SK if self.synthetic else (key[1] if len(key) == 2 else None)
+        table_path = Path(None, key[0], key[1] if len(key) == 2 else None, self.synthetic,
+                          frozenset(n for n in (key[0], self.sk_name) if n))
+        self.paths: list[Path] = [table_path] + [
+            Path(name, p, s, False, frozenset(n for n in (p, s) if n)) for name, p, s in gsis]
+        self.unique = tuple(a.name for a in meta.unique_attrs)
+        self.seq = meta.sequence_attr.name if meta.sequence_attr is not None else None
+        self.needs_aux = bool(self.unique) or self.seq is not None
+        self.store_meta = make_store_meta(meta, "dynamodb", native_ops=NATIVE_OPS,
+                                          atomic_batch=True, max_batch=1000, max_page=1000,
+                                          transactions=False)
+
+    # schema ----------------------------------------------------------------------------
+    def table_spec(self) -> dict[str, Any]:
+        """The CreateTable request of the store's table."""
+        codecs = self.codecs
+        defs: dict[str, str] = {}
+        schema = [{"AttributeName": self.pk, "KeyType": "HASH"}]
+        defs[self.pk] = codecs[self.pk].key_type
+        if self.sk_name is not None:
+            schema.append({"AttributeName": self.sk_name, "KeyType": "RANGE"})
+            defs[self.sk_name] = "S" if self.synthetic else codecs[self.sk_name].key_type
+        spec: dict[str, Any] = {"TableName": self.table, "KeySchema": schema,
+                                "BillingMode": "PAY_PER_REQUEST"}
+        gsis = []
+        for name, p, s in self.gsis:
+            ks = [{"AttributeName": p, "KeyType": "HASH"}]
+            defs[p] = codecs[p].key_type
+            if s is not None:
+                ks.append({"AttributeName": s, "KeyType": "RANGE"})
+                defs[s] = codecs[s].key_type
+            gsis.append({"IndexName": name, "KeySchema": ks,
+                         "Projection": {"ProjectionType": "ALL"}})
+        if gsis:
+            spec["GlobalSecondaryIndexes"] = gsis
+        spec["AttributeDefinitions"] = [{"AttributeName": n, "AttributeType": t}
+                                        for n, t in defs.items()]
+        return spec
+
+    def aux_spec(self) -> dict[str, Any]:
+        """The CreateTable request of the companion table (uniqueness, sequences)."""
+        return {"TableName": self.aux_table, "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": AUX_KEY, "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": AUX_KEY, "AttributeType": "S"}]}
+
+    # values ----------------------------------------------------------------------------
+    def synthetic_sk(self, parts: Iterable[Any]) -> str:
+        """The ``~sk`` value of the key parts after the first."""
+        codecs = [self.codecs[n] for n in self.key_names[1:]]
+        return json.dumps([c.canonical(p) for c, p in zip(codecs, parts, strict=True)],
+                          ensure_ascii=False, separators=(",", ":"))
+
+    def key_av(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        """The DynamoDB ``Key`` of a key tuple."""
+        out = {self.pk: self.codecs[self.pk].av(key[0])}
+        if self.synthetic:
+            out[SK] = {"S": self.synthetic_sk(key[1:])}
+        elif self.sk_name is not None:
+            out[self.sk_name] = self.codecs[self.sk_name].av(key[1])
+        return out
+
+    def key_of_raw(self, raw: dict[str, Any]) -> tuple[Any, ...]:
+        """The key tuple of a raw item."""
+        return tuple(self.codecs[n].load(raw[n]) for n in self.key_names)
+
+    def encode_item(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A full item (None values left out)."""
+        codecs = self.codecs
+        item = {n: codecs[n].av(v) for n, v in values.items() if v is not None and n in codecs}
+        for n in self.decimals:
+            if values.get(n) is not None:
+                item[n + "~d"] = {"S": str(values[n])}
+        if self.synthetic:
+            item[SK] = {"S": self.synthetic_sk(tuple(values[n] for n in self.key_names[1:]))}
+        return item
+
+    def build(self, raw: dict[str, Any]) -> Any:
+        """A model instance from a raw item, without validation."""
+        values: dict[str, Any] = {}
+        for name, codec in self.codecs.items():
+            av = raw.get(name)
+            values[name] = None if av is None else codec.load(av)
+        for name in self.decimals:
+            text = raw.get(name + "~d")
+            if text is not None and values[name] is not None:
+                exact = Decimal(text["S"])
+                if exact == values[name]:
+                    values[name] = exact
+        return self.meta.build(values)
+
+    def key_str(self, key: tuple[Any, ...]) -> str:
+        """The string form of a key tuple."""
+        return self.meta.key.to_str(key if len(key) > 1 else key[0])
+
+    def unique_key(self, attr: str, value: Any) -> dict[str, Any]:
+        """The companion-table key of a unique value."""
+        return {AUX_KEY: {"S": f"u\x1f{attr}\x1f{self.codecs[attr].canonical(value)}"}}
+
+    def seq_key(self) -> dict[str, Any]:
+        """The companion-table key of the sequence counter."""
+        return {AUX_KEY: {"S": f"seq\x1f{self.seq}"}}
+
+    def update_expr(self, values: dict[str, Any], ex: Expr) -> str:
+        """``SET ... REMOVE ...`` for changes (None removes the attribute)."""
+        sets, removes = [], []
+        for n, v in values.items():
+            if v is None:
+                removes.append(ex.n(n))
+                if n in self.decimals:
+                    removes.append(ex.n(n + "~d"))
+            else:
+                sets.append(f"{ex.n(n)} = {ex.v(self.codecs[n].av(v))}")
+                if n in self.decimals:
+                    sets.append(f"{ex.n(n + '~d')} = {ex.v({'S': str(v)})}")
+        out = []
+        if sets:
+            out.append("SET " + ", ".join(sets))
+        if removes:
+            out.append("REMOVE " + ", ".join(removes))
+        return " ".join(out)
+
+    def exists_cond(self, ex: Expr) -> str:
+        """The condition "the item exists"."""
+        return f"attribute_exists({ex.n(self.pk)})"
+
+    def same_values_cond(self, raw: dict[str, Any] | None, names: Iterable[str],
+                         ex: Expr) -> str:
+        """The condition "these attributes still hold what was read" (optimistic check)."""
+        if raw is None:
+            return f"attribute_not_exists({ex.n(self.pk)})"
+        parts = [self.exists_cond(ex)]
+        for n in sorted(set(names)):
+            if n in raw:
+                parts.append(f"{ex.n(n)} = {ex.v(raw[n])}")
+            else:
+                parts.append(f"attribute_not_exists({ex.n(n)})")
+        return " AND ".join(parts)
+
+    # filters ---------------------------------------------------------------------------
+    def split(self, node: Node) -> Split:
+        """What of a filter runs on the server."""
+        return split_filter(node, self.compiler.can_compile)
+
+    def can_order(self, order: Order) -> bool:
+        """True when some Query can return items in this order (its first attribute is a
+        sort key); ``find`` sorts locally (bounded) when the filter pins no partition."""
+        if not order:
+            return False
+        first = order[0][0]
+        for p in self.paths:
+            if p.sk == first and not p.synthetic and first in self.nonnull:
+                return True
+        return False
+
+    def normalize(self, node: Node) -> Node:
+        """``isnull`` on attributes that are never None folded to constants."""
+        return peval(node, {}, self.nonnull)
+
+    def plan(self, node: Node, order: Order | None) -> Plan:
+        """The best Query, else a Scan, for a native filter."""
+        node = self.normalize(node)
+        if node == NOTHING:
+            return Plan("none")
+        conj = list(node.items) if isinstance(node, And) else [node]
+        best: tuple[tuple[int, ...], Path, Any] | None = None
+        for rank, path in enumerate(self.paths):
+            pinned = _pinned(conj, path.pk)
+            if pinned is _NO:
+                continue
+            if path.index is not None and path.sk is not None and path.sk not in self.nonnull:
+                # items whose sort attribute is None are not in the index
+                if peval(node, {path.pk: pinned, path.sk: None}, self.nonnull) != NOTHING:
+                    continue
+            serves = order is not None and len(order) > 0 and (
+                path.sk == order[0][0] if path.sk else path.index is None)
+            has_sk = path.sk is not None and implied_interval(node, path.sk) is not None
+            score = (int(serves), int(has_sk), -rank)
+            if best is None or score > best[0]:
+                best = (score, path, pinned)
+        if best is None:
+            return self._scan(node)
+        return self._query(node, best[1], best[2], order)
+
+    def _scan(self, node: Node) -> Plan:
+        ex = Expr()
+        cond = self.compiler.compile(node, ex)
+        if cond is False:
+            return Plan("none")
+        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": self.consistent}
+        if cond is not True:
+            params["FilterExpression"] = cond
+        params.update(ex.params())
+        return Plan("scan", params)
+
+    def _query(self, node: Node, path: Path, pinned: Any, order: Order | None) -> Plan:
+        ex = Expr()
+        rest = peval(node, {path.pk: pinned}, self.nonnull)
+        if rest == NOTHING:
+            return Plan("none")
+        key_parts = [f"{ex.n(path.pk)} = {ex.v(self.codecs[path.pk].av(pinned))}"]
+        conj = list(rest.items) if isinstance(rest, And) else [rest]
+        exact: Cond | None = None
+        if path.sk is not None:
+            sk_codec = self.codecs[path.sk]
+            iv = implied_interval(rest, path.sk)
+            if iv is not None and (iv.has_lo or iv.has_hi):
+                s = ex.n(path.sk)
+                if iv.has_lo and iv.has_hi:
+                    lo, hi = plain(iv.lo), plain(iv.hi)
+                    if lo > hi or (lo == hi and not (iv.lo_in and iv.hi_in)):
+                        return Plan("none")
+                    if lo == hi:
+                        key_parts.append(f"{s} = {ex.v(sk_codec.av(iv.lo))}")
+                    else:
+                        key_parts.append(f"{s} BETWEEN {ex.v(sk_codec.av(iv.lo))} AND "
+                                         f"{ex.v(sk_codec.av(iv.hi))}")
+                elif iv.has_lo:
+                    key_parts.append(f"{s} {'>=' if iv.lo_in else '>'} "
+                                     f"{ex.v(sk_codec.av(iv.lo))}")
+                else:
+                    key_parts.append(f"{s} {'<=' if iv.hi_in else '<'} "
+                                     f"{ex.v(sk_codec.av(iv.hi))}")
+                single = [c for c in conj if isinstance(c, Cond) and c.attr == path.sk]
+                if len(single) == 1 and all(
+                        not (attrs_of(c) & {path.sk}) for c in conj if c is not single[0]):
+                    exact = single[0]  # the key condition says exactly this
+            elif sk_codec.text:
+                starts = [c for c in conj if isinstance(c, Cond) and c.attr == path.sk
+                          and c.op == "startswith" and c.value != ""]
+                if starts:
+                    text = starts[0].value
+                    text = esc_s(text) if sk_codec.keyish else text
+                    key_parts.append(f"begins_with({ex.n(path.sk)}, {ex.v({'S': text})})")
+                    exact = starts[0]
+        elif path.synthetic:
+            rest_names = self.key_names[1:]
+            vals = []
+            for n in rest_names:
+                v = _pinned(conj, n)
+                if v is _NO:
+                    break
+                vals.append(v)
+            else:
+                key_parts.append(f"{ex.n(SK)} = {ex.v({'S': self.synthetic_sk(vals)})}")
+        filters: list[Node] = []
+        local: list[Node] = []
+        for c in conj:
+            if c is exact or c == EVERYTHING:
+                continue
+            if attrs_of(c) & path.key_names:
+                local.append(c)
+            else:
+                filters.append(c)
+        params: dict[str, Any] = {"TableName": self.table,
+                                  "KeyConditionExpression": " AND ".join(key_parts)}
+        if path.index is not None:
+            params["IndexName"] = path.index
+        else:
+            params["ConsistentRead"] = self.consistent
+        if filters:
+            cond = self.compiler.compile(simplify(And(tuple(filters))), ex)
+            if cond is False:
+                return Plan("none")
+            if cond is not True:
+                params["FilterExpression"] = cond
+        ordered, tie = False, None
+        if order:
+            first, desc = order[0]
+            if path.index is None and path.sk is None and not path.synthetic:
+                ordered = True  # at most one item
+            elif path.sk == first:
+                ordered = True
+                params["ScanIndexForward"] = not desc
+                if path.index is not None:
+                    tie = first
+        params.update(ex.params())
+        local_node = simplify(And(tuple(local))) if local else EVERYTHING
+        return Plan("query", params, local_node, ordered, tie, path)
+
+
+class _NoValue:
+    pass
+
+
+_NO: Any = _NoValue()
+
+
+def _pinned(conj: list[Node], attr: str) -> Any:
+    """The value ``attr`` is pinned to by an ``eq`` conjunct (or ``_NO``)."""
+    for c in conj:
+        if isinstance(c, Cond) and c.attr == attr:
+            if c.op == "eq":
+                return c.value
+            if c.op == "in" and len(c.value) == 1:
+                return next(iter(c.value))
+    return _NO
+
+
+__all__ = ["DynamoCore", "Plan", "Path", "Expr", "FilterCompiler", "Expected", "error_code",
+           "wrap_error", "NATIVE_OPS", "LOCAL_OPS", "peval", "implied_interval"]
