@@ -102,9 +102,11 @@ def conds(draw):
     return Q(**{f"{name}__{op}": value})
 
 
+leaves = st.one_of(conds(), st.just(Q()), st.just(~Q()))
 filters = st.recursive(
-    st.one_of(conds(), st.just(Q()), st.just(~Q())),
+    leaves,
     lambda children: st.one_of(
+        st.tuples(children, leaves).map(lambda p: p[0] & p[1]),
         st.tuples(children, children).map(lambda p: p[0] & p[1]),
         st.tuples(children, children).map(lambda p: p[0] | p[1]),
         children.map(lambda q: ~q),

@@ -174,6 +174,9 @@ class AsyncStore(Generic[T]):
         if len(edits) > self.meta.max_batch:
             raise ValidationError.one("edits", len(edits), "max_batch",
                                       f"at most {self.meta.max_batch} edits per batch")
+        if atomic and not self.meta.atomic_batch:
+            from ...errors import UnsupportedOperation
+            raise UnsupportedOperation(f"{self.meta.backend} cannot apply batches atomically")
         results: list[EditResult | None] = [None] * len(edits)
         prepared: list[PreparedEdit] = []
         for i, e in enumerate(edits):
@@ -187,9 +190,6 @@ class AsyncStore(Generic[T]):
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
                                  self._fill(edits, results, "not applied: batch failed"))
-            if not self.meta.atomic_batch:
-                from ...errors import UnsupportedOperation
-                raise UnsupportedOperation(f"{self.meta.backend} cannot apply batches atomically")
         outcomes = await self._b.apply(prepared, atomic) if prepared else []
         failed = False
         for p, (ok, item, code, detail) in zip(prepared, outcomes, strict=True):
