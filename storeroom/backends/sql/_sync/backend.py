@@ -85,8 +85,16 @@ class SqlBackend:
     def _insert(self, d: Driver, values: dict[str, Any]) -> Any:
         core = self.core
         names = tuple(values)
-        sql = core.sql_insert if core.seq is None and names == core.names else \
-            core.insert_sql(names)
+        if core.seq is None and names == core.names:
+            # the common case: every attribute, a prebuilt statement and row encoder
+            try:
+                d.run(core.sql_insert[0], core.insert_row(values))
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}") from exc
+            return core.meta.build(values)
+        sql = core.insert_sql(names)
         enc = core.encode(values)
         try:
             if core.seq is not None and core.seq.name not in values:

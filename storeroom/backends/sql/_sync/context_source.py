@@ -22,16 +22,25 @@ class ContextSource:
         self.ctx = ctx
         self.name = engine_name
         self._drivers: dict[int, Driver] = {}
+        # once the context wrote, every operation uses the writer (read-your-writes):
+        # its driver is kept to skip routing on the hot path while the context lives
+        self._writer: Driver | None = None
 
     def acquire(self, write: bool = True) -> Driver:
         """The driver connection for one operation."""
-        conn = self.ctx.engines.connection_for(self.name, write)
+        engines = self.ctx.engines
+        w = self._writer
+        if w is not None and not engines._ended:
+            return w
+        conn = engines.connection_for(self.name, write)
         d = self._drivers.get(id(conn))
         if d is None:
             raw = conn.connection
             d = make_driver(raw.driver_connection, conn.dialect.name,
                             in_tx=not self.ctx.autocommit)
             self._drivers[id(conn)] = d
+        if write:
+            self._writer = d
         return d
 
     def release(self, driver: Driver) -> None:
