@@ -175,10 +175,9 @@ def simplify(node: Node) -> Node:
                 continue
             if absorbing(n):
                 return NOTHING if is_and else EVERYTHING
-            if type(n) is t:
-                items.extend(n.items)  # type: ignore[attr-defined]
-            elif n not in items:
-                items.append(n)
+            for m in (n.items if type(n) is t else (n,)):  # type: ignore[attr-defined]
+                if m not in items:
+                    items.append(m)
         if len(items) == 1:
             return items[0]
         if not items:

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,14 +18,18 @@ COUNTERS = ["c0", "c1", "c2", "c3"]
 PROCS, THREADS, INCREMENTS = 8, 2, 25
 
 
-def _increment(path: str, seed: int) -> None:
-    safe = Safe(path)
+def _increment(path: str, seed: int, errors: Any) -> None:
+    safe = Safe(path, timeout=120)
 
     def work(tid: int) -> None:
-        for i in range(INCREMENTS):
-            name = COUNTERS[(seed + tid + i) % len(COUNTERS)]
-            with safe.transaction() as t:
-                t[name] = t.get(name, 0) + 1
+        try:
+            for i in range(INCREMENTS):
+                name = COUNTERS[(seed + tid + i) % len(COUNTERS)]
+                with safe.transaction() as t:
+                    t[name] = t.get(name, 0) + 1
+        except BaseException as exc:  # a thread's error must reach the test, not vanish
+            errors.put(f"process {seed} thread {tid}: {exc!r}")
+            raise
 
     threads = [threading.Thread(target=work, args=(tid,)) for tid in range(THREADS)]
     for th in threads:
@@ -38,12 +43,17 @@ def test_processes_and_threads_increment_exactly(tmp_path: Path) -> None:
     path = str(tmp_path / "counters.db")
     Safe(path).update({c: 0 for c in COUNTERS})
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_increment, args=(path, p)) for p in range(PROCS)]
+    errors = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_increment, args=(path, p, errors)) for p in range(PROCS)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(180)
         assert p.exitcode == 0
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == []
     with Safe(path) as safe:
         assert sum(safe[c] for c in COUNTERS) == PROCS * THREADS * INCREMENTS
         totals = {c: 0 for c in COUNTERS}
