@@ -22,7 +22,7 @@ import base64
 import enum
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +41,7 @@ from ...model.types import (
     UUID,
 )
 from ...model.validate import _adapter
+from ..values import iso_utc
 
 
 def esc_s(v: str) -> str:
@@ -61,15 +62,6 @@ def esc_b(v: bytes) -> bytes:
 def unesc_b(v: bytes) -> bytes:
     """The inverse of :func:`esc_b`."""
     return v[1:] if v[:1] == b"\x00" else v
-
-
-def iso_utc(v: datetime) -> str:
-    """A datetime as a fixed-width ISO string in UTC (text order = time order)."""
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=UTC)
-    elif v.tzinfo is not UTC:
-        v = v.astimezone(UTC)
-    return v.isoformat(timespec="microseconds")
 
 
 def _int(s: str) -> int:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -55,11 +55,11 @@ from ...model.types import (
     JSON,
     UUID,
 )
-from ...model.validate import _adapter
 from ...query.ast import OPERATORS, ORDER_OPERATORS, And, Cond, Node, Not, Or
 from ...query.order import Order
 from ...store.plan import Split, split_filter
 from ..common import make_store_meta
+from ..values import iso_utc, json_text_dumper, json_text_loader
 
 Conv = Callable[[Any], Any] | None
 
@@ -73,13 +73,6 @@ _NAN = float("nan")
 
 
 # values ----------------------------------------------------------------------------------
-def iso_utc(v: datetime) -> str:
-    """Fixed-width ISO text of a datetime in UTC (text order is time order)."""
-    if v.tzinfo is not UTC:
-        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-    return v.isoformat(timespec="microseconds")
-
-
 def _int64(name: str) -> Callable[[Any], Any]:
     def check(v: Any) -> Any:
         if isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
@@ -96,22 +89,8 @@ def _enum_value(check: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     return conv
 
 
-def _json_dump(a: Attr) -> Callable[[Any], Any]:
-    adapter = _adapter(a.inner)
-
-    def dump(v: Any) -> str:
-        return adapter.dump_json(v).decode()
-    return dump
-
-
-def _json_load(a: Attr) -> Callable[[Any], Any]:
-    adapter = _adapter(a.inner)
-
-    def load(v: Any) -> Any:
-        if isinstance(v, str | bytes):
-            return adapter.validate_json(v)
-        return adapter.validate_python(v)
-    return load
+_json_dump = json_text_dumper
+_json_load = json_text_loader
 
 
 def to_mongo(a: Attr) -> Conv:

@@ -14,33 +14,14 @@ from ...errors import ValidationError
 from ...model.attrs import Attr
 from ...model.stored import ModelMeta
 from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, STR, UUID
-from ...model.validate import _adapter
+from ..values import iso_utc, json_text_dumper, json_text_loader
 
 Conv = Callable[[Any], Any] | None
 
 
-def _iso_utc(v: datetime) -> str:
-    # fixed width so that text order is time order
-    return v.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+00:00" if v.year >= 1000 else \
-        v.isoformat(timespec="microseconds")
-
-
-def _json_dump(a: Attr) -> Callable[[Any], Any]:
-    adapter = _adapter(a.inner)
-
-    def dump(v: Any) -> str:
-        return adapter.dump_json(v).decode()
-    return dump
-
-
-def _json_load(a: Attr) -> Callable[[Any], Any]:
-    adapter = _adapter(a.inner)
-
-    def load(v: Any) -> Any:
-        if isinstance(v, str | bytes | bytearray):
-            return adapter.validate_json(v)
-        return adapter.validate_python(v)  # a driver that already parsed JSON
-    return load
+_iso_utc = iso_utc
+_json_dump = json_text_dumper
+_json_load = json_text_loader
 
 
 def _nul_error(name: str, value: Any) -> ValidationError:
