@@ -13,7 +13,10 @@ from ..model.validate import error, raise_if
 def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
     """Validated stored values for creating ``item``; generated values filled in."""
     if type(item) is meta.cls:
-        fast = meta.fast_create(item)
+        try:
+            fast = meta.fast_create(item)
+        except KeyError:  # an instance missing an attribute: the general path names it
+            fast = None
         if fast is not None:
             return fast
     if not isinstance(item, meta.cls):
