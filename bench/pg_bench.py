@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import statistics
 import sys
@@ -448,28 +447,9 @@ def main() -> None:
 
 def report(results: dict[tuple[str, str], float], libs: list[Any], wls: list[tuple[str, str]],
            args: Any) -> None:
-    names = [lib.name for lib in libs]
-    peers = [n for n in names if n not in ("raw psycopg", "storeroom")]
-    print(f"\nPostgreSQL, {args.rows} rows, median of {args.repeat}; "
-          "ops/s (ratio to raw psycopg)\n")
-    print(f"| {'workload':<40} | " + " | ".join(f"{n:>22}" for n in names) +
-          " | storeroom / best peer |")
-    print("|" + "---|" * (len(names) + 2))
-    for wl, label in wls:
-        raw = results.get((wl, "raw psycopg"))
-        cells = []
-        for n in names:
-            t = results.get((wl, n), math.nan)
-            if math.isnan(t):
-                cells.append(f"{'n/a':>22}")
-                continue
-            r = (raw / t) if raw else math.nan
-            cells.append(f"{1 / t:>12,.0f} ({r:5.2f}x)")
-        best_peer = min((results[(wl, p)] for p in peers if (wl, p) in results),
-                        default=math.nan)
-        ours = results.get((wl, "storeroom"), math.nan)
-        vs = best_peer / ours if not math.isnan(best_peer) else math.nan
-        print(f"| {label:<40} | " + " | ".join(cells) + f" | {vs:>20.2f}x |")
+    """Print the side-by-side table (bench/report.py)."""
+    from report import report as print_table
+    print_table(f"PostgreSQL, {args.rows} rows, median of {args.repeat}", results, [lib.name for lib in libs], wls, "raw psycopg")
 
 
 if __name__ == "__main__":

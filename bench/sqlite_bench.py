@@ -552,35 +552,9 @@ def main() -> None:
 
 def report(results: dict[tuple[str, str], float], libs: list[Any], wls: list[tuple[str, str]],
            args: Any) -> None:
-    names = [lib.name for lib in libs]
-    peers = [n for n in names if n not in ("raw sqlite3", "storeroom")]
-    print(f"\nSQLite, {args.rows} rows, median of {args.repeat}; ops/s (ratio to raw sqlite3)\n")
-    head = f"| {'workload':<40} | " + " | ".join(f"{n:>22}" for n in names) + \
-        " | storeroom / best peer |"
-    print(head)
-    print("|" + "---|" * (len(names) + 2))
-    ratios_raw: list[float] = []
-    for wl, label in wls:
-        raw = results.get((wl, "raw sqlite3"))
-        cells = []
-        for n in names:
-            t = results.get((wl, n), math.nan)
-            if math.isnan(t):
-                cells.append(f"{'n/a':>22}")
-                continue
-            ops = 1 / t
-            r = (raw / t) if raw else math.nan
-            cells.append(f"{ops:>12,.0f} ({r:5.2f}x)")
-        best_peer = min((results[(wl, p)] for p in peers
-                         if not math.isnan(results.get((wl, p), math.nan))), default=math.nan)
-        ours = results.get((wl, "storeroom"), math.nan)
-        vs = best_peer / ours if not math.isnan(best_peer) else math.nan
-        if raw and not math.isnan(ours):
-            ratios_raw.append(raw / ours)
-        print(f"| {label:<40} | " + " | ".join(cells) + f" | {vs:>20.2f}x |")
-    if ratios_raw:
-        gm = math.exp(sum(math.log(r) for r in ratios_raw) / len(ratios_raw))
-        print(f"\nstoreroom geometric mean of ratios to raw sqlite3: {gm:.2f}x")
+    """Print the side-by-side table (bench/report.py)."""
+    from report import report as print_table
+    print_table(f"SQLite, {args.rows} rows, median of {args.repeat}", results, [lib.name for lib in libs], wls, "raw sqlite3")
 
 
 if __name__ == "__main__":

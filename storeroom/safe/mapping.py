@@ -9,6 +9,7 @@ here once.
 from __future__ import annotations
 
 import sqlite3
+from abc import abstractmethod
 from collections.abc import (
     Callable,
     ItemsView,
@@ -37,20 +38,22 @@ class SafeMapping(MutableMapping[str, Any]):
 
     # -- what subclasses provide ------------------------------------------------------------
 
+    @abstractmethod
     def _state(self) -> ThreadState:
-        raise NotImplementedError
+        """This thread's connection state."""
 
+    @abstractmethod
     def _run(self, op: Callable[[sqlite3.Cursor], T]) -> T:
         """Run ``op`` on this thread's cursor, waiting out locks held elsewhere."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _atomic(self) -> AbstractContextManager[ThreadState]:
         """A context in which several statements commit together or not at all."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def _space(self) -> SpaceGuard:
-        raise NotImplementedError
+        """The free-space guard of the safe's directory."""
 
     # -- reads ------------------------------------------------------------------------------
 

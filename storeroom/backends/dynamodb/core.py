@@ -32,7 +32,7 @@ from typing import Any
 from ...errors import BackendError, UnsupportedOperation
 from ...model.stored import ModelMeta
 from ...model.types import BOOL, DECIMAL, JSON
-from ...query.ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or
+from ...query.ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or, conds
 from ...query.evaluate import compile_local, plain
 from ...query.order import Order
 from ...query.prepare import simplify
@@ -184,24 +184,22 @@ class FilterCompiler:
 
     def can_compile(self, node: Node) -> bool:
         """True when the whole node runs on the server."""
-        if isinstance(node, Cond):
-            c = self.codecs[node.attr]
-            op = node.op
-            if op == "isnull":
-                return True
-            if op in LOCAL_OPS or c.attr.kind == JSON:
-                return False
-            if c.attr.kind == BOOL and c.tag == "BOOL" and op in ("lt", "lte", "gt", "gte",
-                                                                 "range"):
-                return False
-            if op == "contains" and c.keyish and node.value[:1] == "\x00":
-                return False
+        return all(self._cond_native(c) for c in conds(node))
+
+    def _cond_native(self, node: Cond) -> bool:
+        """True when one condition runs natively with local evaluation's meaning."""
+        c = self.codecs[node.attr]
+        op = node.op
+        if op == "isnull":
             return True
-        if isinstance(node, And | Or):
-            return all(self.can_compile(n) for n in node.items)
-        if isinstance(node, Not):
-            return self.can_compile(node.item)
-        return False
+        if op in LOCAL_OPS or c.attr.kind == JSON:
+            return False
+        if c.attr.kind == BOOL and c.tag == "BOOL" and op in ("lt", "lte", "gt", "gte",
+                                                             "range"):
+            return False
+        if op == "contains" and c.keyish and node.value[:1] == "\x00":
+            return False
+        return True
 
     def compile(self, node: Node, ex: Expr) -> Compiled:
         """The condition expression of a node (or a constant)."""

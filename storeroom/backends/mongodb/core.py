@@ -55,7 +55,7 @@ from ...model.types import (
     JSON,
     UUID,
 )
-from ...query.ast import OPERATORS, ORDER_OPERATORS, And, Cond, Node, Not, Or
+from ...query.ast import OPERATORS, ORDER_OPERATORS, And, Cond, Node, Not, Or, conds
 from ...query.order import Order
 from ...store.plan import Split, split_filter
 from ..common import make_store_meta
@@ -261,20 +261,18 @@ class MongoCore:
     # filters -------------------------------------------------------------------------
     def can_compile(self, node: Node) -> bool:
         """True when the whole node runs on the server with local evaluation's meaning."""
-        if isinstance(node, Cond):
-            if node.op == "isnull":
-                return True
-            kind = self.attrs[node.attr].kind
-            if kind in (DECIMAL, JSON):
-                return False
-            if kind == BYTES and node.op in ORDER_OPERATORS:
-                return False
+        return all(self._cond_native(c) for c in conds(node))
+
+    def _cond_native(self, node: Cond) -> bool:
+        """True when one condition runs natively with local evaluation's meaning."""
+        if node.op == "isnull":
             return True
-        if isinstance(node, And | Or):
-            return all(self.can_compile(n) for n in node.items)
-        if isinstance(node, Not):
-            return self.can_compile(node.item)
-        return False
+        kind = self.attrs[node.attr].kind
+        if kind in (DECIMAL, JSON):
+            return False
+        if kind == BYTES and node.op in ORDER_OPERATORS:
+            return False
+        return True
 
     def split(self, node: Node) -> Split:
         """What of a filter runs on the server."""

@@ -28,7 +28,7 @@ from urllib.parse import quote
 from ...errors import BackendError, Conflict
 from ...model.stored import ModelMeta
 from ...model.types import STR
-from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds
+from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
 from ...query.cursor import after_filter
 from ...query.evaluate import compile_local
 from ...query.order import Order
@@ -323,13 +323,8 @@ class RedisCore:
         return c.op != "startswith" or info.text
 
     def can_compile(self, node: Node) -> bool:
-        if isinstance(node, Cond):
-            return self.cond_native(node)
-        if isinstance(node, And | Or):
-            return all(self.can_compile(n) for n in node.items)
-        if isinstance(node, Not):
-            return self.can_compile(node.item)
-        return False
+        """True when the whole node runs natively."""
+        return all(self.cond_native(c) for c in conds(node))
 
     def split(self, node: Node) -> Split:
         return split_filter(node, self.can_compile)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, JSON
-from ...query.ast import And, Cond, Node, Not, Or
+from ...query.ast import And, Cond, Node, Not, Or, conds
 from ...query.order import Order
 from .codec import Conv
 
@@ -73,17 +73,15 @@ class FilterCompiler:
     # what is native --------------------------------------------------------------------
     def can_compile(self, node: Node) -> bool:
         """True when the whole node runs in the database."""
-        if isinstance(node, Cond):
-            a = self.meta.attrs[node.attr]
-            if node.op == "isnull":
-                return True
-            ok = self.dialect.value_ok
-            return self.dialect.can_compare(a.kind) and (ok is None or ok(a, node))
-        if isinstance(node, And | Or):
-            return all(self.can_compile(n) for n in node.items)
-        if isinstance(node, Not):
-            return self.can_compile(node.item)
-        return False
+        return all(self._cond_native(c) for c in conds(node))
+
+    def _cond_native(self, node: Cond) -> bool:
+        """True when one condition runs natively with local evaluation's meaning."""
+        a = self.meta.attrs[node.attr]
+        if node.op == "isnull":
+            return True
+        ok = self.dialect.value_ok
+        return self.dialect.can_compare(a.kind) and (ok is None or ok(a, node))
 
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""
