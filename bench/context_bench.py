@@ -43,7 +43,17 @@ from sqlalchemy import (  # noqa: E402
     update,
 )
 
+from storeroom import stored  # noqa: E402
 from storeroom.context import AsyncDataManager, DataManager, Service  # noqa: E402
+
+
+@stored(key="id", table="items")
+class ItemRow:
+    """The benchmark table as a stored model, for the ``ctx.store`` case."""
+
+    id: int
+    name: str
+    counter: int
 
 ROWS = 10_000
 metadata = MetaData()
@@ -103,6 +113,7 @@ def run_sync(url: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
     dm.add_engine("db", url)
     dm.register_services(items=Items())
     dm.register_method_middleware(passthrough_a, passthrough_b)
+    dm.register_models(ItemRow)
     engine = dm.get_engine("db")
     vanilla = create_engine(url)
 
@@ -141,6 +152,15 @@ def run_sync(url: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
                 conn.execute(READ, {"rid": rid}).one()
                 conn.execute(UPDATE, {"rid": rid})
 
+    def rw_store(k: int) -> None:
+        context = dm.context
+        for i in range(k):
+            rid = i % ROWS
+            with context() as ctx:
+                s = ctx.store(ItemRow)
+                row = s.read(rid)
+                s.update(rid, counter=row.counter + 1)
+
     service = dm.get_service("items")
     assert service is not None
     bump = service.bump  # type: ignore[attr-defined]
@@ -172,10 +192,13 @@ def run_sync(url: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
     rw_bare(200)
     rw_ctx(200)
     rw_vanilla(200)
+    rw_store(200)
     results = []
     dal = "dal call, 2 middleware"
     rows = {"empty": (empty_bare, empty_ctx, n * 20), "empty+meta": (empty_bare, empty_ctx_meta, n * 20),
-            "read+update": (rw_bare, rw_ctx, n), dal: (call_bare, call_dal, n * 20)}  # fmt: skip
+            "read+update": (rw_bare, rw_ctx, n),
+            "store read+update (ctx.store)": (rw_bare, rw_store, n),
+            dal: (call_bare, call_dal, n * 20)}  # fmt: skip
     timings: dict[str, list[float]] = {k: [float("inf"), float("inf")] for k in rows}
     for _ in range(rounds):  # interleave the cases so drift hits both sides alike
         for name, (bare, ctx, k) in rows.items():
