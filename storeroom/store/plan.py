@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..query.ast import EVERYTHING, And, Node
-from ..query.order import Order
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +48,3 @@ def check_limit(limit: Any, max_page: int) -> int:
         raise ValidationError.one("limit", limit, "range",
                                   f"limit must be an int from 1 to {max_page}, got {limit!r}")
     return limit
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPlan:
-    """How one page is fetched."""
-
-    node: Node  # the whole filter including the keyset condition
-    split: Split
-    order: Order
-    native_order: bool
-    limit: int

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -165,8 +164,3 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str) -> Callab
 def value_encoder(meta: ModelMeta, dialect: str) -> dict[str, Conv]:
     """Per attribute, the converter to the driver's value."""
     return {a.name: to_db(a, dialect) for a in meta.stored_attrs}
-
-
-def dumps_plain(v: Any) -> str:
-    """JSON text of plain data (used for diagnostics)."""
-    return json.dumps(v, default=str)

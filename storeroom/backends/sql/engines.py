@@ -9,7 +9,7 @@ every new connection.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -150,8 +150,3 @@ def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
             _patch_aiomysql()
         configure_mysql(engine)
     return engine
-
-
-def url_options(url: str) -> dict[str, str]:
-    """The query options of a URL."""
-    return dict(parse_qsl(urlsplit(url).query))
