@@ -25,6 +25,7 @@ from urllib.parse import quote
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import psycopg  # noqa: E402
+from common import StoreroomWorkloads, print_table  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
 
 SCHEMA = "bench_pg"
@@ -121,73 +122,11 @@ class Raw:
 
 
 # ---------------------------------------------------------------------------------------
-class Storeroom:
-    name = "storeroom"
+class Storeroom(StoreroomWorkloads):
+    """storeroom on the benchmark's PostgreSQL schema."""
 
     def setup(self, url: str) -> None:
-        from storeroom import Index, open_store, stored
-
-        @stored(key="id", indexes=[Index("category")], table="item")
-        class Item:
-            id: int
-            name: str
-            category: str
-            price: float
-            qty: int
-            active: bool
-
-        self.Item = Item
-        self.url = with_path(url)
-        self.s = open_store(Item, self.url)
-        self.s.create_tables()
-        self.dm: Any = None
-
-    def _items(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        M = self.Item
-        return [M(id=r[0], name=r[1], category=r[2], price=r[3], qty=r[4], active=r[5])
-                for r in rows]
-
-    def get(self, k: int) -> Any:
-        return self.s.read(k)
-
-    def create_tx(self, rows: list[tuple[Any, ...]]) -> None:
-        if self.dm is None:
-            from storeroom.context import DataManager
-            self.dm = DataManager()
-            self.dm.add_engine("main", self.url, default=True)
-            self.dm.register_models(self.Item)
-        with self.dm.context() as ctx:
-            s = ctx.store(self.Item)
-            for x in self._items(rows):
-                s.create(x)
-
-    def bulk(self, rows: list[tuple[Any, ...]]) -> None:
-        from storeroom import Create
-        self.s.edit_batch([Create(x) for x in self._items(rows)])
-
-    def page(self, cat: str) -> Any:
-        return self.s.search(category=cat, qty__gte=10, order_by=["-price"], limit=20)
-
-    def iterate(self) -> int:
-        return sum(1 for _ in self.s.search_all())
-
-    def count(self, cat: str) -> int:
-        return self.s.count(category=cat, active=True)
-
-    def update(self, k: int) -> None:
-        self.s.update(k, qty=7)
-
-    def delete(self, k: int) -> None:
-        self.s.delete(k)
-
-    def batch(self, keys: list[int]) -> list[Any]:
-        return self.s.read_batch(keys)
-
-    def close(self) -> None:
-        self.s.close()
-        if self.dm is not None:
-            self.dm.close()
-
+        super().setup(with_path(url))
 
 # ---------------------------------------------------------------------------------------
 class SqlaOrm:
@@ -448,8 +387,8 @@ def main() -> None:
 def report(results: dict[tuple[str, str], float], libs: list[Any], wls: list[tuple[str, str]],
            args: Any) -> None:
     """Print the side-by-side table (bench/report.py)."""
-    from report import report as print_table
-    print_table(f"PostgreSQL, {args.rows} rows, median of {args.repeat}", results, [lib.name for lib in libs], wls, "raw psycopg")
+    print_table(f"PostgreSQL, {args.rows} rows, median of {args.repeat}", results,
+                [lib.name for lib in libs], wls, "raw psycopg")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +50,7 @@ P = 5
 # -- engines -------------------------------------------------------------------------------
 
 
-class Engine:
+class Engine(ABC):
     """A uniform face over one key-value store."""
 
     name = "?"
@@ -59,20 +60,24 @@ class Engine:
     def __init__(self, path: str) -> None:
         self.path = path
 
+    @abstractmethod
     def set(self, key: str, value: Any) -> None:
-        raise NotImplementedError
+        """Each engine's own implementation."""
 
+    @abstractmethod
     def get(self, key: str) -> Any:
-        raise NotImplementedError
+        """Each engine's own implementation."""
 
+    @abstractmethod
     def delete(self, key: str) -> None:
-        raise NotImplementedError
+        """Each engine's own implementation."""
 
+    @abstractmethod
     def bulk(self, items: list[tuple[str, Any]]) -> None:
-        raise NotImplementedError
+        """Each engine's own implementation."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: most engines hold nothing open
+        """Release what the engine holds (nothing by default)."""
 
 
 class RawSqlite(Engine):

@@ -26,6 +26,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from common import StoreroomWorkloads, print_table  # noqa: E402
+
 # at module level: SQLAlchemy resolves the string annotations of mapped classes here
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
 
@@ -117,86 +119,23 @@ class Raw:
 
 
 # ---------------------------------------------------------------------------------------
-class Storeroom:
-    name = "storeroom"
+class Storeroom(StoreroomWorkloads):
+    """storeroom on the SQLite file, plus the async store for the async workload."""
 
     def setup(self, path: str) -> None:
-        from storeroom import Index, open_async_store, open_store, stored
-
-        @stored(key="id", indexes=[Index("category")], table="item")
-        class Item:
-            id: int
-            name: str
-            category: str
-            price: float
-            qty: int
-            active: bool
-
-        self.Item = Item
-        url = f"sqlite:///{path}?synchronous=NORMAL"
-        self.s = open_store(Item, url)
-        self.s.create_tables()
+        from storeroom import open_async_store
+        super().setup(f"sqlite:///{path}?synchronous=NORMAL")
         self.loop = asyncio.new_event_loop()
-        self.a = open_async_store(Item, url)
-        self.url = url
-        self.dm: Any = None
-
-    def _items(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        M = self.Item
-        return [M(id=r[0], name=r[1], category=r[2], price=r[3], qty=r[4], active=r[5])
-                for r in rows]
-
-    def load(self, rows: list[tuple[Any, ...]]) -> None:
-        from storeroom import Create
-        for i in range(0, len(rows), 1000):
-            self.s.edit_batch([Create(x) for x in self._items(rows[i:i + 1000])])
-
-    def get(self, k: int) -> Any:
-        return self.s.read(k)
-
-    def create_tx(self, rows: list[tuple[Any, ...]]) -> None:
-        if self.dm is None:
-            from storeroom.context import DataManager
-            self.dm = DataManager()
-            self.dm.add_engine("main", self.url, default=True)
-            self.dm.register_models(self.Item)
-        with self.dm.context() as ctx:
-            s = ctx.store(self.Item)
-            for x in self._items(rows):
-                s.create(x)
-
-    def bulk(self, rows: list[tuple[Any, ...]]) -> None:
-        self.load(rows)
-
-    def page(self, cat: str) -> Any:
-        return self.s.search(category=cat, qty__gte=10, order_by=["-price"], limit=20)
-
-    def iterate(self) -> int:
-        return sum(1 for _ in self.s.search_all())
-
-    def count(self, cat: str) -> int:
-        return self.s.count(category=cat, active=True)
-
-    def update(self, k: int) -> None:
-        self.s.update(k, qty=7)
-
-    def delete(self, k: int) -> None:
-        self.s.delete(k)
-
-    def batch(self, keys: list[int]) -> list[Any]:
-        return self.s.read_batch(keys)
+        self.a = open_async_store(self.Item, self.url)
 
     def async_page(self, cat: str) -> Any:
         return self.loop.run_until_complete(
             self.a.search(category=cat, qty__gte=10, order_by=["-price"], limit=20))
 
     def close(self) -> None:
-        self.s.close()
+        super().close()
         self.loop.run_until_complete(self.a.close())
         self.loop.close()
-        if self.dm is not None:
-            self.dm.close()
-
 
 # ---------------------------------------------------------------------------------------
 class SqlaOrm:
@@ -553,8 +492,8 @@ def main() -> None:
 def report(results: dict[tuple[str, str], float], libs: list[Any], wls: list[tuple[str, str]],
            args: Any) -> None:
     """Print the side-by-side table (bench/report.py)."""
-    from report import report as print_table
-    print_table(f"SQLite, {args.rows} rows, median of {args.repeat}", results, [lib.name for lib in libs], wls, "raw sqlite3")
+    print_table(f"SQLite, {args.rows} rows, median of {args.repeat}", results,
+                [lib.name for lib in libs], wls, "raw sqlite3")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import cache
+from typing import NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["ENV_VARS", "available", "require", "server_url"]
@@ -118,19 +119,24 @@ def available(name: str) -> bool:
     return _why_not(_name(name)) is None
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test because a server is missing; with ``CI=true`` fail it instead."""
+    import pytest  # here, so that the module imports without pytest too
+
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} [CI=true: a missing server is an error]", pytrace=False)
+    pytest.skip(reason)
+
+
 def require(name: str) -> str:
     """The URL of test server ``name``; skip the test if it is not available.
 
     With ``CI=true`` in the environment the test fails instead of skipping.
     """
-    import pytest  # here, so that the module imports without pytest too
-
     name = _name(name)
     reason = _why_not(name)
     if reason is None:
         url = server_url(name)
         assert url is not None
         return url
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} [CI=true: a missing server is an error]", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail(reason)

@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 
 from storeroom import AsyncStore, open_async_store, open_store
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.servers import skip_or_fail
 
 
 @dataclass(frozen=True)
@@ -122,9 +121,7 @@ if _ONLY:
 
 def unavailable(spec_id: str, reason: str) -> None:
     """Skip (locally) or fail (in CI) a test whose backend cannot run."""
-    if IN_CI:
-        pytest.fail(f"backend {spec_id!r} is unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(f"backend {spec_id!r} unavailable: {reason}")
+    skip_or_fail(f"backend {spec_id!r} unavailable: {reason}")
 
 
 class S:

@@ -22,6 +22,7 @@ from contract_models import Counter, Note, Row, Task, User
 from storeroom import Index, Q, field, open_async_store, open_store, stored
 from storeroom.errors import BackendError, BatchError, Conflict, UnsupportedOperation
 from storeroom.store.types import Create, Delete, Update
+from tests.servers import skip_or_fail
 
 pytest.importorskip("boto3")
 testing = pytest.importorskip("storeroom.backends.dynamodb.testing")
@@ -30,10 +31,7 @@ testing = pytest.importorskip("storeroom.backends.dynamodb.testing")
 def _url(server: str) -> str:
     reason = testing.unavailable_reason(server)
     if reason is not None:
-        import os
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     return testing.fresh_url(server, "d" + uuid.uuid4().hex[:12])
 
 

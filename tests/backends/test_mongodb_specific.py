@@ -9,7 +9,6 @@ case folding, None-last ordering, transactions, sequences and error wrapping.
 from __future__ import annotations
 
 import enum
-import os
 import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +35,7 @@ from storeroom import (
 )
 from storeroom.errors import BackendError
 from storeroom.query import OPERATORS, build_filter, compile_local, parse_order, sort_items
+from tests.servers import skip_or_fail
 
 pymongo = pytest.importorskip("pymongo")
 from pymongo import monitoring  # noqa: E402
@@ -114,9 +114,7 @@ class Recorder(monitoring.CommandListener):
 def url():
     reason = unavailable_reason()
     if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     name = f"t{uuid.uuid4().hex}"
     yield fresh_url(name)
     client = pymongo.MongoClient(fresh_url(name), serverSelectionTimeoutMS=2000)

@@ -18,7 +18,6 @@ skipped when absent, failed when CI=true.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +29,7 @@ from storeroom.backends.sql import testing
 from storeroom.errors import BackendError
 from storeroom.model import meta_of
 from storeroom.query import build_filter
+from tests.servers import skip_or_fail
 
 SERVERS = ["postgres", "mysql"]
 
@@ -37,9 +37,7 @@ SERVERS = ["postgres", "mysql"]
 def _require(server: str) -> str:
     reason = testing.unavailable_reason(server)
     if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{server}: {reason} [CI=true]", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(f"{server}: {reason}")
     return testing.base_url(server)
 
 
