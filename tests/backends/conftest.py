@@ -62,10 +62,6 @@ BACKENDS: list[BackendSpec] = [
     BackendSpec("memory", lambda tmp, name: f"memory://{name}", _always),
     BackendSpec("sqlite", lambda tmp, name: f"sqlite:///{tmp}/{name}.db",
                 _module_available("storeroom.backends.sql")),
-    # Server backends add an entry with server=True and an ``available`` that checks the
-    # server answers on loopback, e.g.
-    # BackendSpec("postgres", lambda tmp, name: f"{PG_URL}?schema={name}",
-    #             _tcp_available("127.0.0.1", 5432), server=True),
     # PostgreSQL / MariaDB on loopback (STOREROOM_TEST_PG_URL / STOREROOM_TEST_MYSQL_URL):
     # a schema / database per test
     *[BackendSpec(server,
