@@ -2,7 +2,9 @@
 
 ``SAFE`` is a path to a safe file, or a module name (resolved under ``$STOREROOM_SAFE_DIR``).
 ``get`` prints a ``str`` value as is and any other value as its ``repr``; ``set`` stores VALUE
-as a ``str``. Exit status: 0 on success, 1 for a missing key, 2 for a usage or safe error.
+as a ``str``; ``list`` reads every value too, and reports on stderr those that cannot be read.
+Exit status: 0 on success, 1 for a missing key, 2 for a usage error, an invalid key, or a
+missing or damaged safe.
 """
 
 from __future__ import annotations
@@ -41,6 +43,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _out(text: str) -> None:
+    """Print ``text`` on stdout, escaping what its encoding cannot show (a lone surrogate
+    in a stored ``str`` value, or any character on a non-UTF-8 terminal)."""
+    try:
+        print(text)
+    except UnicodeEncodeError:
+        encoding = sys.stdout.encoding or "utf-8"
+        print(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+def _list(safe: Safe) -> int:
+    """Print every key; report each value that cannot be read (status 2 if any)."""
+    status = 0
+    for key in safe:
+        _out(key)
+        try:
+            safe.get(key)
+        except SafeError as exc:
+            sys.stdout.flush()
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = _parser().parse_args(argv)
@@ -51,15 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         with Safe(path) as safe:
             if args.command == "list":
-                for key in safe:
-                    print(key)
+                return _list(safe)
             elif args.command == "get":
                 try:
                     value = safe[args.key]
                 except KeyError:
                     print(f"no such key: {args.key!r}", file=sys.stderr)
                     return 1
-                print(value if isinstance(value, str) else repr(value))
+                _out(value if isinstance(value, str) else repr(value))
             elif args.command == "set":
                 safe[args.key] = args.value
             else:

@@ -41,7 +41,9 @@ HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
+_SQLITE_CORRUPT = 11
 _SQLITE_FULL = 13
+_SQLITE_NOTADB = 26
 
 
 class Connection(sqlite3.Connection):
@@ -54,20 +56,25 @@ def _code(exc: BaseException) -> int | None:
 
 
 def is_busy(exc: BaseException) -> bool:
-    """True if ``exc`` says another connection holds a lock we need (retryable)."""
-    code = _code(exc)
-    if code is not None:
-        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    msg = str(exc)
-    return "locked" in msg or "busy" in msg
+    """True if ``exc`` says another connection holds a lock we need (retryable).
+
+    Only SQLite's own result code counts: errors ``sqlite3`` raises itself (a text column that
+    is not UTF-8, a closed connection) carry no code, and their message may quote stored text.
+    """
+    return _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED)
 
 
 def translate(exc: sqlite3.Error, path: str) -> SafeError:
     """Map a ``sqlite3`` error to the safe's error of the same meaning."""
-    if is_busy(exc):
+    code = _code(exc)
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return SafeBusyError(f"safe {path} is busy: {exc}")
-    if _code(exc) == _SQLITE_FULL or "disk is full" in str(exc):
+    if code == _SQLITE_FULL:
         return DiskFullError(f"safe {path}: the disk is full ({exc})")
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return SafeError(f"safe {path} is damaged or not an SQLite database: {exc}")
+    if code is None and "decode" in str(exc):  # ``sqlite3`` could not read a stored text
+        return SafeError(f"safe {path} is damaged: {exc}")
     return SafeError(f"safe {path}: {exc}")
 
 

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar, overload
 
 from storeroom.safe import engine
-from storeroom.safe.codec import check_key, dumps, loads
+from storeroom.safe.codec import check_key, damaged_value, dumps, load, loads, stored_key
 from storeroom.safe.space import SpaceGuard
 from storeroom.safe.threads import ThreadState
 
@@ -32,7 +32,13 @@ _MISSING: Any = object()
 
 
 class SafeMapping(MutableMapping[str, Any]):
-    """A ``MutableMapping[str, Any]`` over one SQLite table of pickled values."""
+    """A ``MutableMapping[str, Any]`` over one SQLite table of pickled values.
+
+    Every method that takes a key checks it (:func:`~storeroom.safe.codec.check_key`); every
+    read of a damaged file — a value that cannot be unpickled, a key that is not text, a file
+    that is not (or no longer) an SQLite database — raises :class:`~storeroom.safe.SafeError`
+    with the original error as ``__cause__``.
+    """
 
     __slots__ = ()
 
@@ -44,7 +50,8 @@ class SafeMapping(MutableMapping[str, Any]):
 
     @abstractmethod
     def _run(self, op: Callable[[sqlite3.Cursor], T]) -> T:
-        """Run ``op`` on this thread's cursor, waiting out locks held elsewhere."""
+        """Run ``op`` on this thread's cursor, waiting out locks held elsewhere; errors come out
+        as :class:`~storeroom.safe.SafeError`."""
 
     @abstractmethod
     def _atomic(self) -> AbstractContextManager[ThreadState]:
@@ -55,31 +62,50 @@ class SafeMapping(MutableMapping[str, Any]):
     def _space(self) -> SpaceGuard:
         """The free-space guard of the safe's directory."""
 
+    @property
+    @abstractmethod
+    def _path(self) -> str:
+        """The safe's file, for error messages."""
+
     # -- reads ------------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
         """Return the value stored under ``key``; raise ``KeyError`` if there is none."""
-        if type(key) is not str:
+        if type(key) is not str or not key.isascii():
             key = check_key(key)
+        st = self._state()
+        st.busy = True  # inlined ThreadState.call: this is the hottest path
         try:
-            row = self._state().cur.execute(engine.GET, (key,)).fetchone()
+            row = st.cur.execute(engine.GET, (key,)).fetchone()
         except sqlite3.Error:
             row = self._run(lambda cur: cur.execute(engine.GET, (key,)).fetchone())
+        finally:
+            st.busy = False
         if row is None:
             raise KeyError(key)
-        return loads(row[0])
+        try:
+            return loads(row[0])
+        except Exception as exc:
+            raise damaged_value(self._path, key, exc) from exc
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value under ``key``, or ``default`` if there is none."""
-        if type(key) is not str:
+        if type(key) is not str or not key.isascii():
             key = check_key(key)
+        st = self._state()
+        st.busy = True
         try:
-            row = self._state().cur.execute(engine.GET, (key,)).fetchone()
+            row = st.cur.execute(engine.GET, (key,)).fetchone()
         except sqlite3.Error:
             row = self._run(lambda cur: cur.execute(engine.GET, (key,)).fetchone())
+        finally:
+            st.busy = False
         if row is None:
             return default
-        return loads(row[0])
+        try:
+            return loads(row[0])
+        except Exception as exc:
+            raise damaged_value(self._path, key, exc) from exc
 
     def __contains__(self, key: object) -> bool:
         """True if a value (possibly ``None``) is stored under ``key``."""
@@ -93,11 +119,13 @@ class SafeMapping(MutableMapping[str, Any]):
     def __iter__(self) -> Iterator[str]:
         """Iterate over a snapshot of the keys, in sorted order."""
         rows = self._run(lambda cur: cur.execute(engine.KEYS).fetchall())
-        return (key for (key,) in rows)
+        path = self._path
+        return iter([stored_key(path, key) for (key,) in rows])
 
     def _items(self) -> list[tuple[str, Any]]:
         rows = self._run(lambda cur: cur.execute(engine.ITEMS).fetchall())
-        return [(key, loads(blob)) for key, blob in rows]
+        path = self._path
+        return [(stored_key(path, key), load(path, key, blob)) for key, blob in rows]
 
     def items(self) -> ItemsView[str, Any]:
         """A view of the ``(key, value)`` pairs; each iteration reads one consistent snapshot."""
@@ -111,7 +139,7 @@ class SafeMapping(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key``: atomic, and durable once this returns."""
-        if type(key) is not str:
+        if type(key) is not str or not key.isascii():
             key = check_key(key)
         blob = dumps(value)
         self._space.check(len(blob) + len(key))
@@ -133,43 +161,46 @@ class SafeMapping(MutableMapping[str, Any]):
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value (atomically); ``default`` or ``KeyError`` if
-        missing."""
+        missing. A value that cannot be read stays stored (:class:`SafeError`)."""
         k = check_key(key)
         self._space.check(0)
-        if engine.HAS_RETURNING:
-            row = self._run(lambda cur: cur.execute(engine.POP, (k,)).fetchone())
-        else:  # pragma: no cover - SQLite < 3.35
-            with self._atomic() as st:
-                row = st.cur.execute(engine.GET, (k,)).fetchone()
+        with self._atomic():  # unpickled inside, so that a damaged value is not deleted
+            if engine.HAS_RETURNING:
+                row = self._run(lambda cur: cur.execute(engine.POP, (k,)).fetchone())
+            else:  # pragma: no cover - SQLite < 3.35
+                row = self._run(lambda cur: cur.execute(engine.GET, (k,)).fetchone())
                 if row is not None:
-                    st.cur.execute(engine.DELETE, (k,))
-        if row is None:
+                    self._run(lambda cur: cur.execute(engine.DELETE, (k,)))
+            value = _MISSING if row is None else load(self._path, k, row[0])
+        if value is _MISSING:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        return loads(row[0])
+        return value
 
     def popitem(self) -> tuple[str, Any]:
         """Remove and return the ``(key, value)`` pair with the smallest key; ``KeyError`` if
-        empty."""
+        empty. A value that cannot be read stays stored (:class:`SafeError`)."""
         self._space.check(0)
-        with self._atomic() as st:
-            row = st.cur.execute(engine.FIRST).fetchone()
+        with self._atomic():
+            row = self._run(lambda cur: cur.execute(engine.FIRST).fetchone())
             if row is None:
                 raise KeyError("popitem(): the safe is empty")
-            st.cur.execute(engine.DELETE, (row[0],))
-        return row[0], loads(row[1])
+            key = stored_key(self._path, row[0])
+            self._run(lambda cur: cur.execute(engine.DELETE, (key,)))
+            value = load(self._path, key, row[1])
+        return key, value
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """Return the value of ``key``; if missing, store ``default`` first (atomically)."""
         k = check_key(key)
         blob = dumps(default)
         self._space.check(len(blob) + len(k))
-        with self._atomic() as st:
-            row = st.cur.execute(engine.GET, (k,)).fetchone()
+        with self._atomic():
+            row = self._run(lambda cur: cur.execute(engine.GET, (k,)).fetchone())
             if row is not None:
-                return loads(row[0])
-            st.cur.execute(engine.PUT, (k, blob))
+                return load(self._path, k, row[0])
+            self._run(lambda cur: cur.execute(engine.PUT, (k, blob)))
         return default
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
@@ -190,8 +221,8 @@ class SafeMapping(MutableMapping[str, Any]):
         if not rows:
             return
         self._space.check(sum(len(k) + len(b) for k, b in rows))
-        with self._atomic() as st:
-            st.cur.executemany(engine.PUT, rows)
+        with self._atomic():
+            self._run(lambda cur: cur.executemany(engine.PUT, rows))
 
     def clear(self) -> None:
         """Delete every key, as one transaction."""

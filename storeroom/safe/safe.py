@@ -7,17 +7,16 @@ import random
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
-from storeroom.safe import engine
+from storeroom.safe import engine, threads
 from storeroom.safe.engine import Durability
 from storeroom.safe.errors import SafeBusyError, SafeError
 from storeroom.safe.mapping import SafeMapping
 from storeroom.safe.space import DEFAULT_MIN_FREE_BYTES, SpaceGuard
-from storeroom.safe.threads import GENERATION, ThreadState
+from storeroom.safe.threads import FORKING, GENERATION, ThreadState
 from storeroom.safe.transaction import Transaction
 
 T = TypeVar("T")
@@ -47,6 +46,10 @@ class Safe(SafeMapping):
 
     Values are pickled on write and unpickled on read: mutating a value you read changes
     nothing stored until you assign it back.
+
+    Each thread uses its own connection, closed by :meth:`close`, when the thread ends, or as
+    soon as the safe is dropped (no garbage collection needed). After ``fork()`` the child
+    opens its own connections and never uses the parent's.
     """
 
     def __init__(
@@ -64,8 +67,8 @@ class Safe(SafeMapping):
         self.timeout = float(timeout)
         self._guard = SpaceGuard(os.path.dirname(self.path), int(min_free_bytes))
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self._states: weakref.WeakSet[ThreadState] = weakref.WeakSet()
+        #: Marks this safe's thread states; not the safe itself, which they must not keep alive.
+        self._owner = object()
 
     @property
     def min_free_bytes(self) -> int:
@@ -76,9 +79,15 @@ class Safe(SafeMapping):
     def _space(self) -> SpaceGuard:
         return self._guard
 
+    @property
+    def _path(self) -> str:
+        return self.path
+
     # -- connections ------------------------------------------------------------------------
 
     def _state(self) -> ThreadState:
+        if FORKING[0]:
+            threads.wait_for_fork()
         try:
             state: ThreadState = self._local.state
         except AttributeError:
@@ -88,22 +97,23 @@ class Safe(SafeMapping):
         return state
 
     def _open(self) -> ThreadState:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        conn = self._retry(lambda: engine.connect(self.path, self.durability, _SQLITE_WAIT))
-        state = ThreadState(conn)
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        except OSError as exc:
+            raise SafeError(f"safe {self.path}: cannot create its directory ({exc})") from exc
+        state = threads.open_state(
+            self._owner,
+            self.path,
+            lambda: self._retry(lambda: engine.connect(self.path, self.durability, _SQLITE_WAIT)),
+        )
         self._local.state = state
-        with self._lock:
-            self._states.add(state)
         return state
 
     def close(self) -> None:
-        """Close this process's connections; the safe reopens them if used again."""
-        with self._lock:
-            states = list(self._states)
-            self._states = weakref.WeakSet()
-            self._local = threading.local()
-        for state in states:
-            state.close()
+        """Close this process's connections, on every thread; the safe reopens them if used
+        again."""
+        self._local = threading.local()
+        threads.close_owned(self._owner)
 
     def __enter__(self) -> Safe:
         return self
@@ -138,10 +148,10 @@ class Safe(SafeMapping):
         state = self._state()
         if state.depth:  # inside a transaction on this thread: already holds the write lock
             try:
-                return op(state.cur)
+                return state.call(op)
             except sqlite3.Error as exc:
                 raise engine.translate(exc, self.path) from exc
-        return self._retry(lambda: op(self._state().cur))
+        return self._retry(lambda: state.call(op))
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -172,7 +182,7 @@ class Safe(SafeMapping):
         if state.depth:
             yield from self._savepoint(state)
             return
-        self._retry(lambda: state.cur.execute("BEGIN IMMEDIATE"))
+        self._retry(lambda: state.call(_begin))
         state.depth = 1
         try:
             yield state
@@ -185,28 +195,30 @@ class Safe(SafeMapping):
 
     def _savepoint(self, state: ThreadState) -> Iterator[ThreadState]:
         name = f"safe_sp{state.depth}"
-        state.cur.execute(f"SAVEPOINT {name}")
+        _check_generation(state)
+        state.call(lambda cur: cur.execute(f"SAVEPOINT {name}"))
         state.depth += 1
         try:
             yield state
         except BaseException:
             state.depth -= 1
+            _check_generation(state)
             if state.conn.in_transaction:
-                state.cur.execute(f"ROLLBACK TO {name}")
-                state.cur.execute(f"RELEASE {name}")
+                state.call(lambda cur: cur.execute(f"ROLLBACK TO {name}"))
+                state.call(lambda cur: cur.execute(f"RELEASE {name}"))
             raise
         state.depth -= 1
-        state.cur.execute(f"RELEASE {name}")
+        _check_generation(state)
+        state.call(lambda cur: cur.execute(f"RELEASE {name}"))
 
     def _end(self, state: ThreadState, verb: str) -> None:
-        if state.gen != GENERATION[0]:
-            raise SafeError("the process forked inside a transaction; the child cannot end it")
+        _check_generation(state)
         try:
             if state.conn.in_transaction:
-                state.cur.execute(verb)
+                state.call(lambda cur: cur.execute(verb))
         except sqlite3.Error as exc:
             if state.conn.in_transaction:
-                state.cur.execute("ROLLBACK")
+                state.call(_rollback)
             raise engine.translate(exc, self.path) from exc
 
     def __repr__(self) -> str:
@@ -214,6 +226,20 @@ class Safe(SafeMapping):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_reopen, (self.path, self.durability, self.min_free_bytes, self.timeout))
+
+
+def _begin(cur: sqlite3.Cursor) -> None:
+    cur.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(cur: sqlite3.Cursor) -> None:
+    cur.execute("ROLLBACK")
+
+
+def _check_generation(state: ThreadState) -> None:
+    """Refuse to touch a connection inherited across ``fork()`` (a transaction of the parent)."""
+    if state.gen != GENERATION[0]:
+        raise SafeError("the process forked inside a transaction; the child cannot use it")
 
 
 def _reopen(path: str, durability: Durability, min_free_bytes: int, timeout: float) -> Safe:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, TypeVar
 
-from storeroom.safe import engine
-from storeroom.safe.errors import TransactionClosedError
+from storeroom.safe import engine, threads
+from storeroom.safe.errors import SafeError, TransactionClosedError
 from storeroom.safe.mapping import SafeMapping
 from storeroom.safe.space import SpaceGuard
-from storeroom.safe.threads import ThreadState
+from storeroom.safe.threads import FORKING, GENERATION, ThreadState
 
 if TYPE_CHECKING:
     from storeroom.safe.safe import Safe
@@ -37,12 +37,16 @@ class Transaction(SafeMapping):
     def _state(self) -> ThreadState:
         if not self._open:
             raise TransactionClosedError("this transaction has ended; use the safe instead")
+        if FORKING[0]:
+            threads.wait_for_fork()
+        if self._st.gen != GENERATION[0]:  # its connection is the parent's: never touch it
+            raise SafeError("the process forked inside this transaction; the child cannot use it")
         return self._st
 
     def _run(self, op: Callable[[sqlite3.Cursor], T]) -> T:
         state = self._state()
         try:
-            return op(state.cur)
+            return state.call(op)
         except sqlite3.Error as exc:
             raise engine.translate(exc, self._safe.path) from exc
 
@@ -52,6 +56,10 @@ class Transaction(SafeMapping):
     @property
     def _space(self) -> SpaceGuard:
         return self._safe._space
+
+    @property
+    def _path(self) -> str:
+        return self._safe.path
 
     def __repr__(self) -> str:
         state = "open" if self._open else "closed"

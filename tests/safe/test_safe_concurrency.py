@@ -1,7 +1,13 @@
-"""Many threads and processes on one safe; fork; lock timeouts."""
+"""Many threads and processes on one safe; fork; lock timeouts.
+
+``STOREROOM_SAFE_REPEAT=N`` runs each multi-process counter test N times (default 2), e.g.
+``STOREROOM_SAFE_REPEAT=50 python -m pytest -q tests/safe/test_safe_concurrency.py -k increment``
+for the soak run under load.
+"""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import sqlite3
@@ -16,9 +22,10 @@ from storeroom.safe import Safe, SafeBusyError
 
 COUNTERS = ["c0", "c1", "c2", "c3"]
 PROCS, THREADS, INCREMENTS = 8, 2, 25
+REPEAT = int(os.environ.get("STOREROOM_SAFE_REPEAT", "2"))
 
 
-def _increment(path: str, seed: int, errors: Any) -> None:
+def _increment(path: str, seed: int, errors: Any, started: Any = None) -> None:
     safe = Safe(path, timeout=120)
 
     def work(tid: int) -> None:
@@ -27,6 +34,8 @@ def _increment(path: str, seed: int, errors: Any) -> None:
                 name = COUNTERS[(seed + tid + i) % len(COUNTERS)]
                 with safe.transaction() as t:
                     t[name] = t.get(name, 0) + 1
+                if i == 0 and started is not None:
+                    started.put(seed)  # this worker is committing now
         except BaseException as exc:  # a thread's error must reach the test, not vanish
             errors.put(f"process {seed} thread {tid}: {exc!r}")
             raise
@@ -39,7 +48,34 @@ def _increment(path: str, seed: int, errors: Any) -> None:
     safe.close()
 
 
-def test_processes_and_threads_increment_exactly(tmp_path: Path) -> None:
+def _expected_totals() -> dict[str, int]:
+    totals = {c: 0 for c in COUNTERS}
+    for seed in range(PROCS):
+        for tid in range(THREADS):
+            for i in range(INCREMENTS):
+                totals[COUNTERS[(seed + tid + i) % len(COUNTERS)]] += 1
+    return totals
+
+
+def _join_all(procs: list[Any], errors: Any) -> None:
+    deadline = time.monotonic() + 180
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    hung = [p.pid for p in procs if p.is_alive()]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join()
+    assert hung == [], "workers still running after 180 s"
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == []
+
+
+@pytest.mark.parametrize("round_", range(REPEAT))
+def test_processes_and_threads_increment_exactly(tmp_path: Path, round_: int) -> None:
     path = str(tmp_path / "counters.db")
     Safe(path).update({c: 0 for c in COUNTERS})
     ctx = mp.get_context("fork")
@@ -47,21 +83,60 @@ def test_processes_and_threads_increment_exactly(tmp_path: Path) -> None:
     procs = [ctx.Process(target=_increment, args=(path, p, errors)) for p in range(PROCS)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(180)
-        assert p.exitcode == 0
-    failures = []
-    while not errors.empty():
-        failures.append(errors.get())
-    assert failures == []
+    _join_all(procs, errors)
     with Safe(path) as safe:
         assert sum(safe[c] for c in COUNTERS) == PROCS * THREADS * INCREMENTS
-        totals = {c: 0 for c in COUNTERS}
-        for seed in range(PROCS):
-            for tid in range(THREADS):
-                for i in range(INCREMENTS):
-                    totals[COUNTERS[(seed + tid + i) % len(COUNTERS)]] += 1
-        assert dict(safe) == totals
+        assert dict(safe) == _expected_totals()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.parametrize("how", ["dropped", "closed"])
+@pytest.mark.parametrize("round_", range(REPEAT))
+def test_increment_while_the_parent_lets_go(tmp_path: Path, round_: int, how: str) -> None:
+    """Issue 8 #16: the parent frees or closes its connection while forked workers commit.
+
+    ``dropped``: a Safe dropped without close() while collection is paused, collected while
+    the workers run. Its connection used to survive into the workers; their own connections
+    then shared SQLite's inherited lock bookkeeping and took no real locks, so the parent,
+    freeing the connection, checkpointed and deleted the WAL they were committing to.
+    ``closed``: a parent safe idle across the fork, closed explicitly while the workers run.
+    """
+    path = str(tmp_path / "counters.db")
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        parent = Safe(path)
+        parent.update({c: 0 for c in COUNTERS})
+        if how == "dropped":
+            del parent  # without close(); nothing but the garbage collector may free it
+        ctx = mp.get_context("fork")
+        errors, started = ctx.SimpleQueue(), ctx.SimpleQueue()
+        procs = [
+            ctx.Process(target=_increment, args=(path, p, errors, started)) for p in range(PROCS)
+        ]
+        for p in procs:
+            p.start()
+        deadline = time.monotonic() + 120
+        seen = 0
+        while seen < PROCS * THREADS and time.monotonic() < deadline:
+            if started.empty():
+                time.sleep(0.001)
+                continue
+            started.get()
+            seen += 1
+        if how == "dropped":
+            gc.collect()  # frees what the dropped safe left, while the workers commit
+        else:
+            parent.close()
+        _join_all(procs, errors)
+    finally:
+        if was_enabled:
+            gc.enable()
+    with Safe(path) as safe:
+        assert dict(safe) == _expected_totals()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
 
 
 def test_threads_share_one_safe(safe: Safe) -> None:
