@@ -72,7 +72,7 @@ class AsyncEngines:
             return conns[name]
         return await self._open(self._topology.get(name))
 
-    async def _open(self, spec: EngineSpec) -> AsyncConnection:
+    async def _open(self, spec: EngineSpec) -> Any:
         ctx = self._ctx
         state = ctx._state
         if self._ended or (state != ACTIVE and state != EXITING):
@@ -147,7 +147,7 @@ class AsyncEngines:
         """What a store on store engine ``name`` runs each operation on (see
         :class:`AsyncStoreUnit`); a write marks the context as having written."""
         conns = self._conns
-        unit = conns.get(name) if conns is not None and not self._ended else None
+        unit: Any = conns.get(name) if conns is not None and not self._ended else None
         if unit is None:
             unit = await self._open(self._topology.get(name))
         if write:

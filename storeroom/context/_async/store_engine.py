@@ -40,7 +40,7 @@ class AsyncStoreEngine:
     ``options`` go to every store opened (as ``open_store(model, url, **options)``).
     """
 
-    __slots__ = ("name", "url", "backend", "_options", "_backends", "_stores")
+    __slots__ = ("name", "url", "backend", "_options", "_backends", "_stores", "_prepared")
 
     def __init__(self, name: str, url: str, options: dict[str, Any]) -> None:
         self.name = name
@@ -50,6 +50,7 @@ class AsyncStoreEngine:
         self._options = options
         self._backends: dict[type, Any] = {}
         self._stores: dict[type, AsyncStore[Any]] = {}
+        self._prepared: set[type] = set()
 
     def backend_for(self, model: type) -> Any:
         """The shared backend of ``model`` on this engine (opened once; no I/O here)."""
@@ -76,11 +77,23 @@ class AsyncStoreEngine:
             store = self._stores[model] = AsyncStore(model, self.backend_for(model))
         return store
 
+    async def prepare(self, models: list[type]) -> None:
+        """Create the tables of ``models`` that this engine did not create yet.
+
+        A context calls it before it begins a transaction on the engine: a MongoDB
+        transaction cannot use a collection created after it began.
+        """
+        for model in models:
+            if model not in self._prepared:
+                await self.backend_for(model).create_tables()
+                self._prepared.add(model)
+
     async def close(self) -> None:
         """Close the engine's backends (the first opened, which owns a shared client, last)."""
         backends = list(self._backends.values())
         self._backends.clear()
         self._stores.clear()
+        self._prepared.clear()
         for backend in reversed(backends):
             await backend.close()
 
@@ -88,6 +101,7 @@ class AsyncStoreEngine:
         """Forget the backends without closing them (they belong to the parent process)."""
         self._backends.clear()
         self._stores.clear()
+        self._prepared.clear()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {_hide_password(self.url)}>"
@@ -126,6 +140,9 @@ class AsyncStoreUnit:
         return view
 
     async def _begin(self, shared: Any) -> None:
+        engines = self._engines
+        dm = engines._ctx._dm
+        await engines._topology.get(self.name).engine.prepare(dm._models_on(self.name))
         tx = self.transaction = await shared.begin()
         try:
             # the savepoints this context is inside cover the new transaction too

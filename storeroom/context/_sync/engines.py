@@ -73,7 +73,7 @@ class Engines:
             return conns[name]
         return self._open(self._topology.get(name))
 
-    def _open(self, spec: EngineSpec) -> Connection:
+    def _open(self, spec: EngineSpec) -> Any:
         ctx = self._ctx
         state = ctx._state
         if self._ended or (state != ACTIVE and state != EXITING):
@@ -148,7 +148,7 @@ class Engines:
         """What a store on store engine ``name`` runs each operation on (see
         :class:`StoreUnit`); a write marks the context as having written."""
         conns = self._conns
-        unit = conns.get(name) if conns is not None and not self._ended else None
+        unit: Any = conns.get(name) if conns is not None and not self._ended else None
         if unit is None:
             unit = self._open(self._topology.get(name))
         if write:

@@ -175,6 +175,11 @@ class DataManager:
             ) from None
         return self._topology.get(engine).name
 
+    def _models_on(self, name: str) -> list[type]:
+        """The registered models whose stores live on engine ``name``."""
+        default = self._topology.default
+        return [m for m, e in self._models.items() if (default if e is None else e) == name]
+
     # contexts -----------------------------------------------------------
     def context(
         self, meta: Mapping[str, Any] | None = None, *, autocommit: bool = False
