@@ -11,6 +11,7 @@ On a backend without transactions (Redis, DynamoDB) writes apply at once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -40,7 +41,8 @@ class AsyncStoreEngine:
     ``options`` go to every store opened (as ``open_store(model, url, **options)``).
     """
 
-    __slots__ = ("name", "url", "backend", "_options", "_backends", "_stores", "_prepared")
+    __slots__ = ("name", "url", "backend", "_options", "_backends", "_stores", "_prepared",
+                 "_lock")
 
     def __init__(self, name: str, url: str, options: dict[str, Any]) -> None:
         self.name = name
@@ -51,26 +53,31 @@ class AsyncStoreEngine:
         self._backends: dict[type, Any] = {}
         self._stores: dict[type, AsyncStore[Any]] = {}
         self._prepared: set[type] = set()
+        self._lock = threading.Lock()  # contexts in several threads open backends once
 
     def backend_for(self, model: type) -> Any:
         """The shared backend of ``model`` on this engine (opened once; no I/O here)."""
         backend = self._backends.get(model)
         if backend is None:
-            options = self._options
-            if self._backends:
-                first = next(iter(self._backends.values()))
-                share = getattr(first, "shared_options", None)
-                if share is not None:
-                    options = {**options, **share()}
-            backend = make_backend(model, self.url, is_async=IS_ASYNC, **options)
-            self._backends[model] = backend
+            with self._lock:
+                backend = self._backends.get(model)
+                if backend is None:
+                    options = self._options
+                    if self._backends:
+                        first = next(iter(self._backends.values()))
+                        share = getattr(first, "shared_options", None)
+                        if share is not None:
+                            options = {**options, **share()}
+                    backend = make_backend(model, self.url, is_async=IS_ASYNC, **options)
+                    self._backends[model] = backend
         return backend
 
     def store(self, model: type) -> AsyncStore[Any]:
         """The standalone store of ``model`` on this engine (memoized).
 
         Outside any context: writes through it apply at once. Use ``ctx.store(Model)``
-        for a store in a context's unit of work.
+        for a store in a context's unit of work. Do not close it: it holds the
+        engine's shared backend, which ``dm.close()`` closes.
         """
         store = self._stores.get(model)
         if store is None:

@@ -213,7 +213,8 @@ class DataManager:
         """Call in a child process after ``fork``: give every engine a fresh pool.
 
         The parent's pooled connections are dropped without being closed (they
-        still belong to the parent), as ``engine.dispose(close=False)`` does.
+        still belong to the parent), as ``engine.dispose(close=False)`` does; a
+        store engine forgets its stores the same way (the child opens new ones).
         """
         for spec in self._topology.specs.values():
             if spec.is_sql:
@@ -222,7 +223,8 @@ class DataManager:
                 spec.engine.postfork()
 
     def close(self) -> None:
-        """Dispose every engine (closing its pooled connections); no new context can start."""
+        """Dispose every engine (closing its pooled connections, and the stores of store
+        engines); no new context can start."""
         self._closed = True
         for spec in self._topology.specs.values():
             if spec.is_sql:
