@@ -150,3 +150,28 @@ async def test_transactions_false_writes_at_once(is_async: bool, url: str) -> No
             assert await maybe(ctx.store(Order).read("o1")) is not None
     finally:
         await d.close()
+
+
+async def test_tasks_that_begin_the_engine_at_once_share_one_transaction(url: str) -> None:
+    """Two tasks of one context reach the engine first at the same time (while the
+    collections are created): one transaction is kept, the other rolled back unused.
+
+    (Operations themselves must not run concurrently on one MongoDB engine of a
+    context: a pymongo session is not for concurrent use, as a SQL connection is not.)
+    """
+    import asyncio
+
+    d = D(True, url)
+    try:
+        async with d.context() as ctx:
+            unit = await ctx.engines["m"]
+            orders, lines = d.engine.backend_for(Order), d.engine.backend_for(Line)
+            a, b = await asyncio.gather(unit.backend(orders), unit.backend(lines))
+            assert a._session is b._session is unit.transaction.session
+            await ctx.store(Order).create(Order(id="o1"))
+            await ctx.store(Line).create(Line(id="l1"))
+        async with d.context() as ctx:
+            assert await ctx.store(Order).count() == 1
+            assert await ctx.store(Line).count() == 1
+    finally:
+        await d.close()

@@ -130,35 +130,42 @@ class AsyncStoreUnit:
         self.transaction: Any = None
         self._engines = engines
         self._autocommit = autocommit
-        self._views: dict[int, Any] = {}
+        self._views: dict[Any, Any] = {}  # engine backend -> the one this context runs
 
     async def backend(self, shared: Any) -> Any:
         """``shared`` (an engine backend) as it runs in this context: bound to the
         transaction, or itself when the engine writes at once."""
-        view = self._views.get(id(shared))
+        view = self._views.get(shared)
         if view is None:
             if self._autocommit or not shared.store_meta.transactions:
                 view = shared
             else:
-                if self.transaction is None:
-                    await self._begin(shared)
-                view = await shared.bind(self.transaction)
-            self._views[id(shared)] = view
+                tx = self.transaction
+                if tx is None:
+                    tx = await self._begin(shared)
+                view = await shared.bind(tx)
+            # another task of this context may have bound it meanwhile: keep one
+            view = self._views.setdefault(shared, view)
         return view
 
-    async def _begin(self, shared: Any) -> None:
+    async def _begin(self, shared: Any) -> Any:
         engines = self._engines
         dm = engines._ctx._dm
         await engines._topology.get(self.name).engine.prepare(dm._models_on(self.name))
-        tx = self.transaction = await shared.begin()
+        tx = await shared.begin()
+        if self.transaction is not None:  # another task of this context began one meanwhile
+            await tx.rollback()
+            return self.transaction
+        self.transaction = tx
         try:
             # the savepoints this context is inside cover the new transaction too
-            for savepoint in self._engines._savepoints or ():
+            for savepoint in engines._savepoints or ():
                 await savepoint._join(self.name, self)
         except BaseException:
             self.transaction = None
             await tx.rollback()
             raise
+        return tx
 
     # what the context's unit of work calls (as on a SQLAlchemy connection) ----------
     async def commit(self) -> None:
