@@ -27,10 +27,12 @@ from ._async.dal import DAL as AsyncDAL
 from ._async.engines import AsyncEngines
 from ._async.engines import Savepoint as AsyncSavepoint
 from ._async.manager import AsyncDataManager
+from ._async.store_engine import AsyncStoreEngine, AsyncStoreUnit
 from ._sync.context import Context
 from ._sync.dal import DAL
 from ._sync.engines import Engines, Savepoint
 from ._sync.manager import DataManager
+from ._sync.store_engine import StoreEngine, StoreUnit
 from .meta import Meta
 from .request import MethodRequest
 from .service import Service
@@ -43,6 +45,8 @@ __all__ = [
     "AsyncDataManager",
     "AsyncEngines",
     "AsyncSavepoint",
+    "AsyncStoreEngine",
+    "AsyncStoreUnit",
     "Context",
     "DAL",
     "DalMethodError",
@@ -56,5 +60,7 @@ __all__ = [
     "ResourceSetupError",
     "Savepoint",
     "Service",
+    "StoreEngine",
+    "StoreUnit",
     "same_database",
 ]

@@ -11,19 +11,22 @@ from .urls import same_database
 
 
 class EngineSpec:
-    """One named engine: its SQLAlchemy engine and its role.
+    """One named engine: its engine object and its role.
 
+    A SQL engine has a SQLAlchemy ``URL`` and engine (``is_sql``); a store engine
+    (memory, MongoDB, Redis, DynamoDB) has its URL string and a ``StoreEngine``.
     ``primary`` is the writable engine a read-only engine replicates (or
     ``None``); ``replica`` is the read-only engine that replicates a writable
-    one (or ``None``).
+    one (or ``None``). Store engines are always writable and never paired.
     """
 
     __slots__ = (
         "name", "url", "engine", "read_only", "replica_of", "primary", "replica", "is_sqlite",
+        "is_sql",
     )  # fmt: skip
 
     def __init__(
-        self, name: str, url: URL, engine: Any, read_only: bool, replica_of: str | None
+        self, name: str, url: URL | str, engine: Any, read_only: bool, replica_of: str | None
     ) -> None:
         self.name = name
         self.url = url
@@ -32,11 +35,14 @@ class EngineSpec:
         self.replica_of = replica_of
         self.primary: str | None = None
         self.replica: str | None = None
-        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.is_sql = isinstance(url, URL)
+        self.is_sqlite = isinstance(url, URL) and url.get_backend_name() == "sqlite"
 
     def __repr__(self) -> str:
         role = "read-only" if self.read_only else "writable"
-        return f"<EngineSpec {self.name!r} {role} {self.url.render_as_string(hide_password=True)}>"
+        shown = self.url.render_as_string(hide_password=True) if isinstance(self.url, URL) else (
+            repr(self.engine))
+        return f"<EngineSpec {self.name!r} {role} {shown}>"
 
 
 class EngineTopology:
@@ -50,11 +56,10 @@ class EngineTopology:
 
     def check_new(self, name: str, read_only: bool, replica_of: str | None) -> None:
         """Validate a new engine's name and role before its engine is created."""
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ValueError(f"engine name {name!r} must be an identifier not starting with '_'")
-        if name in ("get", "status", "for_read", "for_write", "connection_for", "mark_written",
-                    "wrote", "names", "opened", "default"):  # fmt: skip
-            raise ValueError(f"engine name {name!r} is reserved (an attribute of ctx.engines)")
+        # any name: ctx.engines[name] reaches every engine (attribute access only the
+        # names that are not attributes of ctx.engines)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"engine name {name!r} must be a non-empty str")
         if name in self.specs:
             raise AlreadyExists(f"engine {name!r} is already added")
         if replica_of is not None:
@@ -65,6 +70,8 @@ class EngineTopology:
                 raise ValueError(f"engine {name!r}: replica_of={replica_of!r} names no engine")
             if target.read_only:
                 raise ValueError(f"engine {name!r}: replica_of={replica_of!r} is read-only itself")
+            if not target.is_sql:
+                raise ValueError(f"engine {name!r}: replica_of={replica_of!r} is not a SQL engine")
 
     def add(self, spec: EngineSpec, default: bool) -> None:
         """Add ``spec``; the first engine added is the default unless another says ``default``."""
@@ -83,7 +90,7 @@ class EngineTopology:
                 spec.primary = spec.replica_of
             else:
                 for other in self.specs.values():
-                    if not other.read_only and same_database(spec.url, other.url):
+                    if not other.read_only and other.is_sql and same_database(spec.url, other.url):
                         spec.primary = other.name
                         break
             if spec.primary is not None:

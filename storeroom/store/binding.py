@@ -12,22 +12,26 @@ T = TypeVar("T")
 
 def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
     """A sync store of ``model`` on the context's connections of engine ``engine_name``."""
-    dm = ctx.data_manager
-    if engine_name in dm._store_engines:
-        return dm._shared_store(model, engine_name)  # type: ignore[no-any-return]
+    spec = ctx.data_manager._topology.get(engine_name)
+    if not spec.is_sql:
+        # a store engine: the engine's shared backend, run in the context's unit of work
+        from ..context._sync.store_engine import UnitBackend
+        return Store(model, UnitBackend(ctx.engines, spec.name, spec.engine.backend_for(model)))
     from ..backends.sql import SqlBackend, core_for
     from ..backends.sql._sync.context_source import ContextSource
-    engine = ctx.data_manager.get_engine(engine_name)
+    engine = spec.engine
     return Store(model, SqlBackend(core_for(model, engine), ContextSource(ctx, engine_name)))
 
 
 def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> AsyncStore[T]:
     """An async store of ``model`` on the context's connections of engine ``engine_name``."""
-    dm = ctx.data_manager
-    if engine_name in dm._store_engines:
-        return dm._shared_store(model, engine_name)  # type: ignore[no-any-return]
+    spec = ctx.data_manager._topology.get(engine_name)
+    if not spec.is_sql:
+        from ..context._async.store_engine import AsyncUnitBackend
+        return AsyncStore(model, AsyncUnitBackend(ctx.engines, spec.name,
+                                                  spec.engine.backend_for(model)))
     from ..backends.sql import AsyncSqlBackend, core_for
     from ..backends.sql._async.context_source import AsyncContextSource
-    engine = ctx.data_manager.get_engine(engine_name)
+    engine = spec.engine
     return AsyncStore(model, AsyncSqlBackend(core_for(model, engine),
                                              AsyncContextSource(ctx, engine_name)))

@@ -287,9 +287,9 @@ def test_add_engine_errors(dm: DataManager) -> None:
     with pytest.raises(AlreadyExists):
         dm.add_engine("writer", "sqlite://")
     with pytest.raises(ValueError):
-        dm.add_engine("status", "sqlite://")
-    with pytest.raises(ValueError):
-        dm.add_engine("_x", "sqlite://")
+        dm.add_engine("", "sqlite://")
+    with pytest.raises(ValueError, match="replica_of"):
+        dm.add_engine("r", "sqlite://", read_only=True, replica_of="nope")
 
 
 def test_default_engine_and_close(db_url: str) -> None:

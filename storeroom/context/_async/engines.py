@@ -8,16 +8,20 @@ from ...errors import ReadOnlyError
 from ..engine_specs import EngineSpec, EngineTopology
 from ..sqlalchemy_setup import AUTOCOMMIT_OPTION, AsyncConnection
 from ..states import ACTIVE, EXITING
+from .store_engine import AsyncStoreUnit
 
 
 class AsyncEngines:
     """``ctx.engines``: a lazily opened, memoized SQLAlchemy connection per named engine.
 
-    ``await ctx.engines.get("writer")`` (or ``await ctx.engines.writer``) opens
-    the engine's connection on first use and begins its transaction; later
-    calls in the same context return the same connection. Engines a context
-    never asks for are never touched. At the end of the context every opened
-    connection commits (clean end) or rolls back (error) and is closed.
+    ``await ctx.engines.get("writer")`` (or ``await ctx.engines["writer"]``, or
+    ``await ctx.engines.writer`` for a name that is not an attribute of
+    ``ctx.engines``) opens the engine's connection on first use and begins its
+    transaction; later calls in the same context return the same connection.
+    Engines a context never asks for are never touched. At the end of the context
+    every opened connection commits (clean end) or rolls back (error) and is closed.
+    A store engine (memory, MongoDB, ...) gives its :class:`AsyncStoreUnit`
+    instead of a connection, and takes part in the same unit of work.
 
     Stores ask for connections with :meth:`connection_for`; reads go to a
     replica unless this context already wrote to its primary (read-your-writes).
@@ -28,7 +32,7 @@ class AsyncEngines:
     def __init__(self, ctx: Any, topology: EngineTopology) -> None:
         self._ctx = ctx
         self._topology = topology
-        self._conns: dict[str, AsyncConnection] | None = None
+        self._conns: dict[str, Any] | None = None  # AsyncConnection or AsyncStoreUnit
         self._written: set[str] | None = None
         self._ended = False
         self._savepoints: list[Any] | None = None
@@ -42,8 +46,25 @@ class AsyncEngines:
             raise AttributeError(exc.args[0]) from None
         return self.get(name)
 
-    async def get(self, name: str | None = None) -> AsyncConnection:
-        """The connection of engine ``name`` (the default engine when ``None``)."""
+    def __getitem__(self, name: str) -> Any:
+        """``ctx.engines[name]``: as ``get(name)`` (awaited in the async flavor), any name.
+
+        ``KeyError`` for a name that is no engine, at once (before any await).
+        """
+        if not isinstance(name, str):
+            raise KeyError(name)
+        self._topology.get(name)
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        """Whether ``name`` is an engine of the data manager."""
+        return name in self._topology.specs
+
+    async def get(self, name: str | None = None) -> Any:
+        """The connection of engine ``name`` (the default engine when ``None``).
+
+        A SQLAlchemy ``AsyncConnection``, or for a store engine its ``AsyncStoreUnit``.
+        """
         if name is None:
             name = self._topology.default
         conns = self._conns
@@ -51,13 +72,19 @@ class AsyncEngines:
             return conns[name]
         return await self._open(self._topology.get(name))
 
-    async def _open(self, spec: EngineSpec) -> AsyncConnection:
+    async def _open(self, spec: EngineSpec) -> Any:
         ctx = self._ctx
         state = ctx._state
         if self._ended or (state != ACTIVE and state != EXITING):
             raise RuntimeError(
                 f"engine {spec.name!r} used outside an active context (the context is {ctx.state})"
             )
+        if not spec.is_sql:
+            unit = AsyncStoreUnit(self, spec.name, ctx.autocommit)
+            if self._conns is None:
+                self._conns = {}
+            self._conns[spec.name] = unit
+            return unit
         conn = await spec.engine.connect()
         try:
             if ctx.autocommit:
@@ -115,6 +142,20 @@ class AsyncEngines:
         if write:
             return await self.for_write(name)
         return await self.for_read(name)
+
+    async def _store_backend(self, name: str, shared: Any, write: bool) -> Any:
+        """What a store on store engine ``name`` runs each operation on (see
+        :class:`AsyncStoreUnit`); a write marks the context as having written."""
+        conns = self._conns
+        unit: Any = conns.get(name) if conns is not None and not self._ended else None
+        if unit is None:
+            unit = await self._open(self._topology.get(name))
+        if write:
+            if self._written is None:
+                self._written = {name}
+            else:
+                self._written.add(name)
+        return await unit.backend(shared)
 
     def _writable(self, name: str | None) -> str:
         spec = self._topology.get(name)
@@ -217,8 +258,14 @@ class Savepoint:
         if state != ACTIVE and state != EXITING:
             raise RuntimeError("savepoint outside an active context")
         if engines._conns:
-            for name, conn in list(engines._conns.items()):
-                await self._join(name, conn)
+            try:
+                for name, conn in list(engines._conns.items()):
+                    await self._join(name, conn)
+            except BaseException:
+                for nested in reversed(self._nested):  # the ones joined already
+                    await nested.commit()
+                self._nested = []
+                raise
         if engines._savepoints is None:
             engines._savepoints = []
         engines._savepoints.append(self)
@@ -226,7 +273,9 @@ class Savepoint:
 
     async def _join(self, name: str, conn: Any) -> None:
         if self._only is None or self._only == name:
-            self._nested.append(await conn.begin_nested())
+            nested = await conn.begin_nested()
+            if nested is not None:  # None: a store engine without a transaction (yet)
+                self._nested.append(nested)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         savepoints = self._engines._savepoints

@@ -9,16 +9,20 @@ from ...errors import ReadOnlyError
 from ..engine_specs import EngineSpec, EngineTopology
 from ..sqlalchemy_setup import AUTOCOMMIT_OPTION, Connection
 from ..states import ACTIVE, EXITING
+from .store_engine import StoreUnit
 
 
 class Engines:
     """``ctx.engines``: a lazily opened, memoized SQLAlchemy connection per named engine.
 
-    ``ctx.engines.get("writer")`` (or ``ctx.engines.writer``) opens
-    the engine's connection on first use and begins its transaction; later
-    calls in the same context return the same connection. Engines a context
-    never asks for are never touched. At the end of the context every opened
-    connection commits (clean end) or rolls back (error) and is closed.
+    ``ctx.engines.get("writer")`` (or ``ctx.engines["writer"]``, or
+    ``ctx.engines.writer`` for a name that is not an attribute of
+    ``ctx.engines``) opens the engine's connection on first use and begins its
+    transaction; later calls in the same context return the same connection.
+    Engines a context never asks for are never touched. At the end of the context
+    every opened connection commits (clean end) or rolls back (error) and is closed.
+    A store engine (memory, MongoDB, ...) gives its :class:`StoreUnit`
+    instead of a connection, and takes part in the same unit of work.
 
     Stores ask for connections with :meth:`connection_for`; reads go to a
     replica unless this context already wrote to its primary (read-your-writes).
@@ -29,7 +33,7 @@ class Engines:
     def __init__(self, ctx: Any, topology: EngineTopology) -> None:
         self._ctx = ctx
         self._topology = topology
-        self._conns: dict[str, Connection] | None = None
+        self._conns: dict[str, Any] | None = None  # Connection or StoreUnit
         self._written: set[str] | None = None
         self._ended = False
         self._savepoints: list[Any] | None = None
@@ -43,8 +47,25 @@ class Engines:
             raise AttributeError(exc.args[0]) from None
         return self.get(name)
 
-    def get(self, name: str | None = None) -> Connection:
-        """The connection of engine ``name`` (the default engine when ``None``)."""
+    def __getitem__(self, name: str) -> Any:
+        """``ctx.engines[name]``: as ``get(name)`` (awaited in the async flavor), any name.
+
+        ``KeyError`` for a name that is no engine, at once (before any await).
+        """
+        if not isinstance(name, str):
+            raise KeyError(name)
+        self._topology.get(name)
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        """Whether ``name`` is an engine of the data manager."""
+        return name in self._topology.specs
+
+    def get(self, name: str | None = None) -> Any:
+        """The connection of engine ``name`` (the default engine when ``None``).
+
+        A SQLAlchemy ``Connection``, or for a store engine its ``StoreUnit``.
+        """
         if name is None:
             name = self._topology.default
         conns = self._conns
@@ -52,13 +73,19 @@ class Engines:
             return conns[name]
         return self._open(self._topology.get(name))
 
-    def _open(self, spec: EngineSpec) -> Connection:
+    def _open(self, spec: EngineSpec) -> Any:
         ctx = self._ctx
         state = ctx._state
         if self._ended or (state != ACTIVE and state != EXITING):
             raise RuntimeError(
                 f"engine {spec.name!r} used outside an active context (the context is {ctx.state})"
             )
+        if not spec.is_sql:
+            unit = StoreUnit(self, spec.name, ctx.autocommit)
+            if self._conns is None:
+                self._conns = {}
+            self._conns[spec.name] = unit
+            return unit
         conn = spec.engine.connect()
         try:
             if ctx.autocommit:
@@ -116,6 +143,20 @@ class Engines:
         if write:
             return self.for_write(name)
         return self.for_read(name)
+
+    def _store_backend(self, name: str, shared: Any, write: bool) -> Any:
+        """What a store on store engine ``name`` runs each operation on (see
+        :class:`StoreUnit`); a write marks the context as having written."""
+        conns = self._conns
+        unit: Any = conns.get(name) if conns is not None and not self._ended else None
+        if unit is None:
+            unit = self._open(self._topology.get(name))
+        if write:
+            if self._written is None:
+                self._written = {name}
+            else:
+                self._written.add(name)
+        return unit.backend(shared)
 
     def _writable(self, name: str | None) -> str:
         spec = self._topology.get(name)
@@ -218,8 +259,14 @@ class Savepoint:
         if state != ACTIVE and state != EXITING:
             raise RuntimeError("savepoint outside an active context")
         if engines._conns:
-            for name, conn in list(engines._conns.items()):
-                self._join(name, conn)
+            try:
+                for name, conn in list(engines._conns.items()):
+                    self._join(name, conn)
+            except BaseException:
+                for nested in reversed(self._nested):  # the ones joined already
+                    nested.commit()
+                self._nested = []
+                raise
         if engines._savepoints is None:
             engines._savepoints = []
         engines._savepoints.append(self)
@@ -227,7 +274,9 @@ class Savepoint:
 
     def _join(self, name: str, conn: Any) -> None:
         if self._only is None or self._only == name:
-            self._nested.append(conn.begin_nested())
+            nested = conn.begin_nested()
+            if nested is not None:  # None: a store engine without a transaction (yet)
+                self._nested.append(nested)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         savepoints = self._engines._savepoints

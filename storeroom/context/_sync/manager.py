@@ -10,8 +10,6 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from ...backends.sql.engines import create_sql_engine, is_sql_url
-from ...errors import AlreadyExists
-from ...store.open import open_store
 from ..engine_specs import EngineSpec, EngineTopology
 from ..registry import Registry
 from ..service import Service
@@ -19,6 +17,7 @@ from ..sqlalchemy_setup import Engine, install_read_only_guard, sync_engine_of
 from ..urls import driver_url
 from .context import Context
 from .dal import DAL, call_method
+from .store_engine import StoreEngine
 
 IS_ASYNC = False
 
@@ -41,9 +40,6 @@ class DataManager:
             f"storeroom_active_context_{id(self):x}", default=None
         )
         self._models: dict[type, str | None] = {}
-        self._store_engines: dict[str, tuple[str, dict[str, Any]]] = {}
-        self._shared_stores: dict[tuple[str, type], Any] = {}
-        self._default_name: str | None = None
         self._closed = False
 
     # services -----------------------------------------------------------
@@ -100,29 +96,29 @@ class DataManager:
         read_only: bool = False,
         replica_of: str | None = None,
         **options: Any,
-    ) -> Engine:
-        """Add a named SQLAlchemy engine; returns it (no connection is made yet).
+    ) -> Engine | StoreEngine:
+        """Add a named engine; returns it (no connection is made yet).
 
-        The first engine added is the default unless a later one passes
-        ``default=True``. A ``read_only`` engine refuses writes with
-        ``ReadOnlyError``; it replicates the writable engine ``replica_of``
+        ``name`` is any non-empty str. A SQL URL gives a SQLAlchemy engine; a
+        ``memory://``, ``mongodb://``, ``redis://`` or ``dynamodb://`` URL gives an
+        :class:`StoreEngine` whose stores join the contexts' unit of work
+        (see ``docs/context.md``). The first engine added is the default unless a
+        later one passes ``default=True``. A ``read_only`` SQL engine refuses writes
+        with ``ReadOnlyError``; it replicates the writable engine ``replica_of``
         names, or without it a writable engine whose URL names the same
-        database. ``options`` go to ``create_engine`` except ``busy_timeout``
-        (SQLite, milliseconds, default 5000).
+        database (store engines cannot be read-only). ``options`` go to
+        ``create_engine`` except ``busy_timeout`` (SQLite, milliseconds, default
+        5000); for a store engine they go to ``open_store``.
         """
         topology = self._topology
         topology.check_new(name, read_only, replica_of)
-        if name in self._store_engines:
-            raise AlreadyExists(f"engine {name!r} is already added")
         if isinstance(url, str) and not is_sql_url(url):
-            # a store engine (memory, DynamoDB, MongoDB, Redis): ctx.store() opens stores
-            # on it, shared by every context; they do not join the unit of work
             if read_only or replica_of:
-                raise ValueError(f"engine {name!r}: read_only/replica_of apply to SQL engines")
-            self._store_engines[name] = (url, options)
-            if default or self._default_name is None:
-                self._default_name = name
-            return None  # type: ignore[return-value]
+                raise ValueError(f"engine {name!r}: read_only and replica_of apply to SQL "
+                                 "engines only")
+            store_engine = StoreEngine(name, url, options)
+            topology.add(EngineSpec(name, url, store_engine, False, None), default)
+            return store_engine
         real_url = driver_url(url, IS_ASYNC)
         if real_url.get_backend_name() == "sqlite":
             options.setdefault("busy_timeout", DEFAULT_BUSY_TIMEOUT_MS)
@@ -133,13 +129,12 @@ class DataManager:
         if read_only:
             install_read_only_guard(sync_engine, name)
         topology.add(EngineSpec(name, real_url, engine, read_only, replica_of), default)
-        if default or self._default_name is None:
-            self._default_name = name
         return engine
 
-    def get_engine(self, name: str | None = None) -> Engine:
-        """The SQLAlchemy engine called ``name`` (the default one when ``None``)."""
-        return self._topology.get(name).engine
+    def get_engine(self, name: str | None = None) -> Engine | StoreEngine:
+        """The engine called ``name`` (the default one when ``None``): a SQLAlchemy
+        engine, or the ``StoreEngine`` of a non-SQL URL."""
+        return self._topology.get(name).engine  # type: ignore[no-any-return]
 
     @property
     def engine_names(self) -> tuple[str, ...]:
@@ -164,7 +159,7 @@ class DataManager:
     # models -------------------------------------------------------------
     def register_models(self, *models: type, engine: str | None = None) -> DataManager:
         """Record that the stores of ``models`` live on ``engine`` (the default engine when ``None``)."""
-        if engine is not None and engine not in self._store_engines:
+        if engine is not None:
             self._topology.get(engine)
         for model in models:
             self._models[model] = engine
@@ -178,21 +173,12 @@ class DataManager:
                 f"model {getattr(model, '__name__', model)!r} is not registered: "
                 f"call dm.register_models({getattr(model, '__name__', 'Model')})"
             ) from None
-        if engine is None:
-            engine = self._default_name
-        if engine in self._store_engines:
-            return engine
         return self._topology.get(engine).name
 
-    def _shared_store(self, model: type, name: str) -> Any:
-        """The store of ``model`` on store engine ``name``, opened once and shared."""
-        key = (name, model)
-        store = self._shared_stores.get(key)
-        if store is None:
-            url, options = self._store_engines[name]
-            store = open_store(model, url, **options)
-            self._shared_stores[key] = store
-        return store
+    def _models_on(self, name: str) -> list[type]:
+        """The registered models whose stores live on engine ``name``."""
+        default = self._topology.default
+        return [m for m, e in self._models.items() if (default if e is None else e) == name]
 
     # contexts -----------------------------------------------------------
     def context(
@@ -227,19 +213,24 @@ class DataManager:
         """Call in a child process after ``fork``: give every engine a fresh pool.
 
         The parent's pooled connections are dropped without being closed (they
-        still belong to the parent), as ``engine.dispose(close=False)`` does.
+        still belong to the parent), as ``engine.dispose(close=False)`` does; a
+        store engine forgets its stores the same way (the child opens new ones).
         """
         for spec in self._topology.specs.values():
-            sync_engine_of(spec.engine).dispose(close=False)
+            if spec.is_sql:
+                sync_engine_of(spec.engine).dispose(close=False)
+            else:
+                spec.engine.postfork()
 
     def close(self) -> None:
-        """Dispose every engine (closing its pooled connections); no new context can start."""
+        """Dispose every engine (closing its pooled connections, and the stores of store
+        engines); no new context can start."""
         self._closed = True
-        for store in self._shared_stores.values():
-            store.close()
-        self._shared_stores.clear()
         for spec in self._topology.specs.values():
-            spec.engine.dispose()
+            if spec.is_sql:
+                spec.engine.dispose()
+            else:
+                spec.engine.close()
 
     def __enter__(self) -> DataManager:
         return self

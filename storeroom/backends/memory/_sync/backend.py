@@ -29,6 +29,148 @@ class _Table:
         self.sequence = 0
 
 
+class _TxTable:
+    """A transaction's view of a table: a snapshot taken at its first use in the
+    transaction, copied again (``own``) at the first write.
+
+    The backend's code runs on it unchanged (it has ``rows``, ``lock`` and ``sequence``).
+    Rows are never changed in place (a write stores a new dict), so a shallow copy is
+    a snapshot, and ``rows[k] is not snapshot[k]`` tells what the transaction changed.
+    The lock and the sequence are the shared table's: numbers handed out are never
+    given again, even when the transaction rolls back (as SQL sequences do).
+    """
+
+    __slots__ = ("base", "snapshot", "rows")
+
+    def __init__(self, base: _Table) -> None:
+        self.base = base
+        with base.lock:
+            self.snapshot = dict(base.rows)
+        self.rows = self.snapshot  # read-only until the first write
+
+    def own(self) -> None:
+        """Before a write: rows of this transaction's own."""
+        if self.rows is self.snapshot:
+            self.rows = dict(self.snapshot)
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.base.lock
+
+    @property
+    def sequence(self) -> int:
+        return self.base.sequence
+
+    @sequence.setter
+    def sequence(self, value: int) -> None:
+        self.base.sequence = value
+
+    def merged(self, meta: ModelMeta) -> dict[tuple[Any, ...], dict[str, Any]] | None:
+        """The shared rows with this transaction's changes applied; None when it changed
+        nothing. Conflict when another transaction committed a change to an item this one
+        changed, or took a unique value this one sets. Call with the shared lock held."""
+        rows, snap, live = self.rows, self.snapshot, self.base.rows
+        if rows is snap:
+            return None
+        changed = [k for k, r in rows.items() if snap.get(k) is not r]
+        changed += [k for k in snap if k not in rows]
+        if not changed:
+            return None
+        for k in changed:
+            if live.get(k) is not snap.get(k):
+                shown = meta.key.to_str(k if len(k) > 1 else k[0])
+                raise Conflict(f"{meta.name}: the item {shown!r} was changed by another "
+                               "context or transaction that committed first")
+        out = dict(live)
+        for k in changed:
+            if k in rows:
+                out[k] = rows[k]
+            else:
+                out.pop(k, None)
+        for a in meta.unique_attrs:
+            owner: dict[Any, list[tuple[Any, ...]]] = {}
+            for k, r in out.items():
+                v = r.get(a.name)
+                if v is not None:
+                    owner.setdefault(v, []).append(k)
+            for k in changed:
+                v = rows[k].get(a.name) if k in rows else None
+                if v is not None and len(owner[v]) > 1:
+                    raise Conflict(f"{meta.name}: {a.name}={v!r} exists already "
+                                   "(committed by another context or transaction)")
+        return out
+
+
+class MemoryTransaction:
+    """One transaction over memory tables: ``backend.begin()``, then ``bind`` stores.
+
+    Isolation is snapshot isolation: each table is read as it was committed when the
+    transaction first used it, plus the transaction's own writes (the first use copies
+    the table: memory tables are meant for tests and small data). Other transactions
+    never see uncommitted writes.
+    ``commit`` applies every table at once under their locks, or raises ``Conflict``
+    and applies nothing when another transaction committed a change to an item this
+    one changed (first committer wins) or took a unique value it sets.
+    ``begin_nested`` gives a savepoint.
+    """
+
+    __slots__ = ("_tables", "_metas")
+
+    def __init__(self) -> None:
+        self._tables: dict[int, _TxTable] = {}
+        self._metas: dict[int, ModelMeta] = {}
+
+    def _table(self, base: _Table, meta: ModelMeta) -> _TxTable:
+        t = self._tables.get(id(base))
+        if t is None:
+            t = self._tables[id(base)] = _TxTable(base)
+            self._metas[id(base)] = meta
+        return t
+
+    def commit(self) -> None:
+        """Apply every change at once, or raise ``Conflict`` and apply none."""
+        tables = sorted(self._tables.values(), key=lambda t: id(t.base))
+        self._tables = {}
+        locks = []
+        try:
+            for t in tables:  # always in one order: two commits cannot deadlock
+                t.base.lock.acquire()
+                locks.append(t.base.lock)
+            plans = [(t, t.merged(self._metas[id(t.base)])) for t in tables]
+            for t, rows in plans:
+                if rows is not None:
+                    t.base.rows = rows
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def rollback(self) -> None:
+        """Forget every change."""
+        self._tables = {}
+
+    def begin_nested(self) -> _MemorySavepoint:
+        """A savepoint: its ``rollback`` undoes only what was done after it."""
+        return _MemorySavepoint(self)
+
+
+class _MemorySavepoint:
+    __slots__ = ("_tx", "_saved")
+
+    def __init__(self, tx: MemoryTransaction) -> None:
+        self._tx = tx
+        self._saved = {key: t.rows if t.rows is t.snapshot else dict(t.rows)
+                       for key, t in tx._tables.items()}
+
+    def commit(self) -> None:
+        """Release it (the changes stay in the transaction)."""
+
+    def rollback(self) -> None:
+        """Undo what the transaction changed since the savepoint."""
+        for key, t in self._tx._tables.items():
+            saved = self._saved.get(key)
+            t.rows = saved if saved is not None else t.snapshot
+
+
 def _copy(values: dict[str, Any]) -> dict[str, Any]:
     # scalars are immutable; only JSON-ish values need a deep copy
     return {k: (copy.deepcopy(v) if isinstance(v, list | dict) or hasattr(v, "__dict__")
@@ -56,6 +198,18 @@ class MemoryBackend:
     def can_order(self, order: Order) -> bool:
         """Every ordering is native."""
         return True
+
+    # transactions (a context's unit of work) ---------------------------------------
+    def begin(self) -> MemoryTransaction:
+        """A new transaction; ``bind`` runs a backend's operations in it."""
+        return MemoryTransaction()
+
+    def bind(self, tx: MemoryTransaction) -> MemoryBackend:
+        """This backend's operations inside ``tx`` (any memory backend's transaction)."""
+        view = MemoryTxBackend.__new__(MemoryTxBackend)
+        view.__dict__.update(self.__dict__)
+        view._t = tx._table(self._t, self._m)  # type: ignore[assignment]
+        return view
 
     def create_tables(self) -> None:
         """Nothing to create."""
@@ -200,6 +354,44 @@ class MemoryBackend:
             return ok(None) if self._delete(e.key, None) else missing(key_dict(self._m, e.key))
         except Conflict as exc:
             return duplicate(exc)
+
+
+class MemoryTxBackend(MemoryBackend):
+    """A memory backend inside a transaction (``MemoryBackend.bind``): its table
+    is the transaction's ``_TxTable``, whose rows become its own at the first write."""
+
+    def _own(self) -> None:
+        self._t.own()  # type: ignore[attr-defined]
+
+    def insert(self, values: dict[str, Any]) -> Any:
+        """As ``MemoryBackend.insert``, in the transaction."""
+        self._own()
+        return super().insert(values)
+
+    def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
+        """As ``MemoryBackend.update``, in the transaction."""
+        self._own()
+        return super().update(key, values, pre)
+
+    def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
+        """As ``MemoryBackend.delete``, in the transaction."""
+        self._own()
+        return super().delete(key, pre)
+
+    def update_where(self, node: Node, values: dict[str, Any]) -> int:
+        """As ``MemoryBackend.update_where``, in the transaction."""
+        self._own()
+        return super().update_where(node, values)
+
+    def delete_where(self, node: Node) -> int:
+        """As ``MemoryBackend.delete_where``, in the transaction."""
+        self._own()
+        return super().delete_where(node)
+
+    def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
+        """As ``MemoryBackend.apply``, in the transaction."""
+        self._own()
+        return super().apply(edits, atomic)
 
 
 def _everything() -> Node:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,10 +40,66 @@ def _wrap(exc: BaseException, what: str) -> StoreroomError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+class AsyncMongoTransaction:
+    """One multi-document transaction: a ``ClientSession`` of ``client`` (``begin``).
+
+    ``session`` is the pymongo session: pass it (``session=tx.session``) to run raw
+    pymongo operations in the same transaction. MongoDB aborts a transaction on any
+    error inside it (a duplicate key included); storeroom then raises on its later
+    operations and on ``commit``. There are no savepoints (``begin_nested`` raises
+    ``UnsupportedOperation``).
+    """
+
+    __slots__ = ("client", "session", "_aborted")
+
+    def __init__(self, client: Any, session: Any) -> None:
+        self.client = client
+        self.session = session
+        self._aborted: str | None = None
+
+    async def commit(self) -> None:
+        """Commit (``BackendError`` when the transaction was aborted) and end the session."""
+        try:
+            if self._aborted is not None:
+                raise BackendError(f"mongodb: the transaction was aborted ({self._aborted}); "
+                                   "nothing of it was committed")
+            await self.session.commit_transaction()
+        except PyMongoError as exc:
+            raise _wrap(exc, "commit") from exc
+        finally:
+            await self.session.end_session()
+
+    async def rollback(self) -> None:
+        """Abort (when still running) and end the session."""
+        try:
+            if self._aborted is None and self.session.in_transaction:
+                await self.session.abort_transaction()
+        except PyMongoError as exc:
+            raise _wrap(exc, "abort") from exc
+        finally:
+            self._aborted = self._aborted or "rolled back"
+            await self.session.end_session()
+
+    async def abort(self, reason: str) -> None:
+        """Abort now, for ``reason``: later operations and ``commit`` raise."""
+        if self._aborted is None:
+            self._aborted = reason
+            try:
+                if self.session.in_transaction:
+                    await self.session.abort_transaction()
+            except PyMongoError:
+                pass  # the server aborted it already; nothing of it commits either way
+
+    async def begin_nested(self) -> Any:
+        """MongoDB transactions have no savepoints: ``UnsupportedOperation``."""
+        raise UnsupportedOperation("mongodb transactions have no savepoints")
+
+
 class AsyncMongoBackend:
     """Store operations of one model on one MongoDB collection."""
 
     max_local_sort = 100_000
+    _txn: AsyncMongoTransaction
 
     def __init__(self, core: MongoCore, client: Any, database: str = "storeroom", *,
                  own_client: bool = True, transactions: bool | None = None) -> None:
@@ -55,6 +112,8 @@ class AsyncMongoBackend:
         self._ready = False
         # None: detect at first use (a replica set or mongos supports transactions)
         self._tx: bool | None = False if transactions is False else None
+        # the ClientSession of the transaction this backend runs in (``bind``), else None
+        self._session: Any = None
 
     def split(self, node: Node) -> Split:
         """What of a filter runs on the server."""
@@ -98,17 +157,56 @@ class AsyncMongoBackend:
     async def _ensure(self) -> None:
         if not self._ready:
             await self.create_tables()
+        if self._session is not None and self._txn._aborted is not None:
+            # the session is out of its transaction: an operation would apply at once
+            raise BackendError(f"mongodb: the transaction was aborted ({self._txn._aborted})")
 
     async def transactions(self) -> bool:
         """True when the server runs multi-document transactions (asked at first use)."""
         await self._ensure()
         return bool(self._tx)
 
+    def shared_options(self) -> dict[str, Any]:
+        """Options that open another model's backend on this one's client (so that one
+        transaction covers both)."""
+        return {"client": self.client}
+
+    async def begin(self) -> AsyncMongoTransaction:
+        """A new multi-document transaction on this backend's client.
+
+        ``UnsupportedOperation`` when the server runs none (not a replica set or sharded
+        cluster); open the store with ``transactions=False`` to write without one.
+        """
+        await self._ensure()
+        if not self._tx:
+            raise UnsupportedOperation(
+                f"mongodb: the server at {self.db.name} does not run multi-document "
+                "transactions (it is not a replica set or sharded cluster); pass "
+                "transactions=False to write without them")
+        session = self.client.start_session()
+        try:
+            await session.start_transaction()
+        except PyMongoError as exc:
+            await session.end_session()
+            raise _wrap(exc, "begin a transaction") from exc
+        return AsyncMongoTransaction(self.client, session)
+
+    async def bind(self, tx: AsyncMongoTransaction) -> AsyncMongoBackend:
+        """This backend's operations inside ``tx`` (a transaction on the same client)."""
+        if tx.client is not self.client:
+            raise ValueError("mongodb: the transaction belongs to another client")
+        await self._ensure()  # collections and indexes are created outside the transaction
+        view = copy.copy(self)
+        view._own = False
+        view._session = tx.session
+        view._txn = tx
+        return view
+
     # single items -------------------------------------------------------------------
     async def insert(self, values: dict[str, Any]) -> Any:
         """Insert; Conflict on a duplicate key or unique value."""
         await self._ensure()
-        return await self._insert(values, None)
+        return await self._insert(values, self._session)
 
     async def _insert(self, values: dict[str, Any], session: Any) -> Any:
         core = self.core
@@ -143,7 +241,8 @@ class AsyncMongoBackend:
         core = self.core
         await self._ensure()
         try:
-            doc = await self.coll.find_one({"_id": core.key_id(key)}, core.projection)
+            doc = await self.coll.find_one({"_id": core.key_id(key)}, core.projection,
+                                           session=self._session)
         except PyMongoError as exc:
             raise _wrap(exc, f"read {core.name}") from exc
         return None if doc is None else core.build(doc)
@@ -157,7 +256,8 @@ class AsyncMongoBackend:
         try:
             for start in range(0, len(unique), 1000):
                 ids = [core.key_id(k) for k in unique[start:start + 1000]]
-                cursor = self.coll.find({"_id": {"$in": ids}}, core.projection)
+                cursor = self.coll.find({"_id": {"$in": ids}}, core.projection,
+                                        session=self._session)
                 for doc in await cursor.to_list(None):
                     item = core.build(doc)
                     found[core.key_of(item)] = item
@@ -169,8 +269,8 @@ class AsyncMongoBackend:
         """Apply changes; None when missing or the precondition fails."""
         await self._ensure()
         if pre is not None and not self.core.split(pre).all_native:
-            return await self._update_checked(key, values, pre, None)
-        return await self._update(key, values, pre, None)
+            return await self._update_checked(key, values, pre, self._session)
+        return await self._update(key, values, pre, self._session)
 
     async def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
                       session: Any) -> Any:
@@ -219,7 +319,7 @@ class AsyncMongoBackend:
     async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
         """Delete; False when missing or the precondition fails."""
         await self._ensure()
-        return await self._delete(key, pre, None)
+        return await self._delete(key, pre, self._session)
 
     async def _delete(self, key: tuple[Any, ...], pre: Node | None, session: Any) -> bool:
         core = self.core
@@ -249,9 +349,10 @@ class AsyncMongoBackend:
         q = core.compile(node)
         try:
             if order and core.needs_pipeline(order):
-                cursor = await self.coll.aggregate(core.pipeline(q, order, limit))
+                cursor = await self.coll.aggregate(core.pipeline(q, order, limit),
+                                                   session=self._session)
             else:
-                cursor = self.coll.find(q, core.projection)
+                cursor = self.coll.find(q, core.projection, session=self._session)
                 if order:
                     cursor = cursor.sort(core.sort_spec(order))
                 if limit is not None:
@@ -267,7 +368,8 @@ class AsyncMongoBackend:
         core = self.core
         await self._ensure()
         try:
-            async with self.coll.find(core.compile(node), core.projection) as cursor:
+            async with self.coll.find(core.compile(node), core.projection,
+                                      session=self._session) as cursor:
                 async for doc in cursor:
                     yield core.build(doc)
         except PyMongoError as exc:
@@ -278,7 +380,8 @@ class AsyncMongoBackend:
         core = self.core
         await self._ensure()
         try:
-            return int(await self.coll.count_documents(core.compile(node)))
+            return int(await self.coll.count_documents(core.compile(node),
+                                                       session=self._session))
         except PyMongoError as exc:
             raise _wrap(exc, f"count {core.name}") from exc
 
@@ -289,8 +392,8 @@ class AsyncMongoBackend:
         q = core.compile(node)
         try:
             if not values:
-                return int(await self.coll.count_documents(q))
-            res = await self.coll.update_many(q, core.update_doc(values))
+                return int(await self.coll.count_documents(q, session=self._session))
+            res = await self.coll.update_many(q, core.update_doc(values), session=self._session)
         except DuplicateKeyError as exc:
             raise Conflict(core.conflict_text(values)) from exc
         except PyMongoError as exc:
@@ -302,7 +405,7 @@ class AsyncMongoBackend:
         core = self.core
         await self._ensure()
         try:
-            res = await self.coll.delete_many(core.compile(node))
+            res = await self.coll.delete_many(core.compile(node), session=self._session)
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
@@ -316,10 +419,29 @@ class AsyncMongoBackend:
                 raise UnsupportedOperation(
                     f"mongodb: the server at {self.db.name} does not run multi-document "
                     "transactions (it is not a replica set or sharded cluster)")
+            if self._session is not None:
+                return await self._apply_in_transaction(edits)
             return await self._apply_atomic(edits)
         if self._bulk_insertable(edits):
             return await self._bulk_insert(edits)
-        return [await self._apply_one(e, None) for e in edits]
+        return [await self._apply_one(e, self._session) for e in edits]
+
+    async def _apply_in_transaction(self, edits: list[PreparedEdit]) -> list[Outcome]:
+        """An atomic batch inside the transaction this backend is bound to.
+
+        MongoDB transactions have no savepoints: when an edit fails, the whole
+        transaction is aborted (none of the batch, nor anything else it holds, is
+        committed) and later operations in it raise.
+        """
+        out: list[Outcome] = []
+        for e in edits:
+            outcome = await self._apply_one(e, self._session)
+            out.append(outcome)
+            if not outcome[0]:
+                await self._txn.abort(f"an atomic batch on {self.core.name} failed")
+                out.extend(_NOT_APPLIED for _ in edits[len(out):])
+                return out
+        return out
 
     async def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
@@ -364,10 +486,10 @@ class AsyncMongoBackend:
         try:
             docs = [core.document(e.values) for e in edits]
         except StoreroomValidationError:
-            return [await self._apply_one(e, None) for e in edits]
+            return [await self._apply_one(e, self._session) for e in edits]
         failed: dict[int, Outcome] = {}
         try:
-            await self.coll.insert_many(docs, ordered=False)
+            await self.coll.insert_many(docs, ordered=False, session=self._session)
         except BulkWriteError as exc:
             for err in exc.details.get("writeErrors", []):
                 i = err["index"]

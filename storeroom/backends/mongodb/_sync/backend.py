@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,10 +41,66 @@ def _wrap(exc: BaseException, what: str) -> StoreroomError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+class MongoTransaction:
+    """One multi-document transaction: a ``ClientSession`` of ``client`` (``begin``).
+
+    ``session`` is the pymongo session: pass it (``session=tx.session``) to run raw
+    pymongo operations in the same transaction. MongoDB aborts a transaction on any
+    error inside it (a duplicate key included); storeroom then raises on its later
+    operations and on ``commit``. There are no savepoints (``begin_nested`` raises
+    ``UnsupportedOperation``).
+    """
+
+    __slots__ = ("client", "session", "_aborted")
+
+    def __init__(self, client: Any, session: Any) -> None:
+        self.client = client
+        self.session = session
+        self._aborted: str | None = None
+
+    def commit(self) -> None:
+        """Commit (``BackendError`` when the transaction was aborted) and end the session."""
+        try:
+            if self._aborted is not None:
+                raise BackendError(f"mongodb: the transaction was aborted ({self._aborted}); "
+                                   "nothing of it was committed")
+            self.session.commit_transaction()
+        except PyMongoError as exc:
+            raise _wrap(exc, "commit") from exc
+        finally:
+            self.session.end_session()
+
+    def rollback(self) -> None:
+        """Abort (when still running) and end the session."""
+        try:
+            if self._aborted is None and self.session.in_transaction:
+                self.session.abort_transaction()
+        except PyMongoError as exc:
+            raise _wrap(exc, "abort") from exc
+        finally:
+            self._aborted = self._aborted or "rolled back"
+            self.session.end_session()
+
+    def abort(self, reason: str) -> None:
+        """Abort now, for ``reason``: later operations and ``commit`` raise."""
+        if self._aborted is None:
+            self._aborted = reason
+            try:
+                if self.session.in_transaction:
+                    self.session.abort_transaction()
+            except PyMongoError:
+                pass  # the server aborted it already; nothing of it commits either way
+
+    def begin_nested(self) -> Any:
+        """MongoDB transactions have no savepoints: ``UnsupportedOperation``."""
+        raise UnsupportedOperation("mongodb transactions have no savepoints")
+
+
 class MongoBackend:
     """Store operations of one model on one MongoDB collection."""
 
     max_local_sort = 100_000
+    _txn: MongoTransaction
 
     def __init__(self, core: MongoCore, client: Any, database: str = "storeroom", *,
                  own_client: bool = True, transactions: bool | None = None) -> None:
@@ -56,6 +113,8 @@ class MongoBackend:
         self._ready = False
         # None: detect at first use (a replica set or mongos supports transactions)
         self._tx: bool | None = False if transactions is False else None
+        # the ClientSession of the transaction this backend runs in (``bind``), else None
+        self._session: Any = None
 
     def split(self, node: Node) -> Split:
         """What of a filter runs on the server."""
@@ -99,17 +158,56 @@ class MongoBackend:
     def _ensure(self) -> None:
         if not self._ready:
             self.create_tables()
+        if self._session is not None and self._txn._aborted is not None:
+            # the session is out of its transaction: an operation would apply at once
+            raise BackendError(f"mongodb: the transaction was aborted ({self._txn._aborted})")
 
     def transactions(self) -> bool:
         """True when the server runs multi-document transactions (asked at first use)."""
         self._ensure()
         return bool(self._tx)
 
+    def shared_options(self) -> dict[str, Any]:
+        """Options that open another model's backend on this one's client (so that one
+        transaction covers both)."""
+        return {"client": self.client}
+
+    def begin(self) -> MongoTransaction:
+        """A new multi-document transaction on this backend's client.
+
+        ``UnsupportedOperation`` when the server runs none (not a replica set or sharded
+        cluster); open the store with ``transactions=False`` to write without one.
+        """
+        self._ensure()
+        if not self._tx:
+            raise UnsupportedOperation(
+                f"mongodb: the server at {self.db.name} does not run multi-document "
+                "transactions (it is not a replica set or sharded cluster); pass "
+                "transactions=False to write without them")
+        session = self.client.start_session()
+        try:
+            session.start_transaction()
+        except PyMongoError as exc:
+            session.end_session()
+            raise _wrap(exc, "begin a transaction") from exc
+        return MongoTransaction(self.client, session)
+
+    def bind(self, tx: MongoTransaction) -> MongoBackend:
+        """This backend's operations inside ``tx`` (a transaction on the same client)."""
+        if tx.client is not self.client:
+            raise ValueError("mongodb: the transaction belongs to another client")
+        self._ensure()  # collections and indexes are created outside the transaction
+        view = copy.copy(self)
+        view._own = False
+        view._session = tx.session
+        view._txn = tx
+        return view
+
     # single items -------------------------------------------------------------------
     def insert(self, values: dict[str, Any]) -> Any:
         """Insert; Conflict on a duplicate key or unique value."""
         self._ensure()
-        return self._insert(values, None)
+        return self._insert(values, self._session)
 
     def _insert(self, values: dict[str, Any], session: Any) -> Any:
         core = self.core
@@ -144,7 +242,8 @@ class MongoBackend:
         core = self.core
         self._ensure()
         try:
-            doc = self.coll.find_one({"_id": core.key_id(key)}, core.projection)
+            doc = self.coll.find_one({"_id": core.key_id(key)}, core.projection,
+                                           session=self._session)
         except PyMongoError as exc:
             raise _wrap(exc, f"read {core.name}") from exc
         return None if doc is None else core.build(doc)
@@ -158,7 +257,8 @@ class MongoBackend:
         try:
             for start in range(0, len(unique), 1000):
                 ids = [core.key_id(k) for k in unique[start:start + 1000]]
-                cursor = self.coll.find({"_id": {"$in": ids}}, core.projection)
+                cursor = self.coll.find({"_id": {"$in": ids}}, core.projection,
+                                        session=self._session)
                 for doc in cursor.to_list(None):
                     item = core.build(doc)
                     found[core.key_of(item)] = item
@@ -170,8 +270,8 @@ class MongoBackend:
         """Apply changes; None when missing or the precondition fails."""
         self._ensure()
         if pre is not None and not self.core.split(pre).all_native:
-            return self._update_checked(key, values, pre, None)
-        return self._update(key, values, pre, None)
+            return self._update_checked(key, values, pre, self._session)
+        return self._update(key, values, pre, self._session)
 
     def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
                       session: Any) -> Any:
@@ -220,7 +320,7 @@ class MongoBackend:
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
         """Delete; False when missing or the precondition fails."""
         self._ensure()
-        return self._delete(key, pre, None)
+        return self._delete(key, pre, self._session)
 
     def _delete(self, key: tuple[Any, ...], pre: Node | None, session: Any) -> bool:
         core = self.core
@@ -250,9 +350,10 @@ class MongoBackend:
         q = core.compile(node)
         try:
             if order and core.needs_pipeline(order):
-                cursor = self.coll.aggregate(core.pipeline(q, order, limit))
+                cursor = self.coll.aggregate(core.pipeline(q, order, limit),
+                                                   session=self._session)
             else:
-                cursor = self.coll.find(q, core.projection)
+                cursor = self.coll.find(q, core.projection, session=self._session)
                 if order:
                     cursor = cursor.sort(core.sort_spec(order))
                 if limit is not None:
@@ -268,7 +369,8 @@ class MongoBackend:
         core = self.core
         self._ensure()
         try:
-            with self.coll.find(core.compile(node), core.projection) as cursor:
+            with self.coll.find(core.compile(node), core.projection,
+                                      session=self._session) as cursor:
                 for doc in cursor:
                     yield core.build(doc)
         except PyMongoError as exc:
@@ -279,7 +381,8 @@ class MongoBackend:
         core = self.core
         self._ensure()
         try:
-            return int(self.coll.count_documents(core.compile(node)))
+            return int(self.coll.count_documents(core.compile(node),
+                                                       session=self._session))
         except PyMongoError as exc:
             raise _wrap(exc, f"count {core.name}") from exc
 
@@ -290,8 +393,8 @@ class MongoBackend:
         q = core.compile(node)
         try:
             if not values:
-                return int(self.coll.count_documents(q))
-            res = self.coll.update_many(q, core.update_doc(values))
+                return int(self.coll.count_documents(q, session=self._session))
+            res = self.coll.update_many(q, core.update_doc(values), session=self._session)
         except DuplicateKeyError as exc:
             raise Conflict(core.conflict_text(values)) from exc
         except PyMongoError as exc:
@@ -303,7 +406,7 @@ class MongoBackend:
         core = self.core
         self._ensure()
         try:
-            res = self.coll.delete_many(core.compile(node))
+            res = self.coll.delete_many(core.compile(node), session=self._session)
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
@@ -317,10 +420,29 @@ class MongoBackend:
                 raise UnsupportedOperation(
                     f"mongodb: the server at {self.db.name} does not run multi-document "
                     "transactions (it is not a replica set or sharded cluster)")
+            if self._session is not None:
+                return self._apply_in_transaction(edits)
             return self._apply_atomic(edits)
         if self._bulk_insertable(edits):
             return self._bulk_insert(edits)
-        return [self._apply_one(e, None) for e in edits]
+        return [self._apply_one(e, self._session) for e in edits]
+
+    def _apply_in_transaction(self, edits: list[PreparedEdit]) -> list[Outcome]:
+        """An atomic batch inside the transaction this backend is bound to.
+
+        MongoDB transactions have no savepoints: when an edit fails, the whole
+        transaction is aborted (none of the batch, nor anything else it holds, is
+        committed) and later operations in it raise.
+        """
+        out: list[Outcome] = []
+        for e in edits:
+            outcome = self._apply_one(e, self._session)
+            out.append(outcome)
+            if not outcome[0]:
+                self._txn.abort(f"an atomic batch on {self.core.name} failed")
+                out.extend(_NOT_APPLIED for _ in edits[len(out):])
+                return out
+        return out
 
     def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
@@ -365,10 +487,10 @@ class MongoBackend:
         try:
             docs = [core.document(e.values) for e in edits]
         except StoreroomValidationError:
-            return [self._apply_one(e, None) for e in edits]
+            return [self._apply_one(e, self._session) for e in edits]
         failed: dict[int, Outcome] = {}
         try:
-            self.coll.insert_many(docs, ordered=False)
+            self.coll.insert_many(docs, ordered=False, session=self._session)
         except BulkWriteError as exc:
             for err in exc.details.get("writeErrors", []):
                 i = err["index"]
