@@ -18,7 +18,8 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
     from ..backends.sql import SqlBackend, core_for
     from ..backends.sql._sync.context_source import ContextSource
     engine = ctx.data_manager.get_engine(engine_name)
-    return Store(model, SqlBackend(core_for(model, engine), ContextSource(ctx, engine_name)))
+    return Store(model, SqlBackend(core_for(model, engine), ContextSource(ctx, engine_name)),
+                 secret=dm._cursor_keys)
 
 
 def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> AsyncStore[T]:
@@ -30,4 +31,5 @@ def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> Async
     from ..backends.sql._async.context_source import AsyncContextSource
     engine = ctx.data_manager.get_engine(engine_name)
     return AsyncStore(model, AsyncSqlBackend(core_for(model, engine),
-                                             AsyncContextSource(ctx, engine_name)))
+                                             AsyncContextSource(ctx, engine_name)),
+                      secret=dm._cursor_keys)

@@ -65,10 +65,10 @@ def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = Fal
     for name, v in changes.items():
         if v is UNDEFINED:
             continue
-        a = meta.attrs.get(name)
+        a = meta.attrs.get(name) if isinstance(name, str) else None
         if a is None:
-            errors.append(error(name, v, "unknown", f"{meta.cls.__name__} has no attribute "
-                                                   f"{name!r}"))
+            errors.append(error(str(name), v, "unknown", f"{meta.cls.__name__} has no "
+                                                        f"attribute {name!r}"))
             continue
         if not a.store:
             continue

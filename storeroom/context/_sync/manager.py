@@ -11,7 +11,8 @@ from sqlalchemy.engine import URL
 
 from ...backends.sql.engines import create_sql_engine, is_sql_url
 from ...errors import AlreadyExists
-from ...store.open import open_store
+from ...query.cursor import CursorKeys, cursor_keys
+from ...store.open import Secret, open_store
 from ..engine_specs import EngineSpec, EngineTopology
 from ..registry import Registry
 from ..service import Service
@@ -32,9 +33,15 @@ class DataManager:
     start-up, then run each request or task in ``with dm.context(meta=...)``.
     ``with DataManager() as dm:`` (or ``dm.close()``) releases
     every engine at the end.
+
+    ``secret`` signs the cursors of every store it serves: a str or bytes, or a list of
+    them (the first signs, every one verifies: rotate by putting the new one first).
+    Without it, ``STOREROOM_SECRET``; without that, a secret generated once and kept in
+    each database, so that every process on one database accepts the same cursors.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, secret: Secret = None) -> None:
+        self._cursor_keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
         self._registry = Registry(call_method, async_generators=IS_ASYNC)
         self._topology = EngineTopology()
         self._active: ContextVar[Context | None] = ContextVar(
@@ -190,7 +197,7 @@ class DataManager:
         store = self._shared_stores.get(key)
         if store is None:
             url, options = self._store_engines[name]
-            store = open_store(model, url, **options)
+            store = open_store(model, url, secret=self._cursor_keys, **options)
             self._shared_stores[key] = store
         return store
 
