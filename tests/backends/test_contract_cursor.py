@@ -9,16 +9,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import json
 import os
 import subprocess
 import sys
+import threading
+import uuid
 import warnings
 from pathlib import Path
 
 import pytest
+from conftest import S, StoreFactory
 from contract_models import Row
 
 from storeroom import (
@@ -66,6 +70,7 @@ def no_env_secret(monkeypatch):
 OTHER_PROCESS = """
 import sys
 sys.path.insert(0, "tests/backends")
+from conftest import S, StoreFactory
 from contract_models import Row
 from storeroom import open_store
 url, cursor = sys.argv[1], sys.argv[2]
@@ -126,6 +131,42 @@ async def _pages(s, order_by):
         if page.next is None:
             return
         after = page.next
+
+
+async def test_stores_racing_to_create_the_secret_end_with_one(store_factory, tmp_path,
+                                                               no_env_secret):
+    # several stores of one fresh database (each with its own connections and cache) ask
+    # for the database's secret at the same moment: all of them end with the same one
+    n, rounds = 8, 3
+    for r in range(rounds):
+        url = store_factory.spec.url_factory(tmp_path, f"race{r}{uuid.uuid4().hex[:8]}")
+        factory = StoreFactory(store_factory.spec, store_factory.mode, url)
+        try:
+            stores = [factory.raw(Row) for _ in range(n)]
+            if store_factory.is_async:
+                secrets = await asyncio.gather(*[s._b.cursor_secret() for s in stores])
+            else:
+                barrier = threading.Barrier(n, timeout=60)
+                secrets = [b""] * n
+
+                def ask(i: int) -> None:
+                    barrier.wait()
+                    secrets[i] = stores[i]._b.cursor_secret()
+                threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(timeout=120)
+                assert not any(t.is_alive() for t in threads)
+            assert len(set(secrets)) == 1 and secrets[0], secrets
+            # and a store opened afterwards reads that one
+            later = S(factory.raw(Row))
+            await later.create(Row(id=1))
+            await later.create(Row(id=2))
+            cursor = (await later.search(limit=1)).next
+            assert (await S(stores[0]).search(limit=1, after=cursor)).items == [Row(id=2)]
+        finally:
+            await factory.close_all()
 
 
 async def test_explicit_secrets_rotate(store_factory, monkeypatch):
