@@ -146,18 +146,7 @@ async def test_stores_racing_to_create_the_secret_end_with_one(store_factory, tm
             if store_factory.is_async:
                 secrets = await asyncio.gather(*[s._b.cursor_secret() for s in stores])
             else:
-                barrier = threading.Barrier(n, timeout=60)
-                secrets = [b""] * n
-
-                def ask(i: int) -> None:
-                    barrier.wait()
-                    secrets[i] = stores[i]._b.cursor_secret()
-                threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(timeout=120)
-                assert not any(t.is_alive() for t in threads)
+                secrets = _race_in_threads([s._b.cursor_secret for s in stores])
             assert len(set(secrets)) == 1 and secrets[0], secrets
             # and a store opened afterwards reads that one
             later = S(factory.raw(Row))
@@ -167,6 +156,23 @@ async def test_stores_racing_to_create_the_secret_end_with_one(store_factory, tm
             assert (await S(stores[0]).search(limit=1, after=cursor)).items == [Row(id=2)]
         finally:
             await factory.close_all()
+
+
+def _race_in_threads(calls: list) -> list:
+    """Run each call in its own thread, all released at the same moment; their results."""
+    barrier = threading.Barrier(len(calls), timeout=60)
+    results: list = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = calls[i]()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    return results
 
 
 async def test_explicit_secrets_rotate(store_factory, monkeypatch):
