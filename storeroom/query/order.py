@@ -24,8 +24,9 @@ def parse_order(meta: ModelMeta, order_by: Iterable[str] | str | None) -> Order:
         order_by = ()
     if isinstance(order_by, str):
         order_by = (order_by,)
-    elif isinstance(order_by, bytes | bytearray | Mapping | Set) or not isinstance(
-            order_by, Iterable):
+    elif type(order_by) is not list and type(order_by) is not tuple and (
+            isinstance(order_by, bytes | bytearray | Mapping | Set)
+            or not isinstance(order_by, Iterable)):
         # (a mapping or a set has no order of its own to follow)
         raise InvalidFilter(f"order_by is an attribute name or a list of them, got {order_by!r}")
     out: list[tuple[str, bool]] = []
