@@ -65,8 +65,8 @@ def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = Fal
     for name, v in changes.items():
         if v is UNDEFINED:
             continue
-        a = meta.attrs.get(name) if isinstance(name, str) else None
-        if a is None:
+        a = meta.attrs.get(name)
+        if a is None:  # (str(): a changes dict passed to update_where may have any keys)
             errors.append(error(str(name), v, "unknown", f"{meta.cls.__name__} has no "
                                                         f"attribute {name!r}"))
             continue
