@@ -89,6 +89,15 @@ class BackendError(StoreroomError):
     """
 
 
+class StoreClosed(StoreroomError):
+    """A store was used after ``close()``; the message names the store."""
+
+
+class MissingDriver(StoreroomError, ModuleNotFoundError):
+    """The driver a store URL needs is not installed; the message names the extra to install
+    (``pip install 'storeroom[postgres]'``)."""
+
+
 __all__ = [
     "StoreroomError",
     "ValidationError",
@@ -105,4 +114,6 @@ __all__ = [
     "MiddlewareSetupError",
     "ResourceSetupError",
     "BackendError",
+    "StoreClosed",
+    "MissingDriver",
 ]

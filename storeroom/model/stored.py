@@ -161,6 +161,8 @@ def _build_meta(cls: type, key: str | tuple[str, ...] | KeyConfig, indexes: Iter
             raise TypeError(f"{cls.__name__}: key attribute {k!r} must be stored")
         if attrs[k].kind == JSON:
             raise TypeError(f"{cls.__name__}: key attribute {k!r} must be a scalar")
+        if not attrs[k].readable:  # keys travel in key strings, URLs and cursors
+            raise TypeError(f"{cls.__name__}: key attribute {k!r} must be readable")
     all_indexes = list(indexes)
     for ix in all_indexes:
         for ix_attr in ix.attrs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from ..errors import InvalidFilter
@@ -13,23 +13,38 @@ Order = tuple[tuple[str, bool], ...]
 
 
 def parse_order(meta: ModelMeta, order_by: Iterable[str] | str | None) -> Order:
-    """Validate ``order_by`` and append the key attributes so that the order is total."""
+    """Validate ``order_by`` and append the key attributes so that the order is total.
+
+    ``order_by`` is one attribute name or a sequence of them, each optionally prefixed by
+    one ``-`` (descending) or ``+``. Unknown, unsortable and ``readable=False`` attributes
+    are refused with ``InvalidFilter`` (a page's cursor carries the values of the order's
+    attributes; key attributes are always readable, see ``@stored``).
+    """
     if order_by is None:
         order_by = ()
     if isinstance(order_by, str):
         order_by = (order_by,)
+    elif type(order_by) is not list and type(order_by) is not tuple and (
+            isinstance(order_by, bytes | bytearray | Mapping | Set)
+            or not isinstance(order_by, Iterable)):
+        # (a mapping or a set has no order of its own to follow)
+        raise InvalidFilter(f"order_by is an attribute name or a list of them, got {order_by!r}")
     out: list[tuple[str, bool]] = []
     seen: set[str] = set()
     for spec in order_by:
-        if not isinstance(spec, str) or not spec.lstrip("-+"):
+        if not isinstance(spec, str):
             raise InvalidFilter(f"order_by entries are attribute names, got {spec!r}")
         desc = spec.startswith("-")
-        name = spec.lstrip("-+")
+        name = spec[1:] if spec[:1] in ("-", "+") else spec
         a = meta.attrs.get(name)
         if a is None or not a.store:
-            raise InvalidFilter(f"cannot order by unknown attribute {name!r} of {meta.name}")
+            raise InvalidFilter(f"cannot order by {spec!r}: {meta.name} has no attribute "
+                                f"{name!r} (write a name, or -name for descending)")
         if not a.orderable:
             raise InvalidFilter(f"cannot order by {name!r}: it is not sortable")
+        if not a.readable:
+            raise InvalidFilter(f"cannot order by {name!r}: it is not readable "
+                                "(a page's cursor would carry its values)")
         if name not in seen:
             seen.add(name)
             out.append((name, desc))

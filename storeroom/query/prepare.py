@@ -201,6 +201,8 @@ def free_text(meta: ModelMeta, text: str) -> Node:
     """``query="..."``: case-insensitive contains on any readable string attribute."""
     if not isinstance(text, str):
         raise InvalidFilter(f"query must be a str, got {text!r}")
+    if not text:
+        return EVERYTHING
     attrs = [a for a in meta.stored_attrs if a.readable and a.is_text]
     return simplify(Or(tuple(Cond(a.name, "icontains", text) for a in attrs)))
 
@@ -211,6 +213,6 @@ def build_filter(meta: ModelMeta, where: Any = None, query: str | None = None,
     parts = [prepare_unsimplified(meta, to_node(where))] if where is not None else []
     if lookups:
         parts.extend(prepare_cond(meta, parse_lookup(k, v)) for k, v in lookups.items())
-    if query:
+    if query is not None:
         parts.append(free_text(meta, query))
     return simplify(And(tuple(parts)))

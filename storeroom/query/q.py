@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import InvalidFilter
 from .ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or
 
 
@@ -26,6 +27,9 @@ def lookups_node(lookups: dict[str, Any]) -> Node:
     """And of the conditions in a dict of keyword lookups."""
     if not lookups:
         return EVERYTHING
+    for k in lookups:
+        if not isinstance(k, str):
+            raise InvalidFilter(f"a lookup is a str like 'title__icontains', got {k!r}")
     return And(tuple(parse_lookup(k, v) for k, v in lookups.items()))
 
 
@@ -83,7 +87,8 @@ def to_node(where: Any) -> Node:
         return EVERYTHING
     if where is False:
         return NOTHING
-    raise TypeError(f"not a filter: {where!r} (use Q(...), attr(...) or keyword lookups)")
+    raise InvalidFilter(f"not a filter: {where!r:.80} (use Q(...), attr(...) or keyword "
+                        "lookups)")
 
 
 class attr:  # noqa: N801 - reads as a function: attr("title").startswith("Mi")

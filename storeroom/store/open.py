@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ..backends.drivers import require_driver
 from ..model.stored import meta_of
+from ..query.cursor import CursorKeys, cursor_keys
 from ._async.store import AsyncStore
 from ._sync.store import Store
 
 T = TypeVar("T")
+
+Secret = str | bytes | list[str | bytes] | tuple[str | bytes, ...] | CursorKeys | None
+"""A cursor secret: one, or a list (the first signs, every one verifies)."""
 
 
 def _scheme(url: str) -> str:
@@ -19,9 +24,13 @@ def _scheme(url: str) -> str:
 
 
 def make_backend(model: type, url: str, *, is_async: bool, **options: Any) -> Any:
-    """The backend object for a URL (sync or async form)."""
+    """The backend object for a URL (sync or async form).
+
+    ``MissingDriver`` (naming the extra to install) when the URL's driver is missing.
+    """
     meta_of(model)
     scheme = _scheme(url)
+    require_driver(scheme, is_async)
     if scheme == "memory":
         from ..backends import memory
         parts = urlsplit(url)
@@ -43,11 +52,24 @@ def make_backend(model: type, url: str, *, is_async: bool, **options: Any) -> An
     raise ValueError(f"unknown store URL scheme {scheme!r} in {url!r}")
 
 
-def open_store(model: type[T], url: str = "memory://", **options: Any) -> Store[T]:
-    """A sync store of ``model`` at ``url`` (``sqlite:///app.db``, ``memory://``, ...)."""
-    return Store(model, make_backend(model, url, is_async=False, **options))
+def open_store(model: type[T], url: str = "memory://", *, secret: Secret = None,
+               **options: Any) -> Store[T]:
+    """A sync store of ``model`` at ``url`` (``sqlite:///app.db``, ``memory://``, ...).
+
+    ``secret`` signs the cursors of pages: a str or bytes, or a list of them (the first
+    signs, every one verifies). Without it, ``STOREROOM_SECRET``; without that, a secret
+    generated once and kept in the database, shared by every process on it.
+    Close the store (or use it as a context manager) to release its connections.
+    """
+    keys = None if secret is None else cursor_keys(secret)
+    return Store(model, make_backend(model, url, is_async=False, **options), secret=keys)
 
 
-def open_async_store(model: type[T], url: str = "memory://", **options: Any) -> AsyncStore[T]:
-    """An async store of ``model`` at ``url``; returned at once, I/O starts on first use."""
-    return AsyncStore(model, make_backend(model, url, is_async=True, **options))
+def open_async_store(model: type[T], url: str = "memory://", *, secret: Secret = None,
+                     **options: Any) -> AsyncStore[T]:
+    """An async store of ``model`` at ``url``; returned at once, I/O starts on first use.
+
+    ``secret`` as for :func:`open_store`.
+    """
+    keys = None if secret is None else cursor_keys(secret)
+    return AsyncStore(model, make_backend(model, url, is_async=True, **options), secret=keys)

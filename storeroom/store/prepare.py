@@ -66,9 +66,9 @@ def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = Fal
         if v is UNDEFINED:
             continue
         a = meta.attrs.get(name)
-        if a is None:
-            errors.append(error(name, v, "unknown", f"{meta.cls.__name__} has no attribute "
-                                                   f"{name!r}"))
+        if a is None:  # (str(): a changes dict passed to update_where may have any keys)
+            errors.append(error(str(name), v, "unknown", f"{meta.cls.__name__} has no "
+                                                        f"attribute {name!r}"))
             continue
         if not a.store:
             continue

@@ -172,7 +172,8 @@ def test_read_batch_of_100_is_one_request(url):
 
 
 def test_query_when_the_partition_key_is_pinned(url):
-    with open_store(Note, url) as s:
+    # (a given cursor secret: the database's would be read on the first page, once)
+    with open_store(Note, url, secret="requests") as s:
         for owner in "abc":
             for num in range(30):
                 s.create(Note(owner=owner, num=num, text="hit" if num % 7 == 0 else "miss"))
@@ -207,7 +208,7 @@ def test_index_query_and_sparse_sort_key(url):
         owner: str
         due: int | None = None
 
-    with open_store(Job, url) as s:
+    with open_store(Job, url, secret="requests") as s:
         for i in range(12):
             s.create(Job(id=i, owner="ab"[i % 2], due=None if i % 3 == 0 else 100 - i))
         calls = Calls(s)
@@ -217,7 +218,7 @@ def test_index_query_and_sparse_sort_key(url):
         calls.reset()
         assert [j.id for j in s.search(owner="a", due__gte=90, order_by="due")] == [10, 8, 4, 2]
         assert calls.ops == {"Query": 1}
-    with open_store(Task, url) as t:
+    with open_store(Task, url, secret="requests") as t:
         made = [t.create(Task(owner="bob", title=str(i))) for i in range(5)]
         t.create(Task(owner="ann", title="x"))
         calls = Calls(t)

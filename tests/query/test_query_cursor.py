@@ -20,6 +20,7 @@ from storeroom.query import (
     after_filter,
     build_filter,
     compile_local,
+    cursor_keys,
     decode_cursor,
     encode_cursor,
     fingerprint,
@@ -57,6 +58,7 @@ class Item:
 M = meta_of(Item)
 ALL = parse_order(M, ["s", "f", "b", "dec", "dt", "d", "u", "by", "c", "lv"])
 FP = fingerprint(M.name, EVERYTHING, ALL)
+KEYS = cursor_keys("unit test secret")
 
 
 @pytest.mark.parametrize("item", [
@@ -68,10 +70,10 @@ FP = fingerprint(M.name, EVERYTHING, ALL)
 ])
 def test_round_trip_is_exact(item):
     values = order_values(item, ALL)
-    cursor = encode_cursor(FP, values)
+    cursor = encode_cursor(FP, values, KEYS)
     assert isinstance(cursor, str) and "=" not in cursor
     assert base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))  # url-safe
-    back = decode_cursor(cursor, FP, M, ALL)
+    back = decode_cursor(cursor, FP, M, ALL, KEYS)
     assert back == values
     for a, b in zip(back, values, strict=True):
         assert type(a) is type(b)
@@ -81,7 +83,7 @@ def test_round_trip_is_exact(item):
 
 def test_other_store_filter_or_order():
     values = order_values(Item(id=1, s="x"), ALL)
-    cursor = encode_cursor(FP, values)
+    cursor = encode_cursor(FP, values, KEYS)
     others = [
         fingerprint("other", EVERYTHING, ALL),
         fingerprint(M.name, build_filter(M, Q(s="x")), ALL),
@@ -91,11 +93,11 @@ def test_other_store_filter_or_order():
     assert len({FP, *others}) == 4
     for fp in others:
         with pytest.raises(InvalidCursor):
-            decode_cursor(cursor, fp, M, ALL)
+            decode_cursor(cursor, fp, M, ALL, KEYS)
 
 
 def test_forged_cursors():
-    good = encode_cursor(FP, order_values(Item(id=1), ALL))
+    good = encode_cursor(FP, order_values(Item(id=1), ALL), KEYS)
     raw = base64.urlsafe_b64decode(good + "=" * (-len(good) % 4))
     body, mac = raw[:-16], raw[-16:]
     bad_mac = base64.urlsafe_b64encode(body + bytes(16)).decode()
@@ -104,7 +106,20 @@ def test_forged_cursors():
     for cursor in ["", "x", "%%%", good[:-2], good + "x", bad_mac, forged, None, 5, b"x",
                    "a" * 9000, base64.urlsafe_b64encode(b"short").decode()]:
         with pytest.raises(InvalidCursor):
-            decode_cursor(cursor, FP, M, ALL)
+            decode_cursor(cursor, FP, M, ALL, KEYS)
+
+
+def test_rotated_keys_sign_with_the_first_and_verify_with_all():
+    values = order_values(Item(id=1, s="x"), ALL)
+    old, new = cursor_keys("old"), cursor_keys("new")
+    both = cursor_keys(["new", b"old"])
+    assert encode_cursor(FP, values, both) == encode_cursor(FP, values, new)
+    assert decode_cursor(encode_cursor(FP, values, old), FP, M, ALL, both) == values
+    with pytest.raises(InvalidCursor):
+        decode_cursor(encode_cursor(FP, values, both), FP, M, ALL, old)
+    with pytest.raises(InvalidCursor):
+        decode_cursor(encode_cursor(FP, values, old), FP, M, ALL, KEYS)
+    assert "new" not in repr(both) and "old" not in repr(both)
 
 
 @pytest.mark.parametrize("values", [
@@ -113,17 +128,17 @@ def test_forged_cursors():
 def test_signed_cursor_with_bad_values(values):
     order = parse_order(M, [])
     fp = fingerprint(M.name, EVERYTHING, order)
-    cursor = encode_cursor(fp, values)
+    cursor = encode_cursor(fp, values, KEYS)
     with pytest.raises(InvalidCursor):
-        decode_cursor(cursor, fp, M, order)
+        decode_cursor(cursor, fp, M, order, KEYS)
 
 
 def test_signed_cursor_with_bad_typed_value():
     order = parse_order(M, ["c"])
     fp = fingerprint(M.name, EVERYTHING, order)
     with pytest.raises(InvalidCursor):
-        decode_cursor(encode_cursor(fp, ("green", 1)), fp, M, order)
-    back = decode_cursor(encode_cursor(fp, (Color.BLUE, 1)), fp, M, order)
+        decode_cursor(encode_cursor(fp, ("green", 1), KEYS), fp, M, order, KEYS)
+    back = decode_cursor(encode_cursor(fp, (Color.BLUE, 1), KEYS), fp, M, order, KEYS)
     assert back == (Color.BLUE, 1) and type(back[0]) is Color
 
 
@@ -144,7 +159,8 @@ def test_after_filter_is_exactly_what_follows(data, order_by):
     order = parse_order(M, order_by)
     ordered = sort_items(data, order)
     for i, item in enumerate(ordered):
-        values = decode_cursor(encode_cursor(FP, order_values(item, order)), FP, M, order)
+        cursor = encode_cursor(FP, order_values(item, order), KEYS)
+        values = decode_cursor(cursor, FP, M, order, KEYS)
         node = build_filter(M, after_filter(order, values))
         after = compile_local(node)
         assert [x for x in ordered if after(x)] == ordered[i + 1:]
@@ -165,4 +181,4 @@ def test_cursor_values_in_utc():
     order = parse_order(M, ["dt"])
     fp = fingerprint(M.name, EVERYTHING, order)
     dt = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(microseconds=1)
-    assert decode_cursor(encode_cursor(fp, (dt, 1)), fp, M, order) == (dt, 1)
+    assert decode_cursor(encode_cursor(fp, (dt, 1), KEYS), fp, M, order, KEYS) == (dt, 1)

@@ -125,7 +125,7 @@ def test_q_basics():
     assert to_node(None) == EVERYTHING and to_node(True) == EVERYTHING
     assert to_node(False) == NOTHING
     assert to_node(Cond("a", "eq", 1)) == Cond("a", "eq", 1)
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidFilter):  # a storeroom error, never a TypeError
         to_node(42)
 
 

@@ -9,7 +9,8 @@ Layout under ``base = {prefix}:{table}``:
   value order, key order within a value);
 * ``base:#null:{attr}``: ``enc(key)`` of the items whose indexed attribute is None;
 * ``base:#uq:{attr}``: per unique attribute, a hash ``enc(value) -> keystr``;
-* ``base:#seq``: the counter of a ``generated.sequence()`` key.
+* ``base:#seq``: the counter of a ``generated.sequence()`` key;
+* ``{prefix}:#secret``: the cursor secret of every store under the prefix.
 
 A key string is percent-encoded, so it never starts with ``#``. Every write (item,
 index entries, uniqueness) is one Lua script run: guards first (the item is absent /
@@ -237,6 +238,9 @@ class RedisCore:
         self.meta = meta
         self.table = table or meta.name
         self.base = f"{prefix}:{self.table}"
+        # storeroom's cursor secret: one per prefix, the namespace of a Redis database's
+        # stores (no table's keys look like it: they all have the form base:...)
+        self.secret_key = f"{prefix}:#secret"
         self.keys_zset = f"{self.base}:#keys"
         self.seq_key = f"{self.base}:#seq"
         self.store_meta = make_store_meta(meta, "redis", native_ops=NATIVE_OPS,

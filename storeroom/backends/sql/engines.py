@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from ..drivers import require_module
 from .dialects import register_sqlite_functions
 
 SQLITE_DEFAULT_PRAGMAS = {"journal_mode": "WAL", "synchronous": "NORMAL", "busy_timeout": "5000",
@@ -127,6 +128,8 @@ def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
     if not isinstance(url, str):
         url = url.render_as_string(hide_password=False)
     sa_url, ours = sqlalchemy_url(url, is_async=is_async)
+    driver = make_url(sa_url).drivername.partition("+")[2]
+    require_module(driver, f"a {dialect_name(url)} engine{' (async)' if is_async else ''}")
     if "busy_timeout" in options:
         ours["busy_timeout"] = str(int(options.pop("busy_timeout")))
     name = dialect_name(url)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...query.cursor import CursorKeys
 from ...store._async.store import AsyncStore
 from ...store.open import make_backend
 
@@ -42,10 +43,12 @@ class AsyncStoreEngine:
     """
 
     __slots__ = ("name", "url", "backend", "_options", "_backends", "_stores", "_prepared",
-                 "_lock")
+                 "_lock", "_secret")
 
-    def __init__(self, name: str, url: str, options: dict[str, Any]) -> None:
+    def __init__(self, name: str, url: str, options: dict[str, Any], *,
+                 secret: CursorKeys | None = None) -> None:
         self.name = name
+        self._secret = secret  # the data manager's cursor keys (None: the database's)
         self.url = url
         scheme = urlsplit(url).scheme.lower().split("+", 1)[0]
         self.backend = {"rediss": "redis"}.get(scheme, scheme)
@@ -81,7 +84,8 @@ class AsyncStoreEngine:
         """
         store = self._stores.get(model)
         if store is None:
-            store = self._stores[model] = AsyncStore(model, self.backend_for(model))
+            store = self._stores[model] = AsyncStore(model, self.backend_for(model),
+                                                      secret=self._secret)
         return store
 
     async def prepare(self, models: list[type]) -> None:

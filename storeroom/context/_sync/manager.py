@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from ...backends.sql.engines import create_sql_engine, is_sql_url
+from ...query.cursor import CursorKeys, cursor_keys
+from ...store.open import Secret
 from ..engine_specs import EngineSpec, EngineTopology
 from ..registry import Registry
 from ..service import Service
@@ -31,9 +33,15 @@ class DataManager:
     start-up, then run each request or task in ``with dm.context(meta=...)``.
     ``with DataManager() as dm:`` (or ``dm.close()``) releases
     every engine at the end.
+
+    ``secret`` signs the cursors of every store it serves: a str or bytes, or a list of
+    them (the first signs, every one verifies: rotate by putting the new one first).
+    Without it, ``STOREROOM_SECRET``; without that, a secret generated once and kept in
+    each database, so that every process on one database accepts the same cursors.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, secret: Secret = None) -> None:
+        self._cursor_keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
         self._registry = Registry(call_method, async_generators=IS_ASYNC)
         self._topology = EngineTopology()
         self._active: ContextVar[Context | None] = ContextVar(
@@ -116,7 +124,7 @@ class DataManager:
             if read_only or replica_of:
                 raise ValueError(f"engine {name!r}: read_only and replica_of apply to SQL "
                                  "engines only")
-            store_engine = StoreEngine(name, url, options)
+            store_engine = StoreEngine(name, url, options, secret=self._cursor_keys)
             topology.add(EngineSpec(name, url, store_engine, False, None), default)
             return store_engine
         real_url = driver_url(url, IS_ASYNC)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...query.cursor import CursorKeys
 from ...store._sync.store import Store
 from ...store.open import make_backend
 
@@ -43,10 +44,12 @@ class StoreEngine:
     """
 
     __slots__ = ("name", "url", "backend", "_options", "_backends", "_stores", "_prepared",
-                 "_lock")
+                 "_lock", "_secret")
 
-    def __init__(self, name: str, url: str, options: dict[str, Any]) -> None:
+    def __init__(self, name: str, url: str, options: dict[str, Any], *,
+                 secret: CursorKeys | None = None) -> None:
         self.name = name
+        self._secret = secret  # the data manager's cursor keys (None: the database's)
         self.url = url
         scheme = urlsplit(url).scheme.lower().split("+", 1)[0]
         self.backend = {"rediss": "redis"}.get(scheme, scheme)
@@ -82,7 +85,8 @@ class StoreEngine:
         """
         store = self._stores.get(model)
         if store is None:
-            store = self._stores[model] = Store(model, self.backend_for(model))
+            store = self._stores[model] = Store(model, self.backend_for(model),
+                                                      secret=self._secret)
         return store
 
     def prepare(self, models: list[type]) -> None:

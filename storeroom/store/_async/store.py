@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Set
 from typing import Any, Generic, TypeVar
 
 from ...errors import BatchError, Conflict, StoreroomError, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, And, Node
-from ...query.cursor import after_filter, decode_cursor, encode_cursor, fingerprint
+from ...query.cursor import (
+    CursorKeys,
+    after_filter,
+    cursor_keys,
+    decode_cursor,
+    encode_cursor,
+    env_cursor_keys,
+    fingerprint,
+)
 from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order, order_values, parse_order
 from ...query.prepare import build_filter, prepare, simplify
 from ...query.q import to_node
+from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import create_values, full_update_changes, key_parts, update_changes
 from ..types import (
@@ -36,24 +45,43 @@ LOCAL_CHUNK = 500
 
 
 class AsyncStore(Generic[T]):
-    """The eight store actions on one model, over one backend."""
+    """The eight store actions on one model, over one backend.
+
+    ``secret`` signs the cursors of pages: a str or bytes, or a list of them (the first
+    signs, every one verifies: rotate by putting the new secret first). Without it,
+    ``STOREROOM_SECRET``; without that, a secret generated once and kept in the database,
+    so that every process on one database accepts the same cursors.
+    """
 
     is_async = True
 
-    def __init__(self, model: type[T], backend: Any) -> None:
+    def __init__(self, model: type[T], backend: Any, *,
+                 secret: str | bytes | Iterable[str | bytes] | CursorKeys | None = None
+                 ) -> None:
         self.model = model
         self._m: ModelMeta = meta_of(model)
+        self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
         self._b = backend
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
+        self._unclosed = watch_unclosed(self, backend)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
 
     # lifecycle ------------------------------------------------------------------------
     async def close(self) -> None:
-        """Release the store's connections."""
-        await self._b.close()
+        """Release the store's connections; using the store afterwards → ``StoreClosed``.
+
+        Closing a closed store does nothing.
+        """
+        backend = self._b
+        if isinstance(backend, ClosedBackend):
+            return
+        self._b = ClosedBackend(repr(self))
+        if self._unclosed is not None:
+            self._unclosed.detach()
+        await backend.close()
 
     async def __aenter__(self) -> AsyncStore[T]:
         return self
@@ -66,10 +94,12 @@ class AsyncStore(Generic[T]):
         await self._b.create_tables()
 
     def key_str(self, item_or_key: Any) -> str:
-        """The string form of an item's key (or of a key value)."""
+        """The string form of an item's key (or of a key value); ``ValidationError`` for
+        something that is neither."""
         m = self._m
         key = m.key.of(item_or_key) if isinstance(item_or_key, m.cls) else item_or_key
-        return m.key.to_str(key)
+        parts = key_parts(m, key)
+        return m.key.to_str(parts[0] if len(parts) == 1 else parts)
 
     # the eight actions ----------------------------------------------------------------
     async def create(self, item: T) -> T:
@@ -115,12 +145,14 @@ class AsyncStore(Generic[T]):
         fp = fingerprint(m.name, node, order)
         cond = node
         if after is not None:
-            values = decode_cursor(after, fp, m, order)
+            keys = self._keys or await self._cursor_keys()
+            values = decode_cursor(after, fp, m, order, keys)
             cond = simplify(And((node, after_filter(order, values))))
         items = await self._fetch(cond, order, limit + 1)
         if len(items) > limit:
             items = items[:limit]
-            return Page(items, encode_cursor(fp, order_values(items[-1], order)))
+            keys = self._keys or await self._cursor_keys()
+            return Page(items, encode_cursor(fp, order_values(items[-1], order), keys))
         return Page(items, None)
 
     async def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
@@ -155,7 +187,7 @@ class AsyncStore(Generic[T]):
     async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them (None for a missing key)."""
         m = self._m
-        parts = [key_parts(m, k) for k in keys]
+        parts = [key_parts(m, k) for k in _sequence("keys", keys)]
         if len(parts) > self.meta.max_batch:
             raise ValidationError.one("keys", len(parts), "max_batch",
                                       f"at most {self.meta.max_batch} keys per batch")
@@ -170,7 +202,10 @@ class AsyncStore(Generic[T]):
         With ``atomic=True`` all are applied or none, and ``BatchError`` is raised
         when any fails.
         """
-        edits = list(edits)
+        edits = _sequence("edits", edits)
+        if not isinstance(atomic, bool):
+            raise ValidationError.one("atomic", atomic, "type",
+                                      f"atomic is True or False, got {atomic!r}")
         if len(edits) > self.meta.max_batch:
             raise ValidationError.one("edits", len(edits), "max_batch",
                                       f"at most {self.meta.max_batch} edits per batch")
@@ -211,6 +246,10 @@ class AsyncStore(Generic[T]):
     async def update_where(self, where: Any = None, *, changes: dict[str, Any],
                            **lookups: Any) -> int:
         """Apply ``changes`` to every matching item; how many were updated."""
+        if not isinstance(changes, Mapping):
+            raise ValidationError.one("changes", changes, "type",
+                                      "changes is a dict of attribute names and values, "
+                                      f"got {type(changes).__name__}")
         values = update_changes(self._m, changes)
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
@@ -244,6 +283,16 @@ class AsyncStore(Generic[T]):
         return n
 
     # helpers ------------------------------------------------------------------------
+    async def _cursor_keys(self) -> CursorKeys:
+        """The keys of this store's cursors, found on the first page that needs them:
+        ``STOREROOM_SECRET``, else the database's secret (the backend's
+        ``cursor_secret()``, created there on first use)."""
+        keys = env_cursor_keys()
+        if keys is None:
+            keys = CursorKeys((await self._b.cursor_secret(),))
+        self._keys = keys
+        return keys
+
     def _precondition(self, precondition: Any) -> Node | None:
         if precondition is None:
             return None
@@ -311,6 +360,18 @@ class AsyncStore(Generic[T]):
             raise UnsupportedOperation(
                 f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
                 "order by an indexed attribute or narrow the filter")
+
+
+def _sequence(name: str, values: Any) -> list[Any]:
+    """``values`` (keys, edits) as a list; ``ValidationError`` when it is not a collection
+    of them (a str, bytes, mapping or set is refused: it is one value, or unordered)."""
+    if isinstance(values, list):
+        return values
+    if isinstance(values, str | bytes | bytearray | Mapping | Set) or not isinstance(
+            values, Iterable):
+        raise ValidationError.one(name, values, "type",
+                                  f"{name} is a list, got {type(values).__name__}")
+    return list(values)
 
 
 __all__ = ["AsyncStore", "DUPLICATE_KEY", "MISSING_KEY"]

@@ -19,6 +19,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate, key_dict, missing, ok
 from ..client import AsyncDynamoClient
 from ..core import (
@@ -34,6 +35,7 @@ from ..core import (
 )
 
 CCF = "ConditionalCheckFailedException"
+SECRET_ITEM = "secret\x1fcursor"  # the cursor secret's key in the companion table
 NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 NO_TX = ("{what}: this DynamoDB endpoint has no TransactWriteItems (dynalite); unique "
          "attributes and atomic batches need transactions - use moto_server or AWS")
@@ -50,6 +52,7 @@ class AsyncDynamoBackend:
         self.store_meta = core.store_meta
         self.max_local_sort = core.max_local_sort
         self._ready = False
+        self._secret: bytes | None = None
         self._tx: bool | None = None
         if transactions is not None:
             self._set_tx(transactions)
@@ -138,9 +141,40 @@ class AsyncDynamoBackend:
             return
         self._set_tx(True)
 
+    async def cursor_secret(self) -> bytes:
+        """The cursor secret of the store's table: created once, race-free, with a
+        conditional put in the companion table (created now if the store had none);
+        cached by this backend."""
+        if self._secret is None:
+            core = self.core
+            key = {AUX_KEY: {"S": SECRET_ITEM}}
+            get = {"TableName": core.aux_table, "Key": key, "ConsistentRead": True}
+            try:
+                item = (await self._call("get_item", get,
+                                         expect=("ResourceNotFoundException",))).get("Item")
+            except Expected:  # no companion table yet
+                item = None
+            if item is None:
+                await self._create(core.aux_spec())
+                try:
+                    await self._call("put_item", {
+                        "TableName": core.aux_table,
+                        "Item": {**key, "v": {"S": new_secret()}},
+                        "ConditionExpression": "attribute_not_exists(#k)",
+                        "ExpressionAttributeNames": {"#k": AUX_KEY}}, expect=(CCF,))
+                except Expected:
+                    pass  # another process created it meanwhile: read that one
+                item = (await self._call("get_item", get)).get("Item")
+            value = (item or {}).get("v", {}).get("S")
+            if not value:
+                raise BackendError(f"{core.aux_table}: no cursor secret")
+            self._secret = secret_bytes(value)
+        return self._secret
+
     async def drop_tables(self) -> None:
         """Delete the store's tables (tests and tools)."""
-        names = [self.core.table] + ([self.core.aux_table] if self.core.needs_aux else [])
+        # (the companion table may exist for the cursor secret alone)
+        names = [self.core.table, self.core.aux_table]
         for name in names:
             try:
                 await self._call("delete_table", {"TableName": name},

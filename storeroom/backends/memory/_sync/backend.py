@@ -15,11 +15,14 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok
 
 # One table per (url name, model name), shared by every store opened on the same name.
 _TABLES: dict[tuple[str, str], _Table] = {}
 _TABLES_LOCK = threading.Lock()
+# the cursor secret of each named memory database
+_SECRETS: dict[str, bytes] = {}
 
 
 class _Table:
@@ -181,9 +184,12 @@ class MemoryBackend:
     """Items kept in a dict in this process (``memory://name`` shares one table per name)."""
 
     max_local_sort = None
+    holds_connections = False  # nothing to release: an unclosed store does not warn
 
     def __init__(self, model: type, name: str = "") -> None:
         self._m: ModelMeta = meta_of(model)
+        self._name = name
+        self._secret: bytes | None = None
         self.store_meta = make_store_meta(self._m, "memory", transactions=True)
         if name:
             with _TABLES_LOCK:
@@ -216,6 +222,17 @@ class MemoryBackend:
 
     def close(self) -> None:
         """Nothing to release; the data stays for other stores on the same name."""
+
+    def cursor_secret(self) -> bytes:
+        """The cursor secret of the named memory database (of this store when unnamed)."""
+        if self._secret is None:
+            if self._name:
+                with _TABLES_LOCK:
+                    self._secret = _SECRETS.setdefault(self._name,
+                                                       secret_bytes(new_secret()))
+            else:
+                self._secret = secret_bytes(new_secret())
+        return self._secret
 
     def _build(self, values: dict[str, Any]) -> Any:
         return self._m.build(_copy(values))

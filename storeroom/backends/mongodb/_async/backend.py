@@ -21,6 +21,7 @@ from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
+from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
 from ...common import Outcome, duplicate, key_dict, missing, ok
 from ..core import SEQUENCES, MongoCore
 
@@ -109,7 +110,9 @@ class AsyncMongoBackend:
         self.db = client[database]
         self.coll = self.db[core.name]
         self._own = own_client
+        self.holds_connections = own_client  # a client passed in is its owner's to close
         self._ready = False
+        self._secret: bytes | None = None
         # None: detect at first use (a replica set or mongos supports transactions)
         self._tx: bool | None = False if transactions is False else None
         # the ClientSession of the transaction this backend runs in (``bind``), else None
@@ -153,6 +156,27 @@ class AsyncMongoBackend:
         """Close the client (when this backend opened it)."""
         if self._own:
             await self.client.close()
+
+    async def cursor_secret(self) -> bytes:
+        """The database's cursor secret: created once, race-free, as a document of the
+        collection ``storeroom_meta``; cached by this backend."""
+        if self._secret is None:
+            coll = self.db[BOOKKEEPING]
+            which = {"_id": CURSOR_SECRET}
+            try:
+                doc = await coll.find_one(which)
+                if doc is None:
+                    try:
+                        await coll.insert_one({**which, "value": new_secret()})
+                    except DuplicateKeyError:
+                        pass  # another process created it meanwhile: read that one
+                    doc = await coll.find_one(which)
+            except PyMongoError as exc:
+                raise _wrap(exc, f"cursor secret of {self.core.name}") from exc
+            if doc is None or not isinstance(doc.get("value"), str | bytes):
+                raise BackendError(f"{self.db.name}.{BOOKKEEPING}: no cursor secret")
+            self._secret = secret_bytes(doc["value"])
+        return self._secret
 
     async def _ensure(self) -> None:
         if not self._ready:

@@ -14,6 +14,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate
 from ..core import (
     CREATE_LUA,
@@ -47,6 +48,7 @@ class AsyncRedisBackend:
         self.r = client
         self.store_meta = core.store_meta
         self._name = core.meta.name
+        self._secret: bytes | None = None
 
     def split(self, node: Node) -> Split:
         """Conditions on indexed attributes and the key run on the sorted sets."""
@@ -66,6 +68,23 @@ class AsyncRedisBackend:
     async def close(self) -> None:
         """Close the client and its connection pool."""
         await self.r.aclose()
+
+    async def cursor_secret(self) -> bytes:
+        """The cursor secret of the store's key prefix (``{prefix}:#secret``): created
+        once, race-free, with ``SET NX``; cached by this backend."""
+        if self._secret is None:
+            key = self.core.secret_key
+            try:
+                raw = await self.r.get(key)
+                if raw is None:
+                    await self.r.set(key, new_secret(), nx=True)
+                    raw = await self.r.get(key)
+            except RedisError as exc:
+                raise _wrap(exc, f"cursor secret of {self._name}") from exc
+            if raw is None:
+                raise BackendError(f"{key}: no cursor secret (was it deleted meanwhile?)")
+            self._secret = secret_bytes(raw)
+        return self._secret
 
     # plumbing ----------------------------------------------------------------------------
     async def _run(self, p: Program) -> int:

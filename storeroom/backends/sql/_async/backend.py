@@ -12,6 +12,7 @@ from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok
+from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from .driver import AsyncDriver, is_integrity_error, wrap_error
 
@@ -25,6 +26,8 @@ class AsyncSqlBackend:
         self.core = core
         self.src = source
         self.store_meta = core.store_meta
+        # a store's own connection warns when left unclosed; a context's does not
+        self.holds_connections: bool = getattr(source, "holds_connections", True)
 
     def split(self, node: Node) -> Split:
         """What of a filter runs in the database."""
@@ -53,6 +56,33 @@ class AsyncSqlBackend:
     async def close(self) -> None:
         """Release the source's connections."""
         await self.src.close()
+
+    async def cursor_secret(self) -> bytes:
+        """The database's cursor secret: created once, race-free, in ``storeroom_meta``
+        (``sql.bookkeeping``); cached per engine, so that only the first cursor of a
+        process reads it."""
+        engine = self.core.engine
+        secret = cached_secret(engine)
+        if secret is not None:
+            return secret
+        try:
+            ddl = getattr(self.src, "ddl_connection", None)
+            conn = await ddl() if ddl is not None else None
+            if conn is not None:
+                # a SQLite context that wrote holds the write lock (another connection would
+                # wait for it): in its transaction, kept for good once that commits
+                async with conn.begin_nested():
+                    secret = await conn.run_sync(load_secret)
+                kept = secret
+                self.src.after_commit(lambda: cache_secret(engine, kept))
+                return secret
+            async with engine.connect() as own:
+                own = await own.execution_options(**autocommit_options(self.core.dialect_name))
+                secret = await own.run_sync(load_secret)
+        except Exception as exc:
+            raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
+        cache_secret(engine, secret)
+        return secret
 
     async def _driver(self, write: bool = True) -> AsyncDriver:
         if not self.core.ready:

@@ -17,6 +17,8 @@ class AsyncContextSource:
     and never commits, rolls back or closes the context's connections.
     """
 
+    holds_connections = False  # the context owns them: nothing to warn about
+
     def __init__(self, ctx: Any, engine_name: str | None) -> None:
         self.ctx = ctx
         self.name = engine_name

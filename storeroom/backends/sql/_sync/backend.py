@@ -13,6 +13,7 @@ from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok
+from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from .driver import Driver, is_integrity_error, wrap_error
 
@@ -26,6 +27,8 @@ class SqlBackend:
         self.core = core
         self.src = source
         self.store_meta = core.store_meta
+        # a store's own connection warns when left unclosed; a context's does not
+        self.holds_connections: bool = getattr(source, "holds_connections", True)
 
     def split(self, node: Node) -> Split:
         """What of a filter runs in the database."""
@@ -54,6 +57,33 @@ class SqlBackend:
     def close(self) -> None:
         """Release the source's connections."""
         self.src.close()
+
+    def cursor_secret(self) -> bytes:
+        """The database's cursor secret: created once, race-free, in ``storeroom_meta``
+        (``sql.bookkeeping``); cached per engine, so that only the first cursor of a
+        process reads it."""
+        engine = self.core.engine
+        secret = cached_secret(engine)
+        if secret is not None:
+            return secret
+        try:
+            ddl = getattr(self.src, "ddl_connection", None)
+            conn = ddl() if ddl is not None else None
+            if conn is not None:
+                # a SQLite context that wrote holds the write lock (another connection would
+                # wait for it): in its transaction, kept for good once that commits
+                with conn.begin_nested():
+                    secret = load_secret(conn)
+                kept = secret
+                self.src.after_commit(lambda: cache_secret(engine, kept))
+                return secret
+            with engine.connect() as own:
+                own = own.execution_options(**autocommit_options(self.core.dialect_name))
+                secret = load_secret(own)
+        except Exception as exc:
+            raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
+        cache_secret(engine, secret)
+        return secret
 
     def _driver(self, write: bool = True) -> Driver:
         if not self.core.ready:
