@@ -80,6 +80,7 @@ Edit = Create | Update | Delete
 
 DUPLICATE_KEY = "duplicate_key"
 MISSING_KEY = "missing_key"
+PRECONDITION_FAILED = "precondition_failed"
 INVALID = "invalid"
 FORBIDDEN = "forbidden"
 ERROR = "error"

@@ -20,7 +20,16 @@ from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import (
+    Outcome,
+    duplicate,
+    key_dict,
+    missing,
+    ok,
+    refusal,
+    sets_unique,
+    unique_for_many,
+)
 from ..core import SEQUENCES, MongoCore
 
 # how often a read-check-write (a precondition the server cannot evaluate) is retried
@@ -169,7 +178,7 @@ class AsyncMongoBackend:
         """Apply changes; None when missing or the precondition fails."""
         await self._ensure()
         if pre is not None and not self.core.split(pre).all_native:
-            return await self._update_checked(key, values, pre, None)
+            return (await self._update_checked(key, values, pre, None))[1]
         return await self._update(key, values, pre, None)
 
     async def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
@@ -191,20 +200,19 @@ class AsyncMongoBackend:
         return None if doc is None else core.build(doc)
 
     async def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node,
-                              session: Any) -> Any:
+                              session: Any) -> Outcome:
         """A precondition evaluated locally: read, check, then write only if unchanged."""
         core = self.core
-        check = compile_local(pre)
         for _ in range(_CAS_TRIES):
             try:
                 doc = await self.coll.find_one({"_id": core.key_id(key)}, session=session)
-                if doc is None:
-                    return None
-                item = core.build(doc)
-                if not check(item):
-                    return None
+                item = None if doc is None else core.build(doc)
+                why = refusal(core.meta, key, item, pre)
+                if why is not None:
+                    return why
                 if not values:
-                    return item
+                    return ok(item)
+                assert doc is not None
                 new = await self.coll.find_one_and_update(
                     core.guard(doc), core.update_doc(values), projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -213,7 +221,27 @@ class AsyncMongoBackend:
             except PyMongoError as exc:
                 raise _wrap(exc, f"update {core.name}") from exc
             if new is not None:
-                return core.build(new)
+                return ok(core.build(new))
+        raise BackendError(f"update {core.name}: the item kept changing during the update")
+
+    async def _update_edit(self, e: PreparedEdit, session: Any) -> Outcome:
+        """An update edit: ok, or why not (a refused write reads the item to tell)."""
+        core = self.core
+        pre = e.precondition
+        if pre is not None and not core.split(pre).all_native:
+            return await self._update_checked(e.key, e.values, pre, session)
+        for _ in range(_CAS_TRIES):
+            item = await self._update(e.key, e.values, pre, session)
+            if item is not None:
+                return ok(item)
+            try:
+                doc = await self.coll.find_one({"_id": core.key_id(e.key)}, core.projection,
+                                               session=session)
+            except PyMongoError as exc:
+                raise _wrap(exc, f"update {core.name}") from exc
+            why = refusal(core.meta, e.key, None if doc is None else core.build(doc), pre)
+            if why is not None:
+                return why
         raise BackendError(f"update {core.name}: the item kept changing during the update")
 
     async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -283,9 +311,21 @@ class AsyncMongoBackend:
             raise _wrap(exc, f"count {core.name}") from exc
 
     async def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Apply changes to every match (``update_many``); how many matched."""
+        """Apply changes to every match (``update_many``, when the server evaluates the
+        whole filter); how many matched."""
         core = self.core
         await self._ensure()
+        split = core.split(node)
+        if sets_unique(core.meta, values):
+            # update_many would change the first match, then fail on the second: the
+            # value can go to one item only, updated on condition it still matches
+            keys = await self._keys(split)
+            if len(keys) > 1:
+                raise unique_for_many(core.meta, values)
+            return sum([await self.update(k, values, node) is not None for k in keys])
+        if not split.all_native:
+            return sum([await self.update(k, values, node) is not None
+                        for k in await self._keys(split)])
         q = core.compile(node)
         try:
             if not values:
@@ -298,14 +338,23 @@ class AsyncMongoBackend:
         return int(res.matched_count)
 
     async def delete_where(self, node: Node) -> int:
-        """Delete every match (``delete_many``)."""
+        """Delete every match (``delete_many``, when the server evaluates the whole
+        filter, else each match on condition it still matches)."""
         core = self.core
         await self._ensure()
+        split = core.split(node)
+        if not split.all_native:
+            return sum([await self._delete(k, node, None) for k in await self._keys(split)])
         try:
             res = await self.coll.delete_many(core.compile(node))
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
+
+    async def _keys(self, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the items matching the whole filter."""
+        keep = compile_local(split.local)
+        return [self.core.key_of(i) async for i in self.iterate(split.native) if keep(i)]
 
     # batches ------------------------------------------------------------------------
     async def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
@@ -386,12 +435,7 @@ class AsyncMongoBackend:
             if e.kind == "create":
                 return ok(await self._insert(dict(e.values), session))
             if e.kind == "update":
-                pre = e.precondition
-                if pre is not None and not core.split(pre).all_native:
-                    item = await self._update_checked(e.key, e.values, pre, session)
-                else:
-                    item = await self._update(e.key, e.values, pre, session)
-                return ok(item) if item is not None else missing(key_dict(core.meta, e.key))
+                return await self._update_edit(e, session)
             if await self._delete(e.key, None, session):
                 return ok(None)
             return missing(key_dict(core.meta, e.key))

@@ -21,7 +21,16 @@ from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import (
+    Outcome,
+    duplicate,
+    key_dict,
+    missing,
+    ok,
+    refusal,
+    sets_unique,
+    unique_for_many,
+)
 from ..core import SEQUENCES, MongoCore
 
 # how often a read-check-write (a precondition the server cannot evaluate) is retried
@@ -170,7 +179,7 @@ class MongoBackend:
         """Apply changes; None when missing or the precondition fails."""
         self._ensure()
         if pre is not None and not self.core.split(pre).all_native:
-            return self._update_checked(key, values, pre, None)
+            return (self._update_checked(key, values, pre, None))[1]
         return self._update(key, values, pre, None)
 
     def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
@@ -192,20 +201,19 @@ class MongoBackend:
         return None if doc is None else core.build(doc)
 
     def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node,
-                              session: Any) -> Any:
+                              session: Any) -> Outcome:
         """A precondition evaluated locally: read, check, then write only if unchanged."""
         core = self.core
-        check = compile_local(pre)
         for _ in range(_CAS_TRIES):
             try:
                 doc = self.coll.find_one({"_id": core.key_id(key)}, session=session)
-                if doc is None:
-                    return None
-                item = core.build(doc)
-                if not check(item):
-                    return None
+                item = None if doc is None else core.build(doc)
+                why = refusal(core.meta, key, item, pre)
+                if why is not None:
+                    return why
                 if not values:
-                    return item
+                    return ok(item)
+                assert doc is not None
                 new = self.coll.find_one_and_update(
                     core.guard(doc), core.update_doc(values), projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -214,7 +222,27 @@ class MongoBackend:
             except PyMongoError as exc:
                 raise _wrap(exc, f"update {core.name}") from exc
             if new is not None:
-                return core.build(new)
+                return ok(core.build(new))
+        raise BackendError(f"update {core.name}: the item kept changing during the update")
+
+    def _update_edit(self, e: PreparedEdit, session: Any) -> Outcome:
+        """An update edit: ok, or why not (a refused write reads the item to tell)."""
+        core = self.core
+        pre = e.precondition
+        if pre is not None and not core.split(pre).all_native:
+            return self._update_checked(e.key, e.values, pre, session)
+        for _ in range(_CAS_TRIES):
+            item = self._update(e.key, e.values, pre, session)
+            if item is not None:
+                return ok(item)
+            try:
+                doc = self.coll.find_one({"_id": core.key_id(e.key)}, core.projection,
+                                               session=session)
+            except PyMongoError as exc:
+                raise _wrap(exc, f"update {core.name}") from exc
+            why = refusal(core.meta, e.key, None if doc is None else core.build(doc), pre)
+            if why is not None:
+                return why
         raise BackendError(f"update {core.name}: the item kept changing during the update")
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -284,9 +312,21 @@ class MongoBackend:
             raise _wrap(exc, f"count {core.name}") from exc
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Apply changes to every match (``update_many``); how many matched."""
+        """Apply changes to every match (``update_many``, when the server evaluates the
+        whole filter); how many matched."""
         core = self.core
         self._ensure()
+        split = core.split(node)
+        if sets_unique(core.meta, values):
+            # update_many would change the first match, then fail on the second: the
+            # value can go to one item only, updated on condition it still matches
+            keys = self._keys(split)
+            if len(keys) > 1:
+                raise unique_for_many(core.meta, values)
+            return sum([self.update(k, values, node) is not None for k in keys])
+        if not split.all_native:
+            return sum([self.update(k, values, node) is not None
+                        for k in self._keys(split)])
         q = core.compile(node)
         try:
             if not values:
@@ -299,14 +339,23 @@ class MongoBackend:
         return int(res.matched_count)
 
     def delete_where(self, node: Node) -> int:
-        """Delete every match (``delete_many``)."""
+        """Delete every match (``delete_many``, when the server evaluates the whole
+        filter, else each match on condition it still matches)."""
         core = self.core
         self._ensure()
+        split = core.split(node)
+        if not split.all_native:
+            return sum([self._delete(k, node, None) for k in self._keys(split)])
         try:
             res = self.coll.delete_many(core.compile(node))
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
+
+    def _keys(self, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the items matching the whole filter."""
+        keep = compile_local(split.local)
+        return [self.core.key_of(i) for i in self.iterate(split.native) if keep(i)]
 
     # batches ------------------------------------------------------------------------
     def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
@@ -387,12 +436,7 @@ class MongoBackend:
             if e.kind == "create":
                 return ok(self._insert(dict(e.values), session))
             if e.kind == "update":
-                pre = e.precondition
-                if pre is not None and not core.split(pre).all_native:
-                    item = self._update_checked(e.key, e.values, pre, session)
-                else:
-                    item = self._update(e.key, e.values, pre, session)
-                return ok(item) if item is not None else missing(key_dict(core.meta, e.key))
+                return self._update_edit(e, session)
             if self._delete(e.key, None, session):
                 return ok(None)
             return missing(key_dict(core.meta, e.key))
