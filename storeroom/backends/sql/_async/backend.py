@@ -99,7 +99,8 @@ class AsyncSqlBackend:
         sql = core.insert_sql(names, guarded)
         enc = core.encode(values)
         params = core.params(sql, {f"v_{n}": enc[n] for n in names})
-        fill = core.seq is not None and core.seq.name not in values
+        seq = core.seq
+        fill = seq is not None and seq.name not in values
         row: Any = ()
         try:
             if guarded or (fill and core.insert_returning):
@@ -114,8 +115,8 @@ class AsyncSqlBackend:
             raise wrap_error(exc, f"create {core.meta.name}") from exc
         if row is None:  # guarded: ON CONFLICT DO NOTHING inserted nothing
             raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
-        if fill:
-            values[core.seq.name] = row[0]  # type: ignore[union-attr]
+        if seq is not None and fill:
+            values[seq.name] = row[0]
         return core.meta.build(dict(values))
 
     async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:

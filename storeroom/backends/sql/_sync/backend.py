@@ -100,7 +100,8 @@ class SqlBackend:
         sql = core.insert_sql(names, guarded)
         enc = core.encode(values)
         params = core.params(sql, {f"v_{n}": enc[n] for n in names})
-        fill = core.seq is not None and core.seq.name not in values
+        seq = core.seq
+        fill = seq is not None and seq.name not in values
         row: Any = ()
         try:
             if guarded or (fill and core.insert_returning):
@@ -115,8 +116,8 @@ class SqlBackend:
             raise wrap_error(exc, f"create {core.meta.name}") from exc
         if row is None:  # guarded: ON CONFLICT DO NOTHING inserted nothing
             raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
-        if fill:
-            values[core.seq.name] = row[0]  # type: ignore[union-attr]
+        if seq is not None and fill:
+            values[seq.name] = row[0]
         return core.meta.build(dict(values))
 
     def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
