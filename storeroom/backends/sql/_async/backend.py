@@ -177,13 +177,23 @@ class AsyncSqlBackend:
     async def _atomic(self, d: AsyncDriver, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in a transaction of its own, or a savepoint inside the open one
         (a failure is rolled back to it and leaves the caller's transaction usable)."""
-        sp = await d.begin()
+        what = f"transaction on {self.core.meta.name}"
+        try:
+            sp = await d.begin()
+        except Exception as exc:
+            raise wrap_error(exc, what) from exc
         try:
             out = await fn(*args)
         except BaseException:
-            await d.rollback(sp)
+            try:
+                await d.rollback(sp)
+            except Exception as exc:
+                raise wrap_error(exc, what) from exc
             raise
-        await d.commit(sp)
+        try:
+            await d.commit(sp)
+        except Exception as exc:
+            raise wrap_error(exc, what) from exc
         return out
 
     async def _update(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any],

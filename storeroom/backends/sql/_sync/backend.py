@@ -178,13 +178,23 @@ class SqlBackend:
     def _atomic(self, d: Driver, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in a transaction of its own, or a savepoint inside the open one
         (a failure is rolled back to it and leaves the caller's transaction usable)."""
-        sp = d.begin()
+        what = f"transaction on {self.core.meta.name}"
+        try:
+            sp = d.begin()
+        except Exception as exc:
+            raise wrap_error(exc, what) from exc
         try:
             out = fn(*args)
         except BaseException:
-            d.rollback(sp)
+            try:
+                d.rollback(sp)
+            except Exception as exc:
+                raise wrap_error(exc, what) from exc
             raise
-        d.commit(sp)
+        try:
+            d.commit(sp)
+        except Exception as exc:
+            raise wrap_error(exc, what) from exc
         return out
 
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
