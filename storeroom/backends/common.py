@@ -6,8 +6,9 @@ from typing import Any
 
 from ..errors import Conflict
 from ..model.stored import ModelMeta
-from ..query.ast import OPERATORS
-from ..store.types import DUPLICATE_KEY, MISSING_KEY, StoreMeta
+from ..query.ast import OPERATORS, Node
+from ..query.evaluate import compile_local
+from ..store.types import DUPLICATE_KEY, MISSING_KEY, PRECONDITION_FAILED, StoreMeta
 
 Outcome = tuple[bool, Any, str | None, str | None]
 """What a backend reports per edit: (ok, item, code, detail)."""
@@ -19,8 +20,24 @@ def ok(item: Any) -> Outcome:
 
 
 def missing(key: Any) -> Outcome:
-    """An edit whose key does not exist (or whose precondition failed)."""
+    """An edit whose key does not exist."""
     return (False, None, MISSING_KEY, f"no item with key {key!r}")
+
+
+def precondition_failed(key: Any) -> Outcome:
+    """An edit of an existing item whose precondition does not hold."""
+    return (False, None, PRECONDITION_FAILED, f"the precondition does not hold for {key!r}")
+
+
+def refusal(meta: ModelMeta, key: tuple[Any, ...], item: Any, pre: Node | None
+            ) -> Outcome | None:
+    """Why an update (or delete) of the item at ``key``, read as ``item`` (None: there is
+    none), must not be written: ``missing`` or ``precondition_failed``; None when it may."""
+    if item is None:
+        return missing(key_dict(meta, key))
+    if pre is not None and not compile_local(pre)(item):
+        return precondition_failed(key_dict(meta, key))
+    return None
 
 
 def duplicate(exc: Conflict | str) -> Outcome:
@@ -40,3 +57,16 @@ def make_store_meta(meta: ModelMeta, backend: str, *, native_ops: frozenset[str]
 def key_dict(meta: ModelMeta, key: tuple[Any, ...]) -> dict[str, Any]:
     """A key tuple as {attribute: value}."""
     return dict(zip(meta.key.attrs, key, strict=True))
+
+
+def sets_unique(meta: ModelMeta, values: dict[str, Any]) -> bool:
+    """True when changes give a unique attribute a value: at most one item can take them
+    (None is no value; any number of items may hold it)."""
+    return any(values.get(a.name) is not None for a in meta.unique_attrs)
+
+
+def unique_for_many(meta: ModelMeta, values: dict[str, Any]) -> Conflict:
+    """The error of an ``update_where`` that would give several items one unique value."""
+    names = ", ".join(f"{a.name}={values[a.name]!r}" for a in meta.unique_attrs
+                      if values.get(a.name) is not None)
+    return Conflict(f"{meta.name}: update_where would give several items {names}")

@@ -80,6 +80,7 @@ Edit = Create | Update | Delete
 
 DUPLICATE_KEY = "duplicate_key"
 MISSING_KEY = "missing_key"
+PRECONDITION_FAILED = "precondition_failed"
 INVALID = "invalid"
 FORBIDDEN = "forbidden"
 ERROR = "error"
@@ -87,7 +88,9 @@ ERROR = "error"
 
 @dataclass(slots=True)
 class EditResult:
-    """The outcome of one edit of a batch; ``code`` is None when ``ok``."""
+    """The outcome of one edit of a batch; ``code`` is None when ``ok``, else
+    ``duplicate_key``, ``missing_key`` (no item at the key), ``precondition_failed``
+    (the item exists, its precondition does not hold), ``invalid`` or ``error``."""
 
     edit: Any
     ok: bool

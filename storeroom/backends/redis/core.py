@@ -36,7 +36,7 @@ from ...query.order import Order
 from ...query.prepare import simplify
 from ...store.plan import Split, split_filter
 from ...store.types import PreparedEdit
-from ..common import Outcome, duplicate, make_store_meta, missing, ok
+from ..common import Outcome, duplicate, make_store_meta, ok, refusal
 from .codec import Dec, Enc, Skip, doc_codec, enc_int, sort_codec, succ, text_prefix
 
 NATIVE_OPS = frozenset({"eq", "in", "lt", "lte", "gt", "gte", "range", "isnull", "startswith"})
@@ -628,17 +628,14 @@ class RedisCore:
                 else:
                     new = dict(e.values)
                     out = ok(None)
-            elif e.kind == "update":
-                if now is None or (e.precondition is not None and
-                                   not compile_local(e.precondition)(build(dict(now)))):
-                    out, new = missing(dict(zip(self.key_names, key, strict=True))), now
-                else:
-                    new = {**now, **e.values}
-                    out = ok(None)
             else:
-                if now is None or (e.precondition is not None and
-                                   not compile_local(e.precondition)(build(dict(now)))):
-                    out, new = missing(dict(zip(self.key_names, key, strict=True))), now
+                why = refusal(self.meta, key, None if now is None else build(dict(now)),
+                              e.precondition)
+                if why is not None:
+                    out, new = why, now
+                elif e.kind == "update":
+                    assert now is not None
+                    out, new = ok(None), {**now, **e.values}
                 else:
                     out, new = ok(None), None
             if out[0] and new is not None:

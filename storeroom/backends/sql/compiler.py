@@ -54,6 +54,9 @@ class SqlDialect:
     value_ok: Callable[[Any, Cond], bool] | None = None
     # order_key(column, attr): the expression to ORDER BY instead of the column
     order_key: Callable[[Any, Any], Any] | None = None
+    # True when a failed statement aborts the whole transaction (PostgreSQL), not just
+    # itself: a write that may fail inside a caller's transaction must not raise there
+    error_aborts_tx: bool = False
 
     def can_compare(self, kind: str) -> bool:
         """True when values of this kind compare natively (eq, lt, in, order by...)."""

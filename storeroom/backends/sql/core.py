@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,8 +59,15 @@ class SqlCore:
         self.store_meta = make_store_meta(meta, dialect, native_ops=OPERATORS - local_ops,
                                           transactions=True, max_page=1000, max_batch=1000)
         self.positional = bool(self.sa_dialect.positional)
+        # attributes a unique index covers: an update of one of them may conflict
+        self.unique_names = frozenset(n for ix in meta.indexes if ix.unique for n in ix.attrs)
+        self.error_aborts_tx = self.dialect.error_aborts_tx
         # hot statements
         self.sql_get = self._key_select()
+        # the row by key, locked until the transaction ends (SQLite has no FOR UPDATE: its
+        # write transactions hold the database's write lock)
+        self.sql_get_locked = self.compile(
+            sa.select(*self.cols).where(self.key_where()).with_for_update())
         self.sql_insert = self._insert()
         self.insert_row = self._row_encoder(self.sql_insert)
         self.sql_delete = self.compile(self.table.delete().where(self.key_where()))
@@ -165,14 +172,28 @@ class SqlCore:
             self._batch_sql[n] = sql
         return sql
 
-    def insert_sql(self, names: Sequence[str]) -> Sql:
-        """INSERT of exactly these attributes (RETURNING the sequence key when there is one)."""
+    def insert_sql(self, names: Sequence[str], guarded: bool = False) -> Sql:
+        """INSERT of exactly these attributes (RETURNING the sequence key when there is one).
+
+        ``guarded`` (PostgreSQL): ``ON CONFLICT DO NOTHING RETURNING`` a key column, so
+        that a duplicate returns no row instead of failing (and aborting the transaction).
+        """
         def make() -> Any:
-            stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
+            values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in names}
+            if guarded:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+                col = self.table.c[self.seq.name] if self.seq is not None else self.key_cols[0]
+                return pg_insert(self.table).values(values).on_conflict_do_nothing() \
+                    .returning(col)
+            stmt = self.table.insert().values(values)
             if self.seq is not None and self.insert_returning:
                 stmt = stmt.returning(self.table.c[self.seq.name])
             return stmt
-        return self.cached(("insert", tuple(names)), make)
+        return self.cached(("insert", tuple(names), guarded), make)
+
+    def may_conflict(self, names: Iterable[str]) -> bool:
+        """True when writing these attributes may violate a unique index."""
+        return not self.unique_names.isdisjoint(names)
 
     def encode(self, values: dict[str, Any]) -> dict[str, Any]:
         """Driver values of a dict of Python values."""
@@ -194,12 +215,15 @@ class SqlCore:
 
     def where_sql(self, kind: str, node: Node, order: Order | None = None,
                   limit: bool = False, names: Sequence[str] = ()) -> tuple[Sql, list[Any]]:
-        """Compiled SELECT / COUNT / UPDATE / DELETE over a filter, and its values."""
+        """Compiled SELECT / COUNT / UPDATE / DELETE (or a locking SELECT, ``lock``) over a
+        filter, and its values."""
         key = (kind, shape(node), order, limit, tuple(names))
 
         def make() -> Any:
             b = Binder()
             pred = self.fc.compile(node, b)
+            if kind == "lock":  # the matching rows, locked until the transaction ends
+                return sa.select(*self.cols).where(pred).with_for_update()
             if kind == "select":
                 stmt: Any = sa.select(*self.cols).where(pred)
                 if order:

@@ -95,7 +95,8 @@ def _pg_value_ok(a: Any, c: Cond) -> bool:
     return _no_nul(c.value)
 
 
-POSTGRESQL = SqlDialect("postgresql", _like_params, _pg_text_sql, frozenset(), _pg_value_ok)
+POSTGRESQL = SqlDialect("postgresql", _like_params, _pg_text_sql, frozenset(), _pg_value_ok,
+                        error_aborts_tx=True)
 
 
 # MySQL / MariaDB ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Set
 from typing import Any, Generic, TypeVar
 
-from ...errors import BatchError, Conflict, StoreroomError, ValidationError
+from ...errors import BatchError, StoreroomError, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, And, Node
 from ...query.cursor import (
@@ -171,7 +171,9 @@ class AsyncStore(Generic[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        node = build_filter(self._m, where, None, lookups)
+        return await self._count(build_filter(self._m, where, None, lookups))
+
+    async def _count(self, node: Node) -> int:
         if node == NOTHING:
             return 0
         split = self._b.split(node)
@@ -245,7 +247,12 @@ class AsyncStore(Generic[T]):
 
     async def update_where(self, where: Any = None, *, changes: dict[str, Any],
                            **lookups: Any) -> int:
-        """Apply ``changes`` to every matching item; how many were updated."""
+        """Apply ``changes`` to every matching item; how many were updated.
+
+        Each item is changed only if it matches the filter when it is written, and
+        changes that would give several items one unique value raise ``Conflict`` and
+        change nothing.
+        """
         if not isinstance(changes, Mapping):
             raise ValidationError.one("changes", changes, "type",
                                       "changes is a dict of attribute names and values, "
@@ -254,33 +261,18 @@ class AsyncStore(Generic[T]):
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
-        if any(a.unique for a in self._m.stored_attrs if a.name in values):
-            count = await self.count(node)
-            if count > 1:
-                raise Conflict(f"update_where would give {count} items the same unique value")
-        split = self._b.split(node)
-        if split.all_native:
-            return await self._b.update_where(split.native, values)  # type: ignore[no-any-return]
-        keys = await self._matching_keys(split)
-        n = 0
-        for k in keys:
-            if await self._b.update(k, values, split.local) is not None:
-                n += 1
-        return n
+        if not values:  # nothing to write: how many match
+            return await self._count(node)
+        # the backend checks the whole filter, native and local parts, atomically with
+        # its writes (and lets its unique index, where it has one, refuse a duplicate)
+        return await self._b.update_where(node, values)  # type: ignore[no-any-return]
 
     async def delete_where(self, where: Any = None, **lookups: Any) -> int:
-        """Delete every matching item; how many were deleted."""
+        """Delete every matching item (each only if it matches when deleted); how many."""
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
-        split = self._b.split(node)
-        if split.all_native:
-            return await self._b.delete_where(split.native)  # type: ignore[no-any-return]
-        n = 0
-        for k in await self._matching_keys(split):
-            if await self._b.delete(k, split.local):
-                n += 1
-        return n
+        return await self._b.delete_where(node)  # type: ignore[no-any-return]
 
     # helpers ------------------------------------------------------------------------
     async def _cursor_keys(self) -> CursorKeys:
@@ -318,15 +310,6 @@ class AsyncStore(Generic[T]):
               ) -> list[EditResult]:
         return [r if r is not None else EditResult(edits[i], False, None, None, detail)
                 for i, r in enumerate(results)]
-
-    async def _matching_keys(self, split: Any) -> list[tuple[Any, ...]]:
-        keep = compile_local(split.local)
-        m = self._m
-        out = []
-        async for item in self._b.iterate(split.native):
-            if keep(item):
-                out.append(tuple(getattr(item, a) for a in m.key.attrs))
-        return out
 
     async def _fetch(self, cond: Node, order: Order, want: int) -> list[Any]:
         """Up to ``want`` items matching ``cond`` in ``order``, native where possible."""

@@ -21,7 +21,16 @@ from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import (
+    Outcome,
+    duplicate,
+    key_dict,
+    missing,
+    ok,
+    refusal,
+    sets_unique,
+    unique_for_many,
+)
 from ..client import DynamoClient
 from ..core import (
     AUX_KEY,
@@ -584,13 +593,21 @@ class DynamoBackend:
             params["ExclusiveStartKey"] = lek
 
     def _keys(self, node: Node) -> list[tuple[Any, ...]]:
+        """Keys of the items matching the whole filter (its local part checked here)."""
         names = self.core.key_names
-        return [tuple(getattr(i, n) for n in names) for i in self.iterate(node)]
+        split = self.core.split(node)
+        keep = compile_local(split.local)
+        return [tuple(getattr(i, n) for n in names)
+                for i in self.iterate(split.native) if keep(i)]
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
         """Per matching item, an update conditioned on the filter."""
+        keys = self._keys(node)
+        if len(keys) > 1 and sets_unique(self.core.meta, values):
+            # the first update would take the value, the second fail: refused up front
+            raise unique_for_many(self.core.meta, values)
         n = 0
-        for key in self._keys(node):
+        for key in keys:
             if self.update(key, values, node) is not None:
                 n += 1
         return n
@@ -621,8 +638,7 @@ class DynamoBackend:
                 if e.kind == "create":
                     out.append(ok(self.insert(e.values)))
                 elif e.kind == "update":
-                    item = self.update(e.key, e.values, e.precondition)
-                    out.append(ok(item) if item is not None else missing(key_dict(meta, e.key)))
+                    out.append(self._update_edit(e))
                 elif self.delete(e.key, None):
                     out.append(ok(None))
                 else:
@@ -630,6 +646,19 @@ class DynamoBackend:
             except Conflict as exc:
                 out.append(duplicate(exc))
         return out
+
+    def _update_edit(self, e: PreparedEdit) -> Outcome:
+        """An update edit: ok, or why not (a refused write reads the item to tell)."""
+        for _ in range(RETRIES):
+            item = self.update(e.key, e.values, e.precondition)
+            if item is not None:
+                return ok(item)
+            raw = self._get_raw(e.key)
+            why = refusal(self.core.meta, e.key, None if raw is None else self.core.build(raw),
+                          e.precondition)
+            if why is not None:
+                return why
+        raise BackendError(f"update on {self.core.table}: the item kept changing under the check")
 
     def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
@@ -771,9 +800,11 @@ def _simulate(core: DynamoCore, edits: list[PreparedEdit],
                     f"{meta.name}: an item with key {core.key_str(key)!r} exists already"))
             state[e.key] = {n: e.values.get(n) for n in names}
         elif e.kind == "update":
-            if cur is None or (e.precondition is not None and not compile_local(
-                    e.precondition)(meta.build(dict(cur)))):
-                return _failed(len(edits), i, missing(key_dict(meta, e.key)))
+            why = refusal(meta, e.key, None if cur is None else meta.build(dict(cur)),
+                          e.precondition)
+            if why is not None:
+                return _failed(len(edits), i, why)
+            assert cur is not None
             state[e.key] = {**cur, **e.values}
         else:
             if cur is None:

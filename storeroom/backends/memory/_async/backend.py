@@ -15,7 +15,7 @@ from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok
+from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok, refusal
 
 # One table per (url name, model name), shared by every store opened on the same name.
 _TABLES: dict[tuple[str, str], _Table] = {}
@@ -329,7 +329,7 @@ class AsyncMemoryBackend:
         return len(self._matching(node))
 
     async def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Apply changes to every match."""
+        """Apply changes to every match (all or nothing: a unique value conflicts)."""
         with self._t.lock:
             keys = [tuple(getattr(i, a) for a in self._m.key.attrs) for i in self._matching(node)]
             snapshot = dict(self._t.rows)
@@ -365,8 +365,10 @@ class AsyncMemoryBackend:
             if e.kind == "create":
                 return ok(self._insert(e.values))
             if e.kind == "update":
-                item = self._update(e.key, e.values, e.precondition)
-                return ok(item) if item is not None else missing(key_dict(self._m, e.key))
+                row = self._t.rows.get(e.key)
+                why = refusal(self._m, e.key, None if row is None else self._m.build(dict(row)),
+                              e.precondition)
+                return why if why is not None else ok(self._update(e.key, e.values, None))
             return ok(None) if self._delete(e.key, None) else missing(key_dict(self._m, e.key))
         except Conflict as exc:
             return duplicate(exc)

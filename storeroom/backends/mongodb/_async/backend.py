@@ -22,7 +22,16 @@ from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import (
+    Outcome,
+    duplicate,
+    key_dict,
+    missing,
+    ok,
+    refusal,
+    sets_unique,
+    unique_for_many,
+)
 from ..core import SEQUENCES, MongoCore
 
 # how often a read-check-write (a precondition the server cannot evaluate) is retried
@@ -241,12 +250,55 @@ class AsyncMongoBackend:
                     values[seq.name] = await self._next_seq(session)
                 else:
                     await self._bump_seq(values[seq.name], session)
-            await self.coll.insert_one(core.document(values), session=session)
+            doc = core.document(values)
+            if self._in_context_tx(session):
+                # a duplicate-key error would abort the whole transaction (MongoDB has no
+                # savepoints): find the conflict without one, so the context stays usable
+                await self._check_unique(values, doc["_id"], session)
+                rest = {k: v for k, v in doc.items() if k != "_id"}
+                res = await self.coll.update_one({"_id": doc["_id"]}, {"$setOnInsert": rest},
+                                                 upsert=True, session=session)
+                if res.upserted_id is None:
+                    raise Conflict(core.conflict_text(values))
+            else:
+                await self.coll.insert_one(doc, session=session)
         except DuplicateKeyError as exc:
             raise Conflict(core.conflict_text(values)) from exc
         except PyMongoError as exc:
             raise _wrap(exc, f"create {core.name}") from exc
         return core.meta.build(dict(values))
+
+    def _in_context_tx(self, session: Any) -> bool:
+        """True when ``session`` is the transaction of a context this backend is bound to."""
+        return session is not None and session is self._session
+
+    async def _check_unique(self, values: dict[str, Any], key_id: Any, session: Any) -> None:
+        """``Conflict`` when a unique index would refuse ``values`` for the item ``key_id``.
+
+        Used inside a context's transaction only, where the server's own refusal would
+        abort the transaction; the unique indexes stay the final guard against races.
+        """
+        core = self.core
+        current: dict[str, Any] | None = None
+        for ix in core.meta.indexes:
+            if not ix.unique or not any(a in values for a in ix.attrs):
+                continue
+            q: dict[str, Any] = {"_id": {"$ne": key_id}}
+            for a in ix.attrs:
+                path = core.paths[a]
+                if a in values:
+                    bson = core.value(a, values[a])
+                else:  # a partial update: the stored value of the index's other attributes
+                    if current is None:
+                        current = await self.coll.find_one({"_id": key_id},
+                                                           session=session) or {}
+                    bson = current.get(path)
+                if bson is None:
+                    break  # an item whose unique attribute is None is not constrained
+                q[path] = bson
+            else:
+                if await self.coll.find_one(q, {"_id": 1}, session=session) is not None:
+                    raise Conflict(core.conflict_text(values))
 
     async def _next_seq(self, session: Any) -> int:
         doc = await self.db[SEQUENCES].find_one_and_update(
@@ -293,7 +345,7 @@ class AsyncMongoBackend:
         """Apply changes; None when missing or the precondition fails."""
         await self._ensure()
         if pre is not None and not self.core.split(pre).all_native:
-            return await self._update_checked(key, values, pre, self._session)
+            return (await self._update_checked(key, values, pre, self._session))[1]
         return await self._update(key, values, pre, self._session)
 
     async def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
@@ -305,6 +357,8 @@ class AsyncMongoBackend:
             if not values:
                 doc = await self.coll.find_one(q, core.projection, session=session)
             else:
+                if self._in_context_tx(session):
+                    await self._check_unique(values, core.key_id(key), session)
                 doc = await self.coll.find_one_and_update(
                     q, core.update_doc(values), projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -315,20 +369,21 @@ class AsyncMongoBackend:
         return None if doc is None else core.build(doc)
 
     async def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node,
-                              session: Any) -> Any:
+                              session: Any) -> Outcome:
         """A precondition evaluated locally: read, check, then write only if unchanged."""
         core = self.core
-        check = compile_local(pre)
         for _ in range(_CAS_TRIES):
             try:
                 doc = await self.coll.find_one({"_id": core.key_id(key)}, session=session)
-                if doc is None:
-                    return None
-                item = core.build(doc)
-                if not check(item):
-                    return None
+                item = None if doc is None else core.build(doc)
+                why = refusal(core.meta, key, item, pre)
+                if why is not None:
+                    return why
                 if not values:
-                    return item
+                    return ok(item)
+                assert doc is not None
+                if self._in_context_tx(session):
+                    await self._check_unique(values, doc["_id"], session)
                 new = await self.coll.find_one_and_update(
                     core.guard(doc), core.update_doc(values), projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -337,7 +392,27 @@ class AsyncMongoBackend:
             except PyMongoError as exc:
                 raise _wrap(exc, f"update {core.name}") from exc
             if new is not None:
-                return core.build(new)
+                return ok(core.build(new))
+        raise BackendError(f"update {core.name}: the item kept changing during the update")
+
+    async def _update_edit(self, e: PreparedEdit, session: Any) -> Outcome:
+        """An update edit: ok, or why not (a refused write reads the item to tell)."""
+        core = self.core
+        pre = e.precondition
+        if pre is not None and not core.split(pre).all_native:
+            return await self._update_checked(e.key, e.values, pre, session)
+        for _ in range(_CAS_TRIES):
+            item = await self._update(e.key, e.values, pre, session)
+            if item is not None:
+                return ok(item)
+            try:
+                doc = await self.coll.find_one({"_id": core.key_id(e.key)}, core.projection,
+                                               session=session)
+            except PyMongoError as exc:
+                raise _wrap(exc, f"update {core.name}") from exc
+            why = refusal(core.meta, e.key, None if doc is None else core.build(doc), pre)
+            if why is not None:
+                return why
         raise BackendError(f"update {core.name}: the item kept changing during the update")
 
     async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -410,9 +485,21 @@ class AsyncMongoBackend:
             raise _wrap(exc, f"count {core.name}") from exc
 
     async def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Apply changes to every match (``update_many``); how many matched."""
+        """Apply changes to every match (``update_many``, when the server evaluates the
+        whole filter); how many matched."""
         core = self.core
         await self._ensure()
+        split = core.split(node)
+        if sets_unique(core.meta, values):
+            # update_many would change the first match, then fail on the second: the
+            # value can go to one item only, updated on condition it still matches
+            keys = await self._keys(split)
+            if len(keys) > 1:
+                raise unique_for_many(core.meta, values)
+            return sum([await self.update(k, values, node) is not None for k in keys])
+        if not split.all_native:
+            return sum([await self.update(k, values, node) is not None
+                        for k in await self._keys(split)])
         q = core.compile(node)
         try:
             if not values:
@@ -425,14 +512,24 @@ class AsyncMongoBackend:
         return int(res.matched_count)
 
     async def delete_where(self, node: Node) -> int:
-        """Delete every match (``delete_many``)."""
+        """Delete every match (``delete_many``, when the server evaluates the whole
+        filter, else each match on condition it still matches)."""
         core = self.core
         await self._ensure()
+        split = core.split(node)
+        if not split.all_native:
+            return sum([await self._delete(k, node, self._session)
+                        for k in await self._keys(split)])
         try:
             res = await self.coll.delete_many(core.compile(node), session=self._session)
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
+
+    async def _keys(self, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the items matching the whole filter."""
+        keep = compile_local(split.local)
+        return [self.core.key_of(i) async for i in self.iterate(split.native) if keep(i)]
 
     # batches ------------------------------------------------------------------------
     async def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
@@ -453,19 +550,47 @@ class AsyncMongoBackend:
     async def _apply_in_transaction(self, edits: list[PreparedEdit]) -> list[Outcome]:
         """An atomic batch inside the transaction this backend is bound to.
 
-        MongoDB transactions have no savepoints: when an edit fails, the whole
-        transaction is aborted (none of the batch, nor anything else it holds, is
-        committed) and later operations in it raise.
+        MongoDB transactions have no savepoints, and a server error aborts the whole
+        transaction: creates and unique values are checked before they are written
+        (``_check_unique``), and when an edit fails the documents the batch changed are
+        written back as they were, so the batch changes nothing and the context goes on.
         """
+        core = self.core
+        session = self._session
         out: list[Outcome] = []
-        for e in edits:
-            outcome = await self._apply_one(e, self._session)
-            out.append(outcome)
-            if not outcome[0]:
-                await self._txn.abort(f"an atomic batch on {self.core.name} failed")
-                out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                return out
+        # the documents as they were before the batch, in order of first touch: a failed
+        # edit is undone by writing them back (inside the transaction, so no other
+        # transaction ever sees the batch half applied), and the context stays usable
+        before: dict[Any, dict[str, Any] | None] = {}
+        try:
+            for e in edits:
+                if e.kind != "create":
+                    kid = core.key_id(e.key)
+                    if _hashable(kid) not in before:
+                        before[_hashable(kid)] = await self.coll.find_one({"_id": kid},
+                                                                          session=session)
+                outcome = await self._apply_one(e, session)
+                out.append(outcome)
+                if not outcome[0]:
+                    await self._undo(before, session)
+                    out.extend(_NOT_APPLIED for _ in edits[len(out):])
+                    return out
+                if e.kind == "create":
+                    kid = core.key_id(core.key_of(outcome[1]))
+                    before.setdefault(_hashable(kid), None)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"batch on {core.name}") from exc
         return out
+
+    async def _undo(self, before: dict[Any, dict[str, Any] | None], session: Any) -> None:
+        """Write back the documents an atomic batch changed (``None``: it did not exist)."""
+        for kid, doc in reversed(list(before.items())):
+            key_id = dict(kid) if isinstance(kid, tuple) else kid
+            if doc is None:
+                await self.coll.delete_one({"_id": key_id}, session=session)
+            else:
+                await self.coll.replace_one({"_id": key_id}, doc, upsert=True,
+                                            session=session)
 
     async def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
@@ -532,12 +657,7 @@ class AsyncMongoBackend:
             if e.kind == "create":
                 return ok(await self._insert(dict(e.values), session))
             if e.kind == "update":
-                pre = e.precondition
-                if pre is not None and not core.split(pre).all_native:
-                    item = await self._update_checked(e.key, e.values, pre, session)
-                else:
-                    item = await self._update(e.key, e.values, pre, session)
-                return ok(item) if item is not None else missing(key_dict(core.meta, e.key))
+                return await self._update_edit(e, session)
             if await self._delete(e.key, None, session):
                 return ok(None)
             return missing(key_dict(core.meta, e.key))
@@ -545,3 +665,8 @@ class AsyncMongoBackend:
             return duplicate(exc)
         except StoreroomValidationError as exc:
             return (False, None, INVALID, str(exc))
+
+
+def _hashable(key_id: Any) -> Any:
+    """A document ``_id`` as a dict key (a composite key's sub-document as a tuple)."""
+    return tuple(key_id.items()) if isinstance(key_id, dict) else key_id

@@ -23,7 +23,16 @@ from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import (
+    Outcome,
+    duplicate,
+    key_dict,
+    missing,
+    ok,
+    refusal,
+    sets_unique,
+    unique_for_many,
+)
 from ..core import SEQUENCES, MongoCore
 
 # how often a read-check-write (a precondition the server cannot evaluate) is retried
@@ -242,12 +251,55 @@ class MongoBackend:
                     values[seq.name] = self._next_seq(session)
                 else:
                     self._bump_seq(values[seq.name], session)
-            self.coll.insert_one(core.document(values), session=session)
+            doc = core.document(values)
+            if self._in_context_tx(session):
+                # a duplicate-key error would abort the whole transaction (MongoDB has no
+                # savepoints): find the conflict without one, so the context stays usable
+                self._check_unique(values, doc["_id"], session)
+                rest = {k: v for k, v in doc.items() if k != "_id"}
+                res = self.coll.update_one({"_id": doc["_id"]}, {"$setOnInsert": rest},
+                                                 upsert=True, session=session)
+                if res.upserted_id is None:
+                    raise Conflict(core.conflict_text(values))
+            else:
+                self.coll.insert_one(doc, session=session)
         except DuplicateKeyError as exc:
             raise Conflict(core.conflict_text(values)) from exc
         except PyMongoError as exc:
             raise _wrap(exc, f"create {core.name}") from exc
         return core.meta.build(dict(values))
+
+    def _in_context_tx(self, session: Any) -> bool:
+        """True when ``session`` is the transaction of a context this backend is bound to."""
+        return session is not None and session is self._session
+
+    def _check_unique(self, values: dict[str, Any], key_id: Any, session: Any) -> None:
+        """``Conflict`` when a unique index would refuse ``values`` for the item ``key_id``.
+
+        Used inside a context's transaction only, where the server's own refusal would
+        abort the transaction; the unique indexes stay the final guard against races.
+        """
+        core = self.core
+        current: dict[str, Any] | None = None
+        for ix in core.meta.indexes:
+            if not ix.unique or not any(a in values for a in ix.attrs):
+                continue
+            q: dict[str, Any] = {"_id": {"$ne": key_id}}
+            for a in ix.attrs:
+                path = core.paths[a]
+                if a in values:
+                    bson = core.value(a, values[a])
+                else:  # a partial update: the stored value of the index's other attributes
+                    if current is None:
+                        current = self.coll.find_one({"_id": key_id},
+                                                           session=session) or {}
+                    bson = current.get(path)
+                if bson is None:
+                    break  # an item whose unique attribute is None is not constrained
+                q[path] = bson
+            else:
+                if self.coll.find_one(q, {"_id": 1}, session=session) is not None:
+                    raise Conflict(core.conflict_text(values))
 
     def _next_seq(self, session: Any) -> int:
         doc = self.db[SEQUENCES].find_one_and_update(
@@ -294,7 +346,7 @@ class MongoBackend:
         """Apply changes; None when missing or the precondition fails."""
         self._ensure()
         if pre is not None and not self.core.split(pre).all_native:
-            return self._update_checked(key, values, pre, self._session)
+            return (self._update_checked(key, values, pre, self._session))[1]
         return self._update(key, values, pre, self._session)
 
     def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
@@ -306,6 +358,8 @@ class MongoBackend:
             if not values:
                 doc = self.coll.find_one(q, core.projection, session=session)
             else:
+                if self._in_context_tx(session):
+                    self._check_unique(values, core.key_id(key), session)
                 doc = self.coll.find_one_and_update(
                     q, core.update_doc(values), projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -316,20 +370,21 @@ class MongoBackend:
         return None if doc is None else core.build(doc)
 
     def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node,
-                              session: Any) -> Any:
+                              session: Any) -> Outcome:
         """A precondition evaluated locally: read, check, then write only if unchanged."""
         core = self.core
-        check = compile_local(pre)
         for _ in range(_CAS_TRIES):
             try:
                 doc = self.coll.find_one({"_id": core.key_id(key)}, session=session)
-                if doc is None:
-                    return None
-                item = core.build(doc)
-                if not check(item):
-                    return None
+                item = None if doc is None else core.build(doc)
+                why = refusal(core.meta, key, item, pre)
+                if why is not None:
+                    return why
                 if not values:
-                    return item
+                    return ok(item)
+                assert doc is not None
+                if self._in_context_tx(session):
+                    self._check_unique(values, doc["_id"], session)
                 new = self.coll.find_one_and_update(
                     core.guard(doc), core.update_doc(values), projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -338,7 +393,27 @@ class MongoBackend:
             except PyMongoError as exc:
                 raise _wrap(exc, f"update {core.name}") from exc
             if new is not None:
-                return core.build(new)
+                return ok(core.build(new))
+        raise BackendError(f"update {core.name}: the item kept changing during the update")
+
+    def _update_edit(self, e: PreparedEdit, session: Any) -> Outcome:
+        """An update edit: ok, or why not (a refused write reads the item to tell)."""
+        core = self.core
+        pre = e.precondition
+        if pre is not None and not core.split(pre).all_native:
+            return self._update_checked(e.key, e.values, pre, session)
+        for _ in range(_CAS_TRIES):
+            item = self._update(e.key, e.values, pre, session)
+            if item is not None:
+                return ok(item)
+            try:
+                doc = self.coll.find_one({"_id": core.key_id(e.key)}, core.projection,
+                                               session=session)
+            except PyMongoError as exc:
+                raise _wrap(exc, f"update {core.name}") from exc
+            why = refusal(core.meta, e.key, None if doc is None else core.build(doc), pre)
+            if why is not None:
+                return why
         raise BackendError(f"update {core.name}: the item kept changing during the update")
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -411,9 +486,21 @@ class MongoBackend:
             raise _wrap(exc, f"count {core.name}") from exc
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Apply changes to every match (``update_many``); how many matched."""
+        """Apply changes to every match (``update_many``, when the server evaluates the
+        whole filter); how many matched."""
         core = self.core
         self._ensure()
+        split = core.split(node)
+        if sets_unique(core.meta, values):
+            # update_many would change the first match, then fail on the second: the
+            # value can go to one item only, updated on condition it still matches
+            keys = self._keys(split)
+            if len(keys) > 1:
+                raise unique_for_many(core.meta, values)
+            return sum([self.update(k, values, node) is not None for k in keys])
+        if not split.all_native:
+            return sum([self.update(k, values, node) is not None
+                        for k in self._keys(split)])
         q = core.compile(node)
         try:
             if not values:
@@ -426,14 +513,24 @@ class MongoBackend:
         return int(res.matched_count)
 
     def delete_where(self, node: Node) -> int:
-        """Delete every match (``delete_many``)."""
+        """Delete every match (``delete_many``, when the server evaluates the whole
+        filter, else each match on condition it still matches)."""
         core = self.core
         self._ensure()
+        split = core.split(node)
+        if not split.all_native:
+            return sum([self._delete(k, node, self._session)
+                        for k in self._keys(split)])
         try:
             res = self.coll.delete_many(core.compile(node), session=self._session)
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
+
+    def _keys(self, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the items matching the whole filter."""
+        keep = compile_local(split.local)
+        return [self.core.key_of(i) for i in self.iterate(split.native) if keep(i)]
 
     # batches ------------------------------------------------------------------------
     def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
@@ -454,19 +551,47 @@ class MongoBackend:
     def _apply_in_transaction(self, edits: list[PreparedEdit]) -> list[Outcome]:
         """An atomic batch inside the transaction this backend is bound to.
 
-        MongoDB transactions have no savepoints: when an edit fails, the whole
-        transaction is aborted (none of the batch, nor anything else it holds, is
-        committed) and later operations in it raise.
+        MongoDB transactions have no savepoints, and a server error aborts the whole
+        transaction: creates and unique values are checked before they are written
+        (``_check_unique``), and when an edit fails the documents the batch changed are
+        written back as they were, so the batch changes nothing and the context goes on.
         """
+        core = self.core
+        session = self._session
         out: list[Outcome] = []
-        for e in edits:
-            outcome = self._apply_one(e, self._session)
-            out.append(outcome)
-            if not outcome[0]:
-                self._txn.abort(f"an atomic batch on {self.core.name} failed")
-                out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                return out
+        # the documents as they were before the batch, in order of first touch: a failed
+        # edit is undone by writing them back (inside the transaction, so no other
+        # transaction ever sees the batch half applied), and the context stays usable
+        before: dict[Any, dict[str, Any] | None] = {}
+        try:
+            for e in edits:
+                if e.kind != "create":
+                    kid = core.key_id(e.key)
+                    if _hashable(kid) not in before:
+                        before[_hashable(kid)] = self.coll.find_one({"_id": kid},
+                                                                          session=session)
+                outcome = self._apply_one(e, session)
+                out.append(outcome)
+                if not outcome[0]:
+                    self._undo(before, session)
+                    out.extend(_NOT_APPLIED for _ in edits[len(out):])
+                    return out
+                if e.kind == "create":
+                    kid = core.key_id(core.key_of(outcome[1]))
+                    before.setdefault(_hashable(kid), None)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"batch on {core.name}") from exc
         return out
+
+    def _undo(self, before: dict[Any, dict[str, Any] | None], session: Any) -> None:
+        """Write back the documents an atomic batch changed (``None``: it did not exist)."""
+        for kid, doc in reversed(list(before.items())):
+            key_id = dict(kid) if isinstance(kid, tuple) else kid
+            if doc is None:
+                self.coll.delete_one({"_id": key_id}, session=session)
+            else:
+                self.coll.replace_one({"_id": key_id}, doc, upsert=True,
+                                            session=session)
 
     def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
@@ -533,12 +658,7 @@ class MongoBackend:
             if e.kind == "create":
                 return ok(self._insert(dict(e.values), session))
             if e.kind == "update":
-                pre = e.precondition
-                if pre is not None and not core.split(pre).all_native:
-                    item = self._update_checked(e.key, e.values, pre, session)
-                else:
-                    item = self._update(e.key, e.values, pre, session)
-                return ok(item) if item is not None else missing(key_dict(core.meta, e.key))
+                return self._update_edit(e, session)
             if self._delete(e.key, None, session):
                 return ok(None)
             return missing(key_dict(core.meta, e.key))
@@ -546,3 +666,8 @@ class MongoBackend:
             return duplicate(exc)
         except StoreroomValidationError as exc:
             return (False, None, INVALID, str(exc))
+
+
+def _hashable(key_id: Any) -> Any:
+    """A document ``_id`` as a dict key (a composite key's sub-document as a tuple)."""
+    return tuple(key_id.items()) if isinstance(key_id, dict) else key_id

@@ -399,7 +399,8 @@ class RedisBackend:
     def _where(self, node: Node, kind: str, values: dict[str, Any]) -> int:
         what = "update" if kind == "update" else "delete"
         try:
-            keys = self._matching_keys(node)
+            # candidates from the sorted sets; the whole filter is checked on the items read
+            keys = self._matching_keys(self.core.split(node).native)
         except RedisError as exc:
             raise _wrap(exc, f"{what} {self._name}") from exc
         if not keys:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Callable
 from typing import Any
 
 from ....errors import Conflict
@@ -12,7 +12,7 @@ from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from .driver import Driver, is_integrity_error, wrap_error
@@ -108,14 +108,17 @@ class SqlBackend:
         """Insert; Conflict on a duplicate key or unique value."""
         d = self._driver()
         try:
-            return self._insert(d, values)
+            # inside a caller's transaction on PostgreSQL a failed INSERT would abort it:
+            # ON CONFLICT DO NOTHING tells the duplicate without failing (no savepoint)
+            return self._insert(d, values, d.in_tx and self.core.error_aborts_tx)
         finally:
             self.src.release(d)
 
-    def _insert(self, d: Driver, values: dict[str, Any]) -> Any:
+    def _insert(self, d: Driver, values: dict[str, Any], guarded: bool = False
+                      ) -> Any:
         core = self.core
         names = tuple(values)
-        if core.seq is None and names == core.names:
+        if not guarded and core.seq is None and names == core.names:
             # the common case: every attribute, a prebuilt statement and row encoder
             try:
                 d.run(core.sql_insert[0], core.insert_row(values))
@@ -124,22 +127,27 @@ class SqlBackend:
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
                 raise wrap_error(exc, f"create {core.meta.name}") from exc
             return core.meta.build(values)
-        sql = core.insert_sql(names)
+        sql = core.insert_sql(names, guarded)
         enc = core.encode(values)
+        params = core.params(sql, {f"v_{n}": enc[n] for n in names})
+        seq = core.seq
+        fill = seq is not None and seq.name not in values
+        row: Any = ()
         try:
-            if core.seq is not None and core.seq.name not in values:
-                if core.insert_returning:
-                    row = d.one(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
-                    values[core.seq.name] = row[0]
-                else:
-                    values[core.seq.name] = d.insert_id(
-                        sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
+            if guarded or (fill and core.insert_returning):
+                row = d.one(sql[0], params)
+            elif fill:
+                row = (d.insert_id(sql[0], params),)
             else:
-                d.run(sql[0], core.params(sql, {f"v_{n}": enc[n] for n in names}))
+                d.run(sql[0], params)
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"create {core.meta.name}") from exc
+        if row is None:  # guarded: ON CONFLICT DO NOTHING inserted nothing
+            raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
+        if seq is not None and fill:
+            values[seq.name] = row[0]
         return core.meta.build(dict(values))
 
     def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
@@ -188,10 +196,36 @@ class SqlBackend:
         d = self._driver()
         try:
             if pre is not None and not core.split(pre).all_native:
-                return self._update_checked(d, key, values, pre)
+                # checked here: the row stays locked from the read to the write
+                outcome = self._atomic(d, self._update_locked, d, key, values, pre)
+                return outcome[1]
+            if d.in_tx and core.error_aborts_tx and core.may_conflict(values):
+                return self._atomic(d, self._update, d, key, values, pre)
             return self._update(d, key, values, pre)
         finally:
             self.src.release(d)
+
+    def _atomic(self, d: Driver, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a transaction of its own, or a savepoint inside the open one
+        (a failure is rolled back to it and leaves the caller's transaction usable)."""
+        what = f"transaction on {self.core.meta.name}"
+        try:
+            sp = d.begin()
+        except Exception as exc:
+            raise wrap_error(exc, what) from exc
+        try:
+            out = fn(*args)
+        except BaseException:
+            try:
+                d.rollback(sp)
+            except Exception as exc:
+                raise wrap_error(exc, what) from exc
+            raise
+        try:
+            d.commit(sp)
+        except Exception as exc:
+            raise wrap_error(exc, what) from exc
+        return out
 
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
@@ -223,26 +257,21 @@ class SqlBackend:
             raise wrap_error(exc, f"update {core.meta.name}") from exc
         return None if changed == 0 else self._read(d, key)
 
-    def _update_checked(self, d: Driver, key: tuple[Any, ...],
-                              values: dict[str, Any], pre: Node) -> Any:
-        # a precondition the database cannot evaluate: read, check and write in one
-        # transaction
-        sp = d.begin()
-        try:
-            item = self._read(d, key, for_update=True)
-            if item is None or not compile_local(pre)(item):
-                d.rollback(sp)
-                return None
-            out = self._update(d, key, values, None)
-        except BaseException:
-            d.rollback(sp)
-            raise
-        d.commit(sp)
-        return out
+    def _update_locked(self, d: Driver, key: tuple[Any, ...],
+                             values: dict[str, Any], pre: Node | None) -> Outcome:
+        """Read the row locked, check ``pre`` here, write (in the open transaction)."""
+        item = self._read(d, key, for_update=True)
+        why = refusal(self.core.meta, key, item, pre)
+        if why is not None:
+            return why
+        if not values:
+            return ok(item)
+        out = self._update(d, key, values, None)
+        return ok(out) if out is not None else missing(key_dict(self.core.meta, key))
 
     def _read(self, d: Driver, key: tuple[Any, ...], for_update: bool = False) -> Any:
         core = self.core
-        sql = core.sql_get
+        sql = core.sql_get_locked if for_update else core.sql_get
         row = d.one(sql[0], core.params(sql, core.key_params(key)))
         return None if row is None else core.build(row)
 
@@ -252,20 +281,17 @@ class SqlBackend:
         d = self._driver()
         try:
             if pre is not None and not core.split(pre).all_native:
-                sp = d.begin()
-                try:
-                    item = self._read(d, key, for_update=True)
-                    gone = item is not None and compile_local(pre)(item)
-                    if gone:
-                        gone = self._delete(d, key, None)
-                except BaseException:
-                    d.rollback(sp)
-                    raise
-                d.commit(sp)
-                return gone
+                return self._atomic(d, self._delete_locked, d, key, pre)
             return self._delete(d, key, pre)
         finally:
             self.src.release(d)
+
+    def _delete_locked(self, d: Driver, key: tuple[Any, ...], pre: Node) -> bool:
+        """Read the row locked, check ``pre`` here, delete (in the open transaction)."""
+        item = self._read(d, key, for_update=True)
+        if refusal(self.core.meta, key, item, pre) is not None:
+            return False
+        return self._delete(d, key, None)
 
     def _delete(self, d: Driver, key: tuple[Any, ...], pre: Node | None) -> bool:
         core = self.core
@@ -318,7 +344,22 @@ class SqlBackend:
         return int(row[0])
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Apply changes to every match (filter all native)."""
+        """Apply changes to every match: one UPDATE, or (a filter with a local part) the
+        native matches locked, checked here and updated by key in one transaction.
+        The unique indexes refuse a duplicate value: Conflict, nothing changed."""
+        core = self.core
+        split = core.split(node)
+        d = self._driver()
+        try:
+            if not split.all_native:
+                return self._atomic(d, self._update_matching, d, split, values)
+            if d.in_tx and core.error_aborts_tx and core.may_conflict(values):
+                return self._atomic(d, self._update_all, d, split.native, values)
+            return self._update_all(d, split.native, values)
+        finally:
+            self.src.release(d)
+
+    def _update_all(self, d: Driver, node: Node, values: dict[str, Any]) -> int:
         core = self.core
         names = tuple(values)
         sql, vals = core.where_sql("update", node, names=names)
@@ -326,27 +367,62 @@ class SqlBackend:
         enc = core.encode(values)
         for n in names:
             named[f"s_{n}"] = enc[n]
-        d = self._driver()
         try:
             return d.run(sql[0], core.params(sql, named))
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"update {core.meta.name}") from exc
+
+    def _update_matching(self, d: Driver, split: Split, values: dict[str, Any]
+                               ) -> int:
+        keys = self._locked_keys(d, split)
+        n = 0
+        for start in range(0, len(keys), 500):
+            n += self._update_all(d, _keys_filter(self.core, keys[start:start + 500]),
+                                        values)
+        return n
+
+    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+        core = self.core
+        sql, vals = core.where_sql("lock", split.native)
+        try:
+            rows = d.all(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"search {core.meta.name}") from exc
+        keep = compile_local(split.local)
+        names = core.key_names
+        build = core.build
+        return [tuple(getattr(i, n) for n in names) for i in map(build, rows) if keep(i)]
+
+    def delete_where(self, node: Node) -> int:
+        """Delete every match: one DELETE, or (a filter with a local part) the native
+        matches locked, checked here and deleted by key in one transaction."""
+        core = self.core
+        split = core.split(node)
+        d = self._driver()
+        try:
+            if not split.all_native:
+                return self._atomic(d, self._delete_matching, d, split)
+            return self._delete_all(d, split.native)
         finally:
             self.src.release(d)
 
-    def delete_where(self, node: Node) -> int:
-        """Delete every match (filter all native)."""
+    def _delete_all(self, d: Driver, node: Node) -> int:
         core = self.core
         sql, vals = core.where_sql("delete", node)
-        d = self._driver()
         try:
             return d.run(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
             raise wrap_error(exc, f"delete {core.meta.name}") from exc
-        finally:
-            self.src.release(d)
+
+    def _delete_matching(self, d: Driver, split: Split) -> int:
+        keys = self._locked_keys(d, split)
+        n = 0
+        for start in range(0, len(keys), 500):
+            n += self._delete_all(d, _keys_filter(self.core, keys[start:start + 500]))
+        return n
 
     def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
         """Apply edits in one transaction: atomic all-or-nothing, else each on its own."""
@@ -424,13 +500,15 @@ class SqlBackend:
             return ok(self._insert(d, dict(e.values)))
         if e.kind == "update":
             pre = e.precondition
-            if pre is not None and not core.split(pre).all_native:
-                item = self._read(d, e.key)
-                if item is None or not compile_local(pre)(item):
+            if pre is None or core.split(pre).all_native:
+                item = self._update(d, e.key, e.values, pre)
+                if item is not None:
+                    return ok(item)
+                if pre is None:
                     return missing(key_dict(core.meta, e.key))
-                pre = None
-            item = self._update(d, e.key, e.values, pre)
-            return ok(item) if item is not None else missing(key_dict(core.meta, e.key))
+            # a local precondition, or a guarded UPDATE that changed nothing (missing, or
+            # the precondition failed?): the row locked, checked here
+            return self._update_locked(d, e.key, e.values, pre)
         if self._delete(d, e.key, None):
             return ok(None)
         return missing(key_dict(core.meta, e.key))
