@@ -134,3 +134,38 @@ async def test_decimals_are_stored_exactly_or_refused(store_factory, value):
     assert await ids(s, Q(d=value)) == {1}
     assert await ids(s, Q(od__in=[value])) == {1}
     assert await ids(s, Q(d__ne=value)) == set()
+
+
+@stored(indexes=[Index("ix")])
+class Word:
+    id: int
+    w: str
+    ix: str  # an index key
+    ow: str | None = None
+
+
+# U+E000..U+FFFF against characters beyond U+FFFF: their UTF-16 order is the reverse
+HIGH = ["", "a", "z", "\ud7ff", "\ue000", "\uffff", "ﬀ", "z\uffff", "\U00010000", "😀",
+        "z😀", "\U0010ffff"]
+
+
+async def test_text_compares_by_code_point_beyond_the_bmp(store_factory):
+    s = store_factory(Word)
+    words = {i: w for i, w in enumerate(HIGH)}
+    for i, w in words.items():
+        await s.create(Word(id=i, w=w, ix=w, ow=w if i % 2 else None))
+    tests = {"lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
+             "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b}
+    for x in HIGH:
+        for op, test in tests.items():
+            want = {i for i, w in words.items() if test(w, x)}
+            for name in ("w", "ix"):
+                assert await ids(s, Q(**{f"{name}__{op}": x})) == want, (name, op, x)
+            want_o = {i for i in want if i % 2}
+            assert await ids(s, Q(**{f"ow__{op}": x})) == want_o, ("ow", op, x)
+        want = {i for i, w in words.items() if "a" <= w <= x}
+        assert await ids(s, Q(w__range=("a", x))) == want, x
+    in_order = [i for i, _ in sorted(words.items(), key=lambda p: p[1])]
+    for name in ("w", "ix"):
+        assert [i.id for i in await s.search_all(order_by=name, limit=2)] == in_order
+        assert [i.id for i in await s.search_all(order_by="-" + name, limit=3)] == in_order[::-1]

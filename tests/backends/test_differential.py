@@ -47,6 +47,7 @@ class Tone(enum.Enum):
     ODD = "o_d%"
     SHARP = "ß"
     FACE = "😀"
+    LIGATURE = "ﬀ"  # U+FB00: after every non-BMP character in UTF-16 order
 
 
 class Rank(enum.Enum):
@@ -166,7 +167,7 @@ class KRank:
 # ones. An example first draws a small palette of values; items and filter operands are
 # drawn mostly from it (and from other spellings of its values that coerce to them), so
 # that filters and items meet on the same edge values.
-TEXT_CORE = ["", " ", "\x00", "a", "A"]
+TEXT_CORE = ["", " ", "\x00", "a", "A", "😀", "\uffff"]
 TEXTS = ["  ", "\x00a", "a\x00", "a\x00b", "\x00\x00", "ab", "Ab", "aB", "a%b", "a_b", "axb",
          "%", "_", "'", '"', "it's", "\\", "x\\y", "a b", "a ", " a", "[a]", "a*", "É", "é",
          "ÉCOLE", "école", "ß", "SS", "ss", "ẞ", "straße", "STRASSE", "İ", "i̇", "i", "I", "ı",
@@ -288,8 +289,8 @@ KINDS = [
     Kind(KDate, DATE_CORE, dates, lambda v: [v.isoformat()]),
     Kind(KUuid, UUID_CORE, uuids, lambda v: [str(v), str(v).upper()]),
     Kind(KBytes, BYTES_CORE, bytes_),
-    Kind(KTone, [Tone.EMPTY, Tone.DARK], st.sampled_from(list(Tone)), lambda v: [v.value],
-         text=True),
+    Kind(KTone, [Tone.EMPTY, Tone.DARK, Tone.FACE, Tone.LIGATURE], st.sampled_from(list(Tone)),
+         lambda v: [v.value], text=True),
     Kind(KRank, [Rank.ZERO, Rank.LOWEST, Rank.HIGHEST], st.sampled_from(list(Rank)),
          lambda v: [v.value]),
 ]

@@ -67,6 +67,19 @@ def unesc_b(v: bytes) -> bytes:
     return v[1:] if v[:1] == b"\x00" else v
 
 
+def utf16_order_safe(text: str) -> bool:
+    """True when comparing ``text`` with any string gives the same answer by UTF-16 code
+    units as by code points: ``text`` has no character from U+D800 up.
+
+    DynamoDB (and moto) compare strings by their UTF-8 bytes, which is code point order,
+    as local evaluation does; dynalite compares JavaScript strings, by UTF-16 code units,
+    which puts U+E000..U+FFFF after every character beyond U+FFFF. The two orders differ
+    only where the first differing characters of the two strings are one of each group,
+    so a comparison whose operand has neither agrees in both.
+    """
+    return not text or max(text) < "\ud800"
+
+
 def _int(s: str) -> int:
     try:
         return int(s)
@@ -236,6 +249,11 @@ class AttrCodec:
         """True when a (non-None) filter operand has a DynamoDB form; a Decimal beyond
         DynamoDB's numbers has none (and no stored value equals it)."""
         return self.attr.kind != DECIMAL or decimal_fits(value)
+
+    def order_safe(self, value: Any) -> bool:
+        """True when ``<``, ``>`` with this operand compare as local evaluation does on
+        every DynamoDB endpoint (see :func:`utf16_order_safe`)."""
+        return not self.text or utf16_order_safe(_enum_value(value))
 
     def av(self, value: Any) -> dict[str, Any]:
         """The attribute value of a (non-None) Python value."""

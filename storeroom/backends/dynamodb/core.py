@@ -206,6 +206,8 @@ class FilterCompiler:
         if op == "contains" and c.keyish and node.value[:1] == "\x00":
             return False
         operands = node.value if op in ("in", "not_in", "range") else (node.value,)
+        if op in ("lt", "lte", "gt", "gte", "range") and not all(map(c.order_safe, operands)):
+            return False  # dynalite would compare by UTF-16 code units
         return all(c.fits(v) for v in operands)
 
     def compile(self, node: Node, ex: Expr) -> Compiled:
