@@ -50,7 +50,8 @@ class BackendSpec:
 def _dynamodb_number(d: Decimal) -> bool:
     """True when DynamoDB can hold ``d`` (38 significant digits, 1E-130 <= |d| < 1E+126)."""
     digits = "".join(map(str, d.as_tuple().digits)).strip("0")
-    return not digits or (len(digits) <= 38 and Decimal("1E-130") <= d.copy_abs() < Decimal("1E+126"))
+    return not digits or (len(digits) <= 38
+                          and Decimal("1E-130") <= d.copy_abs() < Decimal("1E+126"))
 
 
 def _always() -> str | None:

@@ -209,7 +209,8 @@ DECIMAL_FAR = [Decimal(s) for s in [
     "1E+200", "-1E+200", "1E-200", "1.00000000000000000000000000000000000001",
     "12345678901234567890123456789012345678901"]]
 decimals = st.one_of(st.sampled_from(DECIMAL_CORE), st.sampled_from(DECIMAL_EDGES),
-                     st.sampled_from(DECIMAL_FAR), st.decimals(-1000, 1000, places=2, allow_nan=False))
+                     st.sampled_from(DECIMAL_FAR),
+                     st.decimals(-1000, 1000, places=2, allow_nan=False))
 
 BASE = datetime(2024, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)
 DATETIME_CORE = [BASE, BASE + timedelta(microseconds=1), datetime(1, 1, 1, tzinfo=UTC),
@@ -217,7 +218,8 @@ DATETIME_CORE = [BASE, BASE + timedelta(microseconds=1), datetime(1, 1, 1, tzinf
 DATETIMES = [BASE - timedelta(microseconds=1), BASE - timedelta(days=400),
              BASE + timedelta(hours=7, seconds=1), datetime(1970, 1, 1, tzinfo=UTC),
              datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-             datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC), datetime(2000, 2, 29, 23, 59, 59, tzinfo=UTC)]
+             datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+             datetime(2000, 2, 29, 23, 59, 59, tzinfo=UTC)]
 ZONES = [timezone(timedelta(hours=-3)), timezone(timedelta(hours=5, minutes=30)),
          timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))]
 
