@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from storeroom import Index, Q, ValidationError, stored
+from storeroom import Index, InvalidFilter, Q, ValidationError, stored
 
 
 class Tint(enum.Enum):
@@ -169,3 +169,14 @@ async def test_text_compares_by_code_point_beyond_the_bmp(store_factory):
     for name in ("w", "ix"):
         assert [i.id for i in await s.search_all(order_by=name, limit=2)] == in_order
         assert [i.id for i in await s.search_all(order_by="-" + name, limit=3)] == in_order[::-1]
+
+
+@pytest.mark.parametrize("nan", [Decimal("NaN"), Decimal("-NaN"), Decimal("sNaN")], ids=str)
+async def test_a_decimal_nan_filter_value_is_refused(store_factory, nan):
+    s = store_factory(Num)
+    await s.create(Num(id=1))
+    for where in (Q(d=nan), Q(d__lt=nan), Q(od__in=[nan]), Q(d__range=(Decimal(0), nan))):
+        with pytest.raises(InvalidFilter, match="NaN"):
+            await s.search_all(where)
+        with pytest.raises(InvalidFilter, match="NaN"):
+            await s.count(where)
