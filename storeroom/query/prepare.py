@@ -11,7 +11,7 @@ import pydantic
 from ..errors import InvalidFilter
 from ..model.attrs import Attr
 from ..model.stored import ModelMeta
-from ..model.types import DATETIME, ENUM, FLOAT, INT, JSON
+from ..model.types import DATETIME, DECIMAL, ENUM, FLOAT, INT, JSON
 from ..model.validate import _adapter, to_utc
 from .ast import (
     EVERYTHING,
@@ -40,7 +40,7 @@ def coerce_value(attr: Attr, op: str, value: Any) -> Any:
         if attr.kind == INT and not -(2**63) <= value < 2**63:
             raise InvalidFilter(f"{attr.name}__{op}: {value!r} is outside the 64-bit "
                                 "integer range")
-        if attr.kind == FLOAT and value != value:
+        if (attr.kind == FLOAT and value != value) or (attr.kind == DECIMAL and value.is_nan()):
             raise InvalidFilter(f"{attr.name}__{op}: NaN cannot be compared")
         return value
     try:

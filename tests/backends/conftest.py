@@ -17,6 +17,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,17 @@ class BackendSpec:
     available: Callable[[], str | None]
     server: bool = False
     # documented limits of the backend, each refused with a typed error instead of being
-    # stored altered: "nul_text" (a NUL character in a str value, e.g. PostgreSQL)
+    # stored altered: "nul_text" (a NUL character in a str value, e.g. PostgreSQL),
+    # "inf_float" (an infinite float, MySQL/MariaDB), "dynamodb_numbers" (a Decimal of more
+    # than 38 significant digits or beyond 1E-130 .. 1E+126 in magnitude, DynamoDB)
     limits: frozenset[str] = frozenset()
+
+
+def _dynamodb_number(d: Decimal) -> bool:
+    """True when DynamoDB can hold ``d`` (38 significant digits, 1E-130 <= |d| < 1E+126)."""
+    digits = "".join(map(str, d.as_tuple().digits)).strip("0")
+    return not digits or (len(digits) <= 38
+                          and Decimal("1E-130") <= d.copy_abs() < Decimal("1E+126"))
 
 
 def _always() -> str | None:
@@ -71,7 +81,7 @@ BACKENDS: list[BackendSpec] = [
                   or importlib.import_module("storeroom.backends.sql.testing"
                                              ).unavailable_reason(server),
                   server=True,
-                  limits=frozenset({"nul_text"}) if server == "postgres" else frozenset())
+                  limits=frozenset({"postgres": {"nul_text"}, "mysql": {"inf_float"}}[server]))
       for server in ("postgres", "mysql")],
     # MongoDB (SecantusDB on loopback, STOREROOM_TEST_MONGO_URL): a database per test
     BackendSpec("mongodb",
@@ -99,8 +109,8 @@ BACKENDS: list[BackendSpec] = [
                                              ).unavailable_reason(server),
                   server=True,
                   # dynalite has no TransactWriteItems: unique attributes need them
-                  limits=frozenset({"no_transactions"}) if server == "dynamodb"
-                  else frozenset())
+                  limits=frozenset({"no_transactions", "dynamodb_numbers"})
+                  if server == "dynamodb" else frozenset({"dynamodb_numbers"}))
       for server in ("dynamodb", "dynamodb_tx")],
 ]
 
@@ -199,7 +209,13 @@ class StoreFactory:
 
     def refuses(self, value: Any) -> bool:
         """True when this backend documents that it refuses ``value`` (see ``limits``)."""
-        return "nul_text" in self.spec.limits and isinstance(value, str) and "\x00" in value
+        limits = self.spec.limits
+        if "nul_text" in limits and isinstance(value, str) and "\x00" in value:
+            return True
+        if "inf_float" in limits and isinstance(value, float) and value - value != 0.0:
+            return True
+        return "dynamodb_numbers" in limits and isinstance(value, Decimal) and not (
+            _dynamodb_number(value))
 
     def raw(self, model: type, **options: Any) -> Any:
         """An unwrapped ``Store`` / ``AsyncStore`` (closed at teardown)."""

@@ -4,7 +4,9 @@ Wire forms (low-level client format, ``{"S": ...}``):
 
 - str, str-valued Enum, datetime (fixed-width ISO 8601 in UTC), date, UUID: ``S``
   (string order is UTF-8 byte order = code point order, so these sort correctly);
-- int, float (``repr``, exact), Decimal, int-valued Enum: ``N``;
+- int, float (``repr``, exact), Decimal, int-valued Enum: ``N`` (a Decimal must fit a
+  DynamoDB number, 38 significant digits and magnitude 1E-130 .. <1E+126: others are
+  refused with ``ValidationError``, rule ``range``);
 - bytes: ``B``; bool: ``BOOL`` (``N`` 0/1 when the attribute is part of a key);
 - list / dict / dataclass values: a JSON document in ``S``;
 - ``None``: the attribute is left out (so ``attribute_not_exists`` is ``isnull`` and
@@ -26,6 +28,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from ...errors import ValidationError
 from ...model.attrs import Attr
 from ...model.types import (
     BOOL,
@@ -62,6 +65,19 @@ def esc_b(v: bytes) -> bytes:
 def unesc_b(v: bytes) -> bytes:
     """The inverse of :func:`esc_b`."""
     return v[1:] if v[:1] == b"\x00" else v
+
+
+def utf16_order_safe(text: str) -> bool:
+    """True when comparing ``text`` with any string gives the same answer by UTF-16 code
+    units as by code points: ``text`` has no character from U+D800 up.
+
+    DynamoDB (and moto) compare strings by their UTF-8 bytes, which is code point order,
+    as local evaluation does; dynalite compares JavaScript strings, by UTF-16 code units,
+    which puts U+E000..U+FFFF after every character beyond U+FFFF. The two orders differ
+    only where the first differing characters of the two strings are one of each group,
+    so a comparison whose operand has neither agrees in both.
+    """
+    return not text or max(text) < "\ud800"
 
 
 def _int(s: str) -> int:
@@ -121,6 +137,28 @@ def n_float(s: str) -> float:
     m = digits[4:21]
     out = float(f"{m[0]}.{m[1:]}e{e}")
     return -out if d < 0 else out
+
+
+def decimal_fits(v: Decimal) -> bool:
+    """True when DynamoDB can hold ``v`` as a number: at most 38 significant digits
+    (leading and trailing zeros do not count) and 0 or a magnitude of 1E-130 .. <1E+126."""
+    if not v.is_finite():
+        return False
+    digits = "".join(map(str, v.as_tuple().digits)).strip("0")
+    if not digits:
+        return True  # zero, any exponent
+    return len(digits) <= 38 and -130 <= v.adjusted() <= 125
+
+
+def _decimal_n(name: str) -> Callable[[Any], Any]:
+    def enc(v: Decimal) -> str:
+        if not decimal_fits(v):
+            raise ValidationError.one(
+                name, v, "range", "DynamoDB numbers hold at most 38 significant digits and "
+                "a magnitude of 1E-130 to below 1E+126; this value is refused rather than "
+                "altered (see docs/backends.md, Backend limits)")
+        return str(v)
+    return enc
 
 
 def _enum_value(v: Any) -> Any:
@@ -186,7 +224,7 @@ class AttrCodec:
         elif kind == FLOAT:
             tag, enc, dec = "N", float_n, n_float
         elif kind == DECIMAL:
-            tag, enc, dec = "N", str, Decimal
+            tag, enc, dec = "N", _decimal_n(attr.name), Decimal
         elif kind == BOOL:
             if keyish:
                 tag, enc, dec = "N", _bool_n, lambda v: v not in ("0", "-0")
@@ -206,6 +244,16 @@ class AttrCodec:
         self.tag: str = tag
         self.enc = enc
         self.dec = dec
+
+    def fits(self, value: Any) -> bool:
+        """True when a (non-None) filter operand has a DynamoDB form; a Decimal beyond
+        DynamoDB's numbers has none (and no stored value equals it)."""
+        return self.attr.kind != DECIMAL or decimal_fits(value)
+
+    def order_safe(self, value: Any) -> bool:
+        """True when ``<``, ``>`` with this operand compare as local evaluation does on
+        every DynamoDB endpoint (see :func:`utf16_order_safe`)."""
+        return not self.text or utf16_order_safe(_enum_value(value))
 
     def av(self, value: Any) -> dict[str, Any]:
         """The attribute value of a (non-None) Python value."""

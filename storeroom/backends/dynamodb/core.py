@@ -172,6 +172,12 @@ def _not(p: Compiled) -> Compiled:
     return f"(NOT {p})"
 
 
+def _in_matches(av: dict[str, Any]) -> bool:
+    """False for an attribute value that dynalite's ``IN`` never matches (``""``, ``b""``,
+    ``false``: a falsy raw value); real DynamoDB and moto match them."""
+    return bool(next(iter(av.values())))
+
+
 class FilterCompiler:
     """Prepared filters to DynamoDB condition expressions, two-valued like local evaluation.
 
@@ -199,7 +205,10 @@ class FilterCompiler:
             return False
         if op == "contains" and c.keyish and node.value[:1] == "\x00":
             return False
-        return True
+        operands = node.value if op in ("in", "not_in", "range") else (node.value,)
+        if op in ("lt", "lte", "gt", "gte", "range") and not all(map(c.order_safe, operands)):
+            return False  # dynalite would compare by UTF-16 code units
+        return all(c.fits(v) for v in operands)
 
     def compile(self, node: Node, ex: Expr) -> Compiled:
         """The condition expression of a node (or a constant)."""
@@ -226,13 +235,14 @@ class FilterCompiler:
         if op == "ne":
             return f"(attribute_not_exists({a}) OR {a} <> {ex.v(codec.av(value))})"
         if op in ("in", "not_in"):
-            vals = list(value)
-            if codec.tag == "BOOL":  # dynalite's IN never matches false: use = instead
-                inside = _or(f"{a} = {ex.v(codec.av(v))}" for v in vals)
-                return inside if op == "in" else _not(inside)
+            # dynalite's IN never matches an empty string, empty bytes or false (it tests
+            # the attribute's raw value for truth): those operands are compared with =
+            avs = [codec.av(v) for v in value]
+            eqs = [f"{a} = {ex.v(av)}" for av in avs if not _in_matches(av)]
+            vals = [av for av in avs if _in_matches(av)]
             chunks = [vals[i:i + MAX_IN] for i in range(0, len(vals), MAX_IN)]
-            inside = _or(f"{a} IN (" + ", ".join(ex.v(codec.av(v)) for v in ch) + ")"
-                         for ch in chunks)
+            inside = _or([*eqs, *(f"{a} IN (" + ", ".join(ex.v(av) for av in ch) + ")"
+                                  for ch in chunks)])
             return inside if op == "in" else _not(inside)
         if op == "range":
             lo, hi = value
