@@ -16,7 +16,9 @@ import pydantic
 
 from ..errors import ValidationError
 from .attrs import Attr
-from .types import BOOL, BYTES, DATE, DATETIME, DECIMAL, FLOAT, INT, STR, UUID
+from .jsonvalues import json_normaliser
+from .text import has_surrogate, surrogate_message, surrogate_path
+from .types import BOOL, BYTES, DATE, DATETIME, DECIMAL, FLOAT, INT, JSON, STR, UUID
 
 _EXACT: dict[str, tuple[type, ...]] = {
     STR: (str,), INT: (int,), FLOAT: (float,), BOOL: (bool,), DECIMAL: (Decimal,),
@@ -88,10 +90,12 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
     rx = re.compile(attr.pattern) if attr.pattern else None
     kind = attr.kind
     name = attr.name
+    is_str = kind == STR
+    # values of a JSON attribute whose annotation leaves their type open (Any, unions)
+    # become what a JSON round trip gives, the same on every backend
+    normalise = json_normaliser(attr.inner) if kind == JSON else None
 
     def slow(value: Any, errors: list[dict[str, Any]]) -> Any:
-        if kind == STR and "\x00" in str(value) and isinstance(value, str):
-            pass  # NUL is a legal character; backends must store it
         try:
             out = field_adapter(attr).validate_python(value)
         except pydantic.ValidationError as exc:
@@ -109,6 +113,13 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         if kind == INT and type(out) is int and not _I64_MIN <= out <= _I64_MAX:
             errors.append(error(name, value, "range",
                                 f"{_short(value)} is outside the 64-bit integer range"))
+        if kind == STR or kind == JSON:
+            where = surrogate_path(out)
+            if where is not None:
+                errors.append(error(name, value, "unicode", surrogate_message(where)))
+                return value
+            if normalise is not None and out is not None:
+                out = normalise(out)
         return out
 
     def check(value: Any, errors: list[dict[str, Any]]) -> Any:
@@ -118,7 +129,9 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
             errors.append(error(name, value, "type", f"None is not a valid {_type_name(attr)}"))
             return value
         if exact is not None and type(value) in exact:
-            if max_len is not None and len(value) > max_len:
+            if is_str and not value.isascii() and has_surrogate(value):
+                errors.append(error(name, value, "unicode", surrogate_message()))
+            elif max_len is not None and len(value) > max_len:
                 errors.append(error(name, value, "max_length",
                                     f"{_short(value)} is longer than max_length={max_len}"))
             elif min_len is not None and len(value) < min_len:

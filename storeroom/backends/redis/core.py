@@ -285,7 +285,7 @@ class RedisCore:
     def keystr(self, key: tuple[Any, ...]) -> str:
         if self._single_str_key:
             return quote(key[0], safe="")
-        return self.meta.key.to_str(key[0] if len(key) == 1 else key)
+        return self.meta.key.internal_str(key[0] if len(key) == 1 else key)
 
     def item_key(self, key: tuple[Any, ...]) -> str:
         if self._single_str_key:

@@ -47,6 +47,7 @@ class SqlCore:
         self.names = meta.stored_names
         self.cols = [self.table.c[n] for n in self.names]
         self.build = row_builder(meta, self.names, dialect)
+        self.build_returned = row_builder(meta, self.names, dialect, returning=True)
         self.key_names = meta.key.attrs
         self.key_cols = [self.table.c[n] for n in self.key_names]
         self.seq = meta.sequence_attr

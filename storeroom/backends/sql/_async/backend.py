@@ -184,7 +184,7 @@ class AsyncSqlBackend:
         try:
             if core.returning:
                 row = await d.one(sql[0], core.params(sql, named))
-                return None if row is None else core.build(row)
+                return None if row is None else core.build_returned(row)
             changed = await d.run(sql[0], core.params(sql, named))
         except Exception as exc:
             if is_integrity_error(exc):

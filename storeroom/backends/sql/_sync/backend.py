@@ -185,7 +185,7 @@ class SqlBackend:
         try:
             if core.returning:
                 row = d.one(sql[0], core.params(sql, named))
-                return None if row is None else core.build(row)
+                return None if row is None else core.build_returned(row)
             changed = d.run(sql[0], core.params(sql, named))
         except Exception as exc:
             if is_integrity_error(exc):
