@@ -41,7 +41,13 @@ def json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any]:
     """The pydantic adapter that writes and reads JSON values of ``annotation``."""
     try:
         return pydantic.TypeAdapter(annotation, config=JSON_CONFIG)
-    except pydantic.PydanticUserError:  # a type with its own config (a pydantic model)
+    except pydantic.PydanticUserError:
+        pass
+    try:
+        # a dataclass takes no config of its own adapter, but does inside a union (None is
+        # never written: backends store None as themselves)
+        return pydantic.TypeAdapter(annotation | None, config=JSON_CONFIG)
+    except (pydantic.PydanticUserError, TypeError):  # a pydantic model: its own config
         return pydantic.TypeAdapter(annotation)
 
 
@@ -127,9 +133,9 @@ def json_loader(annotation: Any) -> Callable[[Any], Any]:
     """``JSON text, or JSON a driver already parsed -> value``."""
     adapter = json_adapter(annotation)
     # parsed JSON validates in Python mode, which reads a string as the bytes of its UTF-8
-    # text; base64 is only decoded in JSON mode, so parsed values holding bytes go back
-    # through JSON text
-    reparse = mentions_bytes(annotation)
+    # text (base64 is only decoded in JSON mode) and may pick another member of a union:
+    # such values go back through JSON text
+    reparse = mentions_bytes(annotation) or not json_exact(annotation)
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
     def load(v: Any) -> Any:

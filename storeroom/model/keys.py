@@ -174,6 +174,10 @@ def _float(text: str) -> float:
     return float(text)
 
 
+def _float_text(value: float) -> str:
+    return repr(value) if value else "0.0"  # -0.0 is the same key as 0.0
+
+
 def _bool(text: str) -> bool:
     if text == "true":
         return True
@@ -237,7 +241,7 @@ def _enum_codec(cls: type[enum.Enum]) -> PartCodec:
 _BY_KIND: dict[str, PartCodec] = {
     STR: _STR_CODEC,
     INT: PartCodec(str, _int),
-    FLOAT: PartCodec(repr, _float),
+    FLOAT: PartCodec(_float_text, _float),
     BOOL: PartCodec(_bool_text, _bool),
     DECIMAL: PartCodec(str, _decimal),
     DATETIME: PartCodec(_datetime_text, datetime.fromisoformat),

@@ -18,6 +18,7 @@ from ...query.ast import OPERATORS, Node
 from ...query.order import Order
 from ...store.plan import Split, split_filter
 from ..common import make_store_meta
+from . import sequences
 from .codec import row_builder, value_encoder
 from .compiler import Binder, FilterCompiler, shape
 from .dialects import DIALECTS
@@ -60,6 +61,15 @@ class SqlCore:
         self.store_meta = make_store_meta(meta, dialect, native_ops=OPERATORS - local_ops,
                                           transactions=True, max_page=1000, max_batch=1000)
         self.positional = bool(self.sa_dialect.positional)
+        # generated.sequence(): its next value and its move past a given value (or None)
+        nxt, bump = sequences.statements(meta, self.table, dialect)
+        self.sql_seq_next: Sql | None = None if nxt is None else self.compile(nxt)
+        self.sql_seq_bump: Sql | None = None if bump is None else self.compile(bump)
+        self.seq_by_insert_id = dialect == "mysql"
+        prep = self.sa_dialect.identifier_preparer
+        self.seq_params = {"v_seqname": prep.format_table(self.table) if sequences.native(meta)
+                           else self.table.name,
+                           "v_seqcol": self.seq.name if self.seq is not None else None}
         # hot statements
         self.sql_get = self._key_select()
         self.sql_insert = self._insert()
@@ -113,7 +123,8 @@ class SqlCore:
         return self.compile(sa.select(*self.cols).where(self.key_where()))
 
     def _insert(self) -> Sql:
-        names = [n for n in self.names if self.seq is None or n != self.seq.name]
+        auto = self.seq.name if self.seq is not None and sequences.native(self.meta) else None
+        names = [n for n in self.names if n != auto]
         stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
         return self.compile(stmt)
 
@@ -170,7 +181,7 @@ class SqlCore:
         """INSERT of exactly these attributes (RETURNING the sequence key when there is one)."""
         def make() -> Any:
             stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
-            if self.seq is not None and self.insert_returning:
+            if self.seq is not None and self.insert_returning and self.seq.name not in names:
                 stmt = stmt.returning(self.table.c[self.seq.name])
             return stmt
         return self.cached(("insert", tuple(names)), make)
