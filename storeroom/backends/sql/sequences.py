@@ -53,31 +53,36 @@ def statements(meta: ModelMeta, table: sa.Table, dialect: str) -> tuple[Any, Any
     if native(meta):
         if dialect != "postgresql":
             return None, None  # SQLite and MySQL move their autoincrement to the max
-        bump = sa.text(
+        setval = sa.text(
             "SELECT setval(s, :v_seqvalue) FROM pg_get_serial_sequence(:v_seqname, "
             ":v_seqcol) AS s WHERE COALESCE(pg_sequence_last_value(CAST(s AS regclass)), 0) "
             "< :v_seqvalue")
-        return None, bump
+        return None, setval
     counters = table.metadata.tables[COUNTERS]
-    name, value = sa.bindparam("v_seqname"), sa.bindparam("v_seqvalue")
+    name: Any = sa.bindparam("v_seqname")
+    value: Any = sa.bindparam("v_seqvalue")
+    nxt: Any
+    bump: Any
     if dialect == "mysql":
         from sqlalchemy.dialects import mysql
         # LAST_INSERT_ID(expr) hands the new value back as the statement's insert id
-        nxt = mysql.insert(counters).values(name=name, n=sa.func.last_insert_id(1))
-        nxt = nxt.on_duplicate_key_update(n=sa.func.last_insert_id(counters.c.n + 1))
-        bump = mysql.insert(counters).values(name=name, n=value)
-        bump = bump.on_duplicate_key_update(n=sa.func.greatest(counters.c.n, bump.inserted.n))
+        my_next = mysql.insert(counters).values(name=name, n=sa.func.last_insert_id(1))
+        nxt = my_next.on_duplicate_key_update(n=sa.func.last_insert_id(counters.c.n + 1))
+        my_bump = mysql.insert(counters).values(name=name, n=value)
+        bump = my_bump.on_duplicate_key_update(
+            n=sa.func.greatest(counters.c.n, my_bump.inserted.n))
         return nxt, bump
+    insert: Any
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
         larger: Any = sa.func.greatest
     else:
         from sqlalchemy.dialects.sqlite import insert
         larger = sa.func.max
-    stmt = insert(counters).values(name=name, n=1)
-    nxt = stmt.on_conflict_do_update(index_elements=[counters.c.name],
-                                     set_={"n": counters.c.n + 1}).returning(counters.c.n)
-    stmt = insert(counters).values(name=name, n=value)
-    bump = stmt.on_conflict_do_update(index_elements=[counters.c.name],
-                                      set_={"n": larger(counters.c.n, stmt.excluded.n)})
+    first = insert(counters).values(name=name, n=1)
+    nxt = first.on_conflict_do_update(index_elements=[counters.c.name],
+                                      set_={"n": counters.c.n + 1}).returning(counters.c.n)
+    given = insert(counters).values(name=name, n=value)
+    bump = given.on_conflict_do_update(index_elements=[counters.c.name],
+                                       set_={"n": larger(counters.c.n, given.excluded.n)})
     return nxt, bump
