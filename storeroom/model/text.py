@@ -18,7 +18,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def has_surrogate(text: str) -> bool:
     """True when ``text`` holds a surrogate code point (ASCII text costs one ``isascii``)."""
-    return not text.isascii() and _SURROGATE.search(text) is not None
+    if text.isascii():
+        return False
+    try:  # (UTF-8 encoding finds one several times faster than a regular expression)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def first_surrogate(text: str) -> int:

@@ -123,12 +123,13 @@ def key_parts(meta: ModelMeta, key: Any) -> tuple[Any, ...]:
         a = attrs[0]
         if type(key) is a.inner:
             kind = a.kind
-            if kind == STR:
-                if key.isascii() or not has_surrogate(key):
+            if kind == INT:
+                if -(2**63) <= key < 2**63:
                     return (key,)
-                raise NoSuchKey
-            if kind != INT or -(2**63) <= key < 2**63:
+            elif kind != STR or key.isascii() or not has_surrogate(key):
                 return (key,)
+            else:
+                raise NoSuchKey
         return (_coerce_key(meta, key),)
     return tuple(_coerce_key(meta, key))
 

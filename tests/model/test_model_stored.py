@@ -402,6 +402,47 @@ def test_generators():
     assert not meta_of(Seq).attrs["id"].updatable
 
 
+@pytest.mark.parametrize("annotation", [str, float, Decimal, bool, Level, int | None,
+                                        "int | None", "Optional[int]", list[int]])
+def test_a_sequence_needs_an_int_annotation(annotation):
+    ns = {"Optional": __import__("typing").Optional}
+    ann = eval(annotation, ns) if isinstance(annotation, str) else annotation  # noqa: S307
+    cls = type("Seq", (), {"__annotations__": {"id": str, "n": ann}, "n": generated.sequence()})
+    with pytest.raises(TypeError, match=r"Seq\.n: generated\.sequence\(\) makes int values"):
+        stored(cls)
+
+
+@pytest.mark.parametrize(("annotation", "gen"), [
+    (int, generated.uuid), (bytes, generated.uuid), (str, generated.created_at),
+    (date, generated.updated_at), (int, generated.created_at),
+])
+def test_built_in_generators_need_a_fitting_annotation(annotation, gen):
+    cls = type("Gen", (), {"__annotations__": {"id": str, "v": annotation}, "v": gen()})
+    with pytest.raises(TypeError, match="Gen.v: generated"):
+        stored(cls)
+
+
+def test_one_sequence_per_model():
+    with pytest.raises(TypeError, match="at most one generated.sequence"):
+        @stored
+        class Two:
+            id: int = generated.sequence()
+            n: int = generated.sequence()
+
+    @stored(key=("g", "n"))
+    class Part:  # a sequence may be a key part or no key at all
+        g: str
+        n: int = generated.sequence()
+
+    @stored
+    class Attr:
+        id: str
+        n: int = generated.sequence()
+        u: uuid.UUID | None = generated.uuid()
+
+    assert meta_of(Part).sequence_attr.name == meta_of(Attr).sequence_attr.name == "n"
+
+
 def test_build_does_not_validate():
     m = meta_of(Task)
     t = m.build({"id": 5, "owner": None, "title": "x" * 500, "done": "no", "priority": 99,
