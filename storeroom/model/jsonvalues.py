@@ -94,10 +94,19 @@ def _exact(tp: Any, seen: frozenset[Any]) -> bool:
 
 def mentions_bytes(annotation: Any) -> bool:
     """True when ``bytes`` appears anywhere in ``annotation`` (dataclass fields included)."""
+    return _mentions(annotation, (bytes, bytearray))
+
+
+def json_may_hold_text(annotation: Any) -> bool:
+    """True unless a value of ``annotation`` can hold no string (``list[int]``, ...)."""
+    return not json_exact(annotation) or _mentions(annotation, (str,))
+
+
+def _mentions(annotation: Any, wanted: tuple[type, ...]) -> bool:
     stack, seen = [annotation], set()
     while stack:
         tp = stack.pop()
-        if tp is bytes or tp is bytearray:
+        if tp in wanted:
             return True
         if id(tp) in seen:
             continue

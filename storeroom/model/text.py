@@ -33,8 +33,45 @@ def first_surrogate(text: str) -> int:
     return -1 if m is None else m.start()
 
 
+_LEAVES = frozenset({int, float, bool, type(None)})
+_SEQS = (list, tuple, set, frozenset)
+
+
+def holds_surrogate(value: Any) -> bool:
+    """True when a string anywhere in a JSON-like value holds a surrogate (fast: no paths)."""
+    t = type(value)
+    if t is str:
+        return has_surrogate(value)
+    if t in _LEAVES:
+        return False
+    if t is list or t is tuple or t is set or t is frozenset:
+        for x in value:
+            tx = type(x)
+            if tx is str:
+                if not x.isascii() and has_surrogate(x):
+                    return True
+            elif tx not in _LEAVES and holds_surrogate(x):
+                return True
+        return False
+    if t is dict:
+        for k, x in value.items():
+            if holds_surrogate(k) or holds_surrogate(x):
+                return True
+        return False
+    if isinstance(value, str):
+        return has_surrogate(value)
+    if isinstance(value, _SEQS):
+        return any(holds_surrogate(x) for x in value)
+    if isinstance(value, dict):
+        return any(holds_surrogate(k) or holds_surrogate(x) for k, x in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(holds_surrogate(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
 def surrogate_path(value: Any, path: str = "") -> str | None:
-    """Where a string holding a surrogate is inside a JSON-like value, or None.
+    """Where a string holding a surrogate is inside a JSON-like value, or None (slow: call
+    it once :func:`holds_surrogate` said there is one).
 
     ``""`` is the value itself; ``"[2]"``, ``"['k']"`` or ``".name"`` point inside
     lists, dicts (keys included) and dataclass instances.
@@ -50,7 +87,7 @@ def surrogate_path(value: Any, path: str = "") -> str | None:
                 if isinstance(k, str) and has_surrogate(k):
                     return f"{p} (a key)"
                 stack.append((x, f"{p}[{k!r}]"))
-        elif isinstance(v, list | tuple | set | frozenset):
+        elif isinstance(v, _SEQS):
             stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
         elif dataclasses.is_dataclass(v) and not isinstance(v, type):
             stack.extend((getattr(v, f.name), f"{p}.{f.name}") for f in dataclasses.fields(v))

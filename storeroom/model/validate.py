@@ -16,8 +16,8 @@ import pydantic
 
 from ..errors import ValidationError
 from .attrs import Attr
-from .jsonvalues import json_normaliser
-from .text import has_surrogate, surrogate_message, surrogate_path
+from .jsonvalues import json_may_hold_text, json_normaliser
+from .text import has_surrogate, holds_surrogate, surrogate_message, surrogate_path
 from .types import BOOL, BYTES, DATE, DATETIME, DECIMAL, FLOAT, INT, JSON, STR, UUID
 
 _EXACT: dict[str, tuple[type, ...]] = {
@@ -94,6 +94,7 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
     # values of a JSON attribute whose annotation leaves their type open (Any, unions)
     # become what a JSON round trip gives, the same on every backend
     normalise = json_normaliser(attr.inner) if kind == JSON else None
+    may_hold_text = kind == JSON and json_may_hold_text(attr.inner)
 
     def slow(value: Any, errors: list[dict[str, Any]]) -> Any:
         try:
@@ -113,13 +114,12 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         if kind == INT and type(out) is int and not _I64_MIN <= out <= _I64_MAX:
             errors.append(error(name, value, "range",
                                 f"{_short(value)} is outside the 64-bit integer range"))
-        if kind == STR or kind == JSON:
-            where = surrogate_path(out)
-            if where is not None:
-                errors.append(error(name, value, "unicode", surrogate_message(where)))
-                return value
-            if normalise is not None and out is not None:
-                out = normalise(out)
+        if (kind == STR or may_hold_text) and holds_surrogate(out):
+            where = surrogate_path(out) or ""
+            errors.append(error(name, value, "unicode", surrogate_message(where)))
+            return value
+        if normalise is not None and out is not None:
+            out = normalise(out)
         return out
 
     def check(value: Any, errors: list[dict[str, Any]]) -> Any:
