@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import pydantic
 
@@ -94,7 +94,7 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
     # values of a JSON attribute whose annotation leaves their type open (Any, unions)
     # become what a JSON round trip gives, the same on every backend
     normalise = json_normaliser(attr.inner) if kind == JSON else None
-    may_hold_text = kind == JSON and json_may_hold_text(attr.inner)
+    scan = _surrogate_scan(attr)
 
     def slow(value: Any, errors: list[dict[str, Any]]) -> Any:
         try:
@@ -114,7 +114,7 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         if kind == INT and type(out) is int and not _I64_MIN <= out <= _I64_MAX:
             errors.append(error(name, value, "range",
                                 f"{_short(value)} is outside the 64-bit integer range"))
-        if (kind == STR or may_hold_text) and holds_surrogate(out):
+        if scan is not None and scan(out):
             where = surrogate_path(out) or ""
             errors.append(error(name, value, "unicode", surrogate_message(where)))
             return value
@@ -160,6 +160,22 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         return slow(value, errors)
 
     return check
+
+
+def _surrogate_scan(attr: Attr) -> Callable[[Any], bool] | None:
+    """``value -> True when a string in it holds a lone surrogate``; None: none can."""
+    if attr.kind == STR:
+        return has_surrogate
+    if attr.kind != JSON or not json_may_hold_text(attr.inner):
+        return None
+    inner = attr.inner
+    if get_origin(inner) in (list, set, frozenset, tuple) and get_args(inner) in ((str,),
+                                                                                 (str, ...)):
+        def texts(v: Any) -> bool:  # list[str] and the like: one C-level pass
+            joined = "".join(v)
+            return not joined.isascii() and has_surrogate(joined)
+        return texts
+    return holds_surrogate
 
 
 def _type_name(attr: Attr) -> str:

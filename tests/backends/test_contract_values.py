@@ -382,16 +382,17 @@ async def check_round_trip(s: Any, model: type, keys: list[Any]) -> None:
 # the string forms are checked thoroughly without a store (test_key_strings_round_trip);
 # on each backend a few examples of many keys each check that what is stored reads back
 @pytest.mark.parametrize("kind", sorted(KEYS))
-@settings(max_examples=4)
+@settings(max_examples=2)
 @given(data=st.data())
 async def test_parse_key_inverts_key_str(store_factory, kind, data):
     model, values = KEYS[kind]
-    keys = data.draw(st.lists(values, min_size=1, max_size=25, unique_by=lambda k: k))
-    keys = [k for k in keys if not store_factory.refuses(k)] or [KEYS[kind][1].example()]
-    await check_round_trip(store_factory(model), model, keys)
+    keys = data.draw(st.lists(values, min_size=1, max_size=40, unique_by=lambda k: k))
+    keys = [k for k in keys if not store_factory.refuses(k)]
+    if keys:
+        await check_round_trip(store_factory(model), model, keys)
 
 
-@settings(max_examples=4)
+@settings(max_examples=3)
 @given(data=st.data())
 async def test_parse_key_inverts_key_str_for_composite_keys(store_factory, data):
     for model, parts in COMPOSITES:
