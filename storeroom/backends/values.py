@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..model.attrs import Attr
-from ..model.validate import _adapter
+from ..model.jsonvalues import json_dumper, json_loader
 
 
 def iso_utc(v: datetime) -> str:
@@ -18,20 +18,10 @@ def iso_utc(v: datetime) -> str:
 
 
 def json_text_dumper(a: Attr) -> Callable[[Any], str]:
-    """``value -> JSON text`` for a list/dict/dataclass attribute (pydantic renders it)."""
-    adapter = _adapter(a.inner)
-
-    def dump(v: Any) -> str:
-        return adapter.dump_json(v).decode()
-    return dump
+    """``value -> JSON text`` for a list/dict/dataclass attribute (``model.jsonvalues``)."""
+    return json_dumper(a.inner)
 
 
 def json_text_loader(a: Attr) -> Callable[[Any], Any]:
     """``JSON text (or already parsed JSON) -> value`` for a list/dict/dataclass attribute."""
-    adapter = _adapter(a.inner)
-
-    def load(v: Any) -> Any:
-        if isinstance(v, str | bytes | bytearray):
-            return adapter.validate_json(v)
-        return adapter.validate_python(v)  # a driver that already parsed JSON
-    return load
+    return json_loader(a.inner)

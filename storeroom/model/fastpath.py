@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .stored import ModelMeta
+from .text import has_surrogate
 from .types import BOOL, BYTES, FLOAT, INT, STR
 from .undefined import UNDEFINED
 
@@ -23,7 +24,7 @@ INT64 = (-(2**63), 2**63 - 1)
 def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
     """A specialised ``create_values`` for plain items of ``meta``'s class."""
     env: dict[str, Any] = {"U": UNDEFINED, "str": str, "int": int, "float": float, "bool": bool,
-                           "bytes": bytes, "len": len}
+                           "bytes": bytes, "len": len, "sur": has_surrogate}
     lines = ["def fast(item):", "    d = item.__dict__", "    out = {}"]
     for i, a in enumerate(meta.stored_attrs):
         n = a.name
@@ -42,6 +43,8 @@ def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
             env[f"a{i}"] = a
             lines.append(f"    if v is U: v = a{i}.default_value()")
         checks = [f"type(v) is not {tname}"]
+        if a.kind == STR:  # a lone surrogate: the general path names it
+            checks.append("(not v.isascii() and sur(v))")
         if a.kind == INT:
             checks.append(f"not {INT64[0]} <= v <= {INT64[1]}")
         if a.kind == FLOAT:

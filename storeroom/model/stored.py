@@ -12,8 +12,18 @@ from ..errors import ValidationError
 from .attrs import Attr
 from .fields import OPTIONS_KEY, FieldOptions
 from .indexes import Index
-from .keys import KeyConfig
-from .types import ENUM, JSON, ORDERED_KINDS, is_dataclass_type, kind_of, unwrap_optional
+from .keys import KeyConfig, PartCodec, part_codec
+from .types import (
+    DATETIME,
+    INT,
+    JSON,
+    ORDERED_KINDS,
+    STR,
+    UUID,
+    is_dataclass_type,
+    kind_of,
+    unwrap_optional,
+)
 from .undefined import UNDEFINED
 from .validate import field_adapter, make_checker
 
@@ -126,24 +136,52 @@ def _attr_from_field(f: dataclasses.Field[Any], hints: dict[str, Any], key_names
     )
 
 
-def _key_parser(attr: Attr) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
+def _key_codec(attr: Attr) -> PartCodec:
+    checker = make_checker(attr)
+
+    def check(value: Any) -> Any:
         errors: list[dict[str, Any]] = []
-        value: Any = text
-        if attr.kind == ENUM:
-            value = text if attr.value_kind == "str" else _int_or_text(text)
-        value = make_checker(attr)(value, errors)
+        value = checker(value, errors)
         if errors:
-            raise ValidationError.one(attr.name, text, "key", f"{text!r} is not a valid key part")
+            raise ValidationError(errors)
         return value
-    return parse
+    return part_codec(attr, check)
 
 
-def _int_or_text(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        return text
+# the built-in generators and the attribute kinds their values have
+_GENERATOR_KINDS = {"sequence": (INT,), "uuid": (STR, UUID), "created_at": (DATETIME,),
+                    "updated_at": (DATETIME,)}
+_GENERATOR_TYPES = {"sequence": "int", "uuid": "str or UUID", "created_at": "datetime",
+                    "updated_at": "datetime"}
+
+
+def _check_generators(cls_name: str, attrs: dict[str, Attr]) -> None:
+    """Refuse a built-in generator on an attribute whose annotation its values do not fit.
+
+    A sequence is an integer counter (as Django's ``AutoField`` and SQLAlchemy's
+    ``autoincrement`` are integer-only): on a ``str``, ``float``, ``Decimal``, ``bool``
+    or Enum attribute its values would not be what the annotation says, and on
+    ``int | None`` it would never be None. One model has at most one.
+    """
+    sequences = []
+    for a in attrs.values():
+        gen = a.generator
+        if gen is None or gen.kind not in _GENERATOR_KINDS:
+            continue
+        if a.kind not in _GENERATOR_KINDS[gen.kind] or (gen.kind == "sequence" and a.optional):
+            ann = a.annotation
+            shown = ann.__name__ if isinstance(ann, type) else repr(ann)
+            raise TypeError(
+                f"{cls_name}.{a.name}: generated.{gen.kind}() makes "
+                f"{_GENERATOR_TYPES[gen.kind]} values, but the attribute is annotated "
+                f"{shown}; annotate it {_GENERATOR_TYPES[gen.kind]}"
+                + (" (not optional: a sequence always has a value)"
+                   if gen.kind == "sequence" and a.kind == INT else ""))
+        if gen.kind == "sequence":
+            sequences.append(a.name)
+    if len(sequences) > 1:
+        raise TypeError(f"{cls_name}: at most one generated.sequence() per model, got "
+                        f"{', '.join(sequences)}")
 
 
 def _build_meta(cls: type, key: str | tuple[str, ...] | KeyConfig, indexes: Iterable[Index],
@@ -163,6 +201,7 @@ def _build_meta(cls: type, key: str | tuple[str, ...] | KeyConfig, indexes: Iter
             raise TypeError(f"{cls.__name__}: key attribute {k!r} must be a scalar")
         if not attrs[k].readable:  # keys travel in key strings, URLs and cursors
             raise TypeError(f"{cls.__name__}: key attribute {k!r} must be readable")
+    _check_generators(cls.__name__, attrs)
     all_indexes = list(indexes)
     for ix in all_indexes:
         for ix_attr in ix.attrs:
@@ -173,7 +212,7 @@ def _build_meta(cls: type, key: str | tuple[str, ...] | KeyConfig, indexes: Iter
             all_indexes.append(Index(a.name, unique=True))
         elif a.index and not a.is_key:
             all_indexes.append(Index(a.name))
-    keycfg = KeyConfig(*key_names, _parsers=tuple(_key_parser(attrs[k]) for k in key_names))
+    keycfg = KeyConfig(*key_names, _codecs=tuple(_key_codec(attrs[k]) for k in key_names))
     return ModelMeta(cls, table or snake_case(cls.__name__), attrs, keycfg, tuple(all_indexes))
 
 

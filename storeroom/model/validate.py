@@ -10,13 +10,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import pydantic
 
 from ..errors import ValidationError
 from .attrs import Attr
-from .types import BOOL, BYTES, DATE, DATETIME, DECIMAL, FLOAT, INT, STR, UUID
+from .jsonvalues import json_may_hold_text, json_normaliser
+from .text import has_surrogate, holds_surrogate, surrogate_message, surrogate_path
+from .types import BOOL, BYTES, DATE, DATETIME, DECIMAL, FLOAT, INT, JSON, STR, UUID
 
 _EXACT: dict[str, tuple[type, ...]] = {
     STR: (str,), INT: (int,), FLOAT: (float,), BOOL: (bool,), DECIMAL: (Decimal,),
@@ -88,10 +90,13 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
     rx = re.compile(attr.pattern) if attr.pattern else None
     kind = attr.kind
     name = attr.name
+    is_str = kind == STR
+    # values of a JSON attribute whose annotation leaves their type open (Any, unions)
+    # become what a JSON round trip gives, the same on every backend
+    normalise = json_normaliser(attr.inner) if kind == JSON else None
+    scan = _surrogate_scan(attr)
 
     def slow(value: Any, errors: list[dict[str, Any]]) -> Any:
-        if kind == STR and "\x00" in str(value) and isinstance(value, str):
-            pass  # NUL is a legal character; backends must store it
         try:
             out = field_adapter(attr).validate_python(value)
         except pydantic.ValidationError as exc:
@@ -109,6 +114,12 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         if kind == INT and type(out) is int and not _I64_MIN <= out <= _I64_MAX:
             errors.append(error(name, value, "range",
                                 f"{_short(value)} is outside the 64-bit integer range"))
+        if scan is not None and scan(out):
+            where = surrogate_path(out) or ""
+            errors.append(error(name, value, "unicode", surrogate_message(where)))
+            return value
+        if normalise is not None and out is not None:
+            out = normalise(out)
         return out
 
     def check(value: Any, errors: list[dict[str, Any]]) -> Any:
@@ -118,7 +129,9 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
             errors.append(error(name, value, "type", f"None is not a valid {_type_name(attr)}"))
             return value
         if exact is not None and type(value) in exact:
-            if max_len is not None and len(value) > max_len:
+            if is_str and not value.isascii() and has_surrogate(value):
+                errors.append(error(name, value, "unicode", surrogate_message()))
+            elif max_len is not None and len(value) > max_len:
                 errors.append(error(name, value, "max_length",
                                     f"{_short(value)} is longer than max_length={max_len}"))
             elif min_len is not None and len(value) < min_len:
@@ -147,6 +160,22 @@ def make_checker(attr: Attr) -> Callable[[Any, list[dict[str, Any]]], Any]:
         return slow(value, errors)
 
     return check
+
+
+def _surrogate_scan(attr: Attr) -> Callable[[Any], bool] | None:
+    """``value -> True when a string in it holds a lone surrogate``; None: none can."""
+    if attr.kind == STR:
+        return has_surrogate
+    if attr.kind != JSON or not json_may_hold_text(attr.inner):
+        return None
+    inner = attr.inner
+    if get_origin(inner) in (list, set, frozenset, tuple) and get_args(inner) in ((str,),
+                                                                                 (str, ...)):
+        def texts(v: Any) -> bool:  # list[str] and the like: one C-level pass
+            joined = "".join(v)
+            return not joined.isascii() and has_surrogate(joined)
+        return texts
+    return holds_surrogate
 
 
 def _type_name(attr: Attr) -> str:

@@ -11,6 +11,7 @@ import pydantic
 from ..errors import InvalidFilter
 from ..model.attrs import Attr
 from ..model.stored import ModelMeta
+from ..model.text import has_surrogate
 from ..model.types import DATETIME, DECIMAL, ENUM, FLOAT, INT, JSON
 from ..model.validate import _adapter, to_utc
 from .ast import (
@@ -26,6 +27,7 @@ from .ast import (
     Or,
 )
 from .q import parse_lookup, to_node
+from .surrogates import without_surrogates
 
 
 def coerce_value(attr: Attr, op: str, value: Any) -> Any:
@@ -75,6 +77,8 @@ def _known(meta: ModelMeta, name: str, op: str) -> Attr:
 def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
     """One condition, validated and coerced (may simplify to another node)."""
     a = _known(meta, c.attr, c.op)
+    if a.is_text and (decided := without_surrogates(a, c)) is not None:
+        return prepare(meta, decided)  # a lone surrogate: no stored string holds one
     op, value = c.op, c.value
     if op == "isnull":
         if not isinstance(value, bool):
@@ -203,6 +207,8 @@ def free_text(meta: ModelMeta, text: str) -> Node:
         raise InvalidFilter(f"query must be a str, got {text!r}")
     if not text:
         return EVERYTHING
+    if has_surrogate(text):
+        return NOTHING  # no stored string holds a lone surrogate
     attrs = [a for a in meta.stored_attrs if a.readable and a.is_text]
     return simplify(Or(tuple(Cond(a.name, "icontains", text) for a in attrs)))
 

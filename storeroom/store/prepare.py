@@ -6,6 +6,8 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..model.stored import ModelMeta
+from ..model.text import has_surrogate
+from ..model.types import INT, STR
 from ..model.undefined import UNDEFINED
 from ..model.validate import error, raise_if
 
@@ -35,7 +37,7 @@ def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
             if gen is not None:
                 if gen.on_create is not None:
                     v = gen.on_create()
-                    if a.kind == "str" and not isinstance(v, str):
+                    if a.kind == STR and not isinstance(v, str):
                         v = str(v)
                 else:  # sequence: the backend assigns it
                     continue
@@ -103,17 +105,39 @@ def full_update_changes(meta: ModelMeta, item: Any) -> tuple[Any, dict[str, Any]
                                       for a in meta.stored_attrs if a.updatable}, full=True)
 
 
+class NoSuchKey(Exception):  # noqa: N818 - a signal between key_parts and the store front
+    """A key no item can have: a str part holding a lone surrogate (see ``model.text``).
+
+    The store front answers as for a missing key (None, False, ``missing_key``)."""
+
+
 def key_parts(meta: ModelMeta, key: Any) -> tuple[Any, ...]:
-    """A user's key as a validated tuple of parts (a key string is accepted too)."""
+    """A user's key as a validated tuple of parts; ``NoSuchKey`` when none can match.
+
+    A key is a value, never a key string (``store.parse_key`` reads those): a str given
+    for a str key is the key itself, and a str given for another kind is coerced like
+    any value (``"7"`` for an int key is 7).
+    """
     attrs = meta.key_attrs
     if len(attrs) == 1:
         a = attrs[0]
-        if type(key) is a.inner and (a.kind != "int" or -(2**63) <= key < 2**63):
-            return (key,)
-        if isinstance(key, str) and a.kind != "str":
-            key = meta.key.from_str(key)
-            return (key,)
-        return (meta.coerce_key(key),)
-    if isinstance(key, str):
-        return tuple(meta.key.from_str(key))
-    return tuple(meta.coerce_key(key))
+        if type(key) is a.inner:
+            kind = a.kind
+            if kind == INT:
+                if -(2**63) <= key < 2**63:
+                    return (key,)
+            elif kind != STR or key.isascii() or not has_surrogate(key):
+                return (key,)
+            else:
+                raise NoSuchKey
+        return (_coerce_key(meta, key),)
+    return tuple(_coerce_key(meta, key))
+
+
+def _coerce_key(meta: ModelMeta, key: Any) -> Any:
+    try:
+        return meta.coerce_key(key)
+    except ValidationError as exc:
+        if all(e["rule"] == "unicode" for e in exc.errors):
+            raise NoSuchKey from None
+        raise

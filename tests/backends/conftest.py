@@ -150,6 +150,9 @@ class S:
     def key_str(self, item_or_key: Any) -> str:
         return self.store.key_str(item_or_key)
 
+    def parse_key(self, text: str) -> Any:
+        return self.store.parse_key(text)
+
     async def create(self, item: Any) -> Any:
         return await self._call("create", item)
 

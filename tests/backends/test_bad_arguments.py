@@ -174,8 +174,8 @@ async def test_key_str_of_junk(store_factory, junk):
     s = store_factory(Note)
     with pytest.raises(ValidationError):
         s.key_str(junk)
-    assert s.key_str(("ann", 1)) == "ann/1"
-    assert s.key_str(Note(owner="ann", num=1)) == "ann/1"
+    assert s.key_str(("ann", 1)) == "ann,1"
+    assert s.key_str(Note(owner="ann", num=1)) == "ann,1"
 
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),

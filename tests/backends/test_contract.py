@@ -433,22 +433,22 @@ async def test_composite_keys(store_factory):
     assert await s.read(["ann", 2]) == n2
     assert await s.read(("ann", 3)) is None
     assert await s.read(("bob", 1)) is None
-    assert s.key_str(n1) == "ann/1"
-    assert s.key_str(("ann", 2)) == "ann/2"
-    assert await s.read(s.key_str(n3)) == n3
-    assert await s.read("ann/2") == n2
+    assert s.key_str(n1) == "ann,1"
+    assert s.key_str(("ann", 2)) == "ann,2"
+    assert await s.read(s.parse_key(s.key_str(n3))) == n3
+    assert await s.read(s.parse_key("ann,2")) == n2
     with pytest.raises(Conflict):
         await s.create(Note(owner="ann", num=1, text="dup"))
     assert (await s.update(("ann", 1), text="A")).text == "A"
-    assert (await s.update("ann/2", text="B")).text == "B"
-    assert await s.read_batch([("ann", 2), ("x", 1), "a%2Fb%20%25c/1"]) == [
+    assert (await s.update(s.parse_key("ann,2"), text="B")).text == "B"
+    assert await s.read_batch([("ann", 2), ("x", 1), s.parse_key("a%2Fb%20%25c,1")]) == [
         Note(owner="ann", num=2, text="B"), None, n3]
-    assert [s.key_str(n) for n in await s.all()] == ["a%2Fb%20%25c/1", "ann/1", "ann/2"]
+    assert [s.key_str(n) for n in await s.all()] == ["a%2Fb%20%25c,1", "ann,1", "ann,2"]
     assert await s.delete(("ann", 1)) is True
     assert await s.delete(("ann", 1)) is False
-    assert await s.delete("ann/2") is True
+    assert await s.delete(s.parse_key("ann,2")) is True
     assert await s.all() == [n3]
-    for bad in [("ann",), ("ann", 1, 2), "ann", "ann/1/2", ("ann", "one")]:
+    for bad in [("ann",), ("ann", 1, 2), "ann", "ann,1", "ann/1/2", ("ann", "one")]:
         with pytest.raises(ValidationError):
             await s.read(bad)
 

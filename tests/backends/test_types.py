@@ -108,6 +108,9 @@ async def test_update_round_trips_every_type(store_factory):
     want = Everything(id="k", **changes)
     assert got == want
     assert await s.read("k") == want
+    for read in (got, await s.read("k")):  # the annotated types, as create and read give them
+        assert {n: type(getattr(read, n)) for n in changes} == {
+            n: type(getattr(want, n)) for n in changes}
 
 
 async def test_enum_is_stored_by_value(store_factory):

@@ -224,11 +224,19 @@ def test_index_needs_attributes():
 
 
 @pytest.mark.parametrize(("annotation", "value", "text"), [
-    (str, "plain", "plain"), (str, "a/b%c d", "a%2Fb%25c%20d"), (str, "", ""),
+    (str, "plain", "plain"), (str, "a/b%c d", "a%2Fb%25c%20d"), (str, "", "~"),
+    (str, "~", "%7E"), (str, "_count", "%5Fcount"), (str, "a_b", "a_b"), (str, ".", "%2E"),
+    (str, "..", "%2E."), (str, "a,b", "a%2Cb"),
     (str, "ünï", "%C3%BCn%C3%AF"), (int, -5, "-5"), (int, 2**63 - 1, str(2**63 - 1)),
+    (float, 3.0, "3.0"), (float, -0.5, "-0.5"), (float, 1e300, "1e%2B300"),
+    (bool, True, "true"), (bool, False, "false"),
+    (Decimal, Decimal("1.10"), "1.10"), (Decimal, Decimal("-1E+3"), "-1E%2B3"),
+    (bytes, b"", "~"), (bytes, b"\xff\xfe", "%5F_4"), (bytes, b"ab", "YWI"),
     (uuid.UUID, uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
     (date, date(2024, 2, 29), "2024-02-29"),
-    (datetime, datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "2024-01-02T03%3A04%3A05.000006%2B00%3A00"),
+    (datetime, datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+     "2024-01-02T03%3A04%3A05.000006%2B00%3A00"),
+    (datetime, datetime(2024, 1, 2, tzinfo=UTC), "2024-01-02T00%3A00%3A00.000000%2B00%3A00"),
     (Color, Color.BLUE, "blue"), (Level, Level.HIGH, "2"),
 ])
 def test_key_string_round_trip(annotation, value, text):
@@ -243,15 +251,39 @@ def test_key_string_round_trip(annotation, value, text):
 
 def test_composite_key_string_round_trip():
     key = meta_of(Note).key
-    for value in [("ann", 1), ("a/b", -2), ("", 0), ("%2F", 3), ("ß/İ", 2**40)]:
+    for value in [("ann", 1), ("a/b", -2), ("", 0), ("%2F", 3), ("ß/İ", 2**40), ("a,b", 1),
+                  ("~", 5), ("_", 6)]:
         text = key.to_str(value)
-        assert text.count("/") == 1
+        assert text.count(",") == 1 and "/" not in text
         assert key.from_str(text) == value
-    for bad in ["ann", "ann/1/2", "ann/x", "/"]:
+    assert key.to_str(("ann", 1)) == "ann,1"
+    assert key.to_str(("", 1)) == "~,1"
+    for bad in ["ann", "ann,1,2", "ann,x", ",", "ann,1.0", "ann,+1", "ann,1_0", "ann, 1",
+                "%FF,1", "ann,٣", None, 5]:
         with pytest.raises(ValidationError):
             key.from_str(bad)
     with pytest.raises(ValidationError):
         key.to_str(("ann",))
+
+
+@pytest.mark.parametrize(("annotation", "text"), [
+    (int, "1.5"), (int, ""), (float, "nan"), (float, "1_0"), (bool, "True"), (bool, "1"),
+    (Decimal, "NaN"), (Decimal, "1 "), (bytes, "a"), (bytes, "a+b"), (uuid.UUID, "x"),
+    (date, "2024-02-30"), (datetime, "yesterday"), (Color, "RED"), (Level, "3"),
+])
+def test_bad_key_strings_are_validation_errors(annotation, text):
+    cls = type("K", (), {"__annotations__": {"k": annotation}})
+    key = meta_of(stored(key="k")(cls)).key
+    with pytest.raises(ValidationError) as info:
+        key.from_str(text)
+    assert info.value.errors[0]["field"] == "k" and info.value.errors[0]["rule"] == "key"
+
+
+def test_key_string_of_a_surrogate_is_a_validation_error():
+    key = meta_of(Note).key
+    with pytest.raises(ValidationError) as info:
+        key.to_str(("\ud800", 1))
+    assert info.value.errors[0]["rule"] == "unicode"
 
 
 # indexes ---------------------------------------------------------------------------------
@@ -368,6 +400,47 @@ def test_generators():
 
     assert meta_of(Seq).sequence_attr.name == "id"
     assert not meta_of(Seq).attrs["id"].updatable
+
+
+@pytest.mark.parametrize("annotation", [str, float, Decimal, bool, Level, int | None,
+                                        "int | None", "Optional[int]", list[int]])
+def test_a_sequence_needs_an_int_annotation(annotation):
+    ns = {"Optional": __import__("typing").Optional}
+    ann = eval(annotation, ns) if isinstance(annotation, str) else annotation  # noqa: S307
+    cls = type("Seq", (), {"__annotations__": {"id": str, "n": ann}, "n": generated.sequence()})
+    with pytest.raises(TypeError, match=r"Seq\.n: generated\.sequence\(\) makes int values"):
+        stored(cls)
+
+
+@pytest.mark.parametrize(("annotation", "gen"), [
+    (int, generated.uuid), (bytes, generated.uuid), (str, generated.created_at),
+    (date, generated.updated_at), (int, generated.created_at),
+])
+def test_built_in_generators_need_a_fitting_annotation(annotation, gen):
+    cls = type("Gen", (), {"__annotations__": {"id": str, "v": annotation}, "v": gen()})
+    with pytest.raises(TypeError, match="Gen.v: generated"):
+        stored(cls)
+
+
+def test_one_sequence_per_model():
+    with pytest.raises(TypeError, match="at most one generated.sequence"):
+        @stored
+        class Two:
+            id: int = generated.sequence()
+            n: int = generated.sequence()
+
+    @stored(key=("g", "n"))
+    class Part:  # a sequence may be a key part or no key at all
+        g: str
+        n: int = generated.sequence()
+
+    @stored
+    class Attr:
+        id: str
+        n: int = generated.sequence()
+        u: uuid.UUID | None = generated.uuid()
+
+    assert meta_of(Part).sequence_attr.name == meta_of(Attr).sequence_attr.name == "n"
 
 
 def test_build_does_not_validate():

@@ -30,6 +30,7 @@ from typing import Any
 
 from ...errors import ValidationError
 from ...model.attrs import Attr
+from ...model.jsonvalues import json_dumper, json_loader
 from ...model.types import (
     BOOL,
     BYTES,
@@ -43,7 +44,6 @@ from ...model.types import (
     STR,
     UUID,
 )
-from ...model.validate import _adapter
 from ..values import iso_utc
 
 
@@ -184,14 +184,8 @@ class AttrCodec:
         enc: Callable[[Any], Any]
         dec: Callable[[Any], Any]
         if kind == JSON:
-            adapter = _adapter(attr.inner)
             tag = "S"
-
-            def enc(v: Any) -> Any:
-                return adapter.dump_json(v).decode()
-
-            def dec(v: Any) -> Any:
-                return adapter.validate_json(v)
+            enc, dec = json_dumper(attr.inner), json_loader(attr.inner)
         elif kind == ENUM:
             cls = attr.inner
             if vkind == INT:

@@ -519,8 +519,8 @@ class DynamoCore:
         return self.meta.build(values)
 
     def key_str(self, key: tuple[Any, ...]) -> str:
-        """The string form of a key tuple."""
-        return self.meta.key.to_str(key if len(key) > 1 else key[0])
+        """The text naming a key tuple in uniqueness records (a fixed internal form)."""
+        return self.meta.key.internal_str(key if len(key) > 1 else key[0])
 
     def unique_key(self, attr: str, value: Any) -> dict[str, Any]:
         """The companion-table key of a unique value."""

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...model.attrs import Attr
+from ...model.jsonvalues import json_loader, json_python_dumper
 from ...model.stored import ModelMeta
 from ...model.types import (
     BOOL,
@@ -40,7 +41,6 @@ from ...model.types import (
     UUID,
     enum_value_kind,
 )
-from ...model.validate import _adapter
 
 # --- sort encoding --------------------------------------------------------------------
 
@@ -274,15 +274,11 @@ def _b64(v: bytes) -> str:
 
 
 def _json_dump(a: Attr) -> Callable[[Any], Any]:
-    adapter = _adapter(a.inner)
-
-    def dump(v: Any) -> Any:
-        return adapter.dump_python(v, mode="json")
-    return dump
+    return json_python_dumper(a.inner)
 
 
 def _json_load(a: Attr) -> Callable[[Any], Any]:
-    return _adapter(a.inner).validate_python
+    return json_loader(a.inner)
 
 
 def _to_doc(a: Attr) -> Callable[[Any], Any] | None:

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from ...errors import BackendError, Conflict
 from ...model.stored import ModelMeta
-from ...model.types import STR
+from ...model.types import DECIMAL, FLOAT, STR
 from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
 from ...query.cursor import after_filter
 from ...query.evaluate import compile_local
@@ -111,6 +111,15 @@ return 0
 """
 CREATE_SHA = hashlib.sha1(CREATE_LUA.encode()).hexdigest()
 
+
+
+def _canonical(codec: tuple[Enc, Skip, Dec]) -> Any:
+    """``value -> the value the key index gives back for it`` (its sort encoding decoded)."""
+    enc, _, dec = codec
+
+    def canon(v: Any) -> Any:
+        return dec(enc(v), 0)[0]
+    return canon
 
 class Program:
     """Arguments of one run of the write script: guards, then writes."""
@@ -259,6 +268,12 @@ class RedisCore:
         self._kdec = [c[2] for c in kc]
         self.key_codec = kc[0]
         self._single_str_key = len(kc) == 1 and meta.key_attrs[0].kind == STR
+        # equal float / Decimal keys (-0.0 and 0.0, 1.10 and 1.1) name one item, the one
+        # the key index (which encodes them equally) decodes to
+        self._kcanon = tuple(_canonical(c) if a.kind in (FLOAT, DECIMAL) else None
+                             for a, c in zip(meta.key_attrs, kc, strict=True))
+        if not any(self._kcanon):
+            self._kcanon = ()
         # indexes: every attribute of a declared index, unique or index=True
         names: list[str] = []
         for ix in meta.indexes:
@@ -289,7 +304,9 @@ class RedisCore:
     def keystr(self, key: tuple[Any, ...]) -> str:
         if self._single_str_key:
             return quote(key[0], safe="")
-        return self.meta.key.to_str(key[0] if len(key) == 1 else key)
+        if self._kcanon:
+            key = tuple(v if c is None else c(v) for c, v in zip(self._kcanon, key, strict=True))
+        return self.meta.key.internal_str(key[0] if len(key) == 1 else key)
 
     def item_key(self, key: tuple[Any, ...]) -> str:
         if self._single_str_key:

@@ -83,9 +83,15 @@ def to_db(a: Attr, dialect: str) -> Conv:
     return None
 
 
-def from_db(a: Attr, dialect: str) -> Conv:
-    """The converter of a driver's value to the Python value (None: no conversion)."""
+def from_db(a: Attr, dialect: str, returning: bool = False) -> Conv:
+    """The converter of a driver's value to the Python value (None: no conversion).
+
+    ``returning``: the value comes from a RETURNING clause, where SQLite hands back a
+    REAL that has no fractional part as an int (``3.0`` as ``3``).
+    """
     kind = a.kind
+    if kind == FLOAT and returning and dialect == "sqlite":
+        return float
     if kind == ENUM:
         return a.inner  # type: ignore[no-any-return]
     if kind == JSON:
@@ -132,8 +138,10 @@ def _dec_from_sortable(v: str) -> Decimal:
     return Decimal(v)
 
 
-def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str) -> Callable[[Any], Any]:
-    """A fast function ``row -> item`` for rows holding ``names`` in order.
+def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
+                returning: bool = False) -> Callable[[Any], Any]:
+    """A fast function ``row -> item`` for rows holding ``names`` in order
+    (``returning``: rows of a RETURNING clause, see ``from_db``).
 
     Generated as Python source (as attrs and msgspec do) so that each row costs one
     dict display and the conversions it really needs.
@@ -142,7 +150,7 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str) -> Callab
     parts = []
     for i, name in enumerate(names):
         a = meta.attrs[name]
-        conv = from_db(a, dialect)
+        conv = from_db(a, dialect, returning)
         if conv is None:
             parts.append(f"{name!r}: row[{i}]")
         else:

@@ -18,6 +18,7 @@ from ...query.ast import OPERATORS, Node
 from ...query.order import Order
 from ...store.plan import Split, split_filter
 from ..common import make_store_meta
+from . import sequences
 from .codec import row_builder, value_encoder
 from .compiler import Binder, FilterCompiler, shape
 from .dialects import DIALECTS
@@ -47,6 +48,7 @@ class SqlCore:
         self.names = meta.stored_names
         self.cols = [self.table.c[n] for n in self.names]
         self.build = row_builder(meta, self.names, dialect)
+        self.build_returned = row_builder(meta, self.names, dialect, returning=True)
         self.key_names = meta.key.attrs
         self.key_cols = [self.table.c[n] for n in self.key_names]
         self.seq = meta.sequence_attr
@@ -62,6 +64,15 @@ class SqlCore:
         # attributes a unique index covers: an update of one of them may conflict
         self.unique_names = frozenset(n for ix in meta.indexes if ix.unique for n in ix.attrs)
         self.error_aborts_tx = self.dialect.error_aborts_tx
+        # generated.sequence(): its next value and its move past a given value (or None)
+        nxt, bump = sequences.statements(meta, self.table, dialect)
+        self.sql_seq_next: Sql | None = None if nxt is None else self.compile(nxt)
+        self.sql_seq_bump: Sql | None = None if bump is None else self.compile(bump)
+        self.seq_by_insert_id = dialect == "mysql"
+        prep = self.sa_dialect.identifier_preparer
+        self.seq_params = {"v_seqname": prep.format_table(self.table) if sequences.native(meta)
+                           else self.table.name,
+                           "v_seqcol": self.seq.name if self.seq is not None else None}
         # hot statements
         self.sql_get = self._key_select()
         # the row by key, locked until the transaction ends (SQLite has no FOR UPDATE: its
@@ -119,7 +130,8 @@ class SqlCore:
         return self.compile(sa.select(*self.cols).where(self.key_where()))
 
     def _insert(self) -> Sql:
-        names = [n for n in self.names if self.seq is None or n != self.seq.name]
+        auto = self.seq.name if self.seq is not None and sequences.native(self.meta) else None
+        names = [n for n in self.names if n != auto]
         stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
         return self.compile(stmt)
 
@@ -186,7 +198,7 @@ class SqlCore:
                 return pg_insert(self.table).values(values).on_conflict_do_nothing() \
                     .returning(col)
             stmt = self.table.insert().values(values)
-            if self.seq is not None and self.insert_returning:
+            if self.seq is not None and self.insert_returning and self.seq.name not in names:
                 stmt = stmt.returning(self.table.c[self.seq.name])
             return stmt
         return self.cached(("insert", tuple(names), guarded), make)

@@ -21,6 +21,7 @@ from ...model.types import (
     STR,
     UUID,
 )
+from . import sequences
 
 
 def column_type(a: Attr, dialect: str, indexed: bool = False) -> Any:
@@ -76,8 +77,7 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
     cols = []
     indexed = {n for ix in meta.indexes for n in ix.attrs}
     for a in meta.stored_attrs:
-        auto = a.is_key and a.generator is not None and a.generator.kind == "sequence" \
-            and not meta.key.composite
+        auto = a is meta.sequence_attr and sequences.native(meta)
         col_type = column_type(a, dialect, a.is_key or a.name in indexed)
         if auto and dialect == "sqlite":
             col_type = sa.Integer()
@@ -87,8 +87,9 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
     table = sa.Table(name, md, *cols)
     for ix in meta.indexes:
         sa.Index(ix.index_name(name), *[table.c[n] for n in ix.attrs], unique=ix.unique)
-    if dialect == "sqlite" and any(
-            a.is_key and a.generator and a.generator.kind == "sequence" for a in meta.stored_attrs):
+    if dialect == "sqlite" and sequences.native(meta):
         table.kwargs["sqlite_autoincrement"] = True
         table.dialect_kwargs["sqlite_autoincrement"] = True
+    if meta.sequence_attr is not None and not sequences.native(meta):
+        sequences.counter_table(md, dialect)
     return table

@@ -23,7 +23,7 @@ from ...query.prepare import build_filter, prepare, simplify
 from ...query.q import to_node
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
-from ..prepare import create_values, full_update_changes, key_parts, update_changes
+from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
@@ -94,12 +94,17 @@ class AsyncStore(Generic[T]):
         await self._b.create_tables()
 
     def key_str(self, item_or_key: Any) -> str:
-        """The string form of an item's key (or of a key value); ``ValidationError`` for
-        something that is neither."""
+        """The string form of an item's key (or of a key value): URL-safe, one path segment.
+
+        ``parse_key`` reads it back; ``ValidationError`` for something that is neither.
+        """
         m = self._m
         key = m.key.of(item_or_key) if isinstance(item_or_key, m.cls) else item_or_key
-        parts = key_parts(m, key)
-        return m.key.to_str(parts[0] if len(parts) == 1 else parts)
+        return m.key.to_str(m.coerce_key(key))
+
+    def parse_key(self, text: str) -> Any:
+        """The key whose string form (``key_str``) is ``text``; ``ValidationError`` if none."""
+        return self._m.key.from_str(text)
 
     # the eight actions ----------------------------------------------------------------
     async def create(self, item: T) -> T:
@@ -108,7 +113,11 @@ class AsyncStore(Generic[T]):
 
     async def read(self, key: Any) -> T | None:
         """The item at ``key``, or None."""
-        return await self._b.get(key_parts(self._m, key))  # type: ignore[no-any-return]
+        try:
+            parts = key_parts(self._m, key)
+        except NoSuchKey:
+            return None
+        return await self._b.get(parts)  # type: ignore[no-any-return]
 
     async def update(self, item_or_key: Any, /, *, precondition: Any = None,
                      **changes: Any) -> T | None:
@@ -117,11 +126,14 @@ class AsyncStore(Generic[T]):
         Returns the updated item, or None when the key is missing or the precondition fails.
         """
         m = self._m
-        if isinstance(item_or_key, m.cls) and not changes:
-            key, values = full_update_changes(m, item_or_key)
-        else:
-            key = key_parts(m, item_or_key)
-            values = update_changes(m, changes)
+        try:
+            if isinstance(item_or_key, m.cls) and not changes:
+                key, values = full_update_changes(m, item_or_key)
+            else:
+                key = key_parts(m, item_or_key)
+                values = update_changes(m, changes)
+        except NoSuchKey:
+            return None
         pre = self._precondition(precondition)
         if pre == NOTHING:
             return None
@@ -132,7 +144,11 @@ class AsyncStore(Generic[T]):
         pre = self._precondition(precondition)
         if pre == NOTHING:
             return False
-        return await self._b.delete(key_parts(self._m, key), pre)  # type: ignore[no-any-return]
+        try:
+            parts = key_parts(self._m, key)
+        except NoSuchKey:
+            return False
+        return await self._b.delete(parts, pre)  # type: ignore[no-any-return]
 
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
@@ -189,13 +205,22 @@ class AsyncStore(Generic[T]):
     async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them (None for a missing key)."""
         m = self._m
-        parts = [key_parts(m, k) for k in _sequence("keys", keys)]
+        parts: list[tuple[Any, ...] | None] = []
+        none = False  # a key no item can have: None in its slot, not asked for
+        for k in _sequence("keys", keys):
+            try:
+                parts.append(key_parts(m, k))
+            except NoSuchKey:
+                parts.append(None)
+                none = True
         if len(parts) > self.meta.max_batch:
             raise ValidationError.one("keys", len(parts), "max_batch",
                                       f"at most {self.meta.max_batch} keys per batch")
-        if not parts:
-            return []
-        return await self._b.get_many(parts)  # type: ignore[no-any-return]
+        if not none:
+            return await self._b.get_many(parts) if parts else []  # type: ignore[no-any-return]
+        asked = [p for p in parts if p is not None]
+        got = iter(await self._b.get_many(asked) if asked else [])
+        return [None if p is None else next(got) for p in parts]
 
     async def edit_batch(self, edits: Iterable[Create | Update | Delete], *,
                          atomic: bool = False) -> list[EditResult]:
@@ -224,6 +249,9 @@ class AsyncStore(Generic[T]):
                                                  None, i))
                 else:
                     prepared.append(self._prepare_edit(i, e))
+            except NoSuchKey:
+                results[i] = EditResult(e, False, None, MISSING_KEY,
+                                        "no item has a key holding a lone surrogate")
             except ValidationError as exc:
                 results[i] = EditResult(e, False, None, INVALID, str(exc))
             except StoreroomError as exc:

@@ -126,6 +126,9 @@ class AsyncSqlBackend:
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
                 raise wrap_error(exc, f"create {core.meta.name}") from exc
             return core.meta.build(values)
+        if core.sql_seq_next is not None or core.sql_seq_bump is not None:
+            await self._sequence(d, values)
+            names = tuple(values)
         sql = core.insert_sql(names, guarded)
         enc = core.encode(values)
         params = core.params(sql, {f"v_{n}": enc[n] for n in names})
@@ -148,6 +151,28 @@ class AsyncSqlBackend:
         if seq is not None and fill:
             values[seq.name] = row[0]
         return core.meta.build(dict(values))
+
+    async def _sequence(self, d: AsyncDriver, values: dict[str, Any]) -> None:
+        """Fill in the sequence from its counter, or move it past a value given explicitly
+        (see ``sql.sequences``)."""
+        core = self.core
+        name = core.seq.name  # type: ignore[union-attr]
+        given = values.get(name)
+        try:
+            if given is not None:
+                if core.sql_seq_bump is not None:
+                    sql = core.sql_seq_bump
+                    await d.run(sql[0], core.params(sql, {**core.seq_params,
+                                                          "v_seqvalue": given}))
+            elif core.sql_seq_next is not None:
+                sql = core.sql_seq_next
+                params = core.params(sql, core.seq_params)
+                if core.seq_by_insert_id:
+                    values[name] = await d.insert_id(sql[0], params)
+                else:
+                    values[name] = (await d.one(sql[0], params))[0]
+        except Exception as exc:
+            raise wrap_error(exc, f"create {core.meta.name}") from exc
 
     async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """Items aligned with keys."""
@@ -248,7 +273,7 @@ class AsyncSqlBackend:
         try:
             if core.returning:
                 row = await d.one(sql[0], core.params(sql, named))
-                return None if row is None else core.build(row)
+                return None if row is None else core.build_returned(row)
             changed = await d.run(sql[0], core.params(sql, named))
         except Exception as exc:
             if is_integrity_error(exc):
