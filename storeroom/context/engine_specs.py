@@ -15,11 +15,13 @@ class EngineSpec:
 
     ``primary`` is the writable engine a read-only engine replicates (or
     ``None``); ``replica`` is the read-only engine that replicates a writable
-    one (or ``None``).
+    one (or ``None``). ``cores`` keeps the SQL backend's compiled per-model state
+    on this engine, so it lives exactly as long as the engine's data manager.
     """
 
     __slots__ = (
         "name", "url", "engine", "read_only", "replica_of", "primary", "replica", "is_sqlite",
+        "cores",
     )  # fmt: skip
 
     def __init__(
@@ -33,6 +35,7 @@ class EngineSpec:
         self.primary: str | None = None
         self.replica: str | None = None
         self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.cores: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         role = "read-only" if self.read_only else "writable"

@@ -15,10 +15,10 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
     dm = ctx.data_manager
     if engine_name in dm._store_engines:
         return dm._shared_store(model, engine_name)  # type: ignore[no-any-return]
-    from ..backends.sql import SqlBackend, core_for
+    from ..backends.sql import SqlBackend
     from ..backends.sql._sync.context_source import ContextSource
-    engine = ctx.data_manager.get_engine(engine_name)
-    return Store(model, SqlBackend(core_for(model, engine), ContextSource(ctx, engine_name)))
+    core, tables = _core_and_tables(dm, model, engine_name)
+    return Store(model, SqlBackend(core, ContextSource(ctx, engine_name, tables)))
 
 
 def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> AsyncStore[T]:
@@ -26,8 +26,28 @@ def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> Async
     dm = ctx.data_manager
     if engine_name in dm._store_engines:
         return dm._shared_store(model, engine_name)  # type: ignore[no-any-return]
-    from ..backends.sql import AsyncSqlBackend, core_for
+    from ..backends.sql import AsyncSqlBackend
     from ..backends.sql._async.context_source import AsyncContextSource
-    engine = ctx.data_manager.get_engine(engine_name)
-    return AsyncStore(model, AsyncSqlBackend(core_for(model, engine),
-                                             AsyncContextSource(ctx, engine_name)))
+    core, tables = _core_and_tables(dm, model, engine_name)
+    return AsyncStore(model, AsyncSqlBackend(core, AsyncContextSource(ctx, engine_name, tables)))
+
+
+def _core_and_tables(dm: Any, model: type, engine_name: str | None) -> tuple[Any, Any]:
+    """The model's ``SqlCore`` on the engine (kept by the engine's spec, so it lives as
+    long as its data manager), and a function giving the cores of every model
+    registered on that engine (their tables are created together)."""
+    from ..backends.sql import core_for
+    spec = dm._topology.get(engine_name)
+
+    def tables() -> list[Any]:
+        out = []
+        for other in list(dm._models):
+            try:
+                name = dm._engine_for_model(other)
+            except (LookupError, KeyError):
+                continue
+            if name == spec.name:
+                out.append(core_for(other, spec.engine, cache=spec.cores))
+        return out
+
+    return core_for(model, spec.engine, cache=spec.cores), tables

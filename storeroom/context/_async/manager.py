@@ -21,8 +21,6 @@ from .dal import DAL, call_method
 
 IS_ASYNC = True
 
-DEFAULT_BUSY_TIMEOUT_MS = 5000
-
 
 class AsyncDataManager:
     """The registry an application reaches storeroom through: one per process.
@@ -106,8 +104,10 @@ class AsyncDataManager:
         ``default=True``. A ``read_only`` engine refuses writes with
         ``ReadOnlyError``; it replicates the writable engine ``replica_of``
         names, or without it a writable engine whose URL names the same
-        database. ``options`` go to ``create_engine`` except ``busy_timeout``
-        (SQLite, milliseconds, default 5000).
+        database. ``options`` go to ``create_engine`` except SQLite's own options
+        (``busy_timeout`` in milliseconds, default 5000; ``transaction_mode``,
+        ``synchronous``, ``journal_mode``, ``foreign_keys``), which may also be URL
+        query parameters (docs/sql.md).
         """
         topology = self._topology
         topology.check_new(name, read_only, replica_of)
@@ -123,8 +123,6 @@ class AsyncDataManager:
                 self._default_name = name
             return None  # type: ignore[return-value]
         real_url = driver_url(url, IS_ASYNC)
-        if real_url.get_backend_name() == "sqlite":
-            options.setdefault("busy_timeout", DEFAULT_BUSY_TIMEOUT_MS)
         # one engine recipe for stores and contexts (SQLite BEGIN handling, pragmas,
         # storeroom's SQL functions, MySQL session settings)
         engine = create_sql_engine(real_url, is_async=IS_ASYNC, read_only=read_only, **options)

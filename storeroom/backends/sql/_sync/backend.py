@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ....errors import Conflict
+from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -36,29 +36,37 @@ class SqlBackend:
         return self.core.can_order(order)
 
     def create_tables(self) -> None:
-        """Create the table and indexes (idempotent)."""
+        """Create the table and indexes (idempotent; safe while other threads, tasks and
+        processes create them too). The source decides on which connection."""
         core = self.core
         if core.ready:
             return
-        ddl = getattr(self.src, "ddl_connection", None)
-        conn = ddl() if ddl is not None else None
-        if conn is not None:
-            # inside the caller's transaction: the table is there for good once it commits
-            core.create(conn)
-            self.src.after_commit(core.mark_ready)
-            return
-        with core.engine.begin() as own:
-            core.create(own)
-        core.ready = True
+        try:
+            self.src.create_tables(core)
+        except StoreroomError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"create table {core.table.name}: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         """Release the source's connections."""
-        self.src.close()
+        try:
+            self.src.close()
+        except StoreroomError:
+            raise
+        except Exception as exc:
+            raise wrap_error(exc, f"close store {self.core.meta.name}") from exc
 
     def _driver(self, write: bool = True) -> Driver:
         if not self.core.ready:
             self.create_tables()
-        return self.src.acquire(write)
+        try:
+            return self.src.acquire(write)
+        except StoreroomError:
+            raise
+        except Exception as exc:  # e.g. the database cannot be reached
+            raise wrap_error(exc, f"connect {self.core.meta.name}") from exc
 
     # single items ---------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> Any:
