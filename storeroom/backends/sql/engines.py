@@ -8,6 +8,7 @@ every new connection. ``docs/sql.md`` documents the URL options and what each gi
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,6 +119,8 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
     mode = settings.pop("transaction_mode", DEFAULT_TRANSACTION_MODE)
     if sync_engine.url.database in (None, "", ":memory:"):
         settings.pop("journal_mode", None)
+    if sys.platform == "darwin" and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"):
+        settings["fullfsync"] = "ON"  # macOS: fsync alone does not reach the disk
     if read_only:
         settings["query_only"] = "ON"
         mode = "DEFERRED"
