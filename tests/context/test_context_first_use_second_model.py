@@ -9,14 +9,16 @@ connection wait for it).
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
-from storeroom import stored
+from storeroom import field, stored
 from storeroom.backends.sql import testing
 from storeroom.context import AsyncDataManager, DataManager
+from storeroom.errors import BackendError
 from tests.servers import skip_or_fail
 
 
@@ -127,3 +129,26 @@ def test_second_model_read_through_a_replica(tmp_path: Path) -> None:
             assert ctx.engines.status == {"writer": "start", "reader": "start"}
         with dm.context() as ctx:
             assert ctx.store(Second).read("b") == Second(name="b")
+
+
+@stored(key="name")
+class Clashing:
+    name: str
+    tag: str = field(default="", index=True)
+
+
+def test_a_model_whose_table_cannot_be_made_does_not_stop_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "clash.db"
+    with sqlite3.connect(path) as raw:  # an index already named like Clashing's
+        raw.execute("CREATE TABLE other (x TEXT)")
+        raw.execute("CREATE INDEX ix_clashing_tag ON other (x)")
+    with DataManager() as dm:
+        dm.add_engine("db", f"sqlite:///{path}")
+        dm.register_models(Clashing, First)
+        with dm.context() as ctx:
+            ctx.store(First).create(First(name="a"))
+        with pytest.raises(BackendError, match="ix_clashing_tag") as err, dm.context() as ctx:
+            ctx.store(Clashing).create(Clashing(name="c"))
+        assert err.value.__cause__ is not None
+        with dm.context() as ctx:
+            assert ctx.store(First).read("a") == First(name="a")

@@ -77,13 +77,21 @@ class AsyncContextSource:
             cores.append(core)
         engine = dm.get_engine(writer)
         engines = ctx.engines
+        conn = None
         if not ctx.autocommit and engine.dialect.name == "sqlite" and writer in engines.opened:
             conn = await engines.for_write(writer)
+        try:
             await create_tables(engine, cores, conn)
+        except Exception:
+            if len(cores) == 1:
+                raise
+            # another model's table cannot be made: that must not stop this one
+            cores = [core]
+            await create_tables(engine, cores, conn)
+        if conn is not None:
             ctx.on_commit(partial(mark_ready, cores))
-            return
-        await create_tables(engine, cores)
-        mark_ready(cores)
+        else:
+            mark_ready(cores)
 
     async def close(self) -> None:
         """Nothing to close: the context owns the connections."""

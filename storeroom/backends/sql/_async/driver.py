@@ -157,7 +157,11 @@ class AsyncPooledSource:
         except IndexError:
             return await self._open()
         if len(idle) >= self._keep:  # more idle than the pool keeps (after a burst)
-            await self._give_back()
+            try:
+                await self._give_back()
+            except BaseException:  # cancelled: keep the connection for the next caller
+                idle.append(driver)
+                raise
         return driver
 
     def release(self, driver: AsyncDriver) -> None:

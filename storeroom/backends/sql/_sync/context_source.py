@@ -78,13 +78,21 @@ class ContextSource:
             cores.append(core)
         engine = dm.get_engine(writer)
         engines = ctx.engines
+        conn = None
         if not ctx.autocommit and engine.dialect.name == "sqlite" and writer in engines.opened:
             conn = engines.for_write(writer)
+        try:
             create_tables(engine, cores, conn)
+        except Exception:
+            if len(cores) == 1:
+                raise
+            # another model's table cannot be made: that must not stop this one
+            cores = [core]
+            create_tables(engine, cores, conn)
+        if conn is not None:
             ctx.on_commit(partial(mark_ready, cores))
-            return
-        create_tables(engine, cores)
-        mark_ready(cores)
+        else:
+            mark_ready(cores)
 
     def close(self) -> None:
         """Nothing to close: the context owns the connections."""

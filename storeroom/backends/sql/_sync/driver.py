@@ -158,7 +158,11 @@ class PooledSource:
         except IndexError:
             return self._open()
         if len(idle) >= self._keep:  # more idle than the pool keeps (after a burst)
-            self._give_back()
+            try:
+                self._give_back()
+            except BaseException:  # cancelled: keep the connection for the next caller
+                idle.append(driver)
+                raise
         return driver
 
     def release(self, driver: Driver) -> None:
