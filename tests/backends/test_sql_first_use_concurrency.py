@@ -36,7 +36,8 @@ class Thing:
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/fresh.db"
+        # a generous busy timeout: the race is the point, not how loaded the machine is
+        return f"sqlite:///{tmp_path}/fresh.db?busy_timeout=60000"
     reason = testing.unavailable_reason(request.param)
     if reason is not None:
         skip_or_fail(f"{request.param}: {reason}")

@@ -28,6 +28,7 @@ COUNTERS = ["c0", "c1", "c2", "c3"]
 # generous: the machine running the suite may be loaded; the point is that nobody fails
 # while the wait stays below the busy timeout
 PATIENT = "busy_timeout=60000&synchronous=NORMAL"
+FRESH = "busy_timeout=60000"  # the durable default, patient
 
 
 @stored(key="name")
@@ -53,7 +54,7 @@ def _errors_of(fn: Any, *args: Any, **kw: Any) -> list[str]:
 
 # first use of a fresh file, many creators at once ---------------------------------------
 def test_threads_with_their_own_stores_create_on_a_fresh_file(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/fresh.db"
+    url = f"sqlite:///{tmp_path}/fresh.db?{FRESH}"
     barrier = threading.Barrier(8)
     errors: list[str] = []
 
@@ -76,7 +77,7 @@ def test_threads_with_their_own_stores_create_on_a_fresh_file(tmp_path: Path) ->
 def test_threads_share_one_fresh_store(tmp_path: Path) -> None:
     barrier = threading.Barrier(8)
     errors: list[str] = []
-    with open_store(Item, f"sqlite:///{tmp_path}/shared.db") as store:
+    with open_store(Item, f"sqlite:///{tmp_path}/shared.db?{FRESH}") as store:
 
         def work(t: int) -> None:
             barrier.wait()
@@ -100,7 +101,7 @@ def _create_in_process(url: str, p: int, errors: Any) -> None:
 
 
 def test_processes_create_on_a_fresh_file(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/procs.db"
+    url = f"sqlite:///{tmp_path}/procs.db?{FRESH}"
     ctx = mp.get_context("fork")
     errors = ctx.SimpleQueue()
     procs = [ctx.Process(target=_create_in_process, args=(url, p, errors)) for p in range(8)]
@@ -118,7 +119,7 @@ def test_processes_create_on_a_fresh_file(tmp_path: Path) -> None:
 
 
 async def test_gathered_creates_on_a_fresh_async_store(tmp_path: Path) -> None:
-    async with open_async_store(Item, f"sqlite:///{tmp_path}/gather.db") as store:
+    async with open_async_store(Item, f"sqlite:///{tmp_path}/gather.db?{FRESH}") as store:
         results = await asyncio.gather(*[store.create(Item(name=str(i))) for i in range(20)],
                                        return_exceptions=True)
         assert [r for r in results if isinstance(r, BaseException)] == []

@@ -20,7 +20,8 @@ from .dialects import register_sqlite_functions
 
 # synchronous=FULL: in WAL mode every commit fsyncs the WAL, so an acknowledged commit
 # survives a power loss (SQLite's own default; NORMAL is the documented opt-in)
-SQLITE_DEFAULT_PRAGMAS = {"journal_mode": "WAL", "synchronous": "FULL", "busy_timeout": "5000",
+# busy_timeout first: switching a new file to WAL may wait for a lock too
+SQLITE_DEFAULT_PRAGMAS = {"busy_timeout": "5000", "journal_mode": "WAL", "synchronous": "FULL",
                           "foreign_keys": "ON"}
 
 # the values each SQLite URL option accepts (they are interpolated into PRAGMA / BEGIN)
