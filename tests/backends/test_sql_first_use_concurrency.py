@@ -120,7 +120,7 @@ def test_processes_first_create(url: str) -> None:
 
 async def test_gathered_first_use_in_contexts(url: str) -> None:
     async with AsyncDataManager() as dm:
-        dm.add_engine("db", url, pool_size=10, max_overflow=10, pool_timeout=60)
+        dm.add_engine("db", url, pool_size=4, max_overflow=4, pool_timeout=60)
         dm.register_models(Thing)
 
         async def one(i: int) -> None:
