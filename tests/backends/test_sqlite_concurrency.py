@@ -93,6 +93,27 @@ def test_threads_share_one_fresh_store(tmp_path: Path) -> None:
         assert store.count() == 160
 
 
+def test_journal_mode_switch_waits_for_other_connections(tmp_path: Path) -> None:
+    # SQLite refuses a journal mode switch at once, without its busy handler, while other
+    # connections have the file open: so do the first connections to a new file when they
+    # collide switching it to WAL (seen as "create table ...: database is locked"). The
+    # switch is retried up to busy_timeout; here the other connection leaves after 0.3 s.
+    path = tmp_path / "switch.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE unrelated (x)")
+    leave = threading.Timer(0.3, other.close)
+    leave.start()
+    try:
+        with open_store(Item, f"sqlite:///{path}?journal_mode=DELETE&{FRESH}") as store:
+            store.create(Item(name="x"))
+            assert store.count() == 1
+    finally:
+        leave.join()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
 def _create_in_process(url: str, p: int, errors: Any) -> None:
     with open_store(Item, url) as store:
         for i in range(10):

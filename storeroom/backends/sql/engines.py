@@ -9,6 +9,7 @@ every new connection. ``docs/sql.md`` documents the URL options and what each gi
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -128,13 +129,20 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
     begin = "BEGIN" if mode == "DEFERRED" else f"BEGIN {mode}"
     sync_engine.update_execution_options(**{BEGIN_OPTION: begin})
 
+    journal = settings.pop("journal_mode", None)
+    wait_s = int(settings["busy_timeout"]) / 1000
+
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        for k, v in settings.items():
-            cur.execute(f"PRAGMA {k}={v}")
-        cur.close()
+        try:
+            for k, v in settings.items():
+                cur.execute(f"PRAGMA {k}={v}")
+            if journal is not None:
+                set_journal_mode(cur, journal, wait_s)
+        finally:
+            cur.close()
         register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(sync_engine, "begin")
@@ -144,6 +152,31 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
             return
         # a connection may begin otherwise than its engine (storeroom's DDL: IMMEDIATE)
         conn.exec_driver_sql(options.get(BEGIN_OPTION, begin))
+
+
+def set_journal_mode(cur: Any, mode: str, wait_s: float) -> None:
+    """``PRAGMA journal_mode=mode`` on a new connection, waiting up to ``wait_s`` seconds.
+
+    Switching a database to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when other connections open the new file
+    at the same moment; so it is retried here with a short backoff (a file already in
+    the mode is left alone: WAL is persistent). In an async engine this runs in the
+    connect event, where a retry's sleep briefly blocks the loop: only the first
+    connections to a new file ever retry.
+    """
+    deadline = time.monotonic() + wait_s
+    delay = 0.001
+    while True:
+        try:
+            current = cur.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(current).upper() != mode:
+                cur.execute(f"PRAGMA journal_mode={mode}")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _patch_aiomysql() -> None:
