@@ -21,7 +21,6 @@ from .dialects import register_sqlite_functions
 
 # synchronous=FULL: in WAL mode every commit fsyncs the WAL, so an acknowledged commit
 # survives a power loss (SQLite's own default; NORMAL is the documented opt-in)
-# busy_timeout first: switching a new file to WAL may wait for a lock too
 SQLITE_DEFAULT_PRAGMAS = {"busy_timeout": "5000", "journal_mode": "WAL", "synchronous": "FULL",
                           "foreign_keys": "ON"}
 
@@ -137,10 +136,13 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         try:
-            for k, v in settings.items():
-                cur.execute(f"PRAGMA {k}={v}")
+            # the busy timeout first (a journal mode switch waits as long), the journal
+            # mode before query_only (a read-only engine may open a new file first)
+            cur.execute(f"PRAGMA busy_timeout={settings['busy_timeout']}")
             if journal is not None:
                 set_journal_mode(cur, journal, wait_s)
+            for k, v in settings.items():
+                cur.execute(f"PRAGMA {k}={v}")
         finally:
             cur.close()
         register_sqlite_functions(dbapi_conn)
