@@ -170,7 +170,8 @@ def set_journal_mode(cur: Any, mode: str, wait_s: float) -> None:
     delay = 0.001
     while True:
         try:
-            current = cur.execute("PRAGMA journal_mode").fetchone()[0]
+            cur.execute("PRAGMA journal_mode")  # (an async driver's cursor returns no cursor)
+            current = cur.fetchone()[0]
             if str(current).upper() != mode:
                 cur.execute(f"PRAGMA journal_mode={mode}")
             return
