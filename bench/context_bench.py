@@ -8,8 +8,9 @@ What is measured (µs per operation, best of several rounds, cases interleaved):
 * read + update: a context that selects one row and updates it in a 10k-row SQLite
   table through ``ctx.engines.db`` (one transaction, committed at the end), against
   ``with engine.begin() as conn:`` running the same prebuilt Core statements on the
-  **same engine** (same pool, same SQLite set-up: WAL, ``synchronous=NORMAL``, explicit
-  ``BEGIN``). A vanilla ``create_engine`` (no storeroom set-up) is shown for reference.
+  **same engine** (same pool, same SQLite set-up: WAL, ``synchronous=NORMAL`` unless
+  ``--synchronous FULL``, storeroom's durable default, explicit ``BEGIN IMMEDIATE``). A
+  vanilla ``create_engine`` (no storeroom set-up) is shown for reference.
 * DAL call through two method middleware: ``ctx.dal.svc.method(x)`` inside one open
   context, against the same two middleware functions composed by hand around the
   method (and, for reference, the bare method call).
@@ -115,7 +116,7 @@ def run_sync(url: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
     dm.register_method_middleware(passthrough_a, passthrough_b)
     dm.register_models(ItemRow)
     engine = dm.get_engine("db")
-    vanilla = create_engine(url)
+    vanilla = create_engine(url.split("?", 1)[0])  # SQLAlchemy takes no PRAGMA options
 
     def empty_bare(k: int) -> None:
         for _ in range(k):
@@ -261,17 +262,21 @@ async def run_async(url: str, n: int, rounds: int) -> list[tuple[str, float, flo
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer operations and rounds")
+    parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
+                        help="PRAGMA synchronous of the engine both sides share")
     args = parser.parse_args(argv)
     n, rounds = (300, 3) if args.quick else (2000, 7)
     tmp = tempfile.mkdtemp(prefix="ctxbench")
     try:
-        url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
-        setup_db(url)
+        path = os.path.join(tmp, "bench.db")
+        setup_db(f"sqlite:///{path}")
+        url = f"sqlite:///{path}?synchronous={args.synchronous}"
         results = run_sync(url, n, rounds)
         results += asyncio.run(run_async(url, max(n // 4, 50), rounds))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"Python {sys.version.split()[0]}, SQLite table of {ROWS} rows, {n} ops x {rounds} rounds")
+    print(f"Python {sys.version.split()[0]}, SQLite table of {ROWS} rows, {n} ops x {rounds} rounds,"
+          f" WAL + synchronous={args.synchronous}")
     print(f"{'case':44} {'bare µs':>10} {'storeroom µs':>13} {'ratio':>7}")
     for name, bare, ours in results:
         ratio = ours / bare if bare > 0.05 else float("nan")

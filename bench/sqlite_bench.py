@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """SQLite workloads side by side: raw sqlite3 (the floor), storeroom, SQLAlchemy ORM,
-Pony and peewee, all at the same PRAGMAs (WAL, synchronous=NORMAL), in one process run.
+Pony and peewee, all at the same PRAGMAs (WAL, synchronous=NORMAL unless
+``--synchronous FULL``, storeroom's durable default), in one process run.
 
     python bench/sqlite_bench.py [--rows 10000] [--repeat 3] [--only storeroom,raw]
+                                 [--synchronous NORMAL|FULL]
 
 Prints ops/s per workload and library, each library's ratio to raw sqlite3, and
 storeroom's ratio to the fastest peer ORM. Median of ``--repeat`` runs.
@@ -124,7 +126,7 @@ class Storeroom(StoreroomWorkloads):
 
     def setup(self, path: str) -> None:
         from storeroom import open_async_store
-        super().setup(f"sqlite:///{path}?synchronous=NORMAL")
+        super().setup(f"sqlite:///{path}?synchronous={PRAGMAS['synchronous']}")
         self.loop = asyncio.new_event_loop()
         self.a = open_async_store(self.Item, self.url)
 
@@ -466,7 +468,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="")
     ap.add_argument("--workloads", default="")
+    ap.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
+                    help="PRAGMA synchronous for every library (storeroom's default: FULL)")
     args = ap.parse_args()
+    PRAGMAS["synchronous"] = args.synchronous
     libs = [L() for L in LIBS]
     if args.only:
         wanted = args.only.split(",")
@@ -492,7 +497,8 @@ def main() -> None:
 def report(results: dict[tuple[str, str], float], libs: list[Any], wls: list[tuple[str, str]],
            args: Any) -> None:
     """Print the side-by-side table (bench/report.py)."""
-    print_table(f"SQLite, {args.rows} rows, median of {args.repeat}", results,
+    print_table(f"SQLite (WAL, synchronous={args.synchronous} for every library), "
+                f"{args.rows} rows, median of {args.repeat}", results,
                 [lib.name for lib in libs], wls, "raw sqlite3")
 
 

@@ -17,12 +17,14 @@ class EngineSpec:
     (memory, MongoDB, Redis, DynamoDB) has its URL string and a ``StoreEngine``.
     ``primary`` is the writable engine a read-only engine replicates (or
     ``None``); ``replica`` is the read-only engine that replicates a writable
-    one (or ``None``). Store engines are always writable and never paired.
+    one (or ``None``). Store engines are always writable and never paired. ``cores`` keeps the SQL backend's compiled per-model state
+    on this engine, so it lives exactly as long as the engine's data manager.
     """
 
     __slots__ = (
         "name", "url", "engine", "read_only", "replica_of", "primary", "replica", "is_sqlite",
         "is_sql",
+        "cores",
     )  # fmt: skip
 
     def __init__(
@@ -37,6 +39,7 @@ class EngineSpec:
         self.replica: str | None = None
         self.is_sql = isinstance(url, URL)
         self.is_sqlite = isinstance(url, URL) and url.get_backend_name() == "sqlite"
+        self.cores: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         role = "read-only" if self.read_only else "writable"

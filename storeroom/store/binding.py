@@ -19,10 +19,10 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
         from ..context._sync.store_engine import UnitBackend
         return Store(model, UnitBackend(ctx.engines, spec.name, spec.engine.backend_for(model)),
                      secret=dm._cursor_keys)
-    from ..backends.sql import SqlBackend, core_for
+    from ..backends.sql import SqlBackend
     from ..backends.sql._sync.context_source import ContextSource
-    engine = spec.engine
-    return Store(model, SqlBackend(core_for(model, engine), ContextSource(ctx, engine_name)),
+    core, tables = _core_and_tables(dm, model, spec)
+    return Store(model, SqlBackend(core, ContextSource(ctx, engine_name, tables)),
                  secret=dm._cursor_keys)
 
 
@@ -35,9 +35,20 @@ def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> Async
         return AsyncStore(model, AsyncUnitBackend(ctx.engines, spec.name,
                                                   spec.engine.backend_for(model)),
                           secret=dm._cursor_keys)
-    from ..backends.sql import AsyncSqlBackend, core_for
+    from ..backends.sql import AsyncSqlBackend
     from ..backends.sql._async.context_source import AsyncContextSource
-    engine = spec.engine
-    return AsyncStore(model, AsyncSqlBackend(core_for(model, engine),
-                                             AsyncContextSource(ctx, engine_name)),
+    core, tables = _core_and_tables(dm, model, spec)
+    return AsyncStore(model, AsyncSqlBackend(core, AsyncContextSource(ctx, engine_name, tables)),
                       secret=dm._cursor_keys)
+
+
+def _core_and_tables(dm: Any, model: type, spec: Any) -> tuple[Any, Any]:
+    """The model's ``SqlCore`` on the engine (kept by the engine's spec, so it lives as
+    long as its data manager), and a function giving the cores of every model
+    registered on that engine (their tables are created together)."""
+    from ..backends.sql import core_for
+
+    def tables() -> list[Any]:
+        return [core_for(m, spec.engine, cache=spec.cores) for m in dm._models_on(spec.name)]
+
+    return core_for(model, spec.engine, cache=spec.cores), tables

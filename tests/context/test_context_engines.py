@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
 
 from storeroom.context import Context, DataManager, ReadOnlyError
 
@@ -190,15 +191,28 @@ def test_on_commit_runs_after_success_only(dm: DataManager, db_url: str) -> None
 
 
 def test_nested_context_has_its_own_transaction(dm: DataManager, db_url: str) -> None:
+    # DEFERRED: the outer context that only read holds no write lock (IMMEDIATE would)
+    dm.add_engine("deferred", f"{db_url}?transaction_mode=DEFERRED")
     with pytest.raises(ValueError):
         with dm.context() as outer:
-            outer_conn = outer.engines.writer
+            outer_conn = outer.engines.deferred
             assert outer_conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
             with dm.context() as inner:
-                assert inner.engines.writer is not outer_conn
-                inner.engines.writer.execute(INSERT, {"id": 1, "v": "inner"})
+                assert inner.engines.deferred is not outer_conn
+                inner.engines.deferred.execute(INSERT, {"id": 1, "v": "inner"})
             raise ValueError()
     assert rows(db_url) == [(1, "inner")]
+
+
+def test_nested_context_waits_for_the_write_lock_of_its_parent(dm: DataManager,
+                                                               db_url: str) -> None:
+    # IMMEDIATE (the default): the outer context holds the write lock from its BEGIN
+    dm.add_engine("impatient", db_url, busy_timeout=50)
+    with dm.context() as outer:
+        outer.engines.impatient.execute(text("SELECT count(*) FROM t"))
+        with pytest.raises(OperationalError, match="locked"), dm.context() as inner:
+            inner.engines.impatient.execute(text("SELECT count(*) FROM t"))
+    assert rows(db_url) == []
 
 
 def test_pool_is_empty_after_contexts(dm: DataManager) -> None:

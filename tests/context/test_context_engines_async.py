@@ -121,11 +121,13 @@ async def test_routing_and_read_only(dm: AsyncDataManager, db_url: str) -> None:
 
 
 async def test_nested_context_own_connection(dm: AsyncDataManager, db_url: str) -> None:
+    # DEFERRED: the outer context that only began holds no write lock (IMMEDIATE would)
+    dm.add_engine("deferred", f"{db_url}?transaction_mode=DEFERRED")
     with pytest.raises(ValueError):
         async with dm.context() as outer:
-            outer_conn = await outer.engines.get()
+            outer_conn = await outer.engines.get("deferred")
             async with dm.context() as inner:
-                inner_conn = await inner.engines.get()
+                inner_conn = await inner.engines.get("deferred")
                 assert inner_conn is not outer_conn
                 await inner_conn.execute(INSERT, {"id": 1, "v": "inner"})
             raise ValueError()

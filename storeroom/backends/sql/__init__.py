@@ -2,44 +2,43 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from ...model.stored import meta_of
 from ._async.backend import AsyncSqlBackend
-from ._async.driver import AsyncPinnedSource
+from ._async.driver import AsyncPooledSource
 from ._sync.backend import SqlBackend
-from ._sync.driver import PinnedSource
+from ._sync.driver import PooledSource
 from .core import SqlCore
 from .engines import create_sql_engine, dialect_name
 
-_cores: dict[tuple[int, type, str | None], SqlCore] = {}
-_cores_lock = threading.Lock()
 
+def core_for(model: type, engine: Any, table: str | None = None, *,
+             cache: dict[Any, SqlCore] | None = None) -> SqlCore:
+    """The ``SqlCore`` of a model on an engine, kept in ``cache`` (created once there).
 
-def core_for(model: type, engine: Any, table: str | None = None) -> SqlCore:
-    """The shared ``SqlCore`` of a model on an engine (created once)."""
-    key = (id(engine), model, table)
-    core = _cores.get(key)
+    The cache belongs to whoever owns the engine (a data manager's engine spec), so a
+    core never outlives its engine's owner.
+    """
+    key = (model, table)
+    core = cache.get(key) if cache is not None else None
     if core is None:
-        with _cores_lock:
-            core = _cores.get(key)
-            if core is None:
-                core = SqlCore(meta_of(model), engine, engine.dialect.name
-                               if engine.dialect.name != "mariadb" else "mysql", table)
-                _cores[key] = core
+        name = engine.dialect.name
+        core = SqlCore(meta_of(model), engine, "mysql" if name == "mariadb" else name, table)
+        if cache is not None:
+            core = cache.setdefault(key, core)  # one core per model, even when threads race
     return core
 
 
 def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None = None,
                     **options: Any) -> Any:
-    """A store backend that owns its engine and one pinned connection."""
+    """A store backend that owns its engine and takes connections from the engine's pool."""
     engine = create_sql_engine(url, is_async=is_async, **options)
     core = SqlCore(meta_of(model), engine, dialect_name(url), table)
     if is_async:
-        return AsyncSqlBackend(core, AsyncPinnedSource(engine))
-    return SqlBackend(core, PinnedSource(engine))
+        return AsyncSqlBackend(core, AsyncPooledSource(engine))
+    return SqlBackend(core, PooledSource(engine))
 
 
 __all__ = ["AsyncSqlBackend", "SqlBackend", "SqlCore", "core_for", "backend_for_url",
-           "create_sql_engine", "dialect_name", "AsyncPinnedSource", "PinnedSource"]
+           "create_sql_engine", "dialect_name", "AsyncPooledSource", "PooledSource"]

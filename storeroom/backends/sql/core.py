@@ -91,10 +91,6 @@ class SqlCore:
         """Create the table and its indexes on a sync SQLAlchemy connection."""
         self.metadata.create_all(conn, checkfirst=True)
 
-    def mark_ready(self) -> None:
-        """Record that the table exists."""
-        self.ready = True
-
     # compiling ---------------------------------------------------------------------
     def compile(self, stmt: Any) -> Sql:
         """SQL text for a statement, in this engine's dialect."""

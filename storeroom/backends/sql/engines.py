@@ -3,11 +3,13 @@
 SQLite: the driver runs in autocommit mode and storeroom (or SQLAlchemy's ``begin``
 event) emits ``BEGIN`` itself, the documented recipe that makes SAVEPOINT and
 transactional DDL work; WAL, a busy timeout and storeroom's SQL functions are set on
-every new connection.
+every new connection. ``docs/sql.md`` documents the URL options and what each gives.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,11 +20,36 @@ from sqlalchemy.engine import make_url
 from ..drivers import require_module
 from .dialects import register_sqlite_functions
 
-SQLITE_DEFAULT_PRAGMAS = {"journal_mode": "WAL", "synchronous": "NORMAL", "busy_timeout": "5000",
+# synchronous=FULL: in WAL mode every commit fsyncs the WAL, so an acknowledged commit
+# survives a power loss (SQLite's own default; NORMAL is the documented opt-in)
+SQLITE_DEFAULT_PRAGMAS = {"busy_timeout": "5000", "journal_mode": "WAL", "synchronous": "FULL",
                           "foreign_keys": "ON"}
+
+# the values each SQLite URL option accepts (they are interpolated into PRAGMA / BEGIN)
+_SQLITE_CHOICES = {
+    "journal_mode": ("DELETE", "TRUNCATE", "PERSIST", "MEMORY", "WAL", "OFF"),
+    "synchronous": ("OFF", "NORMAL", "FULL", "EXTRA", "0", "1", "2", "3"),
+    "foreign_keys": ("ON", "OFF", "1", "0", "TRUE", "FALSE"),
+    "transaction_mode": ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"),
+}
+SQLITE_OPTIONS = (*_SQLITE_CHOICES, "busy_timeout")
+"""The storeroom options a SQLite URL (or ``add_engine`` / ``open_store`` keyword) takes."""
+
+DEFAULT_TRANSACTION_MODE = "IMMEDIATE"
 
 AUTOCOMMIT_OPTION = "storeroom_autocommit"
 """Execution option on the connections of an ``autocommit=True`` context: no BEGIN."""
+
+BEGIN_OPTION = "storeroom_begin"
+"""Engine execution option: the statement that opens a transaction (SQLite:
+``BEGIN IMMEDIATE`` by default, see ``transaction_mode``; elsewhere ``BEGIN``)."""
+
+
+def begin_statement(engine_or_conn: Any) -> str:
+    """The statement storeroom opens a transaction with on this engine or connection."""
+    sync = getattr(engine_or_conn, "sync_connection", None) or getattr(
+        engine_or_conn, "sync_engine", engine_or_conn)  # behind an async engine/connection
+    return sync.get_execution_options().get(BEGIN_OPTION, "BEGIN")  # type: ignore[no-any-return]
 
 
 def is_sql_url(url: str) -> bool:
@@ -36,6 +63,24 @@ def dialect_name(url: str) -> str:
     return {"postgres": "postgresql", "mariadb": "mysql"}.get(scheme, scheme)
 
 
+def sqlite_option(name: str, value: Any) -> str:
+    """A SQLite URL option's value, checked (``ValueError`` naming what it accepts)."""
+    text = str(value).strip().upper()
+    if name == "busy_timeout":
+        try:
+            ms = int(text)
+        except ValueError:
+            ms = -1
+        if ms < 0:
+            raise ValueError(f"SQLite busy_timeout must be milliseconds (an int >= 0), "
+                             f"not {value!r}")
+        return str(ms)
+    choices = _SQLITE_CHOICES[name]
+    if text not in choices:
+        raise ValueError(f"SQLite {name} must be one of {', '.join(choices)}, not {value!r}")
+    return text
+
+
 def sqlalchemy_url(url: str, *, is_async: bool) -> tuple[str, dict[str, str]]:
     """The SQLAlchemy URL with the right driver, and storeroom's own options taken out."""
     u = make_url(url)
@@ -44,8 +89,8 @@ def sqlalchemy_url(url: str, *, is_async: bool) -> tuple[str, dict[str, str]]:
     ours: dict[str, str] = {}
     if name == "sqlite":
         for k in list(query):
-            if k in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys"):
-                ours[k] = str(query.pop(k))
+            if k in SQLITE_OPTIONS:
+                ours[k] = sqlite_option(k, query.pop(k))
         driver = "aiosqlite" if is_async else "pysqlite"
     elif name == "postgresql":
         driver = "psycopg"
@@ -60,34 +105,82 @@ def sqlalchemy_url(url: str, *, is_async: bool) -> tuple[str, dict[str, str]]:
     return u.render_as_string(hide_password=False), ours
 
 
-def configure_sqlite(engine: Any, pragmas: dict[str, str], read_only: bool = False) -> None:
+def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = False) -> None:
     """Autocommit driver + explicit BEGIN, pragmas and functions on every connection.
 
-    A read-only engine's connections also get ``PRAGMA query_only`` as a second line
-    of defence behind the context layer's guard. In-memory databases keep their
-    journal mode (WAL needs a file).
+    ``options``: checked SQLite URL options (pragmas and ``transaction_mode``). A
+    transaction begins ``BEGIN IMMEDIATE`` by default: it takes the write lock when it
+    starts, waiting up to ``busy_timeout`` for it, instead of failing at once with
+    "database is locked" when a transaction that already read tries to write. A
+    read-only engine begins ``BEGIN`` (deferred: it never takes the write lock) and its
+    connections also get ``PRAGMA query_only`` as a second line of defence behind the
+    context layer's guard. In-memory databases keep their journal mode (WAL needs a file).
     """
     sync_engine = getattr(engine, "sync_engine", engine)
-    settings = {**SQLITE_DEFAULT_PRAGMAS, **pragmas}
+    settings = {**SQLITE_DEFAULT_PRAGMAS, **options}
+    mode = settings.pop("transaction_mode", DEFAULT_TRANSACTION_MODE)
     if sync_engine.url.database in (None, "", ":memory:"):
         settings.pop("journal_mode", None)
+    if sys.platform == "darwin" and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"):
+        settings["fullfsync"] = "ON"  # macOS: fsync alone does not reach the disk
     if read_only:
         settings["query_only"] = "ON"
+        mode = "DEFERRED"
+    begin = "BEGIN" if mode == "DEFERRED" else f"BEGIN {mode}"
+    sync_engine.update_execution_options(**{BEGIN_OPTION: begin})
+
+    journal = settings.pop("journal_mode", None)
+    wait_s = int(settings["busy_timeout"]) / 1000
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        for k, v in settings.items():
-            cur.execute(f"PRAGMA {k}={v}")
-        cur.close()
+        try:
+            # the busy timeout first (a journal mode switch waits as long), the journal
+            # mode before query_only (a read-only engine may open a new file first)
+            cur.execute(f"PRAGMA busy_timeout={settings['busy_timeout']}")
+            if journal is not None:
+                set_journal_mode(cur, journal, wait_s)
+            for k, v in settings.items():
+                cur.execute(f"PRAGMA {k}={v}")
+        finally:
+            cur.close()
         register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn._execution_options.get(AUTOCOMMIT_OPTION):
+        options = conn._execution_options
+        if options.get(AUTOCOMMIT_OPTION):
             return
-        conn.exec_driver_sql("BEGIN")
+        # a connection may begin otherwise than its engine (storeroom's DDL: IMMEDIATE)
+        conn.exec_driver_sql(options.get(BEGIN_OPTION, begin))
+
+
+def set_journal_mode(cur: Any, mode: str, wait_s: float) -> None:
+    """``PRAGMA journal_mode=mode`` on a new connection, waiting up to ``wait_s`` seconds.
+
+    Switching a database to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when other connections open the new file
+    at the same moment; so it is retried here with a short backoff (a file already in
+    the mode is left alone: WAL is persistent). In an async engine this runs in the
+    connect event, where a retry's sleep briefly blocks the loop: only the first
+    connections to a new file ever retry.
+    """
+    deadline = time.monotonic() + wait_s
+    delay = 0.001
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode")  # (an async driver's cursor returns no cursor)
+            current = cur.fetchone()[0]
+            if str(current).upper() != mode:
+                cur.execute(f"PRAGMA journal_mode={mode}")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _patch_aiomysql() -> None:
@@ -122,17 +215,21 @@ def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
                       **options: Any) -> Any:
     """A SQLAlchemy Engine (or AsyncEngine) for a storeroom URL, set up for storeroom.
 
-    ``busy_timeout`` (SQLite, milliseconds) may be given as an option or in the URL;
-    other options go to SQLAlchemy's ``create_engine``.
+    SQLite's options (``SQLITE_OPTIONS``: ``journal_mode``, ``synchronous``,
+    ``busy_timeout`` in milliseconds, ``foreign_keys``, ``transaction_mode``) may be given
+    in the URL or as keywords (a keyword wins); other options go to SQLAlchemy's
+    ``create_engine``.
     """
     if not isinstance(url, str):
         url = url.render_as_string(hide_password=False)
     sa_url, ours = sqlalchemy_url(url, is_async=is_async)
     driver = make_url(sa_url).drivername.partition("+")[2]
     require_module(driver, f"a {dialect_name(url)} engine{' (async)' if is_async else ''}")
-    if "busy_timeout" in options:
-        ours["busy_timeout"] = str(int(options.pop("busy_timeout")))
     name = dialect_name(url)
+    if name == "sqlite":
+        for k in SQLITE_OPTIONS:
+            if k in options:
+                ours[k] = sqlite_option(k, options.pop(k))
     kw: dict[str, Any] = dict(options)
     if name == "sqlite":
         database = make_url(sa_url).database

@@ -23,8 +23,6 @@ from .store_engine import StoreEngine
 
 IS_ASYNC = False
 
-DEFAULT_BUSY_TIMEOUT_MS = 5000
-
 
 class DataManager:
     """The registry an application reaches storeroom through: one per process.
@@ -114,9 +112,10 @@ class DataManager:
         later one passes ``default=True``. A ``read_only`` SQL engine refuses writes
         with ``ReadOnlyError``; it replicates the writable engine ``replica_of``
         names, or without it a writable engine whose URL names the same
-        database (store engines cannot be read-only). ``options`` go to
-        ``create_engine`` except ``busy_timeout`` (SQLite, milliseconds, default
-        5000); for a store engine they go to ``open_store``.
+        database (store engines cannot be read-only). ``options`` go to ``create_engine`` except SQLite's own options
+        (``busy_timeout`` in milliseconds, default 5000; ``transaction_mode``,
+        ``synchronous``, ``journal_mode``, ``foreign_keys``), which may also be URL
+        query parameters (docs/sql.md); for a store engine they go to ``open_store``.
         """
         topology = self._topology
         topology.check_new(name, read_only, replica_of)
@@ -128,8 +127,6 @@ class DataManager:
             topology.add(EngineSpec(name, url, store_engine, False, None), default)
             return store_engine
         real_url = driver_url(url, IS_ASYNC)
-        if real_url.get_backend_name() == "sqlite":
-            options.setdefault("busy_timeout", DEFAULT_BUSY_TIMEOUT_MS)
         # one engine recipe for stores and contexts (SQLite BEGIN handling, pragmas,
         # storeroom's SQL functions, MySQL session settings)
         engine = create_sql_engine(real_url, is_async=IS_ASYNC, read_only=read_only, **options)

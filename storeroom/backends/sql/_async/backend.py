@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ....errors import Conflict
+from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -38,24 +38,27 @@ class AsyncSqlBackend:
         return self.core.can_order(order)
 
     async def create_tables(self) -> None:
-        """Create the table and indexes (idempotent)."""
+        """Create the table and indexes (idempotent; safe while other threads, tasks and
+        processes create them too). The source decides on which connection."""
         core = self.core
         if core.ready:
             return
-        ddl = getattr(self.src, "ddl_connection", None)
-        conn = await ddl() if ddl is not None else None
-        if conn is not None:
-            # inside the caller's transaction: the table is there for good once it commits
-            await conn.run_sync(core.create)
-            self.src.after_commit(core.mark_ready)
-            return
-        async with core.engine.begin() as own:
-            await own.run_sync(core.create)
-        core.ready = True
+        try:
+            await self.src.create_tables(core)
+        except StoreroomError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"create table {core.table.name}: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         """Release the source's connections."""
-        await self.src.close()
+        try:
+            await self.src.close()
+        except StoreroomError:
+            raise
+        except Exception as exc:
+            raise wrap_error(exc, f"close store {self.core.meta.name}") from exc
 
     async def cursor_secret(self) -> bytes:
         """The database's cursor secret: created once, race-free, in ``storeroom_meta``
@@ -66,8 +69,8 @@ class AsyncSqlBackend:
         if secret is not None:
             return secret
         try:
-            ddl = getattr(self.src, "ddl_connection", None)
-            conn = await ddl() if ddl is not None else None
+            held = getattr(self.src, "bookkeeping_connection", None)
+            conn = await held() if held is not None else None
             if conn is not None:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
@@ -87,7 +90,12 @@ class AsyncSqlBackend:
     async def _driver(self, write: bool = True) -> AsyncDriver:
         if not self.core.ready:
             await self.create_tables()
-        return await self.src.acquire(write)
+        try:
+            return await self.src.acquire(write)
+        except StoreroomError:
+            raise
+        except Exception as exc:  # e.g. the database cannot be reached
+            raise wrap_error(exc, f"connect {self.core.meta.name}") from exc
 
     # single items ---------------------------------------------------------------------
     async def get(self, key: tuple[Any, ...]) -> Any:

@@ -2,7 +2,7 @@
 (PyMySQL, and its asyncio port for async code).
 
 ``AsyncDriver`` runs statements with ``conn.execute`` as sqlite3 and psycopg allow;
-these subclasses cover what differs. A pinned (standalone) connection runs in
+these subclasses cover what differs. A standalone store's connection runs in
 autocommit mode, so a single statement commits by itself and ``begin`` issues ``BEGIN``
 explicitly (savepoints inside it keep working). A connection lent by a context stays
 in the transaction the context opened.
@@ -109,7 +109,7 @@ class AsyncMysqlDriver(AsyncDriver):
             name = f"sr_{self._sp}"
             await self._sql(f"SAVEPOINT {name}")
             return name
-        await self._sql("BEGIN")
+        await self._sql(self.begin_sql)
         self.in_tx = True
         return None
 
@@ -155,12 +155,14 @@ def driver_class(dialect: str) -> type[AsyncDriver]:
     return AsyncDriver
 
 
-def make_driver(dbapi_conn: Any, dialect: str, in_tx: bool = False) -> AsyncDriver:
+def make_driver(dbapi_conn: Any, dialect: str, in_tx: bool = False,
+                begin_sql: str = "BEGIN") -> AsyncDriver:
     """A driver over a DB-API connection of a dialect (``in_tx``: a transaction is open).
 
-    For a connection lent by a context (its transaction open, managed by SQLAlchemy).
+    For a connection lent by a context (its transaction open, managed by SQLAlchemy);
+    ``begin_sql`` opens the store's own transactions in an ``autocommit=True`` context.
     """
-    return driver_class(dialect)(dbapi_conn, in_tx)
+    return driver_class(dialect)(dbapi_conn, in_tx, begin_sql)
 
 
 def is_connection_lost(exc: BaseException) -> bool:

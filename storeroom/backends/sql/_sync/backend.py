@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Callable
 from typing import Any
 
-from ....errors import Conflict
+from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -39,24 +39,27 @@ class SqlBackend:
         return self.core.can_order(order)
 
     def create_tables(self) -> None:
-        """Create the table and indexes (idempotent)."""
+        """Create the table and indexes (idempotent; safe while other threads, tasks and
+        processes create them too). The source decides on which connection."""
         core = self.core
         if core.ready:
             return
-        ddl = getattr(self.src, "ddl_connection", None)
-        conn = ddl() if ddl is not None else None
-        if conn is not None:
-            # inside the caller's transaction: the table is there for good once it commits
-            core.create(conn)
-            self.src.after_commit(core.mark_ready)
-            return
-        with core.engine.begin() as own:
-            core.create(own)
-        core.ready = True
+        try:
+            self.src.create_tables(core)
+        except StoreroomError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"create table {core.table.name}: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         """Release the source's connections."""
-        self.src.close()
+        try:
+            self.src.close()
+        except StoreroomError:
+            raise
+        except Exception as exc:
+            raise wrap_error(exc, f"close store {self.core.meta.name}") from exc
 
     def cursor_secret(self) -> bytes:
         """The database's cursor secret: created once, race-free, in ``storeroom_meta``
@@ -67,8 +70,8 @@ class SqlBackend:
         if secret is not None:
             return secret
         try:
-            ddl = getattr(self.src, "ddl_connection", None)
-            conn = ddl() if ddl is not None else None
+            held = getattr(self.src, "bookkeeping_connection", None)
+            conn = held() if held is not None else None
             if conn is not None:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
@@ -88,7 +91,12 @@ class SqlBackend:
     def _driver(self, write: bool = True) -> Driver:
         if not self.core.ready:
             self.create_tables()
-        return self.src.acquire(write)
+        try:
+            return self.src.acquire(write)
+        except StoreroomError:
+            raise
+        except Exception as exc:  # e.g. the database cannot be reached
+            raise wrap_error(exc, f"connect {self.core.meta.name}") from exc
 
     # single items ---------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> Any:

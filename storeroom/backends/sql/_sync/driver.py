@@ -3,7 +3,9 @@
 
 Statements run on the driver connection directly with SQL that SQLAlchemy compiled
 once: the hot paths skip SQLAlchemy's execution layer, which costs more than the
-database itself for point operations on SQLite.
+database itself for point operations on SQLite. A standalone store takes its
+connections from its engine's pool (``PooledSource``); a store bound to a context
+uses the context's (``context_source``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from sqlalchemy import pool as sa_pool
+
 from ....errors import BackendError, Conflict, StoreroomError
+from ..engines import begin_statement
+from .ddl import create_tables
 
 
 def is_integrity_error(exc: BaseException) -> bool:
@@ -33,14 +39,22 @@ def wrap_error(exc: BaseException, what: str) -> StoreroomError:
 
 
 class Driver:
-    """One driver connection: run statements, fetch rows, control transactions."""
+    """One driver connection: run statements, fetch rows, control transactions.
 
-    __slots__ = ("c", "in_tx", "_sp")
+    ``begin_sql`` opens a transaction (SQLite: ``BEGIN IMMEDIATE`` unless the engine's
+    ``transaction_mode`` says otherwise); ``sa`` is the SQLAlchemy connection it came
+    from when a pooled source checked it out (None for a context's connection).
+    """
 
-    def __init__(self, conn: Any, in_tx: bool = False) -> None:
+    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa")
+
+    def __init__(self, conn: Any, in_tx: bool = False, begin_sql: str = "BEGIN",
+                 sa: Any = None) -> None:
         self.c = conn
         self.in_tx = in_tx  # True while a transaction is open (ours or a context's)
         self._sp = 0
+        self.begin_sql = begin_sql
+        self.sa = sa
 
     def one(self, sql: str, params: Any) -> Any:
         """The first row, or None."""
@@ -83,7 +97,7 @@ class Driver:
             name = f"sr_{self._sp}"
             self.c.execute(f"SAVEPOINT {name}")
             return name
-        self.c.execute("BEGIN")
+        self.c.execute(self.begin_sql)
         self.in_tx = True
         return None
 
@@ -105,60 +119,144 @@ class Driver:
         self.c.execute("ROLLBACK")
 
 
-class PinnedSource:
-    """A store's own connection, kept for its life and used by one caller at a time."""
+class PooledSource:
+    """A standalone store's connections, checked out of its engine's pool as callers need them.
+
+    One caller at a time reuses one connection (the hot path is a list pop and append,
+    no pool checkout); concurrent callers (threads, tasks) each get their own, up to
+    what the engine's pool allows (``pool_size`` + ``max_overflow``, then it waits
+    ``pool_timeout``). Idle connections stay checked out by the store, at most the pool's
+    ``pool_size`` of them: the others go back to the pool. A connection runs in
+    autocommit mode (``pin``), so single statements commit by themselves and ``begin``
+    opens a transaction explicitly. ``close`` returns every connection and disposes of
+    the engine. An engine with a single connection (in-memory SQLite: ``StaticPool``)
+    serves one caller at a time.
+    """
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self._conn: Any = None
-        self._driver: Driver | None = None
-        self._lock = threading.Lock()
+        self._idle: list[Driver] = []
+        self._dead: list[Driver] = []
+        self._all: set[Driver] = set()
+        pool = engine.pool
+        single = isinstance(pool, sa_pool.StaticPool)
+        # one caller at a time on a single shared connection
+        self._gate = threading.Lock() if single else None
+        size = pool.size() if isinstance(pool, sa_pool.QueuePool) else 1
+        self._keep = max(1, size)
+        self._begin = begin_statement(engine)
+        self._driver_class: Any = None
 
     def acquire(self, write: bool = True) -> Driver:
-        """The driver connection, locked for the caller until ``release``."""
-        self._lock.acquire()
-        if self._driver is None:
+        """A connection for one operation, the caller's until ``release``."""
+        gate = self._gate
+        if gate is not None:
+            gate.acquire()
+        idle = self._idle
+        try:
+            driver = idle.pop()
+        except IndexError:
+            return self._open()
+        if len(idle) >= self._keep:  # more idle than the pool keeps (after a burst)
             try:
-                if self._conn is not None:  # lost: replace it
-                    self._discard()
-                self._conn = self.engine.connect()
-                raw = self._conn.connection
-                from .drivers import driver_class
-                driver = driver_class(self.engine.dialect.name)(raw.driver_connection)
-                driver.pin()
-            except BaseException:
-                self._discard()
-                self._lock.release()
+                self._give_back()
+            except BaseException:  # cancelled: keep the connection for the next caller
+                idle.append(driver)
                 raise
-            self._driver = driver
-        return self._driver
+        return driver
 
     def release(self, driver: Driver) -> None:
-        """Give the connection back (a broken one is replaced on the next ``acquire``)."""
-        if driver.broken() and driver is self._driver:
-            self._driver = None
-        self._lock.release()
+        """Give the connection back (a broken one is discarded on the next ``acquire``)."""
+        if driver.broken():
+            self._dead.append(driver)
+        else:
+            self._idle.append(driver)
+        if self._gate is not None:
+            self._gate.release()
 
-    def _discard(self) -> None:
-        # a connection that failed or was lost: invalidate it so the pool reconnects
-        conn, self._conn = self._conn, None
-        if conn is not None:
+    def create_tables(self, core: Any) -> None:
+        """Create the store's table in a transaction of its own (``ddl.create_all``)."""
+        gate = self._gate
+        if gate is not None:
+            gate.acquire()
+        try:
+            create_tables(self.engine, [core])
+        finally:
+            if gate is not None:
+                gate.release()
+        core.ready = True
+
+    def _open(self) -> Driver:
+        try:
+            self._discard_dead()
+            conn = self.engine.connect()
             try:
-                conn.invalidate()
-                conn.close()
-            except Exception:  # noqa: S110 - it is gone either way
-                pass
+                raw = conn.connection
+                cls = self._driver_class
+                if cls is None:
+                    from .drivers import driver_class
+                    cls = self._driver_class = driver_class(self.engine.dialect.name)
+                driver = cls(raw.driver_connection, False, self._begin, conn)
+                driver.pin()
+            except BaseException:
+                _invalidate(conn)
+                raise
+        except BaseException:
+            if self._gate is not None:
+                self._gate.release()
+            raise
+        self._all.add(driver)
+        return driver
+
+    def _give_back(self) -> None:
+        try:
+            driver = self._idle.pop(0)  # the longest idle
+        except IndexError:
+            return
+        self._all.discard(driver)
+        try:
+            driver.unpin()
+            driver.sa.close()
+        except Exception:
+            _invalidate(driver.sa)
+
+    def _discard_dead(self) -> None:
+        # connections that were lost: invalidate them so the pool reconnects
+        while True:
+            try:
+                driver = self._dead.pop()
+            except IndexError:
+                return
+            self._all.discard(driver)
+            _invalidate(driver.sa)
 
     def close(self) -> None:
-        """Close the connection and dispose of the engine."""
-        with self._lock:
-            if self._driver is not None:
+        """Return every connection to the pool and dispose of the engine."""
+        gate = self._gate
+        if gate is not None:
+            gate.acquire()
+        try:
+            self._discard_dead()
+            # connections still lent to callers are closed too: the store is closed
+            for driver in list(self._all):
+                self._all.discard(driver)
                 try:
-                    self._driver.unpin()
+                    if driver.in_tx:
+                        driver.rollback(None)
+                    driver.unpin()
+                    driver.sa.close()
                 except Exception:
-                    self._discard()
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-                self._driver = None
+                    _invalidate(driver.sa)
+            self._idle.clear()
+        finally:
+            if gate is not None:
+                gate.release()
         self.engine.dispose()
+
+
+def _invalidate(conn: Any) -> None:
+    try:
+        conn.invalidate()
+        conn.close()
+    except Exception:  # noqa: S110 - it is gone either way
+        pass
