@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .ast import And, Cond, Node, Not, Or
+from .ast import And, Cond, Node, Not, depth, fold
 
 
 def plain(value: Any) -> Any:
@@ -65,26 +65,89 @@ def _cond_fn(c: Cond) -> Callable[[Any], bool]:
     return text
 
 
+# Below this depth a filter becomes nested closures (fast); deeper, a flat program run by
+# one loop, since calling nested closures recurses once per level.
+CLOSURE_DEPTH = 50
+
+
 def compile_local(node: Node) -> Callable[[Any], bool]:
-    """A predicate ``fn(item) -> bool`` for a prepared filter."""
+    """A predicate ``fn(item) -> bool`` for a prepared filter (of any depth)."""
+    t = type(node)
+    if t is Cond:
+        return _cond_fn(node)  # type: ignore[arg-type]
+    if t is And and not node.items:  # type: ignore[attr-defined]
+        return _true
+    if depth(node) <= CLOSURE_DEPTH:
+        return fold(node, _leaf_fn, _closure)
+    return _program(node)
+
+
+def _true(item: Any) -> bool:
+    return True
+
+
+def _false(item: Any) -> bool:
+    return False
+
+
+def _leaf_fn(node: Any) -> Callable[[Any], bool]:
     if isinstance(node, Cond):
         return _cond_fn(node)
-    if isinstance(node, And):
-        fns = [compile_local(n) for n in node.items]
+    raise TypeError(f"not a filter node: {node!r}")
+
+
+def _closure(node: Node, fns: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    t = type(node)
+    if t is Not:
+        f = fns[0]
+        return lambda item: not f(item)
+    if t is And:
         if not fns:
-            return lambda item: True
+            return _true
         if len(fns) == 1:
             return fns[0]
         return lambda item: all(f(item) for f in fns)
-    if isinstance(node, Or):
-        fns = [compile_local(n) for n in node.items]
-        if not fns:
-            return lambda item: False
-        return lambda item: any(f(item) for f in fns)
-    if isinstance(node, Not):
-        f = compile_local(node.item)
-        return lambda item: not f(item)
-    raise TypeError(f"not a filter node: {node!r}")
+    if not fns:
+        return _false
+    return lambda item: any(f(item) for f in fns)
+
+
+_LEAF, _AND, _OR, _NOT = 0, 1, 2, 3
+
+
+def _program(node: Node) -> Callable[[Any], bool]:
+    """The filter as postfix code: leaves push their result, And/Or/Not combine the top
+    of the stack; one loop runs it, whatever the depth."""
+    code: list[tuple[int, Any]] = []
+
+    def leaf(c: Any) -> None:
+        code.append((_LEAF, _leaf_fn(c)))
+
+    def combine(n: Node, _: list[None]) -> None:
+        t = type(n)
+        if t is Not:
+            code.append((_NOT, 1))
+        else:
+            code.append((_AND if t is And else _OR, len(n.items)))  # type: ignore[attr-defined]
+
+    fold(node, leaf, combine)
+
+    def run(item: Any) -> bool:
+        stack: list[bool] = []
+        push = stack.append
+        for op, x in code:
+            if op == _LEAF:
+                push(x(item))
+            elif op == _NOT:
+                stack[-1] = not stack[-1]
+            elif x == 0:
+                push(op == _AND)
+            else:
+                vals = stack[-x:]
+                del stack[-x:]
+                push(all(vals) if op == _AND else any(vals))
+        return stack[0]
+    return run
 
 
 def matches(where: Any, item: Any) -> bool:

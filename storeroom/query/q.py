@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or
+from .ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or, junction_items
 
 
 def parse_lookup(key: str, value: Any) -> Cond:
@@ -50,11 +50,13 @@ class Q:
         q.node = node
         return q
 
+    # n-ary at construction: ``a | b | c`` is one Or of three, so that a long chain
+    # (``functools.reduce(operator.or_, ...)``) stays flat instead of a deep binary tree
     def __and__(self, other: Q | Node) -> Q:
-        return Q.of(And((self.node, to_node(other))))
+        return Q.of(And(junction_items(And, (self.node, to_node(other)))))
 
     def __or__(self, other: Q | Node) -> Q:
-        return Q.of(Or((self.node, to_node(other))))
+        return Q.of(Or(junction_items(Or, (self.node, to_node(other)))))
 
     def __invert__(self) -> Q:
         return Q.of(Not(self.node))

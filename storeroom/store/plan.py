@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..query.ast import EVERYTHING, And, Node
+from ..query.ast import EVERYTHING, And, Node, weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +22,30 @@ class Split:
         return self.local == EVERYTHING
 
 
-def split_filter(node: Node, can_compile: Callable[[Node], bool]) -> Split:
-    """Split a prepared filter: the conjuncts a backend can compile, and the rest."""
-    if can_compile(node):
+def split_filter(node: Node, can_compile: Callable[[Node], bool],
+                 fits: Callable[[Node], bool] | None = None) -> Split:
+    """Split a prepared filter: the conjuncts a backend can compile, and the rest.
+
+    ``can_compile(node)`` says whether a node compiles natively at all (operators,
+    kinds, depth); ``fits(node)``, when given, whether a native node is within the size
+    limits of one request (parameters, expression length). While the native conjuncts
+    together do not fit, the largest moves to the local part: a filter too big for the
+    backend is evaluated locally over what the rest selects, never refused.
+    """
+    if can_compile(node) and (fits is None or fits(node)):
         return Split(node, EVERYTHING)
-    if isinstance(node, And):
-        native = [n for n in node.items if can_compile(n)]
-        local = [n for n in node.items if not can_compile(n)]
-        return Split(_and(native), _and(local))
-    return Split(EVERYTHING, node)
+    if type(node) is not And:
+        return Split(EVERYTHING, node)
+    native: list[Node] = []
+    local: list[Node] = []
+    for n in node.items:
+        (native if can_compile(n) else local).append(n)
+    if fits is not None:
+        while native and not fits(_and(native)):
+            big = max(native, key=weight)
+            native.remove(big)
+            local.append(big)
+    return Split(_and(native), _and(local))
 
 
 def _and(items: list[Node]) -> Node:
