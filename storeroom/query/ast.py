@@ -193,6 +193,13 @@ def fold(node: Node, leaf: Callable[[Any], R],
     t = type(node)
     if t not in _COMPOUND:
         return leaf(node)
+    if t is not Not:  # the common case, an And/Or of conditions: no stack needed
+        items = node.items  # type: ignore[attr-defined]
+        for k in items:
+            if type(k) in _COMPOUND:
+                break
+        else:
+            return combine(node, [leaf(k) for k in items])
     out: list[R] = []
     todo: list[Any] = [node]
     pop, push = todo.pop, todo.append
@@ -221,6 +228,16 @@ def fold(node: Node, leaf: Callable[[Any], R],
 
 def conds(node: Node) -> list[Cond]:
     """Every condition in a tree, depth first."""
+    t = type(node)
+    if t is Cond:
+        return [node]  # type: ignore[list-item]
+    if t is And or t is Or:  # the common case first: an And/Or of conditions
+        items = node.items  # type: ignore[attr-defined]
+        for k in items:
+            if type(k) is not Cond:
+                break
+        else:
+            return list(items)
     out: list[Cond] = []
     stack = [node]
     while stack:
@@ -236,6 +253,15 @@ def conds(node: Node) -> list[Cond]:
 
 def depth(node: Node) -> int:
     """How deeply And/Or/Not nest: 0 for a condition, 1 for an And of conditions."""
+    t = type(node)
+    if t is Cond:
+        return 0
+    if t is And or t is Or:
+        for k in node.items:  # type: ignore[attr-defined]
+            if type(k) in _COMPOUND:
+                break
+        else:
+            return 1
     best = 0
     stack = [(node, 0)]
     while stack:

@@ -68,18 +68,27 @@ def _cond_fn(c: Cond) -> Callable[[Any], bool]:
 # Below this depth a filter becomes nested closures (fast); deeper, a flat program run by
 # one loop, since calling nested closures recurses once per level.
 CLOSURE_DEPTH = 50
+# the last filter compiled, and its predicate
+_last: tuple[Any, Callable[[Any], bool]] = (None, lambda item: True)
 
 
 def compile_local(node: Node) -> Callable[[Any], bool]:
     """A predicate ``fn(item) -> bool`` for a prepared filter (of any depth)."""
+    global _last
     t = type(node)
-    if t is Cond:
-        return _cond_fn(node)  # type: ignore[arg-type]
     if t is And and not node.items:  # type: ignore[attr-defined]
         return _true
-    if depth(node) <= CLOSURE_DEPTH:
-        return fold(node, _leaf_fn, _closure)
-    return _program(node)
+    last = _last
+    if last[0] is node:  # the same filter again (one check per item of a bulk write)
+        return last[1]
+    if t is Cond:
+        fn = _cond_fn(node)  # type: ignore[arg-type]
+    elif depth(node) <= CLOSURE_DEPTH:
+        fn = fold(node, _leaf_fn, _closure)
+    else:
+        fn = _program(node)
+    _last = (node, fn)  # one tuple: replaced atomically, safe across threads
+    return fn
 
 
 def _true(item: Any) -> bool:

@@ -196,7 +196,7 @@ def junction(t: type, kids: Iterable[Node]) -> Node:
     already."""
     is_and = t is And
     items: list[Node] = []
-    seen: set[Node] = set()
+    seen: set[Node] | None = None  # a few items compare directly; many by hash
     for n in kids:
         tn = type(n)
         if tn is t:
@@ -208,14 +208,14 @@ def junction(t: type, kids: Iterable[Node]) -> Node:
         else:
             sub = (n,)
         for m in sub:
-            try:
-                if m in seen:
-                    continue
-                seen.add(m)
-            except TypeError:  # a value that cannot be hashed (an unprepared list)
+            if seen is None:
                 if m in items:
                     continue
-            items.append(m)
+                items.append(m)
+                if len(items) > 8:
+                    seen = _hashed(items)
+            elif not _duplicate(m, seen, items):
+                items.append(m)
     if len(items) > 1:
         items = _merge_lists(items, is_and)
     if len(items) == 1:
@@ -225,12 +225,36 @@ def junction(t: type, kids: Iterable[Node]) -> Node:
     return And(tuple(items)) if is_and else Or(tuple(items))
 
 
+def _hashed(items: list[Node]) -> set[Node]:
+    """The items that can be hashed, as a set."""
+    seen: set[Node] = set()
+    for m in items:
+        try:
+            seen.add(m)
+        except TypeError:
+            pass
+    return seen
+
+
+def _duplicate(m: Node, seen: set[Node], items: list[Node]) -> bool:
+    """True when ``m`` equals an earlier item; else it is recorded in ``seen``."""
+    try:
+        if m in seen:
+            return True
+        seen.add(m)
+        return False
+    except TypeError:  # a value that cannot be hashed (an unprepared list): compare
+        return m in items
+
+
 def _merge_lists(items: list[Node], is_and: bool) -> list[Node]:
     """In an Or, the ``eq``/``in`` conditions on one attribute as one ``in``; in an And,
     the ``ne``/``not_in`` ones as one ``not_in`` (local evaluation gives both forms the
     same meaning; a backend compiles one list far better than many conditions)."""
     one, many = ("ne", "not_in") if is_and else ("eq", "in")
     where: dict[str, list[int]] = {}
+    if sum(1 for m in items if type(m) is Cond and m.op in (one, many)) < 2:
+        return items  # the common case: nothing to merge
     for i, m in enumerate(items):
         if type(m) is Cond and (m.op == one or (m.op == many and type(m.value) is tuple)):
             where.setdefault(m.attr, []).append(i)

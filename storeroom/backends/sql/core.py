@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from ...model.stored import ModelMeta
 from ...query.ast import OPERATORS, Node
 from ...query.order import Order
-from ...store.plan import Split, split_filter
+from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
 from .codec import row_builder, value_encoder
 from .compiler import Binder, FilterCompiler
@@ -269,7 +269,7 @@ class SqlCore:
 
     def split(self, node: Node) -> Split:
         """What of a filter runs in the database."""
-        return split_filter(node, self.fc.can_compile, self.fc.fits)
+        return split_filter(node, self.fc.can_compile, self.fc.fits, list_superset)
 
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""
