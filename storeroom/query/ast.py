@@ -158,6 +158,15 @@ def _hash(node: Node) -> int:
 
 def node_repr(node: Node) -> str:
     """``repr(node)`` exactly as the dataclasses print it, without recursion."""
+    t = type(node)
+    if t is And or t is Or:  # the common case first: an And/Or of conditions
+        items = node.items  # type: ignore[attr-defined]
+        for k in items:
+            if type(k) in _COMPOUND:
+                break
+        else:
+            inner = ", ".join([repr(k) for k in items])
+            return f"{t.__qualname__}(items=({inner}{',' if len(items) == 1 else ''}))"
     out: list[str] = []
     stack: list[Any] = [node]
     while stack:

@@ -100,7 +100,7 @@ def _false(item: Any) -> bool:
 
 
 def _leaf_fn(node: Any) -> Callable[[Any], bool]:
-    if isinstance(node, Cond):
+    if type(node) is Cond or isinstance(node, Cond):
         return _cond_fn(node)
     raise TypeError(f"not a filter node: {node!r}")
 
@@ -121,42 +121,83 @@ def _closure(node: Node, fns: list[Callable[[Any], bool]]) -> Callable[[Any], bo
     return lambda item: any(f(item) for f in fns)
 
 
-_LEAF, _AND, _OR, _NOT = 0, 1, 2, 3
+_AND, _OR, _NOT = 1, 2, 3
+_KINDS = {And: _AND, Not: _NOT}
+
+# A deep filter as a tree of steps (kind, predicates, deeper steps): subtrees up to
+# CLOSURE_DEPTH deep are predicates (closures); the rest is walked by one loop.
+_Step = tuple[int, list[Callable[[Any], bool]], list[Any]]
 
 
 def _program(node: Node) -> Callable[[Any], bool]:
-    """The filter as postfix code: leaves push their result, And/Or/Not combine the top
-    of the stack; one loop runs it, whatever the depth."""
-    code: list[tuple[int, Any]] = []
+    """The predicate of a deep filter: one loop with an explicit stack walks the deep
+    part of the tree, testing the shallow parts (closures) of each level first and
+    stopping as soon as a level is decided (an And with a false part, an Or with a
+    true one), whatever the depth."""
+    def leaf(c: Any) -> tuple[int, Any]:
+        return 0, _leaf_fn(c)
 
-    def leaf(c: Any) -> None:
-        code.append((_LEAF, _leaf_fn(c)))
+    def combine(n: Node, parts: list[tuple[int, Any]]) -> tuple[int, Any]:
+        d = 1 + max((p[0] for p in parts), default=0)
+        if d <= CLOSURE_DEPTH:
+            return d, _closure(n, [p[1] for p in parts])
+        fns = [p[1] for p in parts if callable(p[1])]  # shallow parts: closures
+        deeper = [p[1] for p in parts if not callable(p[1])]
+        return d, (_KINDS.get(type(n), _OR), fns, deeper)
 
-    def combine(n: Node, _: list[None]) -> None:
-        t = type(n)
-        if t is Not:
-            code.append((_NOT, 1))
-        else:
-            code.append((_AND if t is And else _OR, len(n.items)))  # type: ignore[attr-defined]
+    _, root = fold(node, leaf, combine)
+    if callable(root):
+        return root  # type: ignore[no-any-return]
+    return lambda item: _run(root, item)
 
-    fold(node, leaf, combine)
 
-    def run(item: Any) -> bool:
-        stack: list[bool] = []
-        push = stack.append
-        for op, x in code:
-            if op == _LEAF:
-                push(x(item))
-            elif op == _NOT:
-                stack[-1] = not stack[-1]
-            elif x == 0:
-                push(op == _AND)
+def _run(root: _Step, item: Any) -> bool:
+    stack: list[tuple[_Step, int]] = []
+    step = root
+    entering = True
+    value = False
+    while True:
+        if entering:  # decide ``step`` by its predicates, or go down its first deeper step
+            kind, fns, deeper = step
+            if kind == _NOT:
+                if fns:
+                    value = not fns[0](item)
+                else:
+                    stack.append((step, 0))
+                    step = deeper[0]
+                    continue
             else:
-                vals = stack[-x:]
-                del stack[-x:]
-                push(all(vals) if op == _AND else any(vals))
-        return stack[0]
-    return run
+                is_or = kind == _OR
+                for f in fns:
+                    if bool(f(item)) is is_or:
+                        value = is_or
+                        break
+                else:
+                    if deeper:
+                        stack.append((step, 0))
+                        step = deeper[0]
+                        continue
+                    value = not is_or
+            entering = False
+        # ``step`` has ``value``: give it to the step above
+        if not stack:
+            return value
+        parent, i = stack.pop()
+        kind, fns, deeper = parent
+        step = parent
+        if kind == _NOT:
+            value = not value
+            continue
+        is_or = kind == _OR
+        if value is is_or:  # decided
+            continue
+        i += 1
+        if i < len(deeper):
+            stack.append((parent, i))
+            step = deeper[i]
+            entering = True
+            continue
+        value = not is_or
 
 
 def matches(where: Any, item: Any) -> bool:

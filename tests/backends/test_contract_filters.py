@@ -74,15 +74,17 @@ def local(where: Any, items: list[FRow] = ITEMS) -> list[FRow]:
     return [i for i in items if keep(i)]
 
 
-async def agrees(s, where: Any, *, nontrivial: bool = True) -> list[FRow]:
-    """Search, paged search and count agree with local evaluation; the expected items."""
+async def agrees(s, where: Any, *, nontrivial: bool = True, pages: bool = False
+                 ) -> list[FRow]:
+    """Search and count (and, with ``pages``, a paged search) agree with local
+    evaluation; the expected items."""
     want = local(where)
     if nontrivial:
         assert 0 < len(want) < N_ITEMS, "the filter should select some items, not all"
     assert await s.count(where) == len(want)
     assert await s.search_all(where, order_by="id") == want
-    # pages of 37: every page's cursor is bound to this filter (its fingerprint)
-    assert await s.search_all(where, order_by=["-id"], limit=37) == want[::-1]
+    if pages:  # pages of 37: each page's cursor is bound to this filter (its fingerprint)
+        assert await s.search_all(where, order_by=["-id"], limit=37) == want[::-1]
     return want
 
 
@@ -108,7 +110,7 @@ def negated(q: Q, times: int) -> Q:
 async def test_long_or_chain_of_equalities(rows, n):
     where = functools.reduce(operator.or_, [Q(title=f"t{i * 3}") for i in range(n)])
     assert len(where.node.items) == n  # built flat
-    await agrees(rows, where)
+    await agrees(rows, where, pages=True)
     await agrees(rows, where & Q(group="g2"))
     await agrees(rows, ~where)
 
@@ -136,27 +138,27 @@ async def test_wide_or_of_distinct_conditions(rows):
         else:
             parts.append(Q(title__startswith=f"t1{i % 1000}"))
     where = functools.reduce(operator.or_, parts)
-    await agrees(rows, where)
+    await agrees(rows, where, pages=True)
     await agrees(rows, where & Q(id__gte=50))
 
 
 # deep trees ------------------------------------------------------------------------------
 async def test_and_or_nested_1000_deep(rows):
     where = alternating(1000)
-    await agrees(rows, where)
+    await agrees(rows, where, pages=True)
     await agrees(rows, where | Q(group="g4"))
     await agrees(rows, Q(n__gte=3) & where)
 
 
 async def test_not_nested_1000_deep(rows):
     inner = Q(group="g1") & Q(n__gte=5)
-    await agrees(rows, negated(inner, 1000))
+    await agrees(rows, negated(inner, 1000), pages=True)
     await agrees(rows, negated(inner, 1001))
     await agrees(rows, negated(inner, 999) | Q(id=3))
     deep = Q(id__lt=40)
     for i in range(1000):  # ~ at every level of an alternating tree
         deep = ~(deep | Q(title=f"t{i % 250}")) if i % 2 else ~(deep & Q(n__isnull=False))
-    await agrees(rows, deep)
+    await agrees(rows, deep, pages=True)
 
 
 async def test_deep_filters_in_writes_and_preconditions(rows):
@@ -188,18 +190,15 @@ async def test_deep_filters_in_writes_and_preconditions(rows):
 async def test_in_with_100000_values(rows):
     s = rows
     ids = [i * 2 for i in range(100_000)]
-    want = await agrees(s, Q(id__in=ids))
+    want = await agrees(s, Q(id__in=ids), pages=True)
     assert [i.id for i in want] == list(range(0, N_ITEMS, 2))
-    await agrees(s, Q(id__not_in=ids))
-    await agrees(s, Q(id__in=ids) & Q(group="g3"))
+    await agrees(s, Q(id__not_in=ids) & Q(group="g3"))
     titles = [f"t{i * 3}" for i in range(100_000)]
-    await agrees(s, Q(title__in=titles))
-    await agrees(s, Q(title__not_in=titles) | Q(id=1))
+    await agrees(s, Q(title__in=titles) | Q(id=1))
+    await agrees(s, Q(title__not_in=titles))
     uuids = [uuid.UUID(int=i * 7919 * 2) for i in range(100_000)]
     await agrees(s, Q(u__in=uuids))
-    await agrees(s, Q(u__not_in=uuids))
-    ns = list(range(-50_000, 50_000))
-    await agrees(s, Q(n__in=ns), nontrivial=False)
+    await agrees(s, Q(n__in=list(range(-50_000, 50_000))) & Q(id__lt=100))
 
 
 async def test_in_with_many_values_of_every_kind(rows):
@@ -208,16 +207,12 @@ async def test_in_with_many_values_of_every_kind(rows):
     whens = [(BASE + timedelta(seconds=i * 2)).astimezone(other) for i in range(30_000)]
     await agrees(s, Q(when__in=whens))
     await agrees(s, Q(when__not_in=whens))
-    blobs = [bytes([i % 256, (i * 5) % 256]) for i in range(30_000)]
-    await agrees(s, Q(blob__in=blobs))
-    await agrees(s, Q(blob__not_in=blobs))
+    await agrees(s, Q(blob__in=[bytes([i % 256, (i * 5) % 256]) for i in range(30_000)]))
     xs = [i / 8 for i in range(0, 90_000, 3)]
-    await agrees(s, Q(x__in=xs))
-    await agrees(s, Q(x__in=[*xs[:100], float("inf")]))
+    await agrees(s, Q(x__in=xs) & ~Q(x__in=[*xs[:100], float("inf")]))
     await agrees(s, Q(tone__in=["low", Tone.HIGH]))
     groups = [f"g{i}" for i in range(1, 30_000, 2)] + [None]
-    await agrees(s, Q(group__in=groups))
-    await agrees(s, Q(n__in=[*range(3, 10_000), None]))
+    await agrees(s, Q(group__in=groups) & Q(n__in=[*range(3, 10_000), None]))
 
 
 async def test_big_lists_in_writes(rows):

@@ -201,3 +201,47 @@ def test_split_moves_what_does_not_fit_to_local():
     assert split_filter(node, always, lambda n: True).all_native
     order = parse_order(META, ["id"])
     assert order  # the same split serves ordered searches (nothing order-specific here)
+
+
+def _random_tree(rng, levels):
+    """A random tree whose every level mixes a deeper subtree with shallow parts."""
+    leaf = lambda: Cond(rng.choice(["id", "n"]), rng.choice(["lt", "gt", "eq", "ne"]),  # noqa: E731
+                        rng.randrange(0, 60))
+    node = leaf()
+    for _ in range(levels):
+        parts = [node] + [leaf() for _ in range(rng.randrange(0, 3))]
+        rng.shuffle(parts)
+        kind = rng.choice([And, Or, Not, And, Or])
+        node = Not(node) if kind is Not else kind(tuple(parts))
+    return node
+
+
+def _slow(node, item):
+    """Post-order evaluation with an explicit stack, no short-circuit (a second oracle)."""
+    done = {}
+    stack = [(node, False)]
+    while stack:
+        n, seen = stack.pop()
+        if isinstance(n, Cond):
+            v = getattr(item, n.attr)
+            done[id(n)] = v is not None and {"lt": v < n.value, "gt": v > n.value,
+                                             "eq": v == n.value, "ne": True}[n.op] \
+                if n.op != "ne" else v != n.value
+        elif not seen:
+            stack.append((n, True))
+            stack.extend((k, False) for k in (n.items if not isinstance(n, Not) else (n.item,)))
+        elif isinstance(n, Not):
+            done[id(n)] = not done[id(n.item)]
+        else:
+            vals = [done[id(k)] for k in n.items]
+            done[id(n)] = all(vals) if isinstance(n, And) else any(vals)
+    return done[id(node)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_local_evaluation_of_random_deep_trees(seed):
+    import random
+    rng = random.Random(seed)
+    node = _random_tree(rng, rng.choice([40, 300, 3000]))
+    keep = compile_local(node)
+    assert [keep(i) for i in ITEMS] == [_slow(node, i) for i in ITEMS]

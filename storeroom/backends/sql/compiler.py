@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, JSON
-from ...query.ast import LIST_OPERATORS, And, Cond, Node, Not, conds, fold
+from ...query.ast import LIST_OPERATORS, And, Cond, Node, Not, conds, depth, fold
 from ...query.order import Order
 from .codec import Conv
 
@@ -120,8 +120,8 @@ class FilterCompiler:
         the tree is not nested deeper than ``MAX_SQL_DEPTH``."""
         if type(node) is Cond:
             return self._cond_native(node)
-        return (all(self._cond_native(c) for c in conds(node))
-                and fold(node, _leaf_depth, _sql_depth) <= MAX_SQL_DEPTH)
+        return all(self._cond_native(c) for c in conds(node)) and (
+            depth(node) == 1 or fold(node, _leaf_depth, _sql_depth) <= MAX_SQL_DEPTH)
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
@@ -137,7 +137,7 @@ class FilterCompiler:
         if d.max_params is not None:
             n = 0
             for c in conds(node):
-                n += self._params(c)
+                n += self._list_params(c) if c.op in LIST_OPERATORS else 2  # others: 2 at most
             if n > d.max_params:
                 return False
         if d.max_bytes is not None:
@@ -148,15 +148,9 @@ class FilterCompiler:
                 return False
         return True
 
-    def _params(self, c: Cond) -> int:
-        op = c.op
-        if op == "isnull":
-            return 0
-        if op in LIST_OPERATORS:
-            return 1 if self._form(c) is not None else len(c.value)
-        if op == "range":
-            return 2
-        return 1
+    def _list_params(self, c: Cond) -> int:
+        """How many parameters an in / not_in binds."""
+        return 1 if self._form(c) is not None else len(c.value)
 
     def _form(self, c: Cond) -> str | None:
         lf = self.dialect.list_form

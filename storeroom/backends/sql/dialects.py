@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from contextlib import closing
 from typing import Any
 
 import sqlalchemy as sa
 
-from ...model.types import BYTES, DECIMAL, FLOAT
+from ...model.types import BYTES, DECIMAL, ENUM, FLOAT, STR
 from ...query.ast import TEXT_OPERATORS, Cond
 from ...query.evaluate import plain
 from .compiler import SqlDialect, like_escape, local_kinds_sqlite
@@ -58,13 +59,18 @@ def _sqlite_text_sql(col: Any, params: list[Any], op: str) -> Any:
 # NUL and has no blobs, so bytes, and text holding NUL, compare as ``hex(col)`` with
 # hex text; infinite floats get one parameter each.
 def _sqlite_list_form(a: Any, values: tuple[Any, ...]) -> str | None:
-    kind = a.value_kind
+    kind = a.kind
     if kind == BYTES:
         return "hex"
     if kind == FLOAT:
-        return "json" if all(v - v == 0.0 for v in values) else None
-    if a.is_text and any("\x00" in plain(v) for v in values):
-        return "hex"
+        return "json" if all(map(math.isfinite, values)) else None
+    if kind == STR:
+        return "hex" if "\x00" in "".join(values) else "json"
+    if kind == ENUM:  # by the members' values
+        plains = {plain(v) for v in set(values)}
+        if all(isinstance(p, str) for p in plains):
+            return "hex" if any("\x00" in p for p in plains) else "json"
+        return "json" if all(type(p) is int for p in plains) else None
     return "json"
 
 
