@@ -2,8 +2,12 @@
 
 A filter's *shape* is its tree with the values taken out. Each shape compiles to SQL
 text once (SQLAlchemy Core does the compiling, per dialect); later searches of the
-same shape only bind new values. Every predicate is compiled two-valued (never NULL),
-so ``NOT`` and ``ne`` match rows whose attribute is NULL, as local evaluation does.
+same shape only bind new values. An ``in`` / ``not_in`` list binds as one parameter
+where the dialect can (``SqlDialect.list_form``), so lists of every length share one
+statement and no list meets the dialect's limit on parameters. Every predicate is
+compiled two-valued (never NULL), so ``NOT`` and ``ne`` match rows whose attribute is
+NULL, as local evaluation does. Filters too deep or too big for one statement are left
+to local evaluation by ``split`` (``can_compile``, ``fits``); see docs/filters.md.
 """
 
 from __future__ import annotations
