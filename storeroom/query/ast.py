@@ -9,7 +9,7 @@ use explicit stacks, so a filter nested 100,000 deep is as valid as a shallow on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -293,15 +293,3 @@ def weight(node: Node) -> int:
     for c in conds(node):
         n += len(c.value) + 1 if c.op in LIST_OPERATORS else 1
     return n
-
-
-def junction_items(t: type, nodes: Iterable[Node]) -> tuple[Node, ...]:
-    """The items of an And (``t is And``) or Or of ``nodes``, flattening nested ones of
-    the same type (``Q`` uses it, so that chains of ``|`` or ``&`` stay flat)."""
-    out: list[Node] = []
-    for n in nodes:
-        if type(n) is t:
-            out.extend(n.items)  # type: ignore[attr-defined]
-        else:
-            out.append(n)
-    return tuple(out)

@@ -82,6 +82,26 @@ def test_q_chains_are_n_ary():
     assert (a & (b & c)).node == And((a.node, b.node, c.node))
 
 
+def test_long_chains_take_linear_time_and_views_stay_independent():
+    import time
+    qs = [Q(title=f"t{i}") for i in range(200_000)]
+    start = time.perf_counter()
+    ors = functools.reduce(operator.or_, qs)
+    assert len(ors.node.items) == 200_000
+    assert time.perf_counter() - start < 20  # quadratic copying took minutes
+    a = Q(id=1) | Q(id=2)
+    b, c = a | Q(id=3), a | Q(id=4)
+    d = b | Q(id=5)
+    assert [x.node.items[-1].value for x in (a, b, c, d)] == [2, 3, 4, 5]
+    assert [len(x.node.items) for x in (a, b, c, d)] == [2, 3, 3, 4]
+    assert (a & Q(id=9)).node == And((a.node, Cond("id", "eq", 9)))
+    e = c | Q(id=6)  # c's node was made above: e continues from it
+    assert [x.value for x in e.node.items] == [1, 2, 4, 6]
+    mixed = (Q(id=1) | Q(id=2)) & Q(id=3) | Q(id=4)
+    assert mixed.node == Or((And((Or((Cond("id", "eq", 1), Cond("id", "eq", 2))),
+                                  Cond("id", "eq", 3))), Cond("id", "eq", 4)))
+
+
 def test_deep_nodes_compare_hash_and_print():
     x = Cond("id", "eq", 1)
     deep, same, other = not_chain(x, DEEP), not_chain(x, DEEP), not_chain(x, DEEP + 1)
