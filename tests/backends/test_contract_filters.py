@@ -217,10 +217,15 @@ async def test_in_with_many_values_of_every_kind(rows):
 
 async def test_big_lists_in_writes(rows):
     s = rows
-    ids = [i * 3 for i in range(100_000)]
+    ids = [i * 20 for i in range(100_000)]  # 10 of the stored items
     hit = [i.id for i in local(Q(id__in=ids))]
-    assert await s.update_where(Q(id__in=ids), changes={"title": "big"}) == len(hit)
+    assert await s.update_where(Q(id__in=ids), changes={"title": "big"}) == len(hit) == 10
     assert [i.id for i in await s.search_all(title="big", order_by="id")] == hit
     assert await s.count(title__in=["big"] * 10 + [f"t{i}" for i in range(100_000)]) == N_ITEMS
-    assert await s.delete_where(Q(id__not_in=ids)) == N_ITEMS - len(hit)
-    assert [i.id for i in await s.search_all(order_by="id")] == hit
+    assert await s.delete_where(Q(id__in=[i * 20 + 1 for i in range(100_000)])) == 10
+    rest = await s.search_all(order_by="id")
+    keep = list(range(7, 100_000))
+    gone = [i.id for i in local(Q(id__not_in=keep), rest)]
+    assert await s.delete_where(Q(id__not_in=keep)) == len(gone) > 0
+    assert [i.id for i in await s.search_all(order_by="id")] == [
+        i.id for i in rest if i.id not in gone]
