@@ -62,7 +62,7 @@ MAX_IN = 100  # operands of one IN
 # DynamoDB's limits on one expression: 4 KB of text, about 1 MB of serialized values.
 # A native filter stays below these (with room for the key or existence condition beside
 # it) and nests at most MAX_DEPTH deep; the rest of a filter is evaluated locally.
-MAX_EXPR = 4000
+MAX_EXPR = 3800
 MAX_VALUES = 800_000
 MAX_DEPTH = 32
 _SMALL = 40  # a filter of at most this weight (ast.weight) is far below MAX_EXPR
@@ -228,13 +228,13 @@ class FilterCompiler:
 
     def fits(self, node: Node) -> bool:
         """True when the node's expression and values stay within one request's limits."""
-        if weight(node) <= _SMALL:
-            return True
         size = 0
         for c in conds(node):
             size += _value_size(c.value)
         if size > MAX_VALUES:
             return False
+        if weight(node) <= _SMALL:
+            return True
         compiled = self.compile(node, Expr())
         return isinstance(compiled, bool) or len(compiled.encode()) <= MAX_EXPR
 

@@ -288,8 +288,6 @@ class MongoCore:
 
     def fits(self, node: Node) -> bool:
         """True when the query document stays well within BSON's 16 MiB."""
-        if type(node) is Cond and node.op not in LIST_OPERATORS:
-            return True
         size = 0
         for c in conds(node):
             size += _bson_size(c.value)
