@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .ast import And, Cond, Node, Not, depth, fold
+from .ast import And, Cond, Node, Not, Or, depth, fold
 
 
 def plain(value: Any) -> Any:
@@ -83,12 +83,24 @@ def compile_local(node: Node) -> Callable[[Any], bool]:
         return last[1]
     if t is Cond:
         fn = _cond_fn(node)  # type: ignore[arg-type]
+    elif _flat(node):  # the common case: an And/Or of conditions
+        fn = _closure(node, [_cond_fn(k) for k in node.items])  # type: ignore[attr-defined]
     elif depth(node) <= CLOSURE_DEPTH:
         fn = fold(node, _leaf_fn, _closure)
     else:
         fn = _program(node)
     _last = (node, fn)  # one tuple: replaced atomically, safe across threads
     return fn
+
+
+def _flat(node: Node) -> bool:
+    t = type(node)
+    if t is not And and t is not Or:
+        return False
+    for k in node.items:  # type: ignore[attr-defined]
+        if type(k) is not Cond:
+            return False
+    return True
 
 
 def _true(item: Any) -> bool:

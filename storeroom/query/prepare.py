@@ -253,7 +253,11 @@ def _merge_lists(items: list[Node], is_and: bool) -> list[Node]:
     same meaning; a backend compiles one list far better than many conditions)."""
     one, many = ("ne", "not_in") if is_and else ("eq", "in")
     where: dict[str, list[int]] = {}
-    if sum(1 for m in items if type(m) is Cond and m.op in (one, many)) < 2:
+    n = 0
+    for m in items:
+        if type(m) is Cond and (m.op == one or m.op == many):
+            n += 1
+    if n < 2:
         return items  # the common case: nothing to merge
     for i, m in enumerate(items):
         if type(m) is Cond and (m.op == one or (m.op == many and type(m.value) is tuple)):

@@ -124,8 +124,11 @@ class FilterCompiler:
         the tree is not nested deeper than ``MAX_SQL_DEPTH``."""
         if type(node) is Cond:
             return self._cond_native(node)
-        return all(self._cond_native(c) for c in conds(node)) and (
-            depth(node) == 1 or fold(node, _leaf_depth, _sql_depth) <= MAX_SQL_DEPTH)
+        native = self._cond_native
+        for c in conds(node):
+            if not native(c):
+                return False
+        return depth(node) == 1 or fold(node, _leaf_depth, _sql_depth) <= MAX_SQL_DEPTH
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
