@@ -106,6 +106,9 @@ class Q:
     def __repr__(self) -> str:
         return f"Q({self.node!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle / copy the node, not a chain
+        return (Q.of, (self.node,))
+
 
 def to_node(where: Any) -> Node:
     """Any filter spelling (None, Q, Node, dict of lookups) as an AST node."""

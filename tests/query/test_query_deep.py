@@ -95,6 +95,11 @@ def test_long_chains_take_linear_time_and_views_stay_independent():
     assert [x.node.items[-1].value for x in (a, b, c, d)] == [2, 3, 4, 5]
     assert [len(x.node.items) for x in (a, b, c, d)] == [2, 3, 3, 4]
     assert (a & Q(id=9)).node == And((a.node, Cond("id", "eq", 9)))
+    import copy
+    import pickle
+    fresh = functools.reduce(operator.or_, qs[:5000])  # a chain not yet made a node
+    assert pickle.loads(pickle.dumps(fresh)) == fresh
+    assert copy.deepcopy(functools.reduce(operator.or_, qs[:5000])) == fresh
     e = c | Q(id=6)  # c's node was made above: e continues from it
     assert [x.value for x in e.node.items] == [1, 2, 4, 6]
     mixed = (Q(id=1) | Q(id=2)) & Q(id=3) | Q(id=4)
