@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .ast import And, Cond, Node, Not, Or
+from .ast import And, Cond, Node, Not, Or, depth, fold
 
 
 def plain(value: Any) -> Any:
@@ -65,26 +65,151 @@ def _cond_fn(c: Cond) -> Callable[[Any], bool]:
     return text
 
 
+# Below this depth a filter becomes nested closures (fast); deeper, a flat program run by
+# one loop, since calling nested closures recurses once per level.
+CLOSURE_DEPTH = 50
+# the last filter compiled, and its predicate
+_last: tuple[Any, Callable[[Any], bool]] = (None, lambda item: True)
+
+
 def compile_local(node: Node) -> Callable[[Any], bool]:
-    """A predicate ``fn(item) -> bool`` for a prepared filter."""
-    if isinstance(node, Cond):
+    """A predicate ``fn(item) -> bool`` for a prepared filter (of any depth)."""
+    global _last
+    t = type(node)
+    if t is And and not node.items:  # type: ignore[attr-defined]
+        return _true
+    last = _last
+    if last[0] is node:  # the same filter again (one check per item of a bulk write)
+        return last[1]
+    if t is Cond:
+        fn = _cond_fn(node)  # type: ignore[arg-type]
+    elif _flat(node):  # the common case: an And/Or of conditions
+        fn = _closure(node, [_cond_fn(k) for k in node.items])  # type: ignore[attr-defined]
+    elif depth(node) <= CLOSURE_DEPTH:
+        fn = fold(node, _leaf_fn, _closure)
+    else:
+        fn = _program(node)
+    _last = (node, fn)  # one tuple: replaced atomically, safe across threads
+    return fn
+
+
+def _flat(node: Node) -> bool:
+    t = type(node)
+    if t is not And and t is not Or:
+        return False
+    for k in node.items:  # type: ignore[attr-defined]
+        if type(k) is not Cond:
+            return False
+    return True
+
+
+def _true(item: Any) -> bool:
+    return True
+
+
+def _false(item: Any) -> bool:
+    return False
+
+
+def _leaf_fn(node: Any) -> Callable[[Any], bool]:
+    if type(node) is Cond or isinstance(node, Cond):
         return _cond_fn(node)
-    if isinstance(node, And):
-        fns = [compile_local(n) for n in node.items]
+    raise TypeError(f"not a filter node: {node!r}")
+
+
+def _closure(node: Node, fns: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    t = type(node)
+    if t is Not:
+        f = fns[0]
+        return lambda item: not f(item)
+    if t is And:
         if not fns:
-            return lambda item: True
+            return _true
         if len(fns) == 1:
             return fns[0]
         return lambda item: all(f(item) for f in fns)
-    if isinstance(node, Or):
-        fns = [compile_local(n) for n in node.items]
-        if not fns:
-            return lambda item: False
-        return lambda item: any(f(item) for f in fns)
-    if isinstance(node, Not):
-        f = compile_local(node.item)
-        return lambda item: not f(item)
-    raise TypeError(f"not a filter node: {node!r}")
+    if not fns:
+        return _false
+    return lambda item: any(f(item) for f in fns)
+
+
+_AND, _OR, _NOT = 1, 2, 3
+_KINDS = {And: _AND, Not: _NOT}
+
+# A deep filter as a tree of steps (kind, predicates, deeper steps): subtrees up to
+# CLOSURE_DEPTH deep are predicates (closures); the rest is walked by one loop.
+_Step = tuple[int, list[Callable[[Any], bool]], list[Any]]
+
+
+def _program(node: Node) -> Callable[[Any], bool]:
+    """The predicate of a deep filter: one loop with an explicit stack walks the deep
+    part of the tree, testing the shallow parts (closures) of each level first and
+    stopping as soon as a level is decided (an And with a false part, an Or with a
+    true one), whatever the depth."""
+    def leaf(c: Any) -> tuple[int, Any]:
+        return 0, _leaf_fn(c)
+
+    def combine(n: Node, parts: list[tuple[int, Any]]) -> tuple[int, Any]:
+        d = 1 + max((p[0] for p in parts), default=0)
+        if d <= CLOSURE_DEPTH:
+            return d, _closure(n, [p[1] for p in parts])
+        fns = [p[1] for p in parts if callable(p[1])]  # shallow parts: closures
+        deeper = [p[1] for p in parts if not callable(p[1])]
+        return d, (_KINDS.get(type(n), _OR), fns, deeper)
+
+    _, root = fold(node, leaf, combine)
+    if callable(root):
+        return root  # type: ignore[no-any-return]
+    return lambda item: _run(root, item)
+
+
+def _run(root: _Step, item: Any) -> bool:
+    stack: list[tuple[_Step, int]] = []
+    step = root
+    entering = True
+    value = False
+    while True:
+        if entering:  # decide ``step`` by its predicates, or go down its first deeper step
+            kind, fns, deeper = step
+            if kind == _NOT:
+                if fns:
+                    value = not fns[0](item)
+                else:
+                    stack.append((step, 0))
+                    step = deeper[0]
+                    continue
+            else:
+                is_or = kind == _OR
+                for f in fns:
+                    if bool(f(item)) is is_or:
+                        value = is_or
+                        break
+                else:
+                    if deeper:
+                        stack.append((step, 0))
+                        step = deeper[0]
+                        continue
+                    value = not is_or
+            entering = False
+        # ``step`` has ``value``: give it to the step above
+        if not stack:
+            return value
+        parent, i = stack.pop()
+        kind, fns, deeper = parent
+        step = parent
+        if kind == _NOT:
+            value = not value
+            continue
+        is_or = kind == _OR
+        if value is is_or:  # decided
+            continue
+        i += 1
+        if i < len(deeper):
+            stack.append((parent, i))
+            step = deeper[i]
+            entering = True
+            continue
+        value = not is_or
 
 
 def matches(where: Any, item: Any) -> bool:

@@ -25,6 +25,7 @@ from .ast import (
     Node,
     Not,
     Or,
+    fold,
 )
 from .q import parse_lookup, to_node
 from .surrogates import without_surrogates
@@ -130,15 +131,13 @@ def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
 
 
 def prepare(meta: ModelMeta, node: Node) -> Node:
-    """A whole tree validated, coerced and simplified."""
+    """A whole tree validated, coerced and simplified (without recursion: any depth)."""
+    return fold(node, lambda c: _prepare_leaf(meta, c), _simplified)
+
+
+def _prepare_leaf(meta: ModelMeta, node: Any) -> Node:
     if isinstance(node, Cond):
         return prepare_cond(meta, node)
-    if isinstance(node, And):
-        return simplify(And(tuple(prepare_unsimplified(meta, n) for n in node.items)))
-    if isinstance(node, Or):
-        return simplify(Or(tuple(prepare_unsimplified(meta, n) for n in node.items)))
-    if isinstance(node, Not):
-        return simplify(Not(prepare_unsimplified(meta, node.item)))
     raise InvalidFilter(f"not a filter node: {node!r}")
 
 
@@ -152,53 +151,142 @@ def _is_nothing(n: Node) -> bool:
 
 def prepare_unsimplified(meta: ModelMeta, node: Node) -> Node:
     """``prepare`` without the final simplification (the caller simplifies once)."""
-    if isinstance(node, Cond):
-        return prepare_cond(meta, node)
-    if isinstance(node, And):
-        return And(tuple(prepare_unsimplified(meta, n) for n in node.items))
-    if isinstance(node, Or):
-        return Or(tuple(prepare_unsimplified(meta, n) for n in node.items))
-    if isinstance(node, Not):
-        return Not(prepare_unsimplified(meta, node.item))
-    raise InvalidFilter(f"not a filter node: {node!r}")
+    return fold(node, lambda c: _prepare_leaf(meta, c), _rebuilt)
+
+
+def _rebuilt(node: Node, kids: list[Node]) -> Node:
+    t = type(node)
+    if t is Not:
+        return Not(kids[0])
+    return And(tuple(kids)) if t is And else Or(tuple(kids))
 
 
 def simplify(node: Node) -> Node:
-    """Flatten nested And/Or, drop neutral parts, fold constants and double negation."""
-    t = type(node)
-    if t is Cond:
-        return node
-    if t is And or t is Or:
-        is_and = t is And
-        neutral, absorbing = (_is_everything, _is_nothing) if is_and else (_is_nothing,
-                                                                          _is_everything)
-        items: list[Node] = []
-        for n in node.items:  # type: ignore[attr-defined]
-            n = simplify(n)
-            if neutral(n):
-                continue
-            if absorbing(n):
-                return NOTHING if is_and else EVERYTHING
-            for m in (n.items if type(n) is t else (n,)):  # type: ignore[attr-defined]
-                if m not in items:
-                    items.append(m)
-        if len(items) == 1:
-            return items[0]
-        if not items:
-            return EVERYTHING if is_and else NOTHING
-        return And(tuple(items)) if is_and else Or(tuple(items))
-    if t is Not:
-        inner = simplify(node.item)  # type: ignore[attr-defined]
-        if type(inner) is Not:
-            return inner.item
-        if _is_everything(inner):
-            return NOTHING
-        if _is_nothing(inner):
-            return EVERYTHING
-        if type(inner) is Cond and inner.op == "isnull":
-            return Cond(inner.attr, "isnull", not inner.value)
-        return Not(inner)
+    """Flatten nested And/Or, drop neutral parts and duplicates, fold constants and double
+    negation, and merge an Or of equalities on one attribute into one ``in`` (an And of
+    ``ne``/``not_in`` on one attribute into one ``not_in``). Any depth (no recursion)."""
+    return fold(node, _leaf, _simplified)
+
+
+def _leaf(node: Any) -> Any:
     return node
+
+
+def _simplified(node: Node, kids: list[Node]) -> Node:
+    """One node of ``simplify``, its children already simplified."""
+    t = type(node)
+    if t is Not:
+        return negate(kids[0])
+    return junction(t, kids)
+
+
+def negate(inner: Node) -> Node:
+    """``Not(inner)`` simplified, ``inner`` being simplified already."""
+    t = type(inner)
+    if t is Not:
+        return inner.item  # type: ignore[attr-defined, no-any-return]
+    if t is Cond:
+        if inner.op == "isnull":  # type: ignore[attr-defined]
+            return Cond(inner.attr, "isnull", not inner.value)  # type: ignore[attr-defined]
+    elif _is_everything(inner):
+        return NOTHING
+    elif _is_nothing(inner):
+        return EVERYTHING
+    return Not(inner)
+
+
+def junction(t: type, kids: Iterable[Node]) -> Node:
+    """``And(kids)`` (``t is And``) or ``Or(kids)`` simplified, the kids being simplified
+    already."""
+    is_and = t is And
+    items: list[Node] = []
+    seen: set[Node] | None = None  # a few items compare directly; many by hash
+    for n in kids:
+        tn = type(n)
+        if tn is t:
+            sub = n.items  # type: ignore[attr-defined]
+        elif (tn is And or tn is Or) and not n.items:  # type: ignore[attr-defined]
+            if (tn is And) is is_and:
+                continue  # neutral
+            return NOTHING if is_and else EVERYTHING  # absorbing
+        else:
+            sub = (n,)
+        for m in sub:
+            if seen is None:
+                if m in items:
+                    continue
+                items.append(m)
+                if len(items) > 8:
+                    seen = _hashed(items)
+            elif not _duplicate(m, seen, items):
+                items.append(m)
+    if len(items) > 1:
+        items = _merge_lists(items, is_and)
+    if len(items) == 1:
+        return items[0]
+    if not items:
+        return EVERYTHING if is_and else NOTHING
+    return And(tuple(items)) if is_and else Or(tuple(items))
+
+
+def _hashed(items: list[Node]) -> set[Node]:
+    """The items that can be hashed, as a set."""
+    seen: set[Node] = set()
+    for m in items:
+        try:
+            seen.add(m)
+        except TypeError:
+            pass
+    return seen
+
+
+def _duplicate(m: Node, seen: set[Node], items: list[Node]) -> bool:
+    """True when ``m`` equals an earlier item; else it is recorded in ``seen``."""
+    try:
+        if m in seen:
+            return True
+        seen.add(m)
+        return False
+    except TypeError:  # a value that cannot be hashed (an unprepared list): compare
+        return m in items
+
+
+def _merge_lists(items: list[Node], is_and: bool) -> list[Node]:
+    """In an Or, the ``eq``/``in`` conditions on one attribute as one ``in``; in an And,
+    the ``ne``/``not_in`` ones as one ``not_in`` (local evaluation gives both forms the
+    same meaning; a backend compiles one list far better than many conditions)."""
+    one, many = ("ne", "not_in") if is_and else ("eq", "in")
+    where: dict[str, list[int]] = {}
+    n = 0
+    for m in items:
+        if type(m) is Cond and (m.op == one or m.op == many):
+            n += 1
+    if n < 2:
+        return items  # the common case: nothing to merge
+    for i, m in enumerate(items):
+        if type(m) is Cond and (m.op == one or (m.op == many and type(m.value) is tuple)):
+            where.setdefault(m.attr, []).append(i)
+    if all(len(ix) < 2 for ix in where.values()):
+        return items
+    out: list[Node | None] = list(items)
+    for name, ix in where.items():
+        if len(ix) < 2:
+            continue
+        values: list[Any] = []
+        for i in ix:
+            c = items[i]
+            if c.op == one:  # type: ignore[attr-defined]
+                values.append(c.value)  # type: ignore[attr-defined]
+            else:
+                values.extend(c.value)  # type: ignore[attr-defined]
+        try:
+            merged = tuple(dict.fromkeys(values))
+        except TypeError:  # unhashable values (an unprepared filter): leave them
+            continue
+        out[ix[0]] = Cond(name, many, merged)
+        for i in ix[1:]:
+            out[i] = None
+    return [m for m in out if m is not None]
 
 
 def free_text(meta: ModelMeta, text: str) -> Node:
@@ -216,9 +304,11 @@ def free_text(meta: ModelMeta, text: str) -> Node:
 def build_filter(meta: ModelMeta, where: Any = None, query: str | None = None,
                  lookups: dict[str, Any] | None = None) -> Node:
     """The validated filter of a search: ``where`` AND lookups AND free text."""
-    parts = [prepare_unsimplified(meta, to_node(where))] if where is not None else []
+    parts = [prepare(meta, to_node(where))] if where is not None else []
     if lookups:
         parts.extend(prepare_cond(meta, parse_lookup(k, v)) for k, v in lookups.items())
     if query is not None:
         parts.append(free_text(meta, query))
-    return simplify(And(tuple(parts)))
+    if len(parts) == 1:
+        return parts[0]
+    return junction(And, parts)

@@ -36,29 +36,67 @@ def lookups_node(lookups: dict[str, Any]) -> Node:
 class Q:
     """A filter you can combine: ``Q(done=False) & (Q(a=1) | ~Q(b=2))``.
 
-    ``Q()`` matches everything and ``~Q()`` nothing.
+    ``Q()`` matches everything and ``~Q()`` nothing. ``|`` and ``&`` build n-ary nodes:
+    ``a | b | c`` is one Or of three, and a chain of any length (``functools.reduce(
+    operator.or_, qs)``) takes linear time and stays flat.
     """
 
-    __slots__ = ("node",)
+    # Either ``_node``, or a pending chain: this Q is ``_prev``'s items and ``_add``,
+    # joined by ``_kind`` (And / Or). Joining is O(1); the node is made once, when first
+    # asked for, by walking the chain back (nothing is shared or mutated but the cache).
+    __slots__ = ("_node", "_kind", "_prev", "_add")
 
     def __init__(self, *nodes: Q | Node, **lookups: Any) -> None:
         parts: list[Node] = [to_node(n) for n in nodes]
         if lookups:
             parts.extend(parse_lookup(k, v) for k, v in lookups.items())
-        self.node: Node = parts[0] if len(parts) == 1 else And(tuple(parts))
+        self._node: Node | None = parts[0] if len(parts) == 1 else And(tuple(parts))
+        self._kind: type | None = None
+        self._prev: Q | None = None
+        self._add: tuple[Node, ...] = ()
 
     @classmethod
     def of(cls, node: Node) -> Q:
         """Wrap an AST node."""
         q = cls.__new__(cls)
-        q.node = node
+        q._node, q._kind, q._prev, q._add = node, None, None, ()
+        return q
+
+    @property
+    def node(self) -> Node:
+        """The filter's AST node."""
+        n = self._node
+        if n is None:
+            kind: Any = self._kind
+            chunks: list[tuple[Node, ...]] = []
+            q: Q | None = self
+            while q is not None and q._node is None:  # same-kind links (see _joined)
+                chunks.append(q._add)
+                q = q._prev
+            if q is not None:
+                base: Any = q._node
+                chunks.append(base.items if type(base) is kind else (base,))
+            items: list[Node] = []
+            for c in reversed(chunks):
+                items.extend(c)
+            n = self._node = kind(tuple(items))
+            self._prev, self._add = None, ()  # the chain is no longer needed here
+        return n
+
+    def _joined(self, kind: type, other: Q | Node) -> Q:
+        o = to_node(other)
+        q = Q.__new__(Q)
+        q._node, q._kind = None, kind
+        # a pending chain only ever links Qs of one kind: any other is made a node first
+        q._prev = self if self._node is None and self._kind is kind else Q.of(self.node)
+        q._add = o.items if type(o) is kind else (o,)  # type: ignore[attr-defined]
         return q
 
     def __and__(self, other: Q | Node) -> Q:
-        return Q.of(And((self.node, to_node(other))))
+        return self._joined(And, other)
 
     def __or__(self, other: Q | Node) -> Q:
-        return Q.of(Or((self.node, to_node(other))))
+        return self._joined(Or, other)
 
     def __invert__(self) -> Q:
         return Q.of(Not(self.node))
@@ -71,6 +109,9 @@ class Q:
 
     def __repr__(self) -> str:
         return f"Q({self.node!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle / copy the node, not a chain
+        return (Q.of, (self.node,))
 
 
 def to_node(where: Any) -> Node:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..query.ast import EVERYTHING, And, Node
+from ..query.ast import EVERYTHING, And, Cond, Node, weight
+from ..query.evaluate import plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +23,51 @@ class Split:
         return self.local == EVERYTHING
 
 
-def split_filter(node: Node, can_compile: Callable[[Node], bool]) -> Split:
-    """Split a prepared filter: the conjuncts a backend can compile, and the rest."""
-    if can_compile(node):
+def split_filter(node: Node, can_compile: Callable[[Node], bool],
+                 fits: Callable[[Node], bool] | None = None,
+                 relax: Callable[[Node], Node | None] | None = None) -> Split:
+    """Split a prepared filter: the conjuncts a backend can compile, and the rest.
+
+    ``can_compile(node)`` says whether a node compiles natively at all (operators,
+    kinds, depth); ``fits(node)``, when given, whether a native node is within the size
+    limits of one request (parameters, expression length). While the native conjuncts
+    together do not fit, the largest moves to the local part: a filter too big for the
+    backend is evaluated locally over what the rest selects, never refused. ``relax``
+    (e.g. :func:`list_superset`) may give, for a conjunct left local, a weaker condition
+    that does compile: it joins the native part, so that less is fetched.
+    """
+    if can_compile(node) and (fits is None or fits(node)):
         return Split(node, EVERYTHING)
-    if isinstance(node, And):
-        native = [n for n in node.items if can_compile(n)]
-        local = [n for n in node.items if not can_compile(n)]
-        return Split(_and(native), _and(local))
-    return Split(EVERYTHING, node)
+    items = node.items if type(node) is And else (node,)  # type: ignore[attr-defined]
+    native: list[Node] = []
+    local: list[Node] = []
+    for n in items:
+        (native if can_compile(n) else local).append(n)
+    if fits is not None:
+        while native and not fits(_and(native)):
+            big = max(native, key=weight)
+            native.remove(big)
+            local.append(big)
+    if relax is not None:
+        for n in local:
+            weak = relax(n)
+            if weak is not None and can_compile(weak) and (
+                    fits is None or fits(_and([*native, weak]))):
+                native.append(weak)
+    return Split(_and(native), _and(local))
+
+
+def list_superset(node: Node) -> Node | None:
+    """For a long ``in`` list: the range from its least to its greatest value, which
+    every item it matches lies in (None for any other node)."""
+    if type(node) is not Cond or node.op != "in" or len(node.value) < 2:  # type: ignore[attr-defined]
+        return None
+    values = node.value  # type: ignore[attr-defined]
+    try:
+        lo, hi = min(values, key=plain), max(values, key=plain)
+    except TypeError:  # values that do not order (an Enum of mixed values)
+        return None
+    return Cond(node.attr, "range", (lo, hi))  # type: ignore[attr-defined]
 
 
 def _and(items: list[Node]) -> Node:

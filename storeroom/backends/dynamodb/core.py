@@ -32,11 +32,24 @@ from typing import Any
 from ...errors import BackendError, UnsupportedOperation
 from ...model.stored import ModelMeta
 from ...model.types import BOOL, DECIMAL, JSON
-from ...query.ast import EVERYTHING, NOTHING, OPERATORS, And, Cond, Node, Not, Or, conds
+from ...query.ast import (
+    EVERYTHING,
+    NOTHING,
+    OPERATORS,
+    And,
+    Cond,
+    Node,
+    Not,
+    Or,
+    conds,
+    depth,
+    fold,
+    weight,
+)
 from ...query.evaluate import compile_local, plain
 from ...query.order import Order
-from ...query.prepare import simplify
-from ...store.plan import Split, split_filter
+from ...query.prepare import junction, negate, simplify
+from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
 from .codec import AttrCodec, esc_s
 
@@ -46,6 +59,13 @@ LOCAL_OPS = frozenset({"icontains", "istartswith", "iendswith", "iexact", "endsw
 NATIVE_OPS = OPERATORS - LOCAL_OPS
 KEY_OPS = frozenset({"eq", "lt", "lte", "gt", "gte", "range", "startswith"})
 MAX_IN = 100  # operands of one IN
+# DynamoDB's limits on one expression: 4 KB of text, about 1 MB of serialized values.
+# A native filter stays below these (with room for the key or existence condition beside
+# it) and nests at most MAX_DEPTH deep; the rest of a filter is evaluated locally.
+MAX_EXPR = 3800
+MAX_VALUES = 800_000
+MAX_DEPTH = 32
+_SMALL = 40  # a filter of at most this weight (ast.weight) is far below MAX_EXPR
 
 
 class Expected(Exception):
@@ -178,6 +198,24 @@ def _in_matches(av: dict[str, Any]) -> bool:
     return bool(next(iter(av.values())))
 
 
+def _junction_expr(node: Node, parts: list[Compiled]) -> Compiled:
+    t = type(node)
+    if t is Not:
+        return _not(parts[0])
+    return _and(parts) if t is And else _or(parts)
+
+
+def _value_size(value: Any) -> int:
+    """An upper bound of a filter value's serialized size (JSON escapes take 6 bytes)."""
+    if isinstance(value, str):
+        return 6 * len(value) + 16
+    if isinstance(value, bytes):
+        return 2 * len(value) + 16
+    if isinstance(value, tuple | list):
+        return sum(_value_size(v) + 8 for v in value)
+    return 64
+
+
 class FilterCompiler:
     """Prepared filters to DynamoDB condition expressions, two-valued like local evaluation.
 
@@ -189,8 +227,22 @@ class FilterCompiler:
         self.codecs = codecs
 
     def can_compile(self, node: Node) -> bool:
-        """True when the whole node runs on the server."""
-        return all(self._cond_native(c) for c in conds(node))
+        """True when the whole node runs on the server (and nests at most MAX_DEPTH)."""
+        if type(node) is Cond:
+            return self._cond_native(node)
+        return all(self._cond_native(c) for c in conds(node)) and depth(node) <= MAX_DEPTH
+
+    def fits(self, node: Node) -> bool:
+        """True when the node's expression and values stay within one request's limits."""
+        size = 0
+        for c in conds(node):
+            size += _value_size(c.value)
+        if size > MAX_VALUES:
+            return False
+        if weight(node) <= _SMALL:
+            return True
+        compiled = self.compile(node, Expr())
+        return isinstance(compiled, bool) or len(compiled.encode()) <= MAX_EXPR
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
@@ -212,15 +264,12 @@ class FilterCompiler:
 
     def compile(self, node: Node, ex: Expr) -> Compiled:
         """The condition expression of a node (or a constant)."""
-        if isinstance(node, Cond):
-            return self._cond(node, ex)
-        if isinstance(node, And):
-            return _and(self.compile(n, ex) for n in node.items)
-        if isinstance(node, Or):
-            return _or(self.compile(n, ex) for n in node.items)
-        if isinstance(node, Not):
-            return _not(self.compile(node.item, ex))
-        raise TypeError(f"not a filter node: {node!r}")
+        return fold(node, lambda c: self._leaf(c, ex), _junction_expr)
+
+    def _leaf(self, c: Any, ex: Expr) -> Compiled:
+        if not isinstance(c, Cond):
+            raise TypeError(f"not a filter node: {c!r}")
+        return self._cond(c, ex)
 
     def _cond(self, c: Cond, ex: Expr) -> Compiled:
         codec = self.codecs[c.attr]
@@ -336,26 +385,25 @@ def _join(a: _Interval, b: _Interval) -> _Interval:
 
 def implied_interval(node: Node, attr: str) -> _Interval | None:
     """A range of ``attr`` that every item matching ``node`` lies in (None: unknown)."""
-    if isinstance(node, Cond):
-        return _interval(node) if node.attr == attr else None
-    if isinstance(node, And):
+    def leaf(c: Any) -> _Interval | None:
+        return _interval(c) if isinstance(c, Cond) and c.attr == attr else None
+
+    def combine(n: Node, ivs: list[_Interval | None]) -> _Interval | None:
+        t = type(n)
         acc: _Interval | None = None
-        for n in node.items:
-            iv = implied_interval(n, attr)
-            if iv is not None:
-                acc = iv if acc is None else _meet(acc, iv)
-        return acc
-    if isinstance(node, Or):
-        if not node.items:
-            return None
-        acc = None
-        for n in node.items:
-            iv = implied_interval(n, attr)
-            if iv is None or not (iv.has_lo or iv.has_hi):
-                return None
-            acc = iv if acc is None else _join(acc, iv)
-        return acc
-    return None
+        if t is And:
+            for iv in ivs:
+                if iv is not None:
+                    acc = iv if acc is None else _meet(acc, iv)
+            return acc
+        if t is Or:
+            for iv in ivs:
+                if iv is None or not (iv.has_lo or iv.has_hi):
+                    return None
+                acc = iv if acc is None else _join(acc, iv)
+            return acc
+        return None
+    return fold(node, leaf, combine)
 
 
 class _Known:
@@ -368,19 +416,18 @@ class _Known:
 def peval(node: Node, known: dict[str, Any], nonnull: frozenset[str]) -> Node:
     """``node`` with conditions on pinned attributes (and ``isnull`` on attributes that
     are never None) replaced by their truth value, simplified."""
-    if isinstance(node, Cond):
-        if node.attr in known:
-            return EVERYTHING if compile_local(node)(_Known(known)) else NOTHING
-        if node.op == "isnull" and node.attr in nonnull:
-            return NOTHING if node.value else EVERYTHING
-        return node
-    if isinstance(node, And):
-        return simplify(And(tuple(peval(n, known, nonnull) for n in node.items)))
-    if isinstance(node, Or):
-        return simplify(Or(tuple(peval(n, known, nonnull) for n in node.items)))
-    if isinstance(node, Not):
-        return simplify(Not(peval(node.item, known, nonnull)))
-    return node
+    def leaf(c: Any) -> Node:
+        if not isinstance(c, Cond):
+            return c  # type: ignore[no-any-return]
+        if c.attr in known:
+            return EVERYTHING if compile_local(c)(_Known(known)) else NOTHING
+        if c.op == "isnull" and c.attr in nonnull:
+            return NOTHING if c.value else EVERYTHING
+        return c
+
+    def combine(n: Node, kids: list[Node]) -> Node:
+        return negate(kids[0]) if type(n) is Not else junction(type(n), kids)
+    return fold(node, leaf, combine)
 
 
 def attrs_of(node: Node) -> set[str]:
@@ -569,7 +616,8 @@ class DynamoCore:
     # filters ---------------------------------------------------------------------------
     def split(self, node: Node) -> Split:
         """What of a filter runs on the server."""
-        return split_filter(node, self.compiler.can_compile)
+        return split_filter(node, self.compiler.can_compile, self.compiler.fits,
+                            list_superset)
 
     def can_order(self, order: Order) -> bool:
         """True when some Query can return items in this order (its first attribute is a

@@ -55,9 +55,20 @@ from ...model.types import (
     JSON,
     UUID,
 )
-from ...query.ast import OPERATORS, ORDER_OPERATORS, And, Cond, Node, Not, Or, conds
+from ...query.ast import (
+    LIST_OPERATORS,
+    OPERATORS,
+    ORDER_OPERATORS,
+    And,
+    Cond,
+    Node,
+    Not,
+    conds,
+    depth,
+    fold,
+)
 from ...query.order import Order
-from ...store.plan import Split, split_filter
+from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
 from ..values import iso_utc, json_text_dumper, json_text_loader
 
@@ -69,6 +80,14 @@ SEQUENCES = "storeroom_sequences"
 """The collection holding ``generated.sequence()`` counters, one document per collection."""
 NOTHING_QUERY: dict[str, Any] = {"_id": {"$exists": False}}
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+MAX_DEPTH = 32
+"""Deepest native filter (And/Or/Not levels); a deeper one is evaluated locally."""
+MAX_QUERY_BYTES = 8 * 1024 * 1024
+"""Largest native filter (its values, in BSON); a larger one is evaluated locally."""
+MAX_IN = 256
+"""Longest native ``$in``/``$nin`` list. MongoDB advises against long ones (every value is
+compared, or is one index interval); a longer ``in`` runs as the range of its values,
+and the list itself is checked locally."""
 _NAN = float("nan")
 
 
@@ -260,8 +279,19 @@ class MongoCore:
 
     # filters -------------------------------------------------------------------------
     def can_compile(self, node: Node) -> bool:
-        """True when the whole node runs on the server with local evaluation's meaning."""
-        return all(self._cond_native(c) for c in conds(node))
+        """True when the whole node runs on the server with local evaluation's meaning
+        (and nests at most ``MAX_DEPTH`` deep: a BSON document nests at most 100 levels,
+        two per And/Or/Not)."""
+        if type(node) is Cond:
+            return self._cond_native(node)
+        return all(self._cond_native(c) for c in conds(node)) and depth(node) <= MAX_DEPTH
+
+    def fits(self, node: Node) -> bool:
+        """True when the query document stays well within BSON's 16 MiB."""
+        size = 0
+        for c in conds(node):
+            size += _bson_size(c.value)
+        return size <= MAX_QUERY_BYTES
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
@@ -270,33 +300,24 @@ class MongoCore:
         kind = self.attrs[node.attr].kind
         if kind in (DECIMAL, JSON):
             return False
+        if node.op in LIST_OPERATORS and len(node.value) > MAX_IN:
+            return False
         if kind == BYTES and node.op in ORDER_OPERATORS:
             return False
         return True
 
     def split(self, node: Node) -> Split:
         """What of a filter runs on the server."""
-        return split_filter(node, self.can_compile)
+        return split_filter(node, self.can_compile, self.fits, list_superset)
 
     def compile(self, node: Node) -> dict[str, Any]:
         """The query document of an all-native node."""
-        if isinstance(node, Cond):
-            return self._cond(node)
-        if isinstance(node, And):
-            if not node.items:
-                return {}
-            if len(node.items) == 1:
-                return self.compile(node.items[0])
-            return {"$and": [self.compile(n) for n in node.items]}
-        if isinstance(node, Or):
-            if not node.items:
-                return dict(NOTHING_QUERY)
-            if len(node.items) == 1:
-                return self.compile(node.items[0])
-            return {"$or": [self.compile(n) for n in node.items]}
-        if isinstance(node, Not):
-            return {"$nor": [self.compile(node.item)]}
-        raise TypeError(f"not a filter node: {node!r}")
+        return fold(node, self._leaf, _junction_query)
+
+    def _leaf(self, node: Any) -> dict[str, Any]:
+        if not isinstance(node, Cond):
+            raise TypeError(f"not a filter node: {node!r}")
+        return self._cond(node)
 
     def key_query(self, key: tuple[Any, ...], pre: Node | None = None) -> dict[str, Any]:
         """The query of the item at key (and a native precondition)."""
@@ -386,6 +407,29 @@ class MongoCore:
                     opts["partialFilterExpression"] = {p: {"$exists": True} for p in optional}
             out.append((keys, opts))
         return out
+
+
+def _junction_query(node: Node, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    t = type(node)
+    if t is Not:
+        return {"$nor": [parts[0]]}
+    if not parts:
+        return {} if t is And else dict(NOTHING_QUERY)
+    if len(parts) == 1:
+        return parts[0]
+    return {"$and" if t is And else "$or": parts}
+
+
+def _bson_size(value: Any) -> int:
+    """An upper bound of the BSON bytes a filter value takes (with its element name)."""
+    value = _plain(value)
+    if isinstance(value, str):
+        return 4 * len(value) + 16
+    if isinstance(value, bytes):
+        return len(value) + 16
+    if isinstance(value, tuple | list):
+        return sum(_bson_size(v) + 8 for v in value) + 16
+    return 48
 
 
 def _plain(v: Any) -> Any:

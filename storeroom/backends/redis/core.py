@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +46,9 @@ RANGE_OPS = NATIVE_OPS
 # when the part of a filter that is not on the scanned index selects at most this many
 # keys, those items are fetched directly and sorted locally instead of scanning
 SMALL_SET = 1000
+# an ``in`` of more values than this reads its sorted set whole (one round trip) and picks
+# the members of those values, instead of one range read per value
+BIG_IN = 256
 MAX_RETRIES = 20
 
 Interval = tuple[bytes | None, bytes | None]  # [lo, hi) in member bytes; None: unbounded
@@ -414,6 +418,33 @@ class RedisCore:
     def is_range_leaf(self, c: Cond) -> bool:
         return c.attr in self.ix or c.attr == self.key_names[0]
 
+    def is_big_in(self, c: Node) -> bool:
+        """True for an ``in`` read as a whole sorted set (``BIG_IN``)."""
+        return type(c) is Cond and c.op == "in" and len(c.value) > BIG_IN
+
+    def big_in_members(self, c: Cond) -> tuple[str, Callable[[list[bytes]], set[bytes]]]:
+        """For a big ``in`` on the key or an index: the sorted set to read whole, and the
+        function from its members to the encoded keys of the items whose value is listed."""
+        if c.attr == self.key_names[0]:
+            enc, zkey = self._kenc[0], self.keys_zset
+            want = {enc(v) for v in c.value}
+            if len(self.key_names) == 1:
+                return zkey, lambda ms: {m for m in ms if m in want}
+            kskip = self.key_codec[1]
+            return zkey, lambda ms: {m for m in ms if m[:kskip(m, 0)] in want}
+        info = self.ix[c.attr]
+        want = {info.enc(v) for v in c.value}
+        skip = info.skip
+
+        def pick(ms: list[bytes]) -> set[bytes]:
+            out = set()
+            for m in ms:
+                end = skip(m, 0)
+                if m[:end] in want:
+                    out.add(m[end:])
+            return out
+        return info.zkey, pick
+
     # ordered scans ---------------------------------------------------------------------
     def match_after(self, order: Order, items: list[Node]) -> tuple[tuple[Any, ...],
                                                                    list[Node]] | None:
@@ -506,7 +537,7 @@ class RedisCore:
         ivs, null_ok = ALL, True
         rest: list[Node] = []
         for n in items:
-            if isinstance(n, Cond) and n.attr == attr:
+            if isinstance(n, Cond) and n.attr == attr and not self.is_big_in(n):
                 if d.index is None:
                     ivs2, nul = self.cond_intervals(n, self._kenc[0], False)
                 else:

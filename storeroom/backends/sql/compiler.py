@@ -2,12 +2,17 @@
 
 A filter's *shape* is its tree with the values taken out. Each shape compiles to SQL
 text once (SQLAlchemy Core does the compiling, per dialect); later searches of the
-same shape only bind new values. Every predicate is compiled two-valued (never NULL),
-so ``NOT`` and ``ne`` match rows whose attribute is NULL, as local evaluation does.
+same shape only bind new values. An ``in`` / ``not_in`` list binds as one parameter
+where the dialect can (``SqlDialect.list_form``), so lists of every length share one
+statement and no list meets the dialect's limit on parameters. Every predicate is
+compiled two-valued (never NULL), so ``NOT`` and ``ne`` match rows whose attribute is
+NULL, as local evaluation does. Filters too deep or too big for one statement are left
+to local evaluation by ``split`` (``can_compile``, ``fits``); see docs/filters.md.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +21,7 @@ import sqlalchemy as sa
 
 from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, JSON
-from ...query.ast import And, Cond, Node, Not, Or, conds
+from ...query.ast import LIST_OPERATORS, And, Cond, Node, Not, conds, depth, fold
 from ...query.order import Order
 from .codec import Conv
 
@@ -38,6 +43,37 @@ class Binder:
         self.values.append(value)
         return sa.bindparam(name, value=None)
 
+    def bind_list(self, value: Any) -> sa.BindParameter[Any]:
+        """A fresh "expanding" parameter: ``IN (__[POSTCOMPILE_pN])``, one placeholder per
+        value at execution (see ``expand``)."""
+        name = f"p{len(self.values)}"
+        self.values.append(value)
+        return sa.bindparam(name, expanding=True)
+
+
+# SQL nesting: a flat AND/OR of k terms nests k-1 deep in SQLite's parse tree (and its
+# "Expression tree is too large" limit is 1000); wider lists compile as a balanced tree of
+# groups of at most GROUP terms. A native filter is at most MAX_SQL_DEPTH deep in these
+# units, which also keeps SQLAlchemy's recursive compiler far from Python's recursion
+# limit; a deeper one is evaluated locally (``split``).
+GROUP = 8
+MAX_SQL_DEPTH = 64
+
+
+def _group_depth(k: int) -> int:
+    """How deep ``_balanced`` nests a list of ``k`` terms."""
+    if k <= GROUP:
+        return max(k - 1, 0)
+    return GROUP + math.ceil(math.log2(k / GROUP))
+
+
+def _balanced(fn: Any, parts: list[Any]) -> Any:
+    """``fn(*parts)`` (``sa.and_``/``sa.or_``) as a balanced tree of small groups."""
+    if len(parts) <= GROUP:
+        return fn(*parts)
+    mid = len(parts) // 2
+    return fn(_balanced(fn, parts[:mid]).self_group(), _balanced(fn, parts[mid:]).self_group())
+
 
 @dataclass
 class SqlDialect:
@@ -57,6 +93,18 @@ class SqlDialect:
     # True when a failed statement aborts the whole transaction (PostgreSQL), not just
     # itself: a write that may fail inside a caller's transaction must not raise there
     error_aborts_tx: bool = False
+    # the values of an in / not_in bind as ONE parameter where the dialect can:
+    # list_form(attr, values) names how (None: one parameter per value), list_value(form,
+    # driver values) is that parameter's value, list_sql(column, parameter, form) the SQL
+    # of "column is one of them"; form "expand" is an expanding parameter (``expand``)
+    list_form: Callable[[Any, tuple[Any, ...]], str | None] | None = None
+    list_value: Callable[[str, list[Any]], Any] | None = None
+    list_sql: Callable[[Any, Any, str], Any] | None = None
+    # most bound parameters in one statement (None: no limit); the rest is local
+    max_params: int | None = None
+    # most bytes of values in one statement, for a driver that writes them into the SQL
+    # text (None: values travel as parameters)
+    max_bytes: int | None = None
 
     def can_compare(self, kind: str) -> bool:
         """True when values of this kind compare natively (eq, lt, in, order by...)."""
@@ -75,8 +123,15 @@ class FilterCompiler:
 
     # what is native --------------------------------------------------------------------
     def can_compile(self, node: Node) -> bool:
-        """True when the whole node runs in the database."""
-        return all(self._cond_native(c) for c in conds(node))
+        """True when the whole node runs in the database: every condition is native and
+        the tree is not nested deeper than ``MAX_SQL_DEPTH``."""
+        if type(node) is Cond:
+            return self._cond_native(node)
+        native = self._cond_native
+        for c in conds(node):
+            if not native(c):
+                return False
+        return depth(node) == 1 or fold(node, _leaf_depth, _sql_depth) <= MAX_SQL_DEPTH
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
@@ -85,6 +140,31 @@ class FilterCompiler:
             return True
         ok = self.dialect.value_ok
         return self.dialect.can_compare(a.kind) and (ok is None or ok(a, node))
+
+    def fits(self, node: Node) -> bool:
+        """True when one statement can hold the node's values (parameter count, size)."""
+        d = self.dialect
+        if d.max_params is not None:
+            n = 0
+            for c in conds(node):
+                n += self._list_params(c) if c.op in LIST_OPERATORS else 2  # others: 2 at most
+            if n > d.max_params:
+                return False
+        if d.max_bytes is not None:
+            size = 0
+            for c in conds(node):
+                size += _text_size(c.value)
+            if size > d.max_bytes:
+                return False
+        return True
+
+    def _list_params(self, c: Cond) -> int:
+        """How many parameters an in / not_in binds."""
+        return 1 if self._form(c) is not None else len(c.value)
+
+    def _form(self, c: Cond) -> str | None:
+        lf = self.dialect.list_form
+        return None if lf is None else lf(self.meta.attrs[c.attr], c.value)
 
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""
@@ -97,19 +177,12 @@ class FilterCompiler:
 
     def compile(self, node: Node, b: Binder) -> Any:
         """The SQL predicate of a node (two-valued)."""
-        if isinstance(node, Cond):
-            return self._cond(node, b)
-        if isinstance(node, And):
-            if not node.items:
-                return sa.true()
-            return sa.and_(*[self.compile(n, b) for n in node.items])
-        if isinstance(node, Or):
-            if not node.items:
-                return sa.false()
-            return sa.or_(*[self.compile(n, b) for n in node.items])
-        if isinstance(node, Not):
-            return sa.not_(self.compile(node.item, b))
-        raise TypeError(node)
+        return fold(node, lambda c: self._leaf(c, b), _junction_sql)
+
+    def _leaf(self, c: Any, b: Binder) -> Any:
+        if not isinstance(c, Cond):
+            raise TypeError(c)
+        return self._cond(c, b)
 
     def _cond(self, c: Cond, b: Binder) -> Any:
         col = self.table.c[c.attr]
@@ -125,12 +198,19 @@ class FilterCompiler:
             if op == "ne":
                 return sa.or_(col.is_(None), expr) if nullable else expr
             return sa.and_(col.is_not(None), expr) if nullable else expr
-        if op in ("in", "not_in"):
-            params = [b.bind(self._v(c.attr, v)) for v in c.value]
+        if op in LIST_OPERATORS:
+            if not c.value:
+                return sa.false() if op == "in" else sa.true()
+            form = self._form(c)
+            if form is None:
+                expr = col.in_([b.bind(self._v(c.attr, v)) for v in c.value])
+            else:
+                value = self._list_value(c, form)
+                p = b.bind_list(value) if form == "expand" else b.bind(value)
+                expr = self.dialect.list_sql(col, p, form)  # type: ignore[misc]
             if op == "in":
-                expr = col.in_(params)
                 return sa.and_(col.is_not(None), expr) if nullable else expr
-            expr = col.not_in(params)
+            expr = sa.not_(expr)
             return sa.or_(col.is_(None), expr) if nullable else expr
         if op == "range":
             lo, hi = (b.bind(self._v(c.attr, v)) for v in c.value)
@@ -140,23 +220,37 @@ class FilterCompiler:
         expr = self.dialect.text_sql(col, params, op)
         return sa.and_(col.is_not(None), expr) if nullable else expr
 
-    def collect(self, node: Node, out: list[Any]) -> None:
-        """Append the bound values of a node in the order ``compile`` binds them."""
-        if isinstance(node, Cond):
-            op, name = node.op, node.attr
+    def _list_value(self, c: Cond, form: str) -> Any:
+        conv = self.enc.get(c.attr)
+        vals = list(c.value) if conv is None else [conv(v) for v in c.value]
+        return self.dialect.list_value(form, vals)  # type: ignore[misc]
+
+    def shape_values(self, node: Node) -> tuple[Any, list[Any]]:
+        """The node's *shape* (its tree without the values, the key of compiled SQL) and
+        its bound values in the order ``compile`` binds them, in one walk."""
+        out: list[Any] = []
+
+        def leaf(c: Any) -> Any:
+            op, name = c.op, c.attr
             if op == "isnull":
-                return
-            if op in ("in", "not_in", "range"):
-                out.extend(self._v(name, v) for v in node.value)
+                return (name, "isnull", bool(c.value))
+            if op in LIST_OPERATORS:
+                if not c.value:
+                    return (name, op, 0)
+                form = self._form(c)
+                if form is None:
+                    out.extend(self._v(name, v) for v in c.value)
+                    return (name, op, len(c.value))
+                out.append(self._list_value(c, form))
+                return (name, op, form)
+            if op == "range":
+                out.extend(self._v(name, v) for v in c.value)
             elif op in ("eq", "ne", "lt", "lte", "gt", "gte"):
-                out.append(self._v(name, node.value))
+                out.append(self._v(name, c.value))
             else:
-                out.extend(self.dialect.text_params(op, node.value))
-        elif isinstance(node, And | Or):
-            for n in node.items:
-                self.collect(n, out)
-        elif isinstance(node, Not):
-            self.collect(node.item, out)
+                out.extend(self.dialect.text_params(op, c.value))
+            return (name, op)
+        return fold(node, leaf, _shape_node), out
 
     def order_clauses(self, order: Order) -> list[Any]:
         """ORDER BY clauses with None last in both directions."""
@@ -171,21 +265,41 @@ class FilterCompiler:
         return out
 
 
-def shape(node: Node) -> Any:
-    """A hashable form of a filter without its values (lists keep their length)."""
-    if isinstance(node, Cond):
-        if node.op in ("in", "not_in"):
-            return (node.attr, node.op, len(node.value))
-        if node.op == "isnull":
-            return (node.attr, "isnull", bool(node.value))
-        return (node.attr, node.op)
-    if isinstance(node, And):
-        return ("and", tuple(shape(n) for n in node.items))
-    if isinstance(node, Or):
-        return ("or", tuple(shape(n) for n in node.items))
-    if isinstance(node, Not):
-        return ("not", shape(node.item))
-    raise TypeError(node)
+def _junction_sql(node: Node, parts: list[Any]) -> Any:
+    t = type(node)
+    if t is Not:
+        return sa.not_(parts[0])
+    if not parts:
+        return sa.true() if t is And else sa.false()
+    return _balanced(sa.and_ if t is And else sa.or_, parts)
+
+
+def _shape_node(node: Node, parts: list[Any]) -> Any:
+    t = type(node)
+    if t is Not:
+        return ("not", parts[0])
+    return ("and" if t is And else "or", tuple(parts))
+
+
+def _leaf_depth(c: Any) -> int:
+    return 2  # col IS NOT NULL AND col = ?
+
+
+def _sql_depth(node: Node, depths: list[int]) -> int:
+    if type(node) is Not:
+        return depths[0] + 1
+    return max(depths, default=0) + _group_depth(len(depths))
+
+
+def _text_size(value: Any) -> int:
+    """An upper bound of the SQL text a value takes once escaped into a statement."""
+    if isinstance(value, str):
+        return 4 * len(value) + 3
+    if isinstance(value, bytes):
+        return 2 * len(value) + 12
+    if isinstance(value, tuple | list):
+        return sum(_text_size(v) + 1 for v in value)
+    return 40
 
 
 def local_kinds_sqlite() -> frozenset[str]:

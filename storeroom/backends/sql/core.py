@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from ...model.stored import ModelMeta
 from ...query.ast import OPERATORS, Node
 from ...query.order import Order
-from ...store.plan import Split, split_filter
+from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
 from . import sequences
 from .codec import row_builder, value_encoder
-from .compiler import Binder, FilterCompiler, shape
+from .compiler import Binder, FilterCompiler
 from .dialects import DIALECTS
 
 Sql = tuple[str, tuple[str, ...] | None, dict[str, Any] | None]
@@ -28,6 +28,8 @@ Sql = tuple[str, tuple[str, ...] | None, dict[str, Any] | None]
 values of parameters SQLAlchemy added itself (such as SQLite's ``OFFSET``)."""
 
 _OURS = re.compile(r"^(p\d+|k\d+|v_.*|s_.*|lim)$")
+_LIST = re.compile(r"__\[POSTCOMPILE_p(\d+)\]")
+_NAMED_P = re.compile(r"%\(p(\d+)\)s")
 
 
 class SqlCore:
@@ -85,6 +87,8 @@ class SqlCore:
         self._batch_sql: dict[int, Sql] = {}
         self.array_batch = dialect == "postgresql"  # batch_sql binds one array
         self._update_sql: dict[tuple[str, ...], Sql] = {}
+        # lists compile to expanding parameters, spread when a statement runs
+        self.expanding = dialect == "mysql"
 
     # DDL ---------------------------------------------------------------------------
     def create(self, conn: Any) -> None:
@@ -225,7 +229,8 @@ class SqlCore:
                   limit: bool = False, names: Sequence[str] = ()) -> tuple[Sql, list[Any]]:
         """Compiled SELECT / COUNT / UPDATE / DELETE (or a locking SELECT, ``lock``) over a
         filter, and its values."""
-        key = (kind, shape(node), order, limit, tuple(names))
+        shp, values = self.fc.shape_values(node)
+        key = (kind, shp, order, limit, tuple(names))
 
         def make() -> Any:
             b = Binder()
@@ -254,9 +259,41 @@ class SqlCore:
                 return self.table.delete().where(sa.and_(self.key_where(), pred))
             raise ValueError(kind)
         sql = self.cached(key, make)
-        values: list[Any] = []
-        self.fc.collect(node, values)
+        if self.expanding and "__[POSTCOMPILE_" in sql[0]:
+            return self._expand(sql, values)
         return sql, values
+
+    def _expand(self, sql: Sql, values: list[Any]) -> tuple[Sql, list[Any]]:
+        """SQL with expanding parameters (``IN (__[POSTCOMPILE_pN])``) and its values,
+        rewritten to one placeholder per value of each list, renumbered ``p0, p1, ...``."""
+        text, order, extra = sql
+        lists = {int(i) for i in _LIST.findall(text)}
+        flat: list[Any] = []
+        at: list[int] = []  # where the values of parameter i start in ``flat``
+        for i, v in enumerate(values):
+            at.append(len(flat))
+            if i in lists:
+                flat.extend(v)
+            else:
+                flat.append(v)
+
+        def names(i: int) -> list[str]:
+            n = len(values[i]) if i in lists else 1
+            return [f"p{j}" for j in range(at[i], at[i] + n)]
+        if order is None:  # named: %(pN)s
+            text = _NAMED_P.sub(lambda m: f"%(p{at[int(m.group(1))]})s", text)
+            text = _LIST.sub(lambda m: ", ".join(f"%({n})s" for n in names(int(m.group(1)))),
+                             text)
+            return (text, None, extra), flat
+        mark = "?" if self.sa_dialect.paramstyle == "qmark" else "%s"
+        text = _LIST.sub(lambda m: ", ".join([mark] * len(values[int(m.group(1))])), text)
+        new_order: list[str] = []
+        for n in order:
+            if _OURS.match(n) and n[0] == "p" and n[1:].isdigit():
+                new_order.extend(names(int(n[1:])))
+            else:
+                new_order.append(n)
+        return (text, tuple(new_order), extra), flat
 
     def named(self, values: list[Any]) -> dict[str, Any]:
         """Filter values as named parameters p0, p1, ..."""
@@ -264,7 +301,7 @@ class SqlCore:
 
     def split(self, node: Node) -> Split:
         """What of a filter runs in the database."""
-        return split_filter(node, self.fc.can_compile)
+        return split_filter(node, self.fc.can_compile, self.fc.fits, list_superset)
 
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
+import sqlite3
+from contextlib import closing
 from typing import Any
 
 import sqlalchemy as sa
 
-from ...model.types import DECIMAL
+from ...model.types import BYTES, DECIMAL, ENUM, FLOAT, STR
 from ...query.ast import TEXT_OPERATORS, Cond
+from ...query.evaluate import plain
 from .compiler import SqlDialect, like_escape, local_kinds_sqlite
 
 
@@ -47,7 +52,53 @@ def _sqlite_text_sql(col: Any, params: list[Any], op: str) -> Any:
     return sa.func.sr_text(sa.literal_column(f"'{op}'"), col, params[0]) == sa.literal_column("1")
 
 
-SQLITE = SqlDialect("sqlite", _sqlite_text_params, _sqlite_text_sql, local_kinds_sqlite())
+# Lists bind as one JSON parameter: ``col IN (SELECT value FROM json_each(?))``, for every
+# length (one statement), and beyond SQLite's limit on parameters. JSON carries text,
+# 64-bit integers, booleans (1/0, as SQLite stores them) and finite floats exactly
+# (SQLite parses the shortest repr back to the same double); SQLite's JSON text stops at
+# NUL and has no blobs, so bytes, and text holding NUL, compare as ``hex(col)`` with
+# hex text; infinite floats get one parameter each.
+def _sqlite_list_form(a: Any, values: tuple[Any, ...]) -> str | None:
+    kind = a.kind
+    if kind == BYTES:
+        return "hex"
+    if kind == FLOAT:
+        return "json" if all(map(math.isfinite, values)) else None
+    if kind == STR:
+        return "hex" if "\x00" in "".join(values) else "json"
+    if kind == ENUM:  # by the members' values
+        plains = {plain(v) for v in set(values)}
+        if all(isinstance(p, str) for p in plains):
+            return "hex" if any("\x00" in p for p in plains) else "json"
+        return "json" if all(type(p) is int for p in plains) else None
+    return "json"
+
+
+def _sqlite_list_value(form: str, values: list[Any]) -> str:
+    if form == "hex":
+        values = [(v if isinstance(v, bytes) else v.encode()).hex().upper() for v in values]
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sqlite_list_sql(col: Any, p: Any, form: str) -> Any:
+    each = sa.func.json_each(p).table_valued("value")
+    return (sa.func.hex(col) if form == "hex" else col).in_(sa.select(each.c.value))
+
+
+def _sqlite_max_params() -> int:
+    """SQLite's limit on parameters in one statement (32766 since 3.32, 999 before),
+    less a tenth for the parameters of keys and changes beside the filter's."""
+    try:
+        with closing(sqlite3.connect(":memory:")) as conn:
+            limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except (sqlite3.Error, AttributeError):
+        limit = 999
+    return limit - limit // 10
+
+
+SQLITE = SqlDialect("sqlite", _sqlite_text_params, _sqlite_text_sql, local_kinds_sqlite(),
+                    list_form=_sqlite_list_form, list_value=_sqlite_list_value,
+                    list_sql=_sqlite_list_sql, max_params=_sqlite_max_params())
 
 
 def _like_params(op: str, x: str) -> list[Any]:
@@ -95,7 +146,25 @@ def _pg_value_ok(a: Any, c: Cond) -> bool:
     return _no_nul(c.value)
 
 
+# Lists bind as one array parameter: ``col = ANY(%s)`` (psycopg sends a Python list as
+# an array of its values' type), one statement for every length. A list whose values
+# are not all of one type (an Enum of mixed values) gets one parameter per value.
+def _pg_list_form(a: Any, values: tuple[Any, ...]) -> str | None:
+    first = type(plain(values[0]))
+    return "array" if all(type(plain(v)) is first for v in values) else None
+
+
+def _pg_list_value(form: str, values: list[Any]) -> list[Any]:
+    return values
+
+
+def _pg_list_sql(col: Any, p: Any, form: str) -> Any:
+    return col == sa.func.any(p)
+
+
 POSTGRESQL = SqlDialect("postgresql", _like_params, _pg_text_sql, frozenset(), _pg_value_ok,
+                        list_form=_pg_list_form, list_value=_pg_list_value,
+                        list_sql=_pg_list_sql, max_params=65535 - 65535 // 10,
                         error_aborts_tx=True)
 
 
@@ -145,7 +214,26 @@ def _mysql_order_key(col: Any, a: Any) -> Any:
 
 # DECIMAL is stored as its exact text (a SQL DECIMAL needs a fixed scale and would not
 # give back Decimal("1.10") as written), which does not compare numerically: local.
+# PyMySQL writes parameters into the statement text itself, so a list is one expanding
+# parameter, compiled once and spread to one placeholder per value when it runs
+# (compiler.expand): exactly the escaping of single values, and no limit on their
+# number; the statement must stay within the server's max_allowed_packet (16 MiB by
+# default), so a filter whose values would take more than 8 MiB of text is local.
+def _mysql_list_form(a: Any, values: tuple[Any, ...]) -> str:
+    return "expand"
+
+
+def _mysql_list_value(form: str, values: list[Any]) -> list[Any]:
+    return values
+
+
+def _mysql_list_sql(col: Any, p: Any, form: str) -> Any:
+    return col.in_(p)
+
+
 MYSQL = SqlDialect("mysql", _like_params, _mysql_text_sql, frozenset({DECIMAL}),
-                   _mysql_value_ok, _mysql_order_key)
+                   _mysql_value_ok, _mysql_order_key, list_form=_mysql_list_form,
+                   list_value=_mysql_list_value, list_sql=_mysql_list_sql,
+                   max_bytes=8 * 1024 * 1024)
 
 DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}

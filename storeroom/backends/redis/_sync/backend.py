@@ -10,7 +10,7 @@ import redis as redis_client
 from redis.exceptions import NoScriptError, RedisError
 
 from ....errors import BackendError, Conflict
-from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds
+from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, fold
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....store.plan import Split
@@ -273,6 +273,11 @@ class RedisBackend:
             if not core.is_range_leaf(c):
                 plan.append((c, None, None, 0, False))
                 continue
+            if core.is_big_in(c):  # the whole sorted set, members picked here
+                zkey, pick = core.big_in_members(c)
+                pipe.zrange(zkey, 0, -1)
+                plan.append((c, zkey, pick, -1, False))
+                continue
             zkey, ivs, nullkey, skip = core.leaf_intervals(c)
             for lo, hi in ivs:
                 pipe.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))
@@ -293,6 +298,10 @@ class RedisBackend:
                     keep = core.local_key_filter(c)
                     sets[c] = {k for k in every if keep(k)}
                 continue
+            if n < 0:
+                sets[c] = skip(res[i])
+                i += 1
+                continue
             s: set[bytes] = set()
             for ms in res[i:i + n]:
                 if skip is None:
@@ -306,14 +315,15 @@ class RedisBackend:
             sets[c] = s
         return _combine(node, sets, every)
 
-    def _fetch(self, kbs: list[bytes], node: Node) -> list[Any]:
-        """The items of encoded keys (MGET), still matching ``node``."""
+    def _fetch(self, kbs: list[bytes], node: Node, keep: Any = None) -> list[Any]:
+        """The items of encoded keys (MGET), still matching ``node`` (``keep``: its
+        compiled predicate, when the caller has it)."""
         core = self.core
         raws = self._mget([core.item_key_of_kenc(k) for k in kbs])
         build = core.build
         items = [build(r) for r in raws if r is not None]
         if node != EVERYTHING:
-            keep = compile_local(node)
+            keep = keep or compile_local(node)
             items = [i for i in items if keep(i)]
         return items
 
@@ -362,8 +372,9 @@ class RedisBackend:
                         return
                     lo = ks[-1] + b"\x00"
             kbs = sorted(self._keyset(node))
+            keep = compile_local(node)
             for start in range(0, len(kbs), CHUNK):
-                for item in self._fetch(kbs[start:start + CHUNK], node):
+                for item in self._fetch(kbs[start:start + CHUNK], node, keep):
                     yield item
         except RedisError as exc:
             raise _wrap(exc, f"search {self._name}") from exc
@@ -376,7 +387,7 @@ class RedisBackend:
                 return int(self.r.zcard(core.keys_zset))
             if node == NOTHING:
                 return 0
-            if isinstance(node, Cond) and core.is_range_leaf(node):
+            if isinstance(node, Cond) and core.is_range_leaf(node) and not core.is_big_in(node):
                 zkey, ivs, nullkey, _ = core.leaf_intervals(node)
                 pipe = self.r.pipeline(transaction=False)
                 for lo, hi in ivs:
@@ -514,32 +525,36 @@ class RedisBackend:
 
 
 def _has_not(node: Node) -> bool:
-    if isinstance(node, Not):
-        return True
-    if isinstance(node, And | Or):
-        return any(_has_not(n) for n in node.items)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        t = type(n)
+        if t is Not:
+            return True
+        if t is And or t is Or:
+            stack.extend(n.items)  # type: ignore[attr-defined]
     return False
 
 
 def _combine(node: Node, sets: dict[Cond, set[bytes]], every: set[bytes]) -> set[bytes]:
-    if isinstance(node, Cond):
-        return sets[node]
-    if isinstance(node, And):
-        if not node.items:
-            return set(every)
-        parts = sorted((_combine(n, sets, every) for n in node.items), key=len)
-        out = set(parts[0])
-        for s in parts[1:]:
-            out &= s
-        return out
-    if isinstance(node, Or):
+    """The keys matching ``node``, from the keys of each of its conditions (any depth)."""
+    def combine(n: Node, parts: list[set[bytes]]) -> set[bytes]:
+        t = type(n)
+        if t is Not:
+            return every - parts[0]
+        if t is And:
+            if not parts:
+                return set(every)
+            parts.sort(key=len)
+            out = set(parts[0])
+            for s in parts[1:]:
+                out &= s
+            return out
         out = set()
-        for n in node.items:
-            out |= _combine(n, sets, every)
+        for s in parts:
+            out |= s
         return out
-    if isinstance(node, Not):
-        return every - _combine(node.item, sets, every)
-    raise TypeError(node)
+    return fold(node, sets.__getitem__, combine)
 
 
 __all__ = ["RedisBackend", "redis_client"]
