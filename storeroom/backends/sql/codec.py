@@ -49,7 +49,7 @@ def _pg_json_dump(a: Attr) -> Callable[[Any], Any]:
         text = dump_plain(v)
         if "u0000" in text and _JSON_NUL.search(text):  # jsonb refuses \u0000 as well
             raise _nul_error(name, v)
-        return text  # type: ignore[no-any-return]
+        return text
     return dump
 
 

@@ -193,7 +193,7 @@ def _patch_aiomysql() -> None:
     except ImportError:
         return
     if not callable(getattr(amc, "escape_bytes_prefixed", None)):
-        amc.escape_bytes_prefixed = escape_bytes  # type: ignore[attr-defined]
+        amc.escape_bytes_prefixed = escape_bytes
 
 
 def configure_mysql(engine: Any) -> None:

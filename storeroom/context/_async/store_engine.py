@@ -234,6 +234,12 @@ class AsyncUnitBackend:
     async def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""
 
+    async def cursor_secret(self) -> bytes:
+        """As the engine's backend (a bound store signs with the data manager's keys,
+        so this is asked only by code holding the backend itself)."""
+        secret: bytes = await self._shared.cursor_secret()
+        return secret
+
     async def insert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""
         return await (await self._b(True)).insert(values)

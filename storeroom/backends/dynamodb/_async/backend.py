@@ -268,7 +268,7 @@ class AsyncDynamoBackend:
         core = self.core
         r = await self._call("get_item", {"TableName": core.table, "Key": core.key_av(key),
                                           "ConsistentRead": core.consistent})
-        return r.get("Item")  # type: ignore[no-any-return]
+        return r.get("Item")
 
     async def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""

@@ -269,7 +269,7 @@ class DynamoBackend:
         core = self.core
         r = self._call("get_item", {"TableName": core.table, "Key": core.key_av(key),
                                           "ConsistentRead": core.consistent})
-        return r.get("Item")  # type: ignore[no-any-return]
+        return r.get("Item")
 
     def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""

@@ -144,7 +144,7 @@ class AsyncPooledSource:
         size = pool.size() if isinstance(pool, sa_pool.QueuePool) else 1
         self._keep = max(1, size)
         self._begin = begin_statement(engine)
-        self._driver_class: Any = None
+        self._driver_class: type[AsyncDriver] | None = None
 
     async def acquire(self, write: bool = True) -> AsyncDriver:
         """A connection for one operation, the caller's until ``release``."""

@@ -145,7 +145,7 @@ class PooledSource:
         size = pool.size() if isinstance(pool, sa_pool.QueuePool) else 1
         self._keep = max(1, size)
         self._begin = begin_statement(engine)
-        self._driver_class: Any = None
+        self._driver_class: type[Driver] | None = None
 
     def acquire(self, write: bool = True) -> Driver:
         """A connection for one operation, the caller's until ``release``."""
