@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...backends.registry import make_backend
 from ...query.cursor import CursorKeys
 from ...store._async.store import AsyncStore
-from ...store.open import make_backend
 
 IS_ASYNC = True
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...backends.registry import make_backend
 from ...query.cursor import CursorKeys
 from ...store._sync.store import Store
-from ...store.open import make_backend
 
 IS_ASYNC = False
 
