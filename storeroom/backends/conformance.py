@@ -1,4 +1,4 @@
-"""Every backend class held to its protocol, checked by mypy (``mypy storeroom``).
+"""Every backend class held to its protocol (and each store to ``StoreLike``), checked by mypy (``mypy storeroom``).
 
 Nothing here runs: the assignments exist for the type checker, so that a backend whose
 methods drift from :class:`~storeroom.store.protocol.Backend` /
@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..context._async.store_engine import AsyncUnitBackend
     from ..context._sync.store_engine import UnitBackend
+    from ..store._async.store import AsyncStore
+    from ..store._sync.store import Store
     from ..store.protocol import (
         AsyncBackend,
+        AsyncStoreLike,
         AsyncTransactionalBackend,
         Backend,
+        StoreLike,
         TransactionalBackend,
     )
     from .dynamodb import AsyncDynamoBackend, DynamoBackend
@@ -34,3 +38,6 @@ if TYPE_CHECKING:
     SYNC_TX: tuple[type[TransactionalBackend[Any]], ...] = (MemoryBackend, MongoBackend)
     ASYNC_TX: tuple[type[AsyncTransactionalBackend[Any]], ...] = (
         AsyncMemoryBackend, AsyncMongoBackend)
+    # the stores themselves offer the surface every wrapper of a store offers too
+    STORES: tuple[type[StoreLike[Any]], ...] = (Store,)
+    ASYNC_STORES: tuple[type[AsyncStoreLike[Any]], ...] = (AsyncStore,)
