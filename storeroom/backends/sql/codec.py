@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from ...errors import ValidationError
@@ -93,7 +94,8 @@ def from_db(a: Attr, dialect: str, returning: bool = False) -> Conv:
     if kind == FLOAT and returning and dialect == "sqlite":
         return float
     if kind == ENUM:
-        return a.inner  # type: ignore[no-any-return]
+        enum_cls: type[Enum] = a.inner  # an Enum class converts its values
+        return enum_cls
     if kind == JSON:
         return _json_load(a)
     if kind == BOOL and dialect != "postgresql":  # psycopg returns bools already
@@ -166,7 +168,8 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {" + ", ".join(parts) +
            "}\n    return o\n")
     exec(src, env)  # noqa: S102 - generated from attribute names, no user data
-    return env["build"]  # type: ignore[no-any-return]
+    build: Callable[[Any], Any] = env["build"]
+    return build
 
 
 def value_encoder(meta: ModelMeta, dialect: str) -> dict[str, Conv]:

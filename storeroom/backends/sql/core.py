@@ -154,7 +154,8 @@ class SqlCore:
             src = "def row(v):\n    return {" + ", ".join(
                 f"'v_{n}': {p}" for n, p in zip(names, parts, strict=True)) + "}\n"
         exec(src, env)  # noqa: S102 - generated from attribute names only
-        return env["row"]  # type: ignore[no-any-return]
+        row: Callable[[Any], Any] = env["row"]
+        return row
 
     def update_key_sql(self, names: tuple[str, ...]) -> Sql:
         """UPDATE of these attributes by key (RETURNING the row where the dialect can)."""

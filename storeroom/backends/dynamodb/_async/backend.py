@@ -91,7 +91,8 @@ class AsyncDynamoBackend:
                     ) -> dict[str, Any]:
         client = await self.conn.get()
         try:
-            return await getattr(client, op)(**prune(params))  # type: ignore[no-any-return]
+            response: dict[str, Any] = await getattr(client, op)(**prune(params))
+            return response
         except Exception as exc:
             code = error_code(exc)
             if code and code in expect:

@@ -92,7 +92,8 @@ class DynamoBackend:
                     ) -> dict[str, Any]:
         client = self.conn.get()
         try:
-            return getattr(client, op)(**prune(params))  # type: ignore[no-any-return]
+            response: dict[str, Any] = getattr(client, op)(**prune(params))
+            return response
         except Exception as exc:
             code = error_code(exc)
             if code and code in expect:
