@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-REFERENCE = Path(__file__).parent / "reference"
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "docs" / "reference"
+# document the checkout being built (as mkdocstrings does, `paths: [.]`), not whichever
+# storeroom the environment has installed
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 DIRECTIVE = re.compile(r"^:::\s+(\S+)", re.MULTILINE)
 ALL_MARKER = "<!-- storeroom:all -->"
 OTHERS_MARKER = "<!-- storeroom:others -->"
