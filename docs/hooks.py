@@ -114,3 +114,19 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     if not src.startswith("reference/"):
         return markdown
     return render(Path(src).name, markdown)
+
+
+def missing_anchors(site_dir: Path) -> list[str]:
+    """Public names without a heading (``id="<path>"``) in the built reference pages."""
+    html = "".join(p.read_text(encoding="utf-8")
+                   for p in sorted((site_dir / "reference").rglob("*.html")))
+    return [n for n in public_names() if f'id="{object_path(n)}"' not in html]
+
+
+def on_post_build(config: Any, **kwargs: Any) -> None:
+    """MkDocs event: fail the build when a public name did not make it into the site."""
+    from mkdocs.exceptions import PluginError
+
+    missing = missing_anchors(Path(config["site_dir"]))
+    if missing:
+        raise PluginError(f"the API reference does not document {missing}")
