@@ -65,6 +65,7 @@ def test_lazy_names_are_documented_where_they_are_defined() -> None:
 def test_the_build_checks_that_every_name_reached_the_site(tmp_path: Path) -> None:
     # docs/hooks.py's on_post_build fails `mkdocs build` (the docs step of scripts/test)
     # when a public name has no heading in the built pages; the site itself is built there
+    pytest.importorskip("mkdocs")
     hooks = load_hooks()
     reference = tmp_path / "reference" / "x"
     reference.mkdir(parents=True)
