@@ -50,3 +50,16 @@ def test_tutorial_blocks_run_in_order(backend: str, tmp_path: Path,
     if backend == "sqlite":
         assert (tmp_path / "tasks.db").exists() and (tmp_path / "app.db").exists()
     assert (tmp_path / "safe" / "tutorial.db").exists()
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_the_landing_page_example_runs(page: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (TUTORIAL.parents[1] / page).read_text(encoding="utf-8")
+    [example] = python_blocks(text)
+    exec(compile(example, f"{page}:example", "exec"), {"__name__": "readme"})  # noqa: S102
+    # the output the page shows in its comments
+    assert "[None, None, 'missing_key']" in capsys.readouterr().out
+    assert (tmp_path / "app.db").exists()
