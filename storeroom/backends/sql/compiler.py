@@ -135,11 +135,18 @@ class FilterCompiler:
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
-        a = self.meta.attrs[node.attr]
+        a = self.meta.attrs.get(node.attr)
+        if a is None:  # a nested path (address.city): JSON functions, where they can
+            return self._path_native(node)
         if node.op == "isnull":
             return True
         ok = self.dialect.value_ok
         return self.dialect.can_compare(a.kind) and (ok is None or ok(a, node))
+
+    def _path_native(self, node: Cond) -> bool:
+        """True when a condition on a nested path compiles with the dialect's JSON
+        functions with local evaluation's meaning."""
+        return False
 
     def fits(self, node: Node) -> bool:
         """True when one statement can hold the node's values (parameter count, size)."""
