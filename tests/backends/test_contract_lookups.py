@@ -7,7 +7,8 @@ dataclass fields and dict keys, any depth. Every result equals local evaluation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 import pytest
