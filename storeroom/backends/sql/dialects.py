@@ -309,9 +309,38 @@ def _mysql_list_sql(col: Any, p: Any, form: str) -> Any:
     return col.in_(p)
 
 
+# Nested paths on MySQL / MariaDB: JSON_VALUE (exact strings, NUL included) COLLATE
+# utf8mb4_nopad_bin as the text columns, CAST AS DECIMAL(65, 0) for ints (never out of
+# range), AS SIGNED for bools (JSON_VALUE gives 1 / 0); isnull by JSON_TYPE (JSON_VALUE
+# is NULL for an object as well); membership by JSON_CONTAINS of the value's JSON text.
+def _mysql_path(keys: tuple[str, ...]) -> Any:
+    return sa.literal_column("'$" + "".join("." + k for k in keys) + "'")
+
+
+def _mysql_json_scalar(col: Any, keys: tuple[str, ...], kind: str) -> Any:
+    path = _mysql_path(keys)
+    if kind == STR:
+        return sa.type_coerce(sa.func.json_value(col, path), sa.Text()).collate(
+            "utf8mb4_nopad_bin")
+    if kind in (INT, BOOL):
+        return sa.cast(sa.func.json_value(col, path),
+                       sa.Numeric(65, 0) if kind == INT else sa.Integer())
+    # isnull: NULL for a missing key and for JSON null, never for a document
+    t = sa.func.json_type(sa.func.json_extract(col, path))
+    return sa.case((t == sa.literal_column("'NULL'"), sa.null()), else_=t)
+
+
+def _mysql_json_member(col: Any, keys: tuple[str, ...], p: Any, kind: str) -> Any:
+    return sa.func.coalesce(sa.func.json_contains(col, p, _mysql_path(keys)),
+                            sa.literal_column("0")) == sa.literal_column("1")
+
+
 MYSQL = SqlDialect("mysql", _like_params, _mysql_text_sql, frozenset({DECIMAL}),
                    _mysql_value_ok, _mysql_order_key, list_form=_mysql_list_form,
                    list_value=_mysql_list_value, list_sql=_mysql_list_sql,
-                   max_bytes=8 * 1024 * 1024)
+                   max_bytes=8 * 1024 * 1024, json_scalar=_mysql_json_scalar,
+                   json_member=_mysql_json_member,
+                   member_value=lambda v: json.dumps(v, ensure_ascii=False),
+                   json_kinds=frozenset({STR, INT, BOOL}))
 
 DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}
