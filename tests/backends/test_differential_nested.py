@@ -45,7 +45,8 @@ class NItem:
 
 
 META = meta_of(NItem)
-TEXTS = ["", "a", "A", "ab", "b%", "_", "é", "É", "ß", "😀", "a'b", "\\", "1", "true"]
+TEXTS = ["", "a", "A", "ab", "b%", "_", "é", "É", "ß", "😀", "a'b", "\\", "1", "true",
+         "a\x00b"]
 INTS = [0, 1, -1, 2, 2**53 + 1, -(2**63), 2**63 - 1]
 LOOSE = st.one_of(st.sampled_from(TEXTS), st.sampled_from(INTS), st.booleans(),
                   st.sampled_from([0.5, -1.5, 1.0, 2.0]))
@@ -131,6 +132,8 @@ def filters(draw: Any) -> Q:
 async def test_nested_lookups_agree_with_local_evaluation(store_factory, data):
     s = store_factory(NItem)
     rows = data.draw(items(), label="items")
+    if store_factory.refuses("\x00"):  # PostgreSQL's jsonb holds no NUL either
+        rows = [r for r in rows if "\\x00" not in repr(r)]
     await s.delete_where()
     for item in rows:
         await s.create(item)
