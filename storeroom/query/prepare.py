@@ -27,7 +27,7 @@ from .ast import (
     Or,
     fold,
 )
-from .paths import dedupe, prepare_path
+from .paths import prepare_path
 from .q import parse_lookup, to_node
 from .surrogates import without_surrogates
 
@@ -294,7 +294,7 @@ def _merge_lists(items: list[Node], is_and: bool) -> list[Node]:
             else:
                 values.extend(c.value)  # type: ignore[attr-defined]
         try:
-            merged = dedupe(values)  # a bool is not the number equal to it
+            merged = tuple(dict.fromkeys(values))  # loose bools are JsonBool: never 1
         except TypeError:  # unhashable values (an unprepared filter): leave them
             continue
         out[ix[0]] = Cond(name, many, merged)
