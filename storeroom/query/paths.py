@@ -245,7 +245,7 @@ def prepare_path(meta: ModelMeta, c: Cond) -> Node:
     from .prepare import _prepare_on  # prepare imports this module
 
     raw, op, value = c.attr, c.op, c.value
-    parts = raw.split(".") if "." in raw else raw.split("__")
+    parts = [raw] if raw in meta.attrs else raw.split(".") if "." in raw else raw.split("__")
     root = meta.attrs.get(parts[0])
     if op not in OPERATORS and root is not None and root.kind == JSON:
         parts.append(op)  # address__city: the last part is a key, the operator eq

@@ -79,13 +79,13 @@ def _known(meta: ModelMeta, name: str, op: str) -> Attr:
 def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
     """One condition, validated and coerced (may simplify to another node)."""
     name = c.attr
-    if isinstance(name, str) and ("." in name or "__" in name or (
-            c.op not in OPERATORS and (r := meta.attrs.get(name)) is not None
-            and r.kind == JSON)):
-        return prepare_path(meta, c)  # address__city, address.zip, dct__k__gte
+    r = meta.attrs.get(name) if type(name) is str else None
+    if r is None:
+        if type(name) is str and ("." in name or "__" in name):
+            return prepare_path(meta, c)  # address__city, address.zip, dct__k__gte
+    elif r.kind == JSON and (c.op == "contains" or c.op not in OPERATORS) and r.store:
+        return prepare_path(meta, c)  # tags__contains (membership), address__city
     a = _known(meta, c.attr, c.op)
-    if a.kind == JSON and c.op == "contains":
-        return prepare_path(meta, c)  # tags__contains: membership
     return _prepare_on(meta, a, c)
 
 

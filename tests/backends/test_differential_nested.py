@@ -46,7 +46,7 @@ class NItem:
 
 META = meta_of(NItem)
 TEXTS = ["", "a", "A", "ab", "b%", "_", "é", "É", "ß", "😀", "a'b", "\\", "1", "true",
-         "a\x00b"]
+         "a\x00b", "a "]
 INTS = [0, 1, -1, 2, 2**53 + 1, -(2**63), 2**63 - 1]
 LOOSE = st.one_of(st.sampled_from(TEXTS), st.sampled_from(INTS), st.booleans(),
                   st.sampled_from([0.5, -1.5, 1.0, 2.0]))

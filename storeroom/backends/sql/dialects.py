@@ -8,6 +8,7 @@ import sqlite3
 from contextlib import closing
 from typing import Any
 
+import pydantic_core
 import sqlalchemy as sa
 
 from ...model.types import BOOL, BYTES, DECIMAL, ENUM, FLOAT, INT, STR
@@ -330,6 +331,12 @@ def _mysql_json_scalar(col: Any, keys: tuple[str, ...], kind: str) -> Any:
     return sa.case((t == sa.literal_column("'NULL'"), sa.null()), else_=t)
 
 
+def _mysql_member_value(v: Any) -> str:
+    # MariaDB's JSON_CONTAINS compares strings as their JSON text (escapes included):
+    # written by the serializer that wrote the stored values (pydantic's)
+    return pydantic_core.to_json(v).decode()
+
+
 def _mysql_json_member(col: Any, keys: tuple[str, ...], p: Any, kind: str) -> Any:
     return sa.func.coalesce(sa.func.json_contains(col, p, _mysql_path(keys)),
                             sa.literal_column("0")) == sa.literal_column("1")
@@ -340,7 +347,7 @@ MYSQL = SqlDialect("mysql", _like_params, _mysql_text_sql, frozenset({DECIMAL}),
                    list_value=_mysql_list_value, list_sql=_mysql_list_sql,
                    max_bytes=8 * 1024 * 1024, json_scalar=_mysql_json_scalar,
                    json_member=_mysql_json_member,
-                   member_value=lambda v: json.dumps(v, ensure_ascii=False),
+                   member_value=_mysql_member_value,
                    json_kinds=frozenset({STR, INT, BOOL}))
 
 DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}
