@@ -173,14 +173,6 @@ def path_info(meta: ModelMeta, name: str) -> PathInfo:
     return _resolve(a.inner, root, tuple(keys))
 
 
-def json_class(v: Any) -> type:
-    """The JSON type of a value: numbers (int and float, not bool) are one class."""
-    t = type(v)
-    if t is int or t is float:
-        return float
-    return t
-
-
 def _loose_value(name: str, op: str, v: Any) -> Any:
     if v is None:
         raise InvalidFilter(f"{name}__{op}: None is not a valid value (use isnull)")
