@@ -33,6 +33,16 @@ GOOD = """
 t = Task(owner="ann", title="x")
 u = Task(id="k", owner="bob", title="y", priority=3, tags=["a"], note=None)
 n: int = t.priority
+
+
+@stored
+class Defaults:
+    id: str
+    tags: list[str] = field(default_factory=list, max_length=3)
+    n: int = field(ge=0)  # options only: still required
+
+
+Defaults(id="x", n=1)
 """
 
 BAD = """
@@ -40,6 +50,16 @@ Task(owner="ann", titel="x")
 Task(owner=3, title="x")
 Task(title="x")
 Task("ann", "x")
+
+
+@stored
+class WrongDefault:
+    id: str
+    n: int = field(default="zero")
+    m: int = field(ge=0)
+
+
+WrongDefault(id="x")
 """
 
 
@@ -68,6 +88,12 @@ def test_mypy_accepts_correct_construction_and_rejects_wrong_keywords_and_types(
                for ln in lines), out
     assert any(ln.startswith(f"{first + 5}:") and "Too many positional arguments" in ln
                for ln in lines), out
+    # field(...) is typed: a default of the wrong type, and options without a default
+    assert any(ln.startswith(f"{first + 11}:") and "Incompatible types in assignment "
+               '(expression has type "str", variable has type "int")' in ln for ln in lines), out
+    assert any(ln.startswith(f"{first + 15}:") and 'Missing named argument "m"' in ln
+               for ln in lines), out
+    assert len(lines) == 7, out  # Task("ann", "x") also misses "title"
 
 
 def test_the_package_ships_py_typed():
