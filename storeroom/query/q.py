@@ -36,6 +36,12 @@ def lookups_node(lookups: dict[str, Any]) -> Node:
 class Q:
     """A filter you can combine: ``Q(done=False) & (Q(a=1) | ~Q(b=2))``.
 
+    Keyword lookups are ``attribute__operator=value`` (``eq`` when the operator is left
+    out), ANDed: ``eq``, ``ne``, ``lt``, ``lte``, ``gt``, ``gte``, ``in``, ``not_in``,
+    ``contains``, ``icontains``, ``startswith``, ``istartswith``, ``endswith``,
+    ``iendswith``, ``iexact``, ``isnull``, ``range``. Semantics are Python's on every
+    backend; ``ne``, ``not_in`` and ``~`` match an attribute that is ``None``.
+
     ``Q()`` matches everything and ``~Q()`` nothing. ``|`` and ``&`` build n-ary nodes:
     ``a | b | c`` is one Or of three, and a chain of any length (``functools.reduce(
     operator.or_, qs)``) takes linear time and stays flat.
