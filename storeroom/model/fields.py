@@ -7,11 +7,12 @@ import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 from .undefined import UNDEFINED
 
 OPTIONS_KEY = "storeroom"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,33 @@ class FieldOptions:
     unique: bool = False
     index: bool = False
     generator: Generator | None = None
+
+
+class FieldKwargs(TypedDict, total=False):
+    """The options of ``field(...)`` besides ``default`` / ``default_factory``."""
+
+    max_length: int | None
+    min_length: int | None
+    ge: Any
+    le: Any
+    pattern: str | None
+    store: bool
+    creatable: bool
+    updatable: bool
+    readable: bool
+    sortable: bool
+    unique: bool
+    index: bool
+
+
+# typed overloads: a type checker sees ``field(default=0)`` as an int default, so a default
+# of the wrong type is an error in the user's class; without a default the field is required
+@overload
+def field(*, default: _T, **options: Unpack[FieldKwargs]) -> _T: ...
+@overload
+def field(*, default_factory: Callable[[], _T], **options: Unpack[FieldKwargs]) -> _T: ...
+@overload
+def field(**options: Unpack[FieldKwargs]) -> Any: ...
 
 
 def field(

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..backends.drivers import require_driver
-from ..model.stored import meta_of
+from ..model.registry import configure_model
 from ..query.cursor import CursorKeys, cursor_keys
 from ._async.store import AsyncStore
 from ._sync.store import Store
@@ -28,7 +28,9 @@ def make_backend(model: type, url: str, *, is_async: bool, **options: Any) -> An
 
     ``MissingDriver`` (naming the extra to install) when the URL's driver is missing.
     """
-    meta_of(model)
+    # the one place a store opening configures its model (annotations resolved, metadata
+    # built); everything after reads the plain ``__storeroom__`` attribute
+    configure_model(model)
     scheme = _scheme(url)
     require_driver(scheme, is_async)
     if scheme == "memory":
