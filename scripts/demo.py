@@ -14,8 +14,13 @@ and prints what happened. It covers
 8. a partial update guarded by a precondition
 9. validation errors and their ``.errors`` list
 10. the async twin: ``open_async_store`` has the same methods, awaited
+11. a ``DataManager``: an engine, a model, a service reached through the DAL, a context
+    with a user in its meta, a rollback, a savepoint and ``on_commit``
+12. the module safe: a durable dict private to a module, and its transactions
 
-The same code runs on every backend: change the URL to ``memory://``,
+Sections 11 and 12 print each step's code beside its result.
+
+The store tour (1-10) runs on every backend: change the URL to ``memory://``,
 ``postgresql://...``, ``mysql://...``, ``dynamodb://...``, ``mongodb://...`` or
 ``redis://...``. Pass a URL as the first argument to try another one, e.g.
 ``./scripts/demo memory://``.
@@ -23,17 +28,23 @@ The same code runs on every backend: change the URL to ``memory://``,
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import os
 import sys
 import tempfile
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from storeroom import (
     BatchError,
     Create,
+    DataManager,
     Delete,
     Q,
+    Service,
     Update,
     ValidationError,
     attr,
@@ -43,6 +54,7 @@ from storeroom import (
     open_store,
     stored,
 )
+from storeroom.safe import module_safe
 
 # --- 1. Models ---------------------------------------------------------------------------
 # ``@stored`` turns a class into a keyword-only dataclass that a store can persist.
@@ -219,13 +231,129 @@ async def async_tour(url: str) -> None:
         await tasks.delete(task.id)
 
 
+def step(code: str, ns: dict[str, Any]) -> Any:
+    """Run one step's ``code`` in ``ns`` and print it beside its result.
+
+    Statements run as they are; when the last line is an expression its value is printed
+    after ``->`` (unless it is None), as a REPL would.
+    """
+    tree = ast.parse(code)
+    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    body = ast.Module(body=tree.body[:-1] if last else tree.body, type_ignores=[])
+    exec(compile(body, "<demo>", "exec"), ns)  # noqa: S102 - the demo's own code
+    result = eval(compile(ast.Expression(last.value), "<demo>", "eval"), ns) if last else None
+    lines = code.strip("\n").splitlines()
+    for line in lines[:-1]:
+        print(f"  {line}")
+    shown = "" if result is None else f"  -> {result!r}"
+    print(f"  {lines[-1]:<62}{shown}".rstrip())
+    return result
+
+
+# --- 11. A DataManager ---------------------------------------------------------------------
+# An application has one DataManager per process and runs each request or task in a
+# context: the context's meta holds the current user, its stores share one transaction
+# per engine, committed when the block ends cleanly and rolled back when it raises.
+
+
+class TaskService(Service):
+    """The application's data access for tasks, reached as ``ctx.dal.tasks.<method>``."""
+
+    def add(self, title: str, priority: int = 0) -> Task:
+        """A task of the context's user."""
+        owner = self._ctx.meta.require("user")
+        return self._ctx.store(Task).create(Task(owner=owner, title=title, priority=priority))
+
+    def mine(self) -> list[str]:
+        """The titles of the context's user's tasks."""
+        page = self._ctx.store(Task).search(owner=self._ctx.meta.user, order_by=["title"])
+        return [t.title for t in page]
+
+
+def data_manager_tour(url: str) -> None:
+    heading("11. DataManager: services, contexts, savepoints, on_commit")
+    ns: dict[str, Any] = {"DataManager": DataManager, "TaskService": TaskService, "Task": Task,
+                          "url": url}
+    step("dm = DataManager()\n"
+         "dm.add_engine('db', url, default=True)\n"
+         "dm.register_models(Task)\n"
+         "dm.register_services(tasks=TaskService())\n"
+         "dm.engine_names", ns)
+    print("\na context with a user in its meta; the service reads it")
+    step("with dm.context(meta={'user': 'ann'}) as ctx:\n"
+         "    ctx.dal.tasks.add('Buy milk')\n"
+         "    ctx.dal.tasks.add('Call the bank', priority=3)\n"
+         "    user, mine = ctx.meta.user, ctx.dal.tasks.mine()\n"
+         "(user, mine)", ns)
+    step("ctx.meta.role is None          # a missing meta key reads as None", ns)
+    print("\nan error in the body rolls the whole context back")
+    step("try:\n"
+         "    with dm.context(meta={'user': 'ann'}) as ctx:\n"
+         "        ctx.dal.tasks.add('Never saved')\n"
+         "        raise RuntimeError('the request failed')\n"
+         "except RuntimeError:\n"
+         "    pass\n"
+         "with dm.dal(meta={'user': 'ann'}) as dal:\n"
+         "    mine = dal.tasks.mine()\n"
+         "mine", ns)
+    print("\na savepoint undoes only its own work; on_commit runs after the commit")
+    step("sent = []\n"
+         "with dm.context(meta={'user': 'bob'}) as ctx:\n"
+         "    task = ctx.dal.tasks.add('Fix the bike')\n"
+         "    ctx.on_commit(lambda: sent.append('mail: ' + task.title))\n"
+         "    try:\n"
+         "        with ctx.savepoint():\n"
+         "            ctx.dal.tasks.add('Half-done work')\n"
+         "            raise ValueError('undo just this')\n"
+         "    except ValueError:\n"
+         "        pass\n"
+         "    inside = (ctx.dal.tasks.mine(), list(sent))\n"
+         "inside                         # bob's tasks, and nothing sent yet", ns)
+    step("sent                           # after the commit", ns)
+    step("dm.close()", ns)
+
+
+# --- 12. The module safe ---------------------------------------------------------------------
+# A durable dict private to a module, in one SQLite file under $STOREROOM_SAFE_DIR: every
+# single operation is its own atomic, durable transaction.
+
+
+def safe_tour() -> None:
+    heading("12. the module safe: a durable dict per module")
+    # module_safe() names the safe after the calling module: here the steps' namespace
+    ns: dict[str, Any] = {"__name__": "demo", "module_safe": module_safe, "Decimal": Decimal,
+                          "os": os}
+    step("safe = module_safe()           # private to the calling module\n"
+         "os.path.basename(safe.path)", ns)
+    step("safe['settings'] = {'currency': 'EUR', 'rate': Decimal('1.08')}\n"
+         "safe['settings']", ns)
+    step("safe.get('missing', 'default'), 'settings' in safe, len(safe)", ns)
+    step("with safe.transaction() as t:  # several operations, all or nothing\n"
+         "    t['runs'] = t.get('runs', 0) + 1\n"
+         "    t['last'] = 'demo'\n"
+         "sorted(safe.items())", ns)
+    step("try:\n"
+         "    with safe.transaction() as t:\n"
+         "        t['runs'] = 99\n"
+         "        raise RuntimeError('changed my mind')\n"
+         "except RuntimeError:\n"
+         "    pass\n"
+         "safe['runs']                   # the failed transaction left nothing", ns)
+    step("del safe['last']\nlist(safe)", ns)
+    step("safe.close()", ns)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="storeroom-demo-") as tmp:
         url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{Path(tmp) / 'demo.db'}"
         print(f"storeroom walkthrough on {url}")
         sync_tour(url)
         asyncio.run(async_tour(url))
-        print("\nDone. The database was in a temporary directory and is gone now.")
+        # the context layer and the safe run on SQLite files of the same temporary directory
+        data_manager_tour(f"sqlite:///{Path(tmp) / 'app.db'}")
+        os.environ["STOREROOM_SAFE_DIR"] = str(Path(tmp) / "safe")
+        safe_tour()
+        print("\nDone. The databases were in a temporary directory and are gone now.")
 
 
 if __name__ == "__main__":

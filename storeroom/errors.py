@@ -98,6 +98,17 @@ class MissingDriver(StoreroomError, ModuleNotFoundError):
     (``pip install 'storeroom[postgres]'``)."""
 
 
+class ModelConfigError(StoreroomError, TypeError):
+    """A ``@stored`` declaration is invalid, or an annotation cannot be resolved when the
+    model is configured; ``.model`` and ``.attribute`` name where (when known)."""
+
+    def __init__(self, message: str, *, model: str | None = None,
+                 attribute: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.attribute = attribute
+
+
 __all__ = [
     "StoreroomError",
     "ValidationError",
@@ -116,4 +127,5 @@ __all__ = [
     "BackendError",
     "StoreClosed",
     "MissingDriver",
+    "ModelConfigError",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ..model.stored import meta_of
+from ..model.registry import configure_model
 from .drivers import require_driver
 
 
@@ -92,7 +92,9 @@ def make_backend(model: type, url: str, *, is_async: bool, **options: Any) -> An
     ``ValueError`` for an unknown scheme; ``MissingDriver`` (naming the extra to
     install) when the URL's driver is missing.
     """
-    meta_of(model)
+    # the one place a store opening configures its model (annotations resolved, metadata
+    # built); everything after reads the plain ``__storeroom__`` attribute
+    configure_model(model)
     entry = entry_for(url)
     require_driver(entry.scheme, is_async)
     return entry.loader()(model, url, is_async=is_async, **options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .codegen import compile_generated
 from .stored import ModelMeta
 from .text import has_surrogate
 from .types import BOOL, BYTES, FLOAT, INT, STR
@@ -66,7 +67,7 @@ def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
             lines.append(f"    if {cond}: return None")
         lines.append(f"    out[{n!r}] = v")
     lines.append("    return out")
-    exec("\n".join(lines), env)  # noqa: S102 - generated from attribute names only
+    compile_generated("\n".join(lines) + "\n", env, "fast_create", meta.cls)
     # an instance lacking an attribute raises KeyError: create_values takes the general path
     return env["fast"]  # type: ignore[no-any-return]
 

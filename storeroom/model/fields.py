@@ -7,11 +7,12 @@ import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 from .undefined import UNDEFINED
 
 OPTIONS_KEY = "storeroom"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,33 @@ class FieldOptions:
     generator: Generator | None = None
 
 
+class FieldKwargs(TypedDict, total=False):
+    """The options of ``field(...)`` besides ``default`` / ``default_factory``."""
+
+    max_length: int | None
+    min_length: int | None
+    ge: Any
+    le: Any
+    pattern: str | None
+    store: bool
+    creatable: bool
+    updatable: bool
+    readable: bool
+    sortable: bool
+    unique: bool
+    index: bool
+
+
+# typed overloads: a type checker sees ``field(default=0)`` as an int default, so a default
+# of the wrong type is an error in the user's class; without a default the field is required
+@overload
+def field(*, default: _T, **options: Unpack[FieldKwargs]) -> _T: ...
+@overload
+def field(*, default_factory: Callable[[], _T], **options: Unpack[FieldKwargs]) -> _T: ...
+@overload
+def field(**options: Unpack[FieldKwargs]) -> Any: ...
+
+
 def field(
     *,
     default: Any = dataclasses.MISSING,
@@ -60,7 +88,29 @@ def field(
     unique: bool = False,
     index: bool = False,
 ) -> Any:
-    """Declare an attribute with options; use as the default of an annotated class attribute."""
+    """Declare an attribute with options; use as the default of an annotated class attribute.
+
+    ``title: str = field(max_length=200)``. Every option is keyword-only; a violated rule
+    raises ``ValidationError`` naming the field, the value and the rule (the option's name).
+
+    Args:
+        default: The value when the attribute is not given (none: the attribute is required).
+        default_factory: A callable giving the default (for ``list``, ``dict``, ...).
+        max_length: The longest ``str``, ``bytes`` or list accepted (rule ``max_length``);
+            on MySQL/MariaDB also the ``VARCHAR`` length of a key or indexed string.
+        min_length: The shortest accepted (rule ``min_length``).
+        ge: The smallest value accepted (rule ``ge``).
+        le: The greatest value accepted (rule ``le``).
+        pattern: A regular expression a ``str`` must match (rule ``pattern``).
+        store: ``False`` keeps the attribute on the object only: it is never persisted.
+        creatable: ``False`` refuses the attribute on create (``ValidationError``).
+        updatable: ``False`` refuses a change of the attribute in an update.
+        readable: ``False`` keeps the value out of cursors; ordering by it raises
+            ``InvalidFilter``. A key attribute must be readable.
+        sortable: ``False`` makes ordering by the attribute raise ``InvalidFilter``.
+        unique: No two items share a value; a write that would raises ``Conflict``.
+        index: The backend keeps an index on the attribute.
+    """
     opts = FieldOptions(
         max_length=max_length, min_length=min_length, ge=ge, le=le, pattern=pattern,
         store=store, creatable=creatable, updatable=updatable, readable=readable,

@@ -8,9 +8,10 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from ..errors import ValidationError
+from ..errors import ModelConfigError, ValidationError
+from . import registry
 from .attrs import Attr
-from .fields import OPTIONS_KEY, FieldOptions
+from .fields import OPTIONS_KEY, FieldOptions, field
 from .indexes import Index
 from .keys import KeyConfig, PartCodec, part_codec
 from .types import (
@@ -171,49 +172,85 @@ def _check_generators(cls_name: str, attrs: dict[str, Attr]) -> None:
         if a.kind not in _GENERATOR_KINDS[gen.kind] or (gen.kind == "sequence" and a.optional):
             ann = a.annotation
             shown = ann.__name__ if isinstance(ann, type) else repr(ann)
-            raise TypeError(
+            raise ModelConfigError(
                 f"{cls_name}.{a.name}: generated.{gen.kind}() makes "
                 f"{_GENERATOR_TYPES[gen.kind]} values, but the attribute is annotated "
                 f"{shown}; annotate it {_GENERATOR_TYPES[gen.kind]}"
                 + (" (not optional: a sequence always has a value)"
-                   if gen.kind == "sequence" and a.kind == INT else ""))
+                   if gen.kind == "sequence" and a.kind == INT else ""),
+                model=cls_name, attribute=a.name)
         if gen.kind == "sequence":
             sequences.append(a.name)
     if len(sequences) > 1:
-        raise TypeError(f"{cls_name}: at most one generated.sequence() per model, got "
-                        f"{', '.join(sequences)}")
+        raise ModelConfigError(f"{cls_name}: at most one generated.sequence() per model, got "
+                               f"{', '.join(sequences)}", model=cls_name)
 
 
-def _build_meta(cls: type, key: str | tuple[str, ...] | KeyConfig, indexes: Iterable[Index],
-                table: str | None) -> ModelMeta:
-    key_names = key.attrs if isinstance(key, KeyConfig) else (
-        (key,) if isinstance(key, str) else tuple(key))
-    hints = typing.get_type_hints(cls, include_extras=True)
+class Pending:
+    """The declaration of a ``@stored`` class not configured yet, at ``cls.__storeroom__``.
+
+    Reading ``__storeroom__`` configures the class (see ``registry``) and replaces this
+    descriptor with the ``ModelMeta``.
+    """
+
+    __slots__ = ("cls", "key_names", "indexes", "table")
+
+    def __init__(self, cls: type, key_names: tuple[str, ...], indexes: tuple[Index, ...],
+                 table: str | None) -> None:
+        self.cls = cls
+        self.key_names = key_names
+        self.indexes = indexes
+        self.table = table
+
+    def __get__(self, obj: Any, owner: type | None = None) -> ModelMeta:
+        return registry.configure_model(self.cls)
+
+    def __repr__(self) -> str:
+        return f"<Pending {self.cls.__qualname__}>"
+
+
+def _check_declaration(cls: type, key_names: tuple[str, ...], indexes: tuple[Index, ...]) -> None:
+    """The checks that need no resolved annotation, run when the class is declared."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    name = cls.__qualname__
+    for k in key_names:
+        if k not in fields:
+            raise ModelConfigError(f"{name}: key attribute {k!r} is not an attribute",
+                                   model=name, attribute=k)
+        opts: FieldOptions = fields[k].metadata.get(OPTIONS_KEY) or FieldOptions()
+        if not opts.store:
+            raise ModelConfigError(f"{name}: key attribute {k!r} must be stored",
+                                   model=name, attribute=k)
+        if not opts.readable:  # keys travel in key strings, URLs and cursors
+            raise ModelConfigError(f"{name}: key attribute {k!r} must be readable",
+                                   model=name, attribute=k)
+    for ix in indexes:
+        for ix_attr in ix.attrs:
+            if ix_attr not in fields:
+                raise ModelConfigError(f"{name}: index attribute {ix_attr!r} is not an attribute",
+                                       model=name, attribute=ix_attr)
+
+
+def build_meta(cls: type, pending: Pending, hints: dict[str, Any]) -> ModelMeta:
+    """The ``ModelMeta`` of a declared class from its resolved annotations (``hints``)."""
+    key_names = pending.key_names
     attrs: dict[str, Attr] = {}
     for f in dataclasses.fields(cls):
         attrs[f.name] = _attr_from_field(f, hints, key_names)
     for k in key_names:
-        if k not in attrs:
-            raise TypeError(f"{cls.__name__}: key attribute {k!r} is not an attribute")
-        if not attrs[k].store:
-            raise TypeError(f"{cls.__name__}: key attribute {k!r} must be stored")
         if attrs[k].kind == JSON:
-            raise TypeError(f"{cls.__name__}: key attribute {k!r} must be a scalar")
-        if not attrs[k].readable:  # keys travel in key strings, URLs and cursors
-            raise TypeError(f"{cls.__name__}: key attribute {k!r} must be readable")
+            raise ModelConfigError(f"{cls.__name__}: key attribute {k!r} must be a scalar",
+                                   model=cls.__qualname__, attribute=k)
     _check_generators(cls.__name__, attrs)
-    all_indexes = list(indexes)
-    for ix in all_indexes:
-        for ix_attr in ix.attrs:
-            if ix_attr not in attrs:
-                raise TypeError(f"{cls.__name__}: index attribute {ix_attr!r} is not an attribute")
+    all_indexes = list(pending.indexes)
     for a in attrs.values():
         if a.unique and not a.is_key:
             all_indexes.append(Index(a.name, unique=True))
         elif a.index and not a.is_key:
             all_indexes.append(Index(a.name))
     keycfg = KeyConfig(*key_names, _codecs=tuple(_key_codec(attrs[k]) for k in key_names))
-    return ModelMeta(cls, table or snake_case(cls.__name__), attrs, keycfg, tuple(all_indexes))
+    return ModelMeta(cls, pending.table or snake_case(cls.__name__), attrs, keycfg,
+                     tuple(all_indexes))
 
 
 @overload
@@ -223,17 +260,46 @@ def stored(*, key: str | tuple[str, ...] | KeyConfig = "id", indexes: Iterable[I
            table: str | None = None) -> Callable[[type[T]], type[T]]: ...
 
 
+@typing.dataclass_transform(kw_only_default=True, field_specifiers=(field,))
 def stored(cls: type[T] | None = None, /, *, key: str | tuple[str, ...] | KeyConfig = "id",
            indexes: Iterable[Index] = (), table: str | None = None) -> Any:
     """Make ``cls`` a keyword-only dataclass stored under ``table`` (default: snake_case name).
 
-    ``key`` names the key attribute(s); ``indexes`` adds secondary indexes.
+    ``key`` names the key attribute(s); ``indexes`` adds secondary indexes. The class is
+    registered; its metadata is built at once when every annotation resolves already,
+    otherwise when it is first needed (a store opens on it, or ``__storeroom__`` is
+    read), so annotations may name classes defined later.
     """
+    key_names = key.attrs if isinstance(key, KeyConfig) else (
+        (key,) if isinstance(key, str) else tuple(key))
+    index_list = tuple(indexes)
 
     def wrap(c: type[T]) -> type[T]:
         if not (dataclasses.is_dataclass(c) and "__dataclass_fields__" in c.__dict__):
             c = dataclasses.dataclass(kw_only=True)(c)
-        c.__storeroom__ = _build_meta(c, key, indexes, table)  # type: ignore[attr-defined]
+        _check_declaration(c, key_names, index_list)
+        pending = Pending(c, key_names, index_list, table)
+        type.__setattr__(c, "__storeroom__", pending)
+        registry.register(c)
+        try:
+            # everything defined already (the common case): configure now, so a bad
+            # declaration is refused where it is written; registry names are not used
+            # yet, as the module may still define a class the annotation means
+            hints = registry.resolve_hints(c, registry=False)
+        except registry.Unresolved:
+            return c  # a forward reference: configured when first needed
+        except BaseException:
+            registry.unregister(c)  # refused: the class never exists for the registry
+            raise
+        with registry.lock:
+            if c.__dict__.get("__storeroom__") is pending:
+                try:
+                    meta = build_meta(c, pending, hints)
+                except BaseException:
+                    registry.unregister(c)
+                    raise
+                type.__setattr__(c, "__storeroom__", meta)
+                registry.configured(c)
         return c
 
     return wrap(cls) if cls is not None else wrap
@@ -248,9 +314,14 @@ def meta_of(model: Any) -> ModelMeta:
 
 
 def is_stored(model: Any) -> bool:
-    """True for a class decorated with ``@stored``."""
-    return isinstance(getattr(model, "__storeroom__", None), ModelMeta)
+    """True for a class decorated with ``@stored`` (without configuring it)."""
+    cls = model if isinstance(model, type) else type(model)
+    for base in cls.__mro__:
+        found = base.__dict__.get("__storeroom__")
+        if found is not None:
+            return isinstance(found, ModelMeta | Pending)
+    return False
 
 
-__all__ = ["stored", "ModelMeta", "meta_of", "is_stored", "snake_case", "UNDEFINED",
+__all__ = ["stored", "ModelMeta", "Pending", "build_meta", "meta_of", "is_stored", "snake_case", "UNDEFINED",
            "is_dataclass_type"]

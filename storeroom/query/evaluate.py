@@ -18,6 +18,8 @@ def plain(value: Any) -> Any:
 
 def _cond_fn(c: Cond) -> Callable[[Any], bool]:
     name, op = c.attr, c.op
+    if "." in name:
+        return _path_fn(c)
     if op == "isnull":
         want = bool(c.value)
         return lambda item: (getattr(item, name) is None) is want
@@ -49,7 +51,7 @@ def _cond_fn(c: Cond) -> Callable[[Any], bool]:
         return ordered
     xl = x.lower() if isinstance(x, str) else x
     text_ops: dict[str, Callable[[str], bool]] = {
-        "contains": lambda v: x in v,
+        "contains": lambda v: x in v if type(v) is str else member(v, x),
         "icontains": lambda v: xl in v.lower(),
         "startswith": lambda v: v.startswith(x),
         "istartswith": lambda v: v.lower().startswith(xl),
@@ -63,6 +65,113 @@ def _cond_fn(c: Cond) -> Callable[[Any], bool]:
         v = plain(getattr(item, name))
         return v is not None and test(v)
     return text
+
+
+def _klass(v: Any) -> type:
+    t = type(v)
+    return float if t is int or t is float else t  # numbers are one JSON type
+
+
+def member(values: Any, x: Any) -> bool:
+    """``x`` is an element of the list ``values`` (of the same JSON type: True is not 1)."""
+    if not isinstance(values, list | tuple | set | frozenset):
+        return False
+    k = _klass(x)
+    for e in values:
+        e = plain(e)
+        if e == x and _klass(e) is k:
+            return True
+    return False
+
+
+def path_getter(name: str) -> Callable[[Any], Any]:
+    """``item -> value`` at the dotted path ``name``: dataclass fields and dict keys;
+    None when a key is missing or a step meets None or something else."""
+    root, *keys = name.split(".")
+
+    def get(item: Any) -> Any:
+        v = getattr(item, root)
+        for k in keys:
+            if type(v) is dict:
+                v = v.get(k)
+            elif hasattr(type(v), "__dataclass_fields__"):
+                v = getattr(v, k, None)
+            else:
+                return None
+        return v
+    return get
+
+
+def _path_fn(c: Cond) -> Callable[[Any], bool]:
+    """A condition on a nested path: the stored value must be of the filter value's JSON
+    type (a loose dict value may be anything), and never raises on a mismatch."""
+    get, op, value = path_getter(c.attr), c.op, c.value
+    if op == "isnull":
+        want = bool(value)
+        return lambda item: (get(item) is None) is want
+    if op in ("in", "not_in"):
+        vals = frozenset((_klass(plain(v)), plain(v)) for v in value)
+        neg = op == "not_in"
+
+        def listed(item: Any) -> bool:
+            v = plain(get(item))
+            try:
+                return ((_klass(v), v) in vals) is not neg
+            except TypeError:  # an unhashable stored value (a list, a dict): not listed
+                return neg
+        return listed
+    if op == "contains":
+        x = plain(value)
+
+        def contains(item: Any) -> bool:
+            v = plain(get(item))
+            if type(v) is str:
+                return type(x) is str and x in v
+            return member(v, x)
+        return contains
+    if op == "range":
+        lo, hi = plain(value[0]), plain(value[1])
+        k = _klass(lo)
+
+        def in_range(item: Any) -> bool:
+            v = plain(get(item))
+            if v is None or _klass(v) is not k:
+                return False
+            try:
+                return bool(lo <= v <= hi)
+            except TypeError:
+                return False
+        return in_range
+    x = plain(value)
+    k = _klass(x)
+    if op == "ne":
+        return lambda item: not _same(plain(get(item)), x, k)
+    if op == "eq":
+        return lambda item: _same(plain(get(item)), x, k)
+    test = _cond_fn(Cond("v", op, value))
+
+    def other(item: Any) -> bool:
+        v = plain(get(item))
+        if v is None or _klass(v) is not k:
+            return False
+        try:
+            return test(_Box(v))
+        except TypeError:
+            return False
+    return other
+
+
+def _same(v: Any, x: Any, k: type) -> bool:
+    return _klass(v) is k and v == x
+
+
+class _Box:
+    """A one-attribute holder, to reuse the top-level predicates on a nested value."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
 
 
 # Below this depth a filter becomes nested closures (fast); deeper, a flat program run by

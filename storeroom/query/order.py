@@ -37,6 +37,12 @@ def parse_order(meta: ModelMeta, order_by: Iterable[str] | str | None) -> Order:
         desc = spec.startswith("-")
         name = spec[1:] if spec[:1] in ("-", "+") else spec
         a = meta.attrs.get(name)
+        if a is None and ("." in name or "__" in name):
+            root = meta.attrs.get(name.replace("__", ".").split(".")[0])
+            if root is not None and root.store:  # decided: see docs/filters.md
+                raise InvalidFilter(f"cannot order by {spec!r}: ordering by a nested path is "
+                                    "not supported (MongoDB, DynamoDB and Redis keep nested "
+                                    "values as JSON text)")
         if a is None or not a.store:
             raise InvalidFilter(f"cannot order by {spec!r}: {meta.name} has no attribute "
                                 f"{name!r} (write a name, or -name for descending)")

@@ -27,6 +27,7 @@ from .ast import (
     Or,
     fold,
 )
+from .paths import prepare_path
 from .q import parse_lookup, to_node
 from .surrogates import without_surrogates
 
@@ -77,7 +78,19 @@ def _known(meta: ModelMeta, name: str, op: str) -> Attr:
 
 def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
     """One condition, validated and coerced (may simplify to another node)."""
+    name = c.attr
+    r = meta.attrs.get(name) if type(name) is str else None
+    if r is None:
+        if type(name) is str and ("." in name or "__" in name):
+            return prepare_path(meta, c)  # address__city, address.zip, dct__k__gte
+    elif r.kind == JSON and (c.op == "contains" or c.op not in OPERATORS) and r.store:
+        return prepare_path(meta, c)  # tags__contains (membership), address__city
     a = _known(meta, c.attr, c.op)
+    return _prepare_on(meta, a, c)
+
+
+def _prepare_on(meta: ModelMeta, a: Attr, c: Cond) -> Node:
+    """``c`` on the (known) attribute ``a``, validated and coerced."""
     if a.is_text and (decided := without_surrogates(a, c)) is not None:
         return prepare(meta, decided)  # a lone surrogate: no stored string holds one
     op, value = c.op, c.value
@@ -89,11 +102,12 @@ def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
         return Cond(a.name, "isnull", value)
     if a.kind == JSON:
         if op in ("eq", "ne") and value is None:
-            return prepare_cond(meta, Cond(a.name, "isnull", op == "eq"))
+            return _prepare_on(meta, a, Cond(a.name, "isnull", op == "eq"))
         raise InvalidFilter(f"{a.name}__{op}: a {_tname(a)} attribute can only be filtered "
-                            "with isnull")
+                            "with isnull (a list also with contains; look up a field or key "
+                            f"of a dataclass or dict with {a.name}__<name>)")
     if op in ("eq", "ne") and value is None:
-        return prepare_cond(meta, Cond(a.name, "isnull", op == "eq"))
+        return _prepare_on(meta, a, Cond(a.name, "isnull", op == "eq"))
     if op in TEXT_OPERATORS:
         if not a.is_text:
             raise InvalidFilter(f"{a.name}__{op}: operator {op!r} needs a str attribute, "
@@ -280,7 +294,7 @@ def _merge_lists(items: list[Node], is_and: bool) -> list[Node]:
             else:
                 values.extend(c.value)  # type: ignore[attr-defined]
         try:
-            merged = tuple(dict.fromkeys(values))
+            merged = tuple(dict.fromkeys(values))  # loose bools are JsonBool: never 1
         except TypeError:  # unhashable values (an unprepared filter): leave them
             continue
         out[ix[0]] = Cond(name, many, merged)

@@ -36,6 +36,12 @@ def lookups_node(lookups: dict[str, Any]) -> Node:
 class Q:
     """A filter you can combine: ``Q(done=False) & (Q(a=1) | ~Q(b=2))``.
 
+    Keyword lookups are ``attribute__operator=value`` (``eq`` when the operator is left
+    out), ANDed: ``eq``, ``ne``, ``lt``, ``lte``, ``gt``, ``gte``, ``in``, ``not_in``,
+    ``contains``, ``icontains``, ``startswith``, ``istartswith``, ``endswith``,
+    ``iendswith``, ``iexact``, ``isnull``, ``range``. Semantics are Python's on every
+    backend; ``ne``, ``not_in`` and ``~`` match an attribute that is ``None``.
+
     ``Q()`` matches everything and ``~Q()`` nothing. ``|`` and ``&`` build n-ary nodes:
     ``a | b | c`` is one Or of three, and a chain of any length (``functools.reduce(
     operator.or_, qs)``) takes linear time and stays flat.
@@ -133,12 +139,21 @@ def to_node(where: Any) -> Node:
 
 
 class attr:  # noqa: N801 - reads as a function: attr("title").startswith("Mi")
-    """An attribute in an expression: ``attr("priority") > 2``, ``attr("x").in_([1, 2])``."""
+    """An attribute in an expression: ``attr("priority") > 2``, ``attr("x").in_([1, 2])``;
+    a nested one dotted or by key: ``attr("address.city")``, ``attr("address")["city"]``."""
 
     __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    def __getitem__(self, key: str) -> attr:
+        """A field of a nested dataclass or a key of a dict: ``attr("address")["city"]``
+        is ``attr("address.city")``."""
+        if not isinstance(key, str) or not key or "." in key:
+            raise InvalidFilter(f"attr({self.name!r})[{key!r}]: a key is a non-empty str "
+                                "without '.'")
+        return attr(f"{self.name}.{key}")
 
     def _c(self, op: str, value: Any) -> Q:
         return Q.of(Cond(self.name, op, value))
@@ -179,8 +194,8 @@ class attr:  # noqa: N801 - reads as a function: attr("title").startswith("Mi")
         """None of ``values`` (matches None)."""
         return self._c("not_in", values)
 
-    def contains(self, text: str) -> Q:
-        """Contains ``text`` (case-sensitive)."""
+    def contains(self, text: Any) -> Q:
+        """Contains ``text`` (case-sensitive); on a list attribute, has the element."""
         return self._c("contains", text)
 
     def icontains(self, text: str) -> Q:

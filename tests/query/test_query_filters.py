@@ -213,7 +213,7 @@ def test_coercion():
     (Q(priority__lt=None), "priority"),
     (Q(maybe__isnull="yes"), "maybe"),
     (Q(tags=["a"]), "tags"),
-    (Q(tags__contains="a"), "tags"),
+    (Q(tags__startswith="a"), "tags"),
     (Q(owner="a") & ~Q(nope=1), "nope"),
     (Q(owner="a") | Q(priority__bogus=1), "bogus"),
 ])

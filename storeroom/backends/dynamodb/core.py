@@ -246,7 +246,9 @@ class FilterCompiler:
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
-        c = self.codecs[node.attr]
+        c = self.codecs.get(node.attr)
+        if c is None:  # a nested path: items hold JSON values as text, no document path
+            return False
         op = node.op
         if op == "isnull":
             return True

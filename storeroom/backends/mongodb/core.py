@@ -297,9 +297,12 @@ class MongoCore:
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
+        a = self.attrs.get(node.attr)
+        if a is None:  # a nested path: documents hold JSON values as text, no dotted path
+            return False
         if node.op == "isnull":
             return True
-        kind = self.attrs[node.attr].kind
+        kind = a.kind
         if kind in (DECIMAL, JSON):
             return False
         if node.op in LIST_OPERATORS and len(node.value) > MAX_IN:

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 
 from ...model.attrs import Attr
+from ...model.codegen import compile_generated
 from ...model.jsonvalues import json_loader, json_python_dumper
 from ...model.stored import ModelMeta
 from ...model.types import (
@@ -348,5 +349,5 @@ def doc_codec(meta: ModelMeta) -> tuple[Callable[[dict[str, Any]], str],
         "def build(raw):\n    d = loads(raw)\n    o = new(cls)\n    o.__dict__ = {"
         + ", ".join(dec_parts + unstored) + "}\n    return o\n"
     )
-    exec(src, env)  # noqa: S102 - generated from attribute names, no user data
+    compile_generated(src, env, "redis_codec", meta.cls)
     return env["encode"], env["values"], env["build"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ...errors import ValidationError
 from ...model.attrs import Attr
+from ...model.codegen import compile_generated
 from ...model.stored import ModelMeta
 from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, STR, UUID
 from ..values import iso_utc, json_text_dumper, json_text_loader
@@ -167,7 +168,7 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
             parts.append(f"{a.name!r}: d_{a.name}.default_value()")
     src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {" + ", ".join(parts) +
            "}\n    return o\n")
-    exec(src, env)  # noqa: S102 - generated from attribute names, no user data
+    compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
     build: Callable[[Any], Any] = env["build"]
     return build
 

@@ -13,6 +13,7 @@ to local evaluation by ``split`` (``can_compile``, ``fits``); see docs/filters.m
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,13 @@ import sqlalchemy as sa
 
 from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, JSON
-from ...query.ast import LIST_OPERATORS, And, Cond, Node, Not, conds, depth, fold
+from ...query.ast import LIST_OPERATORS, TEXT_OPERATORS, And, Cond, Node, Not, conds, depth, fold
 from ...query.order import Order
+from ...query.paths import LIST, TYPED, path_info
 from .codec import Conv
+
+# a key a path compiles natively: never an array index, nothing to quote in any dialect
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def like_escape(text: str) -> str:
@@ -105,6 +110,17 @@ class SqlDialect:
     # most bytes of values in one statement, for a driver that writes them into the SQL
     # text (None: values travel as parameters)
     max_bytes: int | None = None
+    # nested paths (docs/filters.md): json_scalar(column, keys, kind) is the SQL value at
+    # the path as that scalar kind (NULL when missing or null); json_member(column, keys,
+    # parameter) is "the list at the path holds the parameter's value" and
+    # member_value(value) that parameter; json_kinds the leaf kinds that are native
+    # (None: no path is native); json_text(column, keys, op, parameters) the SQL of a
+    # text condition where json_scalar would not be exact for text (None: json_scalar)
+    json_scalar: Callable[[Any, tuple[str, ...], str], Any] | None = None
+    json_member: Callable[[Any, tuple[str, ...], Any, str], Any] | None = None
+    member_value: Callable[[Any], Any] | None = None
+    json_kinds: frozenset[str] = frozenset()
+    json_text: Callable[[Any, tuple[str, ...], str, list[Any]], Any] | None = None
 
     def can_compare(self, kind: str) -> bool:
         """True when values of this kind compare natively (eq, lt, in, order by...)."""
@@ -135,11 +151,42 @@ class FilterCompiler:
 
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
-        a = self.meta.attrs[node.attr]
+        a = self.meta.attrs.get(node.attr)
+        if a is None or (a.kind == JSON and node.op == "contains"):
+            return self._path_native(node)  # a nested path or list membership
         if node.op == "isnull":
             return True
         ok = self.dialect.value_ok
         return self.dialect.can_compare(a.kind) and (ok is None or ok(a, node))
+
+    def _path_native(self, node: Cond) -> bool:
+        """True when a condition on a nested path (or list membership) compiles with the
+        dialect's JSON functions with local evaluation's meaning: paths of plain keys
+        (never an array index), leaves of the dialect's ``json_kinds`` with their value
+        coerced to that kind (a loose ``dict[str, Any]`` value is local: its meaning
+        depends on the stored value's JSON type)."""
+        d = self.dialect
+        if d.json_scalar is None:
+            return False
+        info = path_info(self.meta, node.attr)
+        if not all(map(_PLAIN_KEY.fullmatch, info.keys)):
+            return False
+        if node.op == "isnull":
+            return True
+        ok = d.value_ok
+        if info.shape == TYPED:
+            a = info.attr
+            assert a is not None
+            return a.kind in d.json_kinds and (ok is None or ok(a, node))
+        if info.shape == LIST and node.op == "contains" and d.json_member is not None:
+            ea = info.element_attr
+            return ea is not None and ea.kind in d.json_kinds and (ok is None or ok(ea, node))
+        return False
+
+    def _path_attr(self, c: Cond) -> Any:
+        """The attribute a condition compares: a model attribute or a nested leaf."""
+        a = self.meta.attrs.get(c.attr)
+        return a if a is not None else path_info(self.meta, c.attr).attr
 
     def fits(self, node: Node) -> bool:
         """True when one statement can hold the node's values (parameter count, size)."""
@@ -164,7 +211,11 @@ class FilterCompiler:
 
     def _form(self, c: Cond) -> str | None:
         lf = self.dialect.list_form
-        return None if lf is None else lf(self.meta.attrs[c.attr], c.value)
+        if lf is None:
+            return None
+        if c.attr not in self.meta.attrs:  # a nested path: one parameter per value
+            return None
+        return lf(self.meta.attrs[c.attr], c.value)
 
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""
@@ -185,10 +236,33 @@ class FilterCompiler:
         return self._cond(c, b)
 
     def _cond(self, c: Cond, b: Binder) -> Any:
-        col = self.table.c[c.attr]
-        a = self.meta.attrs[c.attr]
+        a = self.meta.attrs.get(c.attr)
+        if a is None or (a.kind == JSON and c.op == "contains"):
+            return self._path_cond(c, b)
+        return self._cond_on(self.table.c[c.attr], a, a.optional, c, b)
+
+    def _path_cond(self, c: Cond, b: Binder) -> Any:
+        info = path_info(self.meta, c.attr)
+        d = self.dialect
+        col = self.table.c[info.root]
+        if info.shape == LIST and c.op == "contains":  # membership
+            ea = info.element_attr
+            assert ea is not None and d.json_member is not None and d.member_value
+            p = b.bind(d.member_value(c.value))
+            return d.json_member(col, info.keys, p, ea.kind)
+        assert d.json_scalar is not None
+        if c.op == "isnull":  # kind "": NULL when missing or null, whatever the type
+            expr = d.json_scalar(col, info.keys, "")
+            return expr.is_(None) if c.value else expr.is_not(None)
+        assert info.attr is not None
+        if c.op in TEXT_OPERATORS and d.json_text is not None:
+            params = [b.bind(v) for v in d.text_params(c.op, c.value)]
+            return d.json_text(col, info.keys, c.op, params)
+        expr = d.json_scalar(col, info.keys, info.attr.kind)
+        return self._cond_on(expr, info.attr, True, c, b)
+
+    def _cond_on(self, col: Any, a: Any, nullable: bool, c: Cond, b: Binder) -> Any:
         op = c.op
-        nullable = a.optional
         if op == "isnull":
             return col.is_(None) if c.value else col.is_not(None)
         if op in ("eq", "ne", "lt", "lte", "gt", "gte"):
@@ -245,6 +319,13 @@ class FilterCompiler:
                 return (name, op, form)
             if op == "range":
                 out.extend(self._v(name, v) for v in c.value)
+            elif op == "contains" and name not in self.meta.attrs or (
+                    op == "contains" and self.meta.attrs[name].kind == JSON):
+                info = path_info(self.meta, name)
+                if info.shape == LIST:  # membership binds the element
+                    out.append(self.dialect.member_value(c.value))  # type: ignore[misc]
+                    return (name, "member")
+                out.extend(self.dialect.text_params(op, c.value))
             elif op in ("eq", "ne", "lt", "lte", "gt", "gte"):
                 out.append(self._v(name, c.value))
             else:

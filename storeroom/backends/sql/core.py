@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ...model.codegen import compile_generated
 from ...model.stored import ModelMeta
 from ...query.ast import OPERATORS, Node
 from ...query.order import Order
@@ -153,7 +154,7 @@ class SqlCore:
         else:
             src = "def row(v):\n    return {" + ", ".join(
                 f"'v_{n}': {p}" for n, p in zip(names, parts, strict=True)) + "}\n"
-        exec(src, env)  # noqa: S102 - generated from attribute names only
+        compile_generated(src, env, f"row_encoder[{self.dialect_name}]", self.meta.cls)
         row: Callable[[Any], Any] = env["row"]
         return row
 

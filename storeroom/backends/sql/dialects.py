@@ -8,9 +8,10 @@ import sqlite3
 from contextlib import closing
 from typing import Any
 
+import pydantic_core
 import sqlalchemy as sa
 
-from ...model.types import BYTES, DECIMAL, ENUM, FLOAT, STR
+from ...model.types import BOOL, BYTES, DECIMAL, ENUM, FLOAT, INT, STR
 from ...query.ast import TEXT_OPERATORS, Cond
 from ...query.evaluate import plain
 from .compiler import SqlDialect, like_escape, local_kinds_sqlite
@@ -37,9 +38,60 @@ def _text_match(op: str, value: str | None, x: str) -> int:
     raise ValueError(op)
 
 
+def _json_at(doc: Any, path: str) -> Any:
+    """The value at ``path`` ("a.b", plain keys) of the JSON text ``doc``; None if missing."""
+    if doc is None:
+        return None
+    v = json.loads(doc)
+    for k in path.split(".") if path else ():
+        if type(v) is not dict:
+            return None
+        v = v.get(k)
+    return v
+
+
+def _json_str(doc: Any, path: str) -> str | None:
+    """SQLite function ``sr_json_str(doc, path)``: the string at the path, exactly (SQLite's
+    own JSON functions stop at NUL), or NULL."""
+    v = _json_at(doc, path)
+    return v if type(v) is str else None
+
+
+def _json_has(doc: Any, path: str, x: Any) -> int:
+    """SQLite function ``sr_json_has(doc, path, x)``: the list at the path holds the
+    string ``x`` (exactly, NUL included)."""
+    v = _json_at(doc, path)
+    return int(type(v) is list and any(type(e) is str and e == x for e in v))
+
+
 def register_sqlite_functions(dbapi_conn: Any) -> None:
     """Add storeroom's SQL functions to a SQLite connection (sqlite3 or aiosqlite adapter)."""
     dbapi_conn.create_function("sr_text", 3, _text_match, deterministic=True)
+    dbapi_conn.create_function("sr_json_str", 2, _json_str, deterministic=True)
+    dbapi_conn.create_function("sr_json_has", 3, _json_has, deterministic=True)
+
+
+# Nested paths (query/paths.py) on SQLite: int and bool leaves through json_extract and
+# json_each (C speed); strings through sr_json_str / sr_json_has, since SQLite's JSON
+# functions cut a string at an escaped NUL ("a\u0000b" would read as "a").
+def _sqlite_path(keys: tuple[str, ...]) -> Any:
+    return sa.literal_column("'$" + "".join("." + k for k in keys) + "'")
+
+
+def _sqlite_json_scalar(col: Any, keys: tuple[str, ...], kind: str) -> Any:
+    if kind == STR:
+        return sa.func.sr_json_str(col, sa.literal_column("'" + ".".join(keys) + "'"))
+    return sa.func.json_extract(col, _sqlite_path(keys))
+
+
+def _sqlite_json_member(col: Any, keys: tuple[str, ...], p: Any, kind: str) -> Any:
+    if kind == STR:
+        return sa.func.sr_json_has(col, sa.literal_column("'" + ".".join(keys) + "'"),
+                                   p) == sa.literal_column("1")
+    each = sa.func.json_each(col, _sqlite_path(keys)).table_valued("value", "type")
+    # json_each gives true/false as 1/0: a list[int] holds no bools, a list[bool] no ints
+    return sa.exists(sa.select(sa.literal_column("1")).select_from(each)
+                     .where(each.c.value == p))
 
 
 def _sqlite_text_params(op: str, x: str) -> list[Any]:
@@ -98,7 +150,9 @@ def _sqlite_max_params() -> int:
 
 SQLITE = SqlDialect("sqlite", _sqlite_text_params, _sqlite_text_sql, local_kinds_sqlite(),
                     list_form=_sqlite_list_form, list_value=_sqlite_list_value,
-                    list_sql=_sqlite_list_sql, max_params=_sqlite_max_params())
+                    list_sql=_sqlite_list_sql, max_params=_sqlite_max_params(),
+                    json_scalar=_sqlite_json_scalar, json_member=_sqlite_json_member,
+                    member_value=lambda v: v, json_kinds=frozenset({STR, INT, BOOL}))
 
 
 def _like_params(op: str, x: str) -> list[Any]:
@@ -162,10 +216,35 @@ def _pg_list_sql(col: Any, p: Any, form: str) -> Any:
     return col == sa.func.any(p)
 
 
+# Nested paths on PostgreSQL (jsonb): ``col #>> '{a,b}'`` as text COLLATE "C" (code
+# point order, as the text columns), ::numeric for ints (never out of range), ::boolean;
+# membership is jsonb containment, ``col #> '{a}' @> '["x"]'``.
+def _pg_path(keys: tuple[str, ...]) -> Any:
+    return sa.literal_column("'{" + ",".join(keys) + "}'")
+
+
+def _pg_json_scalar(col: Any, keys: tuple[str, ...], kind: str) -> Any:
+    text = col.op("#>>")(_pg_path(keys))
+    if kind == STR:
+        return sa.type_coerce(text, sa.Text()).collate("C")
+    if kind in (INT, BOOL):
+        return sa.cast(text, sa.Numeric() if kind == INT else sa.Boolean())
+    return text  # isnull: #>> is NULL for a missing key and for JSON null
+
+
+def _pg_json_member(col: Any, keys: tuple[str, ...], p: Any, kind: str) -> Any:
+    from sqlalchemy.dialects.postgresql import JSONB
+    doc = col.op("#>")(_pg_path(keys)) if keys else col
+    return sa.and_(doc.is_not(None), doc.op("@>")(sa.cast(p, JSONB())))
+
+
 POSTGRESQL = SqlDialect("postgresql", _like_params, _pg_text_sql, frozenset(), _pg_value_ok,
                         list_form=_pg_list_form, list_value=_pg_list_value,
                         list_sql=_pg_list_sql, max_params=65535 - 65535 // 10,
-                        error_aborts_tx=True)
+                        error_aborts_tx=True, json_scalar=_pg_json_scalar,
+                        json_member=_pg_json_member,
+                        member_value=lambda v: json.dumps([v], ensure_ascii=False),
+                        json_kinds=frozenset({STR, INT, BOOL}))
 
 
 # MySQL / MariaDB ---------------------------------------------------------------------
@@ -231,9 +310,44 @@ def _mysql_list_sql(col: Any, p: Any, form: str) -> Any:
     return col.in_(p)
 
 
+# Nested paths on MySQL / MariaDB: JSON_VALUE (exact strings, NUL included) COLLATE
+# utf8mb4_nopad_bin as the text columns, CAST AS DECIMAL(65, 0) for ints (never out of
+# range), AS SIGNED for bools (JSON_VALUE gives 1 / 0); isnull by JSON_TYPE (JSON_VALUE
+# is NULL for an object as well); membership by JSON_CONTAINS of the value's JSON text.
+def _mysql_path(keys: tuple[str, ...]) -> Any:
+    return sa.literal_column("'$" + "".join("." + k for k in keys) + "'")
+
+
+def _mysql_json_scalar(col: Any, keys: tuple[str, ...], kind: str) -> Any:
+    path = _mysql_path(keys)
+    if kind == STR:
+        return sa.type_coerce(sa.func.json_value(col, path), sa.Text()).collate(
+            "utf8mb4_nopad_bin")
+    if kind in (INT, BOOL):
+        return sa.cast(sa.func.json_value(col, path),
+                       sa.Numeric(65, 0) if kind == INT else sa.Integer())
+    # isnull: NULL for a missing key and for JSON null, never for a document
+    t = sa.func.json_type(sa.func.json_extract(col, path))
+    return sa.case((t == sa.literal_column("'NULL'"), sa.null()), else_=t)
+
+
+def _mysql_member_value(v: Any) -> str:
+    # MariaDB's JSON_CONTAINS compares strings as their JSON text (escapes included):
+    # written by the serializer that wrote the stored values (pydantic's)
+    return pydantic_core.to_json(v).decode()
+
+
+def _mysql_json_member(col: Any, keys: tuple[str, ...], p: Any, kind: str) -> Any:
+    return sa.func.coalesce(sa.func.json_contains(col, p, _mysql_path(keys)),
+                            sa.literal_column("0")) == sa.literal_column("1")
+
+
 MYSQL = SqlDialect("mysql", _like_params, _mysql_text_sql, frozenset({DECIMAL}),
                    _mysql_value_ok, _mysql_order_key, list_form=_mysql_list_form,
                    list_value=_mysql_list_value, list_sql=_mysql_list_sql,
-                   max_bytes=8 * 1024 * 1024)
+                   max_bytes=8 * 1024 * 1024, json_scalar=_mysql_json_scalar,
+                   json_member=_mysql_json_member,
+                   member_value=_mysql_member_value,
+                   json_kinds=frozenset({STR, INT, BOOL}))
 
 DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}
