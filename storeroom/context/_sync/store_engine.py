@@ -209,6 +209,9 @@ class UnitBackend:
     """
 
     __slots__ = ("_engines", "_name", "_shared", "store_meta", "max_local_sort")
+    # the engine owns the shared backend and the context its unit of work: a bound
+    # store holds nothing of its own, so one collected unclosed must not warn
+    holds_connections = False
 
     def __init__(self, engines: Any, name: str, shared: Any) -> None:
         self._engines = engines
