@@ -33,6 +33,7 @@ SUBS: list[tuple[str, str]] = [
     (r"AsyncIterable", "Iterable"),
     (r"AsyncGenerator", "Generator"),
     (r"AsyncExitStack", "ExitStack"),
+    (r"\bAwaitable\[(\w+)\]", r"\1"),  # what an async callable gives, called sync
     (r"asynccontextmanager", "contextmanager"),
     (r"aclose", "close"),
     (r"anext\(", "next("),

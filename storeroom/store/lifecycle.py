@@ -23,7 +23,7 @@ def _warn_unclosed(name: str) -> None:
                   "manager) to release its connections", ResourceWarning, stacklevel=2)
 
 
-def watch_unclosed(store: Any, backend: Any) -> weakref.finalize | None:
+def watch_unclosed(store: Any, backend: Any) -> weakref.finalize[[str], None] | None:
     """A finalizer that warns when ``store`` is collected unclosed (None when its backend
     holds no connections). ``detach()`` it on close. It keeps nothing alive."""
     if not getattr(backend, "holds_connections", True):

@@ -38,7 +38,7 @@ def split_filter(node: Node, can_compile: Callable[[Node], bool],
     """
     if can_compile(node) and (fits is None or fits(node)):
         return Split(node, EVERYTHING)
-    items = node.items if type(node) is And else (node,)  # type: ignore[attr-defined]
+    items = node.items if type(node) is And else (node,)
     native: list[Node] = []
     local: list[Node] = []
     for n in items:
@@ -60,14 +60,14 @@ def split_filter(node: Node, can_compile: Callable[[Node], bool],
 def list_superset(node: Node) -> Node | None:
     """For a long ``in`` list: the range from its least to its greatest value, which
     every item it matches lies in (None for any other node)."""
-    if type(node) is not Cond or node.op != "in" or len(node.value) < 2:  # type: ignore[attr-defined]
+    if type(node) is not Cond or node.op != "in" or len(node.value) < 2:
         return None
-    values = node.value  # type: ignore[attr-defined]
+    values = node.value
     try:
         lo, hi = min(values, key=plain), max(values, key=plain)
     except TypeError:  # values that do not order (an Enum of mixed values)
         return None
-    return Cond(node.attr, "range", (lo, hi))  # type: ignore[attr-defined]
+    return Cond(node.attr, "range", (lo, hi))
 
 
 def _and(items: list[Node]) -> Node:

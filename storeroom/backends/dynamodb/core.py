@@ -418,9 +418,9 @@ class _Known:
 def peval(node: Node, known: dict[str, Any], nonnull: frozenset[str]) -> Node:
     """``node`` with conditions on pinned attributes (and ``isnull`` on attributes that
     are never None) replaced by their truth value, simplified."""
-    def leaf(c: Any) -> Node:
+    def leaf(c: Node) -> Node:
         if not isinstance(c, Cond):
-            return c  # type: ignore[no-any-return]
+            return c
         if c.attr in known:
             return EVERYTHING if compile_local(c)(_Known(known)) else NOTHING
         if c.op == "isnull" and c.attr in nonnull:

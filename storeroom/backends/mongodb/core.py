@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from ...errors import ValidationError
@@ -130,7 +131,8 @@ def from_mongo(a: Attr) -> Conv:
     """The converter of a BSON value back to the Python value (None: no conversion)."""
     kind = a.kind
     if kind == ENUM:
-        return a.inner  # type: ignore[no-any-return]
+        enum_cls: type[Enum] = a.inner  # an Enum class converts its values
+        return enum_cls
     if kind == JSON:
         return _json_load(a)
     table: dict[str, Callable[[Any], Any]] = {

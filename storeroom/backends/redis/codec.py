@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from ...model.attrs import Attr
@@ -297,7 +298,8 @@ def _to_doc(a: Attr) -> Callable[[Any], Any] | None:
 def _from_doc(a: Attr) -> Callable[[Any], Any] | None:
     kind = a.kind
     if kind == ENUM:
-        return a.inner  # type: ignore[no-any-return]
+        enum_cls: type[Enum] = a.inner  # an Enum class converts its values
+        return enum_cls
     if kind == JSON:
         return _json_load(a)
     table: dict[str, Callable[[Any], Any]] = {

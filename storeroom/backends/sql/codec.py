@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from ...errors import ValidationError
@@ -50,7 +51,7 @@ def _pg_json_dump(a: Attr) -> Callable[[Any], Any]:
         text = dump_plain(v)
         if "u0000" in text and _JSON_NUL.search(text):  # jsonb refuses \u0000 as well
             raise _nul_error(name, v)
-        return text  # type: ignore[no-any-return]
+        return text
     return dump
 
 
@@ -94,7 +95,8 @@ def from_db(a: Attr, dialect: str, returning: bool = False) -> Conv:
     if kind == FLOAT and returning and dialect == "sqlite":
         return float
     if kind == ENUM:
-        return a.inner  # type: ignore[no-any-return]
+        enum_cls: type[Enum] = a.inner  # an Enum class converts its values
+        return enum_cls
     if kind == JSON:
         return _json_load(a)
     if kind == BOOL and dialect != "postgresql":  # psycopg returns bools already
@@ -167,7 +169,8 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {" + ", ".join(parts) +
            "}\n    return o\n")
     compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
-    return env["build"]  # type: ignore[no-any-return]
+    build: Callable[[Any], Any] = env["build"]
+    return build
 
 
 def value_encoder(meta: ModelMeta, dialect: str) -> dict[str, Conv]:

@@ -155,7 +155,8 @@ class SqlCore:
             src = "def row(v):\n    return {" + ", ".join(
                 f"'v_{n}': {p}" for n, p in zip(names, parts, strict=True)) + "}\n"
         compile_generated(src, env, f"row_encoder[{self.dialect_name}]", self.meta.cls)
-        return env["row"]  # type: ignore[no-any-return]
+        row: Callable[[Any], Any] = env["row"]
+        return row
 
     def update_key_sql(self, names: tuple[str, ...]) -> Sql:
         """UPDATE of these attributes by key (RETURNING the row where the dialect can)."""

@@ -17,7 +17,7 @@ from ...query.evaluate import plain
 from .compiler import SqlDialect, like_escape, local_kinds_sqlite
 
 
-def _text_match(op: str, value: Any, x: Any) -> int:
+def _text_match(op: str, value: str | None, x: str) -> int:
     """SQLite function ``sr_text(op, value, x)``: Python's string semantics, in SQLite."""
     if value is None:
         return 0

@@ -49,7 +49,8 @@ def begin_statement(engine_or_conn: Any) -> str:
     """The statement storeroom opens a transaction with on this engine or connection."""
     sync = getattr(engine_or_conn, "sync_connection", None) or getattr(
         engine_or_conn, "sync_engine", engine_or_conn)  # behind an async engine/connection
-    return sync.get_execution_options().get(BEGIN_OPTION, "BEGIN")  # type: ignore[no-any-return]
+    statement: str = sync.get_execution_options().get(BEGIN_OPTION, "BEGIN")
+    return statement
 
 
 def is_sql_url(url: str) -> bool:
@@ -193,7 +194,7 @@ def _patch_aiomysql() -> None:
     except ImportError:
         return
     if not callable(getattr(amc, "escape_bytes_prefixed", None)):
-        amc.escape_bytes_prefixed = escape_bytes  # type: ignore[attr-defined]
+        amc.escape_bytes_prefixed = escape_bytes
 
 
 def configure_mysql(engine: Any) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import MiddlewareSetupError, ResourceSetupError
+from .. import binding
 from ..meta import EMPTY_META, Meta
 from ..states import ACTIVE, CLOSING, ENDED, EXITING, NAMES, NEW
 from .dal import DAL
@@ -181,9 +181,9 @@ class AsyncContext:
             if found is not None:
                 return found
         engine_name = self._dm._engine_for_model(model)
-        binding = importlib.import_module("storeroom.store.binding")
-        bind = getattr(binding, "bind_async_store" if IS_ASYNC else "bind_store")
-        bound = bind(model, self, engine_name)
+        # looked up at call time: the binding module's functions are the seam to the store
+        bind = binding.bind_async_store if IS_ASYNC else binding.bind_store
+        bound: Any = bind(model, self, engine_name)
         if self._stores is None:
             self._stores = {}
         self._stores[model] = bound

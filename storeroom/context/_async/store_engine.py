@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...backends.registry import make_backend
 from ...query.cursor import CursorKeys
 from ...store._async.store import AsyncStore
-from ...store.open import make_backend
 
 IS_ASYNC = True
 
@@ -208,6 +208,9 @@ class AsyncUnitBackend:
     """
 
     __slots__ = ("_engines", "_name", "_shared", "store_meta", "max_local_sort")
+    # the engine owns the shared backend and the context its unit of work: a bound
+    # store holds nothing of its own, so one collected unclosed must not warn
+    holds_connections = False
 
     def __init__(self, engines: Any, name: str, shared: Any) -> None:
         self._engines = engines
@@ -233,6 +236,12 @@ class AsyncUnitBackend:
 
     async def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""
+
+    async def cursor_secret(self) -> bytes:
+        """As the engine's backend (a bound store signs with the data manager's keys,
+        so this is asked only by code holding the backend itself)."""
+        secret: bytes = await self._shared.cursor_secret()
+        return secret
 
     async def insert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""

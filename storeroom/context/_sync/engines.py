@@ -28,14 +28,14 @@ class Engines:
     replica unless this context already wrote to its primary (read-your-writes).
     """
 
-    __slots__ = ("_ctx", "_topology", "_conns", "_written", "_ended", "_savepoints")
+    __slots__ = ("_ctx", "_topology", "_conns", "_written", "ended", "_savepoints")
 
     def __init__(self, ctx: Any, topology: EngineTopology) -> None:
         self._ctx = ctx
         self._topology = topology
         self._conns: dict[str, Any] | None = None  # Connection or StoreUnit
         self._written: set[str] | None = None
-        self._ended = False
+        self.ended = False  # public: the SQL context source reads it on its hot path
         self._savepoints: list[Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -69,14 +69,14 @@ class Engines:
         if name is None:
             name = self._topology.default
         conns = self._conns
-        if conns is not None and name in conns and not self._ended:
+        if conns is not None and name in conns and not self.ended:
             return conns[name]
         return self._open(self._topology.get(name))
 
     def _open(self, spec: EngineSpec) -> Any:
         ctx = self._ctx
         state = ctx._state
-        if self._ended or (state != ACTIVE and state != EXITING):
+        if self.ended or (state != ACTIVE and state != EXITING):
             raise RuntimeError(
                 f"engine {spec.name!r} used outside an active context (the context is {ctx.state})"
             )
@@ -148,7 +148,7 @@ class Engines:
         """What a store on store engine ``name`` runs each operation on (see
         :class:`StoreUnit`); a write marks the context as having written."""
         conns = self._conns
-        unit: Any = conns.get(name) if conns is not None and not self._ended else None
+        unit: Any = conns.get(name) if conns is not None and not self.ended else None
         if unit is None:
             unit = self._open(self._topology.get(name))
         if write:
@@ -183,7 +183,7 @@ class Engines:
     def status(self) -> dict[str, str]:
         """Each engine's state in this context: ``init`` (untouched), ``start`` (open), ``end`` (closed)."""
         conns = self._conns or {}
-        opened = "end" if self._ended else "start"
+        opened = "end" if self.ended else "start"
         return {name: (opened if name in conns else "init") for name in self._topology.specs}
 
     @property
@@ -204,7 +204,7 @@ class Engines:
     # unit of work -------------------------------------------------------
     def _finish(self, commit: bool) -> BaseException | None:
         """Commit (or roll back) and close every opened connection; the first error, if any."""
-        self._ended = True
+        self.ended = True
         conns = self._conns
         if not conns:
             return None

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from ...backends.sql.engines import create_sql_engine, is_sql_url
+from ...backends.registry import is_sql_url
+from ...backends.sql.engines import create_sql_engine
 from ...query.cursor import CursorKeys, cursor_keys
 from ...store.open import Secret
 from ..engine_specs import EngineSpec, EngineTopology

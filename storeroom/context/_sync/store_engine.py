@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...backends.registry import make_backend
 from ...query.cursor import CursorKeys
 from ...store._sync.store import Store
-from ...store.open import make_backend
 
 IS_ASYNC = False
 
@@ -209,6 +209,9 @@ class UnitBackend:
     """
 
     __slots__ = ("_engines", "_name", "_shared", "store_meta", "max_local_sort")
+    # the engine owns the shared backend and the context its unit of work: a bound
+    # store holds nothing of its own, so one collected unclosed must not warn
+    holds_connections = False
 
     def __init__(self, engines: Any, name: str, shared: Any) -> None:
         self._engines = engines
@@ -234,6 +237,12 @@ class UnitBackend:
 
     def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""
+
+    def cursor_secret(self) -> bytes:
+        """As the engine's backend (a bound store signs with the data manager's keys,
+        so this is asked only by code holding the backend itself)."""
+        secret: bytes = self._shared.cursor_secret()
+        return secret
 
     def insert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Set
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ...errors import BatchError, StoreroomError, ValidationError
 from ...model.stored import ModelMeta, meta_of
@@ -24,6 +24,7 @@ from ...query.q import to_node
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
+from ..protocol import AsyncBackend
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
@@ -55,13 +56,13 @@ class AsyncStore(Generic[T]):
 
     is_async = True
 
-    def __init__(self, model: type[T], backend: Any, *,
+    def __init__(self, model: type[T], backend: AsyncBackend[T], *,
                  secret: str | bytes | Iterable[str | bytes] | CursorKeys | None = None
                  ) -> None:
         self.model = model
         self._m: ModelMeta = meta_of(model)
         self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
-        self._b = backend
+        self._b: AsyncBackend[T] = backend
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._unclosed = watch_unclosed(self, backend)
@@ -78,7 +79,8 @@ class AsyncStore(Generic[T]):
         backend = self._b
         if isinstance(backend, ClosedBackend):
             return
-        self._b = ClosedBackend(repr(self))
+        # every member of the stand-in raises StoreClosed, whatever the protocol says
+        self._b = cast("AsyncBackend[T]", ClosedBackend(repr(self)))
         if self._unclosed is not None:
             self._unclosed.detach()
         await backend.close()
@@ -109,7 +111,7 @@ class AsyncStore(Generic[T]):
     # the eight actions ----------------------------------------------------------------
     async def create(self, item: T) -> T:
         """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
-        return await self._b.insert(create_values(self._m, item))  # type: ignore[no-any-return]
+        return await self._b.insert(create_values(self._m, item))
 
     async def read(self, key: Any) -> T | None:
         """The item at ``key``, or None."""
@@ -117,7 +119,7 @@ class AsyncStore(Generic[T]):
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return None
-        return await self._b.get(parts)  # type: ignore[no-any-return]
+        return await self._b.get(parts)
 
     async def update(self, item_or_key: Any, /, *, precondition: Any = None,
                      **changes: Any) -> T | None:
@@ -137,7 +139,7 @@ class AsyncStore(Generic[T]):
         pre = self._precondition(precondition)
         if pre == NOTHING:
             return None
-        return await self._b.update(key, values, pre)  # type: ignore[no-any-return]
+        return await self._b.update(key, values, pre)
 
     async def delete(self, key: Any, /, *, precondition: Any = None) -> bool:
         """Delete the item at ``key``; False when there was none."""
@@ -148,7 +150,7 @@ class AsyncStore(Generic[T]):
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return False
-        return await self._b.delete(parts, pre)  # type: ignore[no-any-return]
+        return await self._b.delete(parts, pre)
 
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
@@ -194,7 +196,7 @@ class AsyncStore(Generic[T]):
             return 0
         split = self._b.split(node)
         if split.all_native:
-            return await self._b.count(split.native)  # type: ignore[no-any-return]
+            return await self._b.count(split.native)
         keep = compile_local(split.local)
         n = 0
         async for item in self._b.iterate(split.native):
@@ -216,8 +218,8 @@ class AsyncStore(Generic[T]):
         if len(parts) > self.meta.max_batch:
             raise ValidationError.one("keys", len(parts), "max_batch",
                                       f"at most {self.meta.max_batch} keys per batch")
-        if not none:
-            return await self._b.get_many(parts) if parts else []  # type: ignore[no-any-return]
+        if not none:  # every slot holds key parts
+            return await self._b.get_many(cast("list[tuple[Any, ...]]", parts)) if parts else []
         asked = [p for p in parts if p is not None]
         got = iter(await self._b.get_many(asked) if asked else [])
         return [None if p is None else next(got) for p in parts]
@@ -293,14 +295,14 @@ class AsyncStore(Generic[T]):
             return await self._count(node)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
-        return await self._b.update_where(node, values)  # type: ignore[no-any-return]
+        return await self._b.update_where(node, values)
 
     async def delete_where(self, where: Any = None, **lookups: Any) -> int:
         """Delete every matching item (each only if it matches when deleted); how many."""
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
-        return await self._b.delete_where(node)  # type: ignore[no-any-return]
+        return await self._b.delete_where(node)
 
     # helpers ------------------------------------------------------------------------
     async def _cursor_keys(self) -> CursorKeys:
@@ -339,7 +341,7 @@ class AsyncStore(Generic[T]):
         return [r if r is not None else EditResult(edits[i], False, None, None, detail)
                 for i, r in enumerate(results)]
 
-    async def _fetch(self, cond: Node, order: Order, want: int) -> list[Any]:
+    async def _fetch(self, cond: Node, order: Order, want: int) -> list[T]:
         """Up to ``want`` items matching ``cond`` in ``order``, native where possible."""
         if cond == NOTHING:
             return []
@@ -347,10 +349,10 @@ class AsyncStore(Generic[T]):
         split = b.split(cond)
         if b.can_order(order):
             if split.all_native:
-                return await b.find(split.native, order, want)  # type: ignore[no-any-return]
+                return await b.find(split.native, order, want)
             # natively ordered chunks, thinned locally, continued by keyset
             keep = compile_local(split.local)
-            out: list[Any] = []
+            out: list[T] = []
             native = split.native
             while True:
                 chunk = await b.find(native, order, LOCAL_CHUNK)

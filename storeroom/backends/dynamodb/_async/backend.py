@@ -91,7 +91,8 @@ class AsyncDynamoBackend:
                     ) -> dict[str, Any]:
         client = await self.conn.get()
         try:
-            return await getattr(client, op)(**prune(params))  # type: ignore[no-any-return]
+            response: dict[str, Any] = await getattr(client, op)(**prune(params))
+            return response
         except Exception as exc:
             code = error_code(exc)
             if code and code in expect:
@@ -268,7 +269,7 @@ class AsyncDynamoBackend:
         core = self.core
         r = await self._call("get_item", {"TableName": core.table, "Key": core.key_av(key),
                                           "ConsistentRead": core.consistent})
-        return r.get("Item")  # type: ignore[no-any-return]
+        return r.get("Item")
 
     async def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""

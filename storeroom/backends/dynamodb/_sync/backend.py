@@ -92,7 +92,8 @@ class DynamoBackend:
                     ) -> dict[str, Any]:
         client = self.conn.get()
         try:
-            return getattr(client, op)(**prune(params))  # type: ignore[no-any-return]
+            response: dict[str, Any] = getattr(client, op)(**prune(params))
+            return response
         except Exception as exc:
             code = error_code(exc)
             if code and code in expect:
@@ -269,7 +270,7 @@ class DynamoBackend:
         core = self.core
         r = self._call("get_item", {"TableName": core.table, "Key": core.key_av(key),
                                           "ConsistentRead": core.consistent})
-        return r.get("Item")  # type: ignore[no-any-return]
+        return r.get("Item")
 
     def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""

@@ -97,7 +97,8 @@ class AsyncRedisBackend:
     async def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
             return []
-        return await self.r.mget(keys)  # type: ignore[no-any-return]
+        values: list[Any] = await self.r.mget(keys)
+        return values
 
     # single items --------------------------------------------------------------------------
     async def get(self, key: tuple[Any, ...]) -> Any:
@@ -208,13 +209,17 @@ class AsyncRedisBackend:
     # scans ----------------------------------------------------------------------------------
     async def _range(self, zkey: str, lo: bytes | None, hi: bytes | None, desc: bool,
                      num: int | None = None) -> list[bytes]:
+        found: list[bytes]
         if desc:
             if num is None:
-                return await self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo))  # type: ignore[no-any-return]
-            return await self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo), 0, num)  # type: ignore[no-any-return]
-        if num is None:
-            return await self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))  # type: ignore[no-any-return]
-        return await self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi), 0, num)  # type: ignore[no-any-return]
+                found = await self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo))
+            else:
+                found = await self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo), 0, num)
+        elif num is None:
+            found = await self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))
+        else:
+            found = await self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi), 0, num)
+        return found
 
     async def _scan(self, segs: list[Segment], need: int | None, keep: Any) -> list[bytes]:
         """Encoded keys from the segments in order, at most ``need``, kept by ``keep``."""

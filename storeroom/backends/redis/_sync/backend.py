@@ -98,7 +98,8 @@ class RedisBackend:
     def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
             return []
-        return self.r.mget(keys)  # type: ignore[no-any-return]
+        values: list[Any] = self.r.mget(keys)
+        return values
 
     # single items --------------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> Any:
@@ -209,13 +210,17 @@ class RedisBackend:
     # scans ----------------------------------------------------------------------------------
     def _range(self, zkey: str, lo: bytes | None, hi: bytes | None, desc: bool,
                      num: int | None = None) -> list[bytes]:
+        found: list[bytes]
         if desc:
             if num is None:
-                return self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo))  # type: ignore[no-any-return]
-            return self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo), 0, num)  # type: ignore[no-any-return]
-        if num is None:
-            return self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))  # type: ignore[no-any-return]
-        return self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi), 0, num)  # type: ignore[no-any-return]
+                found = self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo))
+            else:
+                found = self.r.zrevrangebylex(zkey, lex_hi(hi), lex_lo(lo), 0, num)
+        elif num is None:
+            found = self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi))
+        else:
+            found = self.r.zrangebylex(zkey, lex_lo(lo), lex_hi(hi), 0, num)
+        return found
 
     def _scan(self, segs: list[Segment], need: int | None, keep: Any) -> list[bytes]:
         """Encoded keys from the segments in order, at most ``need``, kept by ``keep``."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
@@ -15,6 +15,8 @@ from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from .driver import AsyncDriver, is_integrity_error, wrap_error
+
+R = TypeVar("R")
 
 
 class AsyncSqlBackend:
@@ -75,23 +77,23 @@ class AsyncSqlBackend:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
                 async with conn.begin_nested():
-                    secret = await conn.run_sync(load_secret)
-                kept = secret
+                    kept: bytes = await conn.run_sync(load_secret)
                 self.src.after_commit(lambda: cache_secret(engine, kept))
-                return secret
+                return kept
             async with engine.connect() as own:
                 own = await own.execution_options(**autocommit_options(self.core.dialect_name))
-                secret = await own.run_sync(load_secret)
+                loaded: bytes = await own.run_sync(load_secret)
         except Exception as exc:
             raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
-        cache_secret(engine, secret)
-        return secret
+        cache_secret(engine, loaded)
+        return loaded
 
     async def _driver(self, write: bool = True) -> AsyncDriver:
         if not self.core.ready:
             await self.create_tables()
         try:
-            return await self.src.acquire(write)
+            driver: AsyncDriver = await self.src.acquire(write)
+            return driver
         except StoreroomError:
             raise
         except Exception as exc:  # e.g. the database cannot be reached
@@ -237,7 +239,7 @@ class AsyncSqlBackend:
         finally:
             self.src.release(d)
 
-    async def _atomic(self, d: AsyncDriver, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _atomic(self, d: AsyncDriver, fn: Callable[..., Awaitable[R]], *args: Any) -> R:
         """``fn(*args)`` in a transaction of its own, or a savepoint inside the open one
         (a failure is rolled back to it and leaves the caller's transaction usable)."""
         what = f"transaction on {self.core.meta.name}"

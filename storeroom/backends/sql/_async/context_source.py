@@ -40,7 +40,7 @@ class AsyncContextSource:
         """The driver connection for one operation."""
         engines = self.ctx.engines
         w = self._writer
-        if w is not None and not engines._ended:
+        if w is not None and not engines.ended:
             return w
         conn = await engines.connection_for(self.name, write)
         d = self._drivers.get(id(conn))

@@ -63,12 +63,14 @@ class AsyncDriver:
     async def all(self, sql: str, params: Any) -> list[Any]:
         """All rows."""
         cur = await self.c.execute(sql, params)
-        return await cur.fetchall()  # type: ignore[no-any-return]
+        rows: list[Any] = await cur.fetchall()
+        return rows
 
     async def run(self, sql: str, params: Any) -> int:
         """Execute; the number of rows changed."""
         cur = await self.c.execute(sql, params)
-        return cur.rowcount  # type: ignore[no-any-return]
+        count: int = cur.rowcount
+        return count
 
     async def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters."""
@@ -144,7 +146,7 @@ class AsyncPooledSource:
         size = pool.size() if isinstance(pool, sa_pool.QueuePool) else 1
         self._keep = max(1, size)
         self._begin = begin_statement(engine)
-        self._driver_class: Any = None
+        self._driver_class: type[AsyncDriver] | None = None
 
     async def acquire(self, write: bool = True) -> AsyncDriver:
         """A connection for one operation, the caller's until ``release``."""

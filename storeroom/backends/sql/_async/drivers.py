@@ -74,7 +74,8 @@ class AsyncMysqlDriver(AsyncDriver):
         cur = await self.c.cursor()
         try:
             await cur.execute(sql, params)
-            return cur.rowcount  # type: ignore[no-any-return]
+            count: int = cur.rowcount
+            return count
         finally:
             await cur.close()
 

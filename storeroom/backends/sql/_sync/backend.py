@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Callable
-from typing import Any
+from collections.abc import Iterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
@@ -16,6 +16,8 @@ from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from .driver import Driver, is_integrity_error, wrap_error
+
+R = TypeVar("R")
 
 
 class SqlBackend:
@@ -76,23 +78,23 @@ class SqlBackend:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
                 with conn.begin_nested():
-                    secret = load_secret(conn)
-                kept = secret
+                    kept: bytes = load_secret(conn)
                 self.src.after_commit(lambda: cache_secret(engine, kept))
-                return secret
+                return kept
             with engine.connect() as own:
                 own = own.execution_options(**autocommit_options(self.core.dialect_name))
-                secret = load_secret(own)
+                loaded: bytes = load_secret(own)
         except Exception as exc:
             raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
-        cache_secret(engine, secret)
-        return secret
+        cache_secret(engine, loaded)
+        return loaded
 
     def _driver(self, write: bool = True) -> Driver:
         if not self.core.ready:
             self.create_tables()
         try:
-            return self.src.acquire(write)
+            driver: Driver = self.src.acquire(write)
+            return driver
         except StoreroomError:
             raise
         except Exception as exc:  # e.g. the database cannot be reached
@@ -238,7 +240,7 @@ class SqlBackend:
         finally:
             self.src.release(d)
 
-    def _atomic(self, d: Driver, fn: Callable[..., Any], *args: Any) -> Any:
+    def _atomic(self, d: Driver, fn: Callable[..., R], *args: Any) -> R:
         """``fn(*args)`` in a transaction of its own, or a savepoint inside the open one
         (a failure is rolled back to it and leaves the caller's transaction usable)."""
         what = f"transaction on {self.core.meta.name}"

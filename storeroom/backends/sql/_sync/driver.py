@@ -64,12 +64,14 @@ class Driver:
     def all(self, sql: str, params: Any) -> list[Any]:
         """All rows."""
         cur = self.c.execute(sql, params)
-        return cur.fetchall()  # type: ignore[no-any-return]
+        rows: list[Any] = cur.fetchall()
+        return rows
 
     def run(self, sql: str, params: Any) -> int:
         """Execute; the number of rows changed."""
         cur = self.c.execute(sql, params)
-        return cur.rowcount  # type: ignore[no-any-return]
+        count: int = cur.rowcount
+        return count
 
     def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters."""
@@ -145,7 +147,7 @@ class PooledSource:
         size = pool.size() if isinstance(pool, sa_pool.QueuePool) else 1
         self._keep = max(1, size)
         self._begin = begin_statement(engine)
-        self._driver_class: Any = None
+        self._driver_class: type[Driver] | None = None
 
     def acquire(self, write: bool = True) -> Driver:
         """A connection for one operation, the caller's until ``release``."""

@@ -75,7 +75,8 @@ class MysqlDriver(Driver):
         cur = self.c.cursor()
         try:
             cur.execute(sql, params)
-            return cur.rowcount  # type: ignore[no-any-return]
+            count: int = cur.rowcount
+            return count
         finally:
             cur.close()
 

@@ -1,11 +1,14 @@
-"""Stores bound to a context: ``ctx.store(Model)`` calls these (no I/O happens here)."""
+"""Stores bound to a context: ``ctx.store(Model)`` calls these (no I/O happens here).
+
+This lives in the context package because it reads the data manager's engine topology
+and registered models; the store package knows nothing of contexts."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from ._async.store import AsyncStore
-from ._sync.store import Store
+from ..store._async.store import AsyncStore
+from ..store._sync.store import Store
 
 T = TypeVar("T")
 
@@ -16,7 +19,7 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
     spec = dm._topology.get(engine_name)
     if not spec.is_sql:
         # a store engine: the engine's shared backend, run in the context's unit of work
-        from ..context._sync.store_engine import UnitBackend
+        from ._sync.store_engine import UnitBackend
         return Store(model, UnitBackend(ctx.engines, spec.name, spec.engine.backend_for(model)),
                      secret=dm._cursor_keys)
     from ..backends.sql import SqlBackend
@@ -31,7 +34,7 @@ def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> Async
     dm = ctx.data_manager
     spec = dm._topology.get(engine_name)
     if not spec.is_sql:
-        from ..context._async.store_engine import AsyncUnitBackend
+        from ._async.store_engine import AsyncUnitBackend
         return AsyncStore(model, AsyncUnitBackend(ctx.engines, spec.name,
                                                   spec.engine.backend_for(model)),
                           secret=dm._cursor_keys)
