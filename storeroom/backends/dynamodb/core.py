@@ -659,6 +659,29 @@ class DynamoCore:
             return self._scan(node)
         return self._query(node, best[1], best[2], order)
 
+    def start_key(self, plan: Plan, order: Order, after: tuple[Any, ...]
+                  ) -> dict[str, Any] | None:
+        """The ``ExclusiveStartKey`` that continues ``plan`` after the item with order
+        values ``after``, when the plan's order is the table's own (a Query on the table
+        whose first ordered attribute is its sort key, the partition pinned: the table key
+        is then unique and totally ordered, so the server resumes exactly there), else
+        None (the keyset condition goes into the filter). An index's order is not used:
+        its ties on the sort key come in an order of the server's, not the store's."""
+        path = plan.path
+        if (plan.op != "query" or not plan.ordered or plan.tie is not None or path is None
+                or path.index is not None or path.synthetic):
+            return None
+        if path.sk is not None and path.sk != order[0][0]:
+            return None
+        pos = {name: v for (name, _), v in zip(order, after, strict=True)}
+        try:
+            key = tuple(pos[n] for n in self.key_names)
+        except KeyError:  # (parse_order always appends the key)
+            return None
+        if any(v is None for v in key):
+            return None
+        return self.key_av(key)
+
     def _scan(self, node: Node) -> Plan:
         ex = Expr()
         cond = self.compiler.compile(node, ex)
