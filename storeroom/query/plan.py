@@ -13,6 +13,7 @@ better way use it, and local evaluation uses it too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +37,20 @@ class Query:
         if self.after is not None and len(self.after) != len(self.order):
             raise ValueError("a cursor position has one value per ordered attribute")
 
-    def keyset(self) -> Node:
-        """The keyset condition of ``after`` as a filter node (``EVERYTHING`` without one)."""
+    def keyset(self, nullable: Callable[[str], bool] | None = None) -> Node:
+        """The keyset condition of ``after`` as a filter node (``EVERYTHING`` without one);
+        ``nullable(name)``, when given, says which attributes can be None at all (the None
+        group of the others is left out)."""
         if self.after is None:
             return EVERYTHING
-        return after_filter(self.order, self.after)
+        return after_filter(self.order, self.after, nullable)
 
-    def where(self) -> Node:
+    def where(self, nullable: Callable[[str], bool] | None = None) -> Node:
         """The filter and the keyset condition together, as one node."""
         if self.after is None:
             return self.node
         from .prepare import simplify
-        return simplify(And((self.node, self.keyset())))
+        return simplify(And((self.node, self.keyset(nullable))))
 
     def uniform(self) -> bool | None:
         """The direction shared by every ordered attribute (True: descending), or None when

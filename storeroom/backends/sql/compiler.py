@@ -274,7 +274,7 @@ class FilterCompiler:
             desc = dirs.pop()
             return "row", ("row", desc, len(order)), [
                 self._v(n, v) for (n, _), v in zip(order, after, strict=True)]
-        node = after_filter(order, after)
+        node = after_filter(order, after, lambda n: attrs[n].optional)
         shape, values = self.shape_values(node)
         return node, shape, values
 

@@ -449,7 +449,7 @@ class AsyncMongoBackend:
         order, limit = query.order, query.limit
         if limit is not None and limit < 1:
             return []
-        q = core.compile(query.where())
+        q = core.compile(query.where(lambda n: core.attrs[n].optional))
         try:
             if order and core.needs_pipeline(order):
                 cursor = await self.coll.aggregate(core.pipeline(q, order, limit),
