@@ -14,10 +14,11 @@ Layout of a store ``t``:
   (owner = the item's key string) and ``generated.sequence()`` counters.
 
 Planning: a filter that pins the partition key of the table or of an index with ``eq``
-becomes a Query (the sort key condition is derived from the filter, including the
-keyset condition of a cursor); anything else is a Scan with a FilterExpression. Query
-results come in sort-key order, which serves ``order_by`` natively when the first
-ordered attribute is that sort key.
+becomes a Query (the sort key condition is derived from the filter); anything else is
+a Scan with a FilterExpression. Query results come in sort-key order, which serves
+``order_by`` natively when the first ordered attribute is that sort key. A cursor's
+position continues a Query on the table's own order as its ``ExclusiveStartKey``
+(``start_key``); elsewhere its keyset condition joins the filter.
 """
 
 from __future__ import annotations
