@@ -45,6 +45,8 @@ async def test_find_returns_exactly_what_follows_a_position(store_factory, order
         keep = compile_local(node)
         everything = sort_items(ROWS, order)  # positions of deleted items too
         for i, pos in enumerate(everything):
+            if i % 2 and i != len(everything) - 1:  # every other position (and the last)
+                continue
             after = order_values(pos, order)
             want = [r for r in everything[i + 1:] if r.id not in GONE and keep(r)]
             for limit in ((None, 2) if where is None else (2,)):
