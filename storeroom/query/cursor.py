@@ -203,17 +203,22 @@ def decode_cursor(cursor: Any, fp: str, meta: ModelMeta, order: Order,
     return tuple(typed)
 
 
-def after_filter(order: Order, values: tuple[Any, ...]) -> Node:
+def after_filter(order: Order, values: tuple[Any, ...],
+                 nullable: Callable[[str], bool] | None = None) -> Node:
     """The keyset condition "comes after the item with these order values".
 
     None sorts last in both directions, so after a non-None value the None group still
     follows, and after None only later ties on the following attributes do.
+    ``nullable(name)`` (when given) says which attributes can hold None at all: the
+    None group of the others is left out of the condition.
     """
     alts: list[Node] = []
     prefix: list[Node] = []
     for (name, desc), v in zip(order, values, strict=True):
         if v is None:
             beyond: Node | None = None  # nothing sorts after the None group of this attribute
+        elif nullable is not None and not nullable(name):
+            beyond = Cond(name, "lt" if desc else "gt", v)
         else:
             beyond = Or((Cond(name, "lt" if desc else "gt", v), Cond(name, "isnull", True)))
         if beyond is not None:

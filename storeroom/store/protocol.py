@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..query.ast import Node
 from ..query.order import Order
+from ..query.plan import Query
 from .plan import Split
 from .types import Create, Delete, EditResult, Page, PreparedEdit, StoreMeta, Update
 
@@ -91,8 +92,10 @@ class Backend(Protocol[T]):
         """Delete the item at ``key`` if ``pre`` holds; whether one was deleted."""
         ...
 
-    def find(self, node: Node, order: Order, limit: int | None) -> list[T]:
-        """Up to ``limit`` items matching the native filter ``node``, in ``order``."""
+    def find(self, query: Query) -> list[T]:
+        """Up to ``query.limit`` items matching the native filter ``query.node`` in
+        ``query.order``, after the position ``query.after``; the backend builds the keyset
+        condition itself (``query.keyset()``)."""
         ...
 
     def iterate(self, node: Node) -> Iterator[T]:
@@ -162,8 +165,10 @@ class AsyncBackend(Protocol[T]):
         """Delete the item at ``key`` if ``pre`` holds; whether one was deleted."""
         ...
 
-    async def find(self, node: Node, order: Order, limit: int | None) -> list[T]:
-        """Up to ``limit`` items matching the native filter ``node``, in ``order``."""
+    async def find(self, query: Query) -> list[T]:
+        """Up to ``query.limit`` items matching the native filter ``query.node`` in
+        ``query.order``, after the position ``query.after``; the backend builds the keyset
+        condition itself (``query.keyset()``)."""
         ...
 
     # an async generator in every backend: a plain def returning the iterator

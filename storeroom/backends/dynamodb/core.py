@@ -14,10 +14,11 @@ Layout of a store ``t``:
   (owner = the item's key string) and ``generated.sequence()`` counters.
 
 Planning: a filter that pins the partition key of the table or of an index with ``eq``
-becomes a Query (the sort key condition is derived from the filter, including the
-keyset condition of a cursor); anything else is a Scan with a FilterExpression. Query
-results come in sort-key order, which serves ``order_by`` natively when the first
-ordered attribute is that sort key.
+becomes a Query (the sort key condition is derived from the filter); anything else is
+a Scan with a FilterExpression. Query results come in sort-key order, which serves
+``order_by`` natively when the first ordered attribute is that sort key. A cursor's
+position continues a Query on the table's own order as its ``ExclusiveStartKey``
+(``start_key``); elsewhere its keyset condition joins the filter.
 """
 
 from __future__ import annotations
@@ -660,6 +661,29 @@ class DynamoCore:
         if best is None:
             return self._scan(node)
         return self._query(node, best[1], best[2], order)
+
+    def start_key(self, plan: Plan, order: Order, after: tuple[Any, ...]
+                  ) -> dict[str, Any] | None:
+        """The ``ExclusiveStartKey`` that continues ``plan`` after the item with order
+        values ``after``, when the plan's order is the table's own (a Query on the table
+        whose first ordered attribute is its sort key, the partition pinned: the table key
+        is then unique and totally ordered, so the server resumes exactly there), else
+        None (the keyset condition goes into the filter). An index's order is not used:
+        its ties on the sort key come in an order of the server's, not the store's."""
+        path = plan.path
+        if (plan.op != "query" or not plan.ordered or plan.tie is not None or path is None
+                or path.index is not None or path.synthetic):
+            return None
+        if path.sk is not None and path.sk != order[0][0]:
+            return None
+        pos = {name: v for (name, _), v in zip(order, after, strict=True)}
+        try:
+            key = tuple(pos[n] for n in self.key_names)
+        except KeyError:  # (parse_order always appends the key)
+            return None
+        if any(v is None for v in key):
+            return None
+        return self.key_av(key)
 
     def _scan(self, node: Node) -> Plan:
         ex = Expr()

@@ -21,7 +21,6 @@ is atomic and a concurrent change makes it retry instead of interleave.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,6 @@ from ...errors import BackendError, Conflict
 from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, FLOAT, STR
 from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
-from ...query.cursor import after_filter
 from ...query.evaluate import compile_local
 from ...query.order import Order
 from ...query.prepare import simplify
@@ -446,30 +444,6 @@ class RedisCore:
         return info.zkey, pick
 
     # ordered scans ---------------------------------------------------------------------
-    def match_after(self, order: Order, items: list[Node]) -> tuple[tuple[Any, ...],
-                                                                   list[Node]] | None:
-        """Find the keyset condition ``after_filter(order, values)`` among conjuncts."""
-        cands: list[list[Any]] = []
-        every = [c for n in items for c in conds(n)]
-        for name, _ in order:
-            vals = [None]
-            for c in every:
-                if c.attr == name and c.op in ("eq", "gt", "lt") and c.value not in vals:
-                    vals.append(c.value)
-            cands.append(vals)
-        n = 0
-        for combo in itertools.product(*cands):
-            n += 1
-            if n > 256:
-                return None
-            if combo[-1] is None:
-                continue
-            af = simplify(after_filter(order, combo))
-            parts = list(af.items) if isinstance(af, And) else [af]
-            if all(p in items for p in parts):
-                return tuple(combo), [x for x in items if x not in parts]
-        return None
-
     def segments(self, d: Driver, ivs: list[Interval], null_ok: bool,
                  after: tuple[Any, ...] | None) -> list[Segment]:
         """The sorted-set ranges that give the items of a native order, in order."""
@@ -521,18 +495,12 @@ class RedisCore:
             segs.append(Segment(nullkey, null_lo, null_hi, d.key_desc, False, None))
         return segs
 
-    def drive_split(self, d: Driver, node: Node, order: Order | None
-                    ) -> tuple[list[Interval], bool, tuple[Any, ...] | None, Node]:
-        """Split a native filter into bounds on the driving index, the keyset position,
-        and the rest."""
+    def drive_split(self, d: Driver, node: Node) -> tuple[list[Interval], bool, Node]:
+        """Split a native filter into bounds on the driving index and the rest (the
+        keyset position of a cursor comes with the ``Query``, not in the filter)."""
         items: list[Node] = list(node.items) if isinstance(node, And) else [node]
         if node == EVERYTHING:
             items = []
-        after = None
-        if order and items:
-            found = self.match_after(order, items)
-            if found is not None:
-                after, items = found
         attr = self.key_names[0] if d.index is None else d.index.name
         ivs, null_ok = ALL, True
         rest: list[Node] = []
@@ -546,7 +514,7 @@ class RedisCore:
                 null_ok = null_ok and nul
             else:
                 rest.append(n)
-        return ivs, null_ok, after, simplify(And(tuple(rest)))
+        return ivs, null_ok, simplify(And(tuple(rest)))
 
     def member_kenc(self, seg: Segment, m: bytes) -> bytes:
         if seg.zkey == self.keys_zset or seg.skip is None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, JSON
 from ...query.ast import LIST_OPERATORS, TEXT_OPERATORS, And, Cond, Node, Not, conds, depth, fold
+from ...query.cursor import after_filter
 from ...query.order import Order
 from ...query.paths import LIST, TYPED, path_info
 from .codec import Conv
@@ -121,6 +122,9 @@ class SqlDialect:
     member_value: Callable[[Any], Any] | None = None
     json_kinds: frozenset[str] = frozenset()
     json_text: Callable[[Any, tuple[str, ...], str, list[Any]], Any] | None = None
+    # True when ``(a, b) > (x, y)`` row-value comparisons compile and compare element by
+    # element (the keyset condition of a uniform ascending / descending order)
+    row_values: bool = True
 
     def can_compare(self, kind: str) -> bool:
         """True when values of this kind compare natively (eq, lt, in, order by...)."""
@@ -332,6 +336,38 @@ class FilterCompiler:
                 out.extend(self.dialect.text_params(op, c.value))
             return (name, op)
         return fold(node, leaf, _shape_node), out
+
+    # keyset conditions (a cursor's "comes after") -----------------------------------
+    def keyset_shape(self, order: Order, after: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
+        """How the condition "comes after the item with order values ``after``" compiles:
+        (its form, the part of the statement's cache key it adds, its bound values), in
+        one walk.
+
+        A row-value comparison ``(a, b) > (x, y)`` when every attribute sorts in one
+        direction, none of them can be None (None sorts last, which a row comparison
+        does not know) and the dialect has row values; else the expanded comparison
+        ``a > x OR (a = x AND b > y) ...`` with None last (``after_filter``).
+        """
+        dirs = {d for _, d in order}
+        attrs = self.meta.attrs
+        if (len(dirs) == 1 and len(order) > 1 and self.dialect.row_values
+                and not any(attrs[n].optional for n, _ in order)):
+            desc = dirs.pop()
+            return "row", ("row", desc, len(order)), [
+                self._v(n, v) for (n, _), v in zip(order, after, strict=True)]
+        node = after_filter(order, after, lambda n: attrs[n].optional)
+        shape, values = self.shape_values(node)
+        return node, shape, values
+
+    def keyset(self, order: Order, form: Any, b: Binder) -> Any:
+        """The SQL of a keyset condition of ``keyset_shape``'s form, binding its values
+        (in the order ``keyset_shape`` lists them) through ``b``."""
+        if form == "row":
+            desc = order[0][1]
+            cols = sa.tuple_(*[self.table.c[n] for n, _ in order])
+            params = sa.tuple_(*[b.bind(None) for _ in order])
+            return cols < params if desc else cols > params
+        return self.compile(form, b)
 
     def order_clauses(self, order: Order) -> list[Any]:
         """ORDER BY clauses with None last in both directions."""

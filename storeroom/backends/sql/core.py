@@ -228,15 +228,26 @@ class SqlCore:
         return out
 
     def where_sql(self, kind: str, node: Node, order: Order | None = None,
-                  limit: bool = False, names: Sequence[str] = ()) -> tuple[Sql, list[Any]]:
+                  limit: bool = False, names: Sequence[str] = (),
+                  after: tuple[Any, ...] | None = None) -> tuple[Sql, list[Any]]:
         """Compiled SELECT / COUNT / UPDATE / DELETE (or a locking SELECT, ``lock``) over a
-        filter, and its values."""
-        shp, values = self.fc.shape_values(node)
-        key = (kind, shp, order, limit, tuple(names))
+        filter (and, for a select, the keyset condition of the cursor position ``after``),
+        and its values."""
+        fc = self.fc
+        # the cache key is the shape; the values come out of the same walk
+        shp, values = fc.shape_values(node)
+        if after is not None and order:
+            form, kshape, kvalues = fc.keyset_shape(order, after)
+            values.extend(kvalues)
+        else:
+            form = kshape = None
+        key = (kind, shp, order, limit, tuple(names), kshape)
 
         def make() -> Any:
             b = Binder()
             pred = self.fc.compile(node, b)
+            if form is not None:  # bound after the filter's values, as listed above
+                pred = sa.and_(pred, self.fc.keyset(order, form, b))  # type: ignore[arg-type]
             if kind == "lock":  # the matching rows, locked until the transaction ends
                 return sa.select(*self.cols).where(pred).with_for_update()
             if kind == "select":

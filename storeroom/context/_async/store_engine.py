@@ -263,9 +263,9 @@ class AsyncUnitBackend:
         """In the context's unit of work."""
         return bool(await (await self._b(True)).delete(key, pre))
 
-    async def find(self, node: Any, order: Any, limit: int | None) -> list[Any]:
+    async def find(self, query: Any) -> list[Any]:
         """In the context's unit of work."""
-        return await (await self._b(False)).find(node, order, limit)  # type: ignore[no-any-return]
+        return await (await self._b(False)).find(query)  # type: ignore[no-any-return]
 
     async def iterate(self, node: Any) -> AsyncIterator[Any]:
         """In the context's unit of work."""

@@ -264,9 +264,9 @@ class UnitBackend:
         """In the context's unit of work."""
         return bool((self._b(True)).delete(key, pre))
 
-    def find(self, node: Any, order: Any, limit: int | None) -> list[Any]:
+    def find(self, query: Any) -> list[Any]:
         """In the context's unit of work."""
-        return (self._b(False)).find(node, order, limit)  # type: ignore[no-any-return]
+        return (self._b(False)).find(query)  # type: ignore[no-any-return]
 
     def iterate(self, node: Any) -> Iterator[Any]:
         """In the context's unit of work."""

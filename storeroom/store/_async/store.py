@@ -7,10 +7,9 @@ from typing import Any, Generic, TypeVar, cast
 
 from ...errors import BatchError, StoreroomError, ValidationError
 from ...model.stored import ModelMeta, meta_of
-from ...query.ast import EVERYTHING, NOTHING, And, Node
+from ...query.ast import EVERYTHING, NOTHING, Node
 from ...query.cursor import (
     CursorKeys,
-    after_filter,
     cursor_keys,
     decode_cursor,
     encode_cursor,
@@ -19,7 +18,8 @@ from ...query.cursor import (
 )
 from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order, order_values, parse_order
-from ...query.prepare import build_filter, prepare, simplify
+from ...query.plan import Query
+from ...query.prepare import build_filter, prepare
 from ...query.q import to_node
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
@@ -161,12 +161,13 @@ class AsyncStore(Generic[T]):
         node = build_filter(m, where, query, lookups)
         order = parse_order(m, order_by)
         fp = fingerprint(m.name, node, order)
-        cond = node
+        position = None
         if after is not None:
             keys = self._keys or await self._cursor_keys()
-            values = decode_cursor(after, fp, m, order, keys)
-            cond = simplify(And((node, after_filter(order, values))))
-        items = await self._fetch(cond, order, limit + 1)
+            position = decode_cursor(after, fp, m, order, keys)
+        # the cursor position goes to the backend as it is: it builds the keyset
+        # condition in its own terms (see query/plan.py)
+        items = await self._fetch(node, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or await self._cursor_keys()
@@ -341,27 +342,28 @@ class AsyncStore(Generic[T]):
         return [r if r is not None else EditResult(edits[i], False, None, None, detail)
                 for i, r in enumerate(results)]
 
-    async def _fetch(self, cond: Node, order: Order, want: int) -> list[T]:
-        """Up to ``want`` items matching ``cond`` in ``order``, native where possible."""
-        if cond == NOTHING:
+    async def _fetch(self, node: Node, order: Order, want: int,
+                     after: tuple[Any, ...] | None = None) -> list[T]:
+        """Up to ``want`` items matching ``node`` in ``order`` after the position ``after``
+        (a cursor's decoded order values), native where possible."""
+        if node == NOTHING:
             return []
         b = self._b
-        split = b.split(cond)
+        split = b.split(node)
         if b.can_order(order):
             if split.all_native:
-                return await b.find(split.native, order, want)
+                return await b.find(Query(split.native, order, want, after))
             # natively ordered chunks, thinned locally, continued by keyset
             keep = compile_local(split.local)
             out: list[T] = []
-            native = split.native
             while True:
-                chunk = await b.find(native, order, LOCAL_CHUNK)
+                chunk = await b.find(Query(split.native, order, LOCAL_CHUNK, after))
                 out.extend(i for i in chunk if keep(i))
                 if len(out) >= want or len(chunk) < LOCAL_CHUNK:
                     return out[:want]
-                last = order_values(chunk[-1], order)
-                native = simplify(And((split.native, after_filter(order, last))))
-        keep = compile_local(split.local)
+                after = order_values(chunk[-1], order)
+        query = Query(split.local, order, None, after)
+        keep = compile_local(query.where())
         items = [i async for i in b.iterate(split.native) if keep(i)]
         self._check_local_sort(len(items))
         return sort_items(items, order)[:want]

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ....errors import BackendError, Conflict, UnsupportedOperation
-from ....query.ast import EVERYTHING, Node
+from ....query.ast import EVERYTHING, And, Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
+from ....query.plan import Query
+from ....query.prepare import simplify
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...bookkeeping import new_secret, secret_bytes
@@ -506,13 +508,30 @@ class AsyncDynamoBackend:
                 return out
             params["ExclusiveStartKey"] = lek
 
-    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
-        """Matching items in order, at most limit (Query in sort-key order when possible,
-        else all matches sorted locally, at most ``max_local_sort``)."""
+    async def find(self, query: Query) -> list[Any]:
+        """Matching items in order after the cursor position, at most limit (Query in
+        sort-key order when possible, else all matches sorted locally, at most
+        ``max_local_sort``). On the table's own order the position is the Query's
+        ``ExclusiveStartKey``; otherwise its keyset condition joins the filter."""
         await self._ensure()
-        plan = self.core.plan(node, order)
+        core = self.core
+        order, limit = query.order, query.limit
+        plan = core.plan(query.node, order)
         if plan.op == "none":
             return []
+        if query.after is not None:
+            start = core.start_key(plan, order, query.after) if order else None
+            if start is not None:
+                plan.params["ExclusiveStartKey"] = start
+            else:
+                # the general path: the keyset condition is part of the filter, what of
+                # it the server cannot evaluate is checked here
+                split = core.split(query.where())
+                plan = core.plan(split.native, order)
+                if plan.op == "none":
+                    return []
+                if not split.all_native:
+                    plan.local = simplify(And((plan.local, split.local)))
         if order and plan.ordered:
             return await self._find_ordered(plan, order, limit)
         items = await self._collect(plan)

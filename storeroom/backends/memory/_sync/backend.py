@@ -13,6 +13,7 @@ from ....model.stored import ModelMeta, meta_of
 from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
+from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...bookkeeping import new_secret, secret_bytes
@@ -314,9 +315,10 @@ class MemoryBackend:
         build = self._m.build
         return [item for item in (build(dict(r)) for r in rows) if keep(item)]
 
-    def find(self, node: Node, order: Order, limit: int | None) -> list[Any]:
-        """Matching items in order, at most limit."""
-        items = sort_items(self._matching(node), order)
+    def find(self, query: Query) -> list[Any]:
+        """Matching items in order after the query's cursor position, at most limit."""
+        limit = query.limit
+        items = sort_items(self._matching(query.where()), query.order)
         items = items if limit is None else items[:limit]
         return [self._build(i.__dict__) for i in items]
 

@@ -19,6 +19,7 @@ from ....errors import ValidationError as StoreroomValidationError
 from ....query.ast import Node
 from ....query.evaluate import compile_local
 from ....query.order import Order
+from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
@@ -439,13 +440,16 @@ class AsyncMongoBackend:
         raise BackendError(f"delete {core.name}: the item kept changing during the delete")
 
     # many items ---------------------------------------------------------------------
-    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
-        """Matching items in order (filter and order native), at most limit."""
+    async def find(self, query: Query) -> list[Any]:
+        """Matching items in order (filter and order native) after the cursor position,
+        at most limit; the keyset condition is the expanded ``$or`` of ``after_filter``
+        (None last in both directions, as the sort here)."""
         core = self.core
         await self._ensure()
+        order, limit = query.order, query.limit
         if limit is not None and limit < 1:
             return []
-        q = core.compile(node)
+        q = core.compile(query.where(lambda n: core.attrs[n].optional))
         try:
             if order and core.needs_pipeline(order):
                 cursor = await self.coll.aggregate(core.pipeline(q, order, limit),

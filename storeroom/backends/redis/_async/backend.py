@@ -12,6 +12,7 @@ from ....errors import BackendError, Conflict
 from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, fold
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
+from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...bookkeeping import new_secret, secret_bytes
@@ -331,32 +332,36 @@ class AsyncRedisBackend:
             items = [i for i in items if keep(i)]
         return items
 
-    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
-        """Matching items in order: a lex range scan that stops at ``limit``."""
+    async def find(self, query: Query) -> list[Any]:
+        """Matching items in order after the cursor position: a lex range scan of a sorted
+        set from that position (ZRANGEBYLEX), that stops at ``limit``."""
         try:
-            return await self._find(node, order, limit)
+            return await self._find(query)
         except RedisError as exc:
             raise _wrap(exc, f"search {self._name}") from exc
 
-    async def _find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
+    async def _find(self, query: Query) -> list[Any]:
         core = self.core
+        node, order, limit = query.node, query.order, query.limit
         if node == NOTHING:
             return []
         d = core.driver(order)
         if d is None:
-            items = [i async for i in self.iterate(node)]
+            after = compile_local(query.keyset())
+            items = [i async for i in self.iterate(node) if after(i)]
             return sort_items(items, order or ())[:limit]
-        ivs, null_ok, after, rest = core.drive_split(d, node, order)
+        ivs, null_ok, rest = core.drive_split(d, node)
         keep = None
         if rest != EVERYTHING:
             ks = await self._keyset(rest)
             if len(ks) <= SMALL_SET:
-                items = await self._fetch(sorted(ks), node)
+                items = await self._fetch(sorted(ks), query.where())
                 if order:
                     items = sort_items(items, order)
                 return items if limit is None else items[:limit]
             keep = ks.__contains__
-        segs = core.segments(d, ivs, null_ok, after)
+        # the ranges start at the cursor position: nothing before it is read
+        segs = core.segments(d, ivs, null_ok, query.after)
         kbs = await self._scan(segs, limit, keep)
         return await self._fetch(kbs, node)
 

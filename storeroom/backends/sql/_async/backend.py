@@ -9,6 +9,7 @@ from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
+from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
@@ -193,7 +194,7 @@ class AsyncSqlBackend:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start:start + 500]
-            for item in await self.find(_keys_filter(core, chunk), None, None):
+            for item in await self.find(Query(_keys_filter(core, chunk))):
                 found[tuple(getattr(item, n) for n in core.key_names)] = item
         return [found.get(k) for k in keys]
 
@@ -342,10 +343,13 @@ class AsyncSqlBackend:
             raise wrap_error(exc, f"delete {core.meta.name}") from exc
 
     # many items -----------------------------------------------------------------------
-    async def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
-        """Matching items in order (all native), at most limit."""
+    async def find(self, query: Query) -> list[Any]:
+        """Matching items in order (all native) after the cursor position, at most limit
+        (the keyset condition is a row-value or expanded comparison, see ``keyset_shape``)."""
         core = self.core
-        sql, vals = core.where_sql("select", node, order or None, limit is not None)
+        limit = query.limit
+        sql, vals = core.where_sql("select", query.node, query.order or None,
+                                   limit is not None, after=query.after)
         named = core.named(vals)
         if limit is not None:
             named["lim"] = limit
@@ -361,7 +365,7 @@ class AsyncSqlBackend:
 
     async def iterate(self, node: Node) -> AsyncIterator[Any]:
         """Matching items (native part only), in no particular order."""
-        for item in await self.find(node, None, None):
+        for item in await self.find(Query(node)):
             yield item
 
     async def count(self, node: Node) -> int:

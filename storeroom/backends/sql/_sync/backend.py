@@ -10,6 +10,7 @@ from ....errors import BackendError, Conflict, StoreroomError
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
+from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
@@ -194,7 +195,7 @@ class SqlBackend:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start:start + 500]
-            for item in self.find(_keys_filter(core, chunk), None, None):
+            for item in self.find(Query(_keys_filter(core, chunk))):
                 found[tuple(getattr(item, n) for n in core.key_names)] = item
         return [found.get(k) for k in keys]
 
@@ -343,10 +344,13 @@ class SqlBackend:
             raise wrap_error(exc, f"delete {core.meta.name}") from exc
 
     # many items -----------------------------------------------------------------------
-    def find(self, node: Node, order: Order | None, limit: int | None) -> list[Any]:
-        """Matching items in order (all native), at most limit."""
+    def find(self, query: Query) -> list[Any]:
+        """Matching items in order (all native) after the cursor position, at most limit
+        (the keyset condition is a row-value or expanded comparison, see ``keyset_shape``)."""
         core = self.core
-        sql, vals = core.where_sql("select", node, order or None, limit is not None)
+        limit = query.limit
+        sql, vals = core.where_sql("select", query.node, query.order or None,
+                                   limit is not None, after=query.after)
         named = core.named(vals)
         if limit is not None:
             named["lim"] = limit
@@ -362,7 +366,7 @@ class SqlBackend:
 
     def iterate(self, node: Node) -> Iterator[Any]:
         """Matching items (native part only), in no particular order."""
-        for item in self.find(node, None, None):
+        for item in self.find(Query(node)):
             yield item
 
     def count(self, node: Node) -> int:
