@@ -37,6 +37,7 @@ from ...query.order import Order
 from ...query.prepare import simplify
 from ...store.plan import Split, split_filter
 from ...store.types import PreparedEdit
+from ..batch import upserted
 from ..common import Outcome, duplicate, make_store_meta, ok, refusal
 from .codec import Dec, Enc, Skip, doc_codec, enc_int, sort_codec, succ, text_prefix
 
@@ -676,6 +677,8 @@ class RedisCore:
                 else:
                     new = dict(e.values)
                     out = ok(None)
+            elif e.kind == "upsert":
+                new, out = upserted(self.meta, now, e.values), ok(None)
             else:
                 why = refusal(self.meta, key, None if now is None else build(dict(now)),
                               e.precondition)

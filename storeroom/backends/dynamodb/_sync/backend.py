@@ -20,6 +20,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...batch import kept_names, upserted, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
@@ -353,6 +354,63 @@ class DynamoBackend:
             self.conn.sleep(0.02)  # TransactionConflict: try again
         raise BackendError(f"create on {core.table}: transaction kept conflicting")
 
+    def upsert(self, values: dict[str, Any]) -> Any:
+        """Create, or fully update the item at the key: one UpdateItem (which creates a
+        missing item) setting every written attribute, ``if_not_exists`` for the ones
+        that cannot be updated. With unique attributes: read, then a create or an
+        update conditioned on the read (their unique records move in one transaction)."""
+        self._ensure()
+        core = self.core
+        values = dict(values)
+        if core.seq is not None and values.get(core.seq) is not None:
+            self._bump_seq(values[core.seq])
+        key = tuple(values[n] for n in core.key_names)
+        if core.unique:
+            return self._upsert_checked(key, values)
+        kept = kept_names(core.meta)
+        keyav = core.key_av(key)
+        ex = Expr()
+        sets, removes = [], []
+        for n, av in core.encode_item(values).items():
+            if n in keyav:
+                continue
+            base = n[:-2] if n.endswith("~d") else n
+            if base in kept:
+                sets.append(f"{ex.n(n)} = if_not_exists({ex.n(n)}, {ex.v(av)})")
+            else:
+                sets.append(f"{ex.n(n)} = {ex.v(av)}")
+        for n, v in values.items():
+            if v is None and n not in kept and n not in core.key_names and n in core.codecs:
+                removes.append(ex.n(n))
+                if n in core.decimals:
+                    removes.append(ex.n(n + "~d"))
+        parts = (["SET " + ", ".join(sets)] if sets else []) + (
+            ["REMOVE " + ", ".join(removes)] if removes else [])
+        if not parts:  # only a key: a put writes nothing new on an existing item
+            self._call("put_item", {"TableName": core.table,
+                                          "Item": core.encode_item(values)})
+            return core.meta.build(values)
+        r = self._call("update_item", {
+            "TableName": core.table, "Key": keyav, "UpdateExpression": " ".join(parts),
+            "ReturnValues": "ALL_NEW", **ex.params()})
+        return core.build(r["Attributes"])
+
+    def _upsert_checked(self, key: tuple[Any, ...], values: dict[str, Any]) -> Any:
+        core = self.core
+        write = written_names(core.meta, values)
+        for _ in range(RETRIES):
+            if self._get_raw(key) is None:
+                try:
+                    return self.insert(values)
+                except Conflict:
+                    if self._get_raw(key) is None:
+                        raise  # another item's unique value
+                    continue  # created meanwhile: update it
+            out = self.update(key, {n: values[n] for n in write}, None)
+            if out is not None:
+                return out
+        raise BackendError(f"upsert on {core.table}: the item kept changing")
+
     def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         """Apply changes; None when missing or the precondition fails."""
         self._ensure()
@@ -637,6 +695,8 @@ class DynamoBackend:
             try:
                 if e.kind == "create":
                     out.append(ok(self.insert(e.values)))
+                elif e.kind == "upsert":
+                    out.append(ok(self.upsert(e.values)))
                 elif e.kind == "update":
                     out.append(self._update_edit(e))
                 elif self.delete(e.key, None):
@@ -799,6 +859,8 @@ def _simulate(core: DynamoCore, edits: list[PreparedEdit],
                 return _failed(len(edits), i, duplicate(
                     f"{meta.name}: an item with key {core.key_str(key)!r} exists already"))
             state[e.key] = {n: e.values.get(n) for n in names}
+        elif e.kind == "upsert":
+            state[e.key] = upserted(meta, cur, {n: e.values.get(n) for n in names})
         elif e.kind == "update":
             why = refusal(meta, e.key, None if cur is None else meta.build(dict(cur)),
                           e.precondition)
@@ -827,6 +889,9 @@ def _outcomes(core: DynamoCore, edits: list[PreparedEdit],
                 n: v for n, v in core.build(raw).__dict__.items() if n in names}
         if e.kind == "create":
             state[e.key] = {n: e.values.get(n) for n in names}
+            out.append(ok(meta.build(dict(state[e.key] or {}))))
+        elif e.kind == "upsert":
+            state[e.key] = upserted(meta, state[e.key], {n: e.values.get(n) for n in names})
             out.append(ok(meta.build(dict(state[e.key] or {}))))
         elif e.kind == "update":
             state[e.key] = {**(state[e.key] or {}), **e.values}
