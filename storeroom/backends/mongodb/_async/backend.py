@@ -39,6 +39,7 @@ from ..core import LOWER, SEQUENCES, MongoCore
 # when the item changed between the read and the write
 _CAS_TRIES = 20
 _TX_TRIES = 3
+RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
 _NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 
 
@@ -301,21 +302,25 @@ class AsyncMongoBackend:
                 await self._check_unique(values, kid, session)
         except PyMongoError as exc:
             raise _wrap(exc, f"upsert {core.name}") from exc
-        for attempt in range(3):
+        for attempt in range(RETRIES):
             try:
                 got = await self.coll.find_one_and_update(
                     {"_id": kid}, update, upsert=True, return_document=ReturnDocument.AFTER,
                     session=session)
+                if got is None:  # (a server that returns no document for a racing insert)
+                    got = await self.coll.find_one({"_id": kid}, session=session)
+                    if got is None:
+                        continue
             except DuplicateKeyError as exc:
                 # two upserts inserting one _id at once: the loser updates on a retry;
                 # a duplicate of another item's unique value stays one
-                if attempt == 2 or session is not None:
+                if attempt == RETRIES - 1 or session is not None:
                     raise Conflict(core.conflict_text(values)) from exc
                 continue
             except PyMongoError as exc:
                 raise _wrap(exc, f"upsert {core.name}") from exc
             return core.build(got)
-        raise Conflict(core.conflict_text(values))  # (not reached)
+        raise BackendError(f"upsert on {core.name}: the document kept changing")
 
     def _in_context_tx(self, session: Any) -> bool:
         """True when ``session`` is the transaction of a context this backend is bound to."""
