@@ -37,8 +37,8 @@ from ...query.order import Order
 from ...query.prepare import simplify
 from ...store.plan import Split, split_filter
 from ...store.types import PreparedEdit
-from ..batch import upserted
-from ..common import Outcome, duplicate, make_store_meta, ok, refusal
+from ..batch import simulate
+from ..common import Outcome, make_store_meta
 from .codec import Dec, Enc, Skip, doc_codec, enc_int, sort_codec, succ, text_prefix
 
 NATIVE_OPS = frozenset({"eq", "in", "lt", "lte", "gt", "gte", "range", "isnull", "startswith"})
@@ -652,60 +652,25 @@ class RedisCore:
     def plan(self, edits: list[PreparedEdit], initial: dict[str, bytes | None]) -> BatchPlan:
         """Simulate edits (all or nothing) on the states read before; the program writes
         the net effect guarded by those states."""
-        build = self.meta.build
-        cur: dict[str, dict[str, Any] | None] = {}
-        first: dict[str, dict[str, Any] | None] = {}
         kparts: dict[str, tuple[Any, ...]] = {}
-        setters: dict[tuple[str, str], int] = {}
-        outcomes: list[Outcome] = []
-        uq_names = list(self.uq)
-        for pos, e in enumerate(edits):
-            key = self.key_of(e.values) if e.kind == "create" else tuple(e.key)
-            ks = self.keystr(key)
-            if ks not in cur:
-                raw = initial.get(ks)
-                vals = None if raw is None else self.values(raw)
-                cur[ks] = first[ks] = vals
-                kparts[ks] = key
-            now = cur[ks]
-            out: Outcome
-            new: dict[str, Any] | None
-            if e.kind == "create":
-                if now is not None:
-                    out = duplicate(f"{self.meta.name}: an item with key {ks!r} exists already")
-                    new = now
-                else:
-                    new = dict(e.values)
-                    out = ok(None)
-            elif e.kind == "upsert":
-                new, out = upserted(self.meta, now, e.values), ok(None)
-            else:
-                why = refusal(self.meta, key, None if now is None else build(dict(now)),
-                              e.precondition)
-                if why is not None:
-                    out, new = why, now
-                elif e.kind == "update":
-                    assert now is not None
-                    out, new = ok(None), {**now, **e.values}
-                else:
-                    out, new = ok(None), None
-            if out[0] and new is not None:
-                for name in uq_names:
-                    v = new.get(name)
-                    if v is None:
-                        continue
-                    if any(k2 != ks and s is not None and _same(s.get(name), v)
-                           for k2, s in cur.items()):
-                        out = duplicate(f"{self.meta.name}: {name}={v!r} exists already")
-                        break
-                    setters[(name, ks)] = pos
-            if not out[0]:
-                outcomes.append(out)
-                outcomes.extend((False, None, None, "not applied: batch failed")
-                                for _ in edits[pos + 1:])
-                return BatchPlan(outcomes, None, True)
-            cur[ks] = new
-            outcomes.append(ok(None if new is None else build(dict(new))))
+
+        def key_of(parts: tuple[Any, ...]) -> str:
+            ks = self.keystr(parts)
+            kparts.setdefault(ks, parts)
+            return ks
+
+        def read(ks: Any) -> dict[str, Any] | None:
+            raw = initial.get(ks)
+            return None if raw is None else self.values(raw)
+
+        sim = simulate(self.meta, edits, read, key_of, self.keystr, unique=list(self.uq),
+                       same=_same)
+        outcomes = sim.outcomes
+        if sim.failed is not None:
+            return BatchPlan(outcomes, None, True)
+        first: dict[str, dict[str, Any] | None] = sim.first  # type: ignore[assignment]
+        cur: dict[str, dict[str, Any] | None] = sim.final  # type: ignore[assignment]
+        setters: dict[tuple[str, str], int] = sim.setters  # type: ignore[assignment]
         p = Program()
         for ks in first:
             ik = f"{self.base}:{ks}"

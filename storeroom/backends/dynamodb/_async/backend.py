@@ -19,7 +19,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....store.plan import Split
 from ....store.types import PreparedEdit
-from ...batch import kept_names, upserted, written_names
+from ...batch import kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
@@ -736,10 +736,12 @@ class AsyncDynamoBackend:
             for start in range(0, len(keys), 100):
                 for raw in await self._batch_get([core.key_av(k) for k in keys[start:start + 100]]):
                     raws[core.key_of_raw(raw)] = raw
-            planned = _simulate(core, edits, raws)
-            if isinstance(planned, list):
-                return planned  # an edit failed: nothing is written
-            state, last = planned
+            sim = simulate(core.meta, edits, _reader(core, raws), _same_key, core.key_str,
+                           names=list(core.codecs))
+            if sim.failed is not None:
+                return sim.outcomes  # an edit failed: nothing is written
+            state: dict[tuple[Any, ...], dict[str, Any] | None] = sim.final  # type: ignore[assignment]
+            last: dict[tuple[Any, ...], int] = sim.last  # type: ignore[assignment]
             try:
                 tx, uniq_puts = self._atomic_items(state, raws, last)
             except _SameValue as dup:
@@ -751,7 +753,7 @@ class AsyncDynamoBackend:
                     "at most 100")
             codes = await self._transact(tx, "atomic edit_batch")
             if codes is None:
-                return _outcomes(core, edits, raws)
+                return sim.outcomes
             for i, (a, value, key) in uniq_puts.items():
                 if i < len(codes) and codes[i] == "ConditionalCheckFailed":
                     idx = last[key]
@@ -835,67 +837,16 @@ def _failed(n: int, idx: int, outcome: Outcome) -> list[Outcome]:
     return out
 
 
-def _simulate(core: DynamoCore, edits: list[PreparedEdit],
-              raws: dict[tuple[Any, ...], dict[str, Any]]) -> Any:
-    """Apply the edits to what was read, in order, exactly as local evaluation says.
-
-    Returns the failure outcomes when an edit fails, else (final state per key, index of
-    the last edit per key)."""
-    meta = core.meta
-    names = list(core.codecs)
-    state: dict[tuple[Any, ...], dict[str, Any] | None] = {}
-    last: dict[tuple[Any, ...], int] = {}
-    for i, e in enumerate(edits):
-        if e.key not in state:
-            raw = raws.get(e.key)
-            state[e.key] = None if raw is None else {
-                n: v for n, v in core.build(raw).__dict__.items() if n in names}
-        cur = state[e.key]
-        last[e.key] = i
-        if e.kind == "create":
-            if cur is not None:
-                key = e.key
-                return _failed(len(edits), i, duplicate(
-                    f"{meta.name}: an item with key {core.key_str(key)!r} exists already"))
-            state[e.key] = {n: e.values.get(n) for n in names}
-        elif e.kind == "upsert":
-            state[e.key] = upserted(meta, cur, {n: e.values.get(n) for n in names})
-        elif e.kind == "update":
-            why = refusal(meta, e.key, None if cur is None else meta.build(dict(cur)),
-                          e.precondition)
-            if why is not None:
-                return _failed(len(edits), i, why)
-            assert cur is not None
-            state[e.key] = {**cur, **e.values}
-        else:
-            if cur is None:
-                return _failed(len(edits), i, missing(key_dict(meta, e.key)))
-            state[e.key] = None
-    return state, last
+def _same_key(parts: tuple[Any, ...]) -> Any:
+    return parts
 
 
-def _outcomes(core: DynamoCore, edits: list[PreparedEdit],
-              raws: dict[tuple[Any, ...], dict[str, Any]]) -> list[Outcome]:
-    """The outcome of each edit of a written batch (items as they were after each edit)."""
-    meta = core.meta
-    names = list(core.codecs)
-    state: dict[tuple[Any, ...], dict[str, Any] | None] = {}
-    out: list[Outcome] = []
-    for e in edits:
-        if e.key not in state:
-            raw = raws.get(e.key)
-            state[e.key] = None if raw is None else {
-                n: v for n, v in core.build(raw).__dict__.items() if n in names}
-        if e.kind == "create":
-            state[e.key] = {n: e.values.get(n) for n in names}
-            out.append(ok(meta.build(dict(state[e.key] or {}))))
-        elif e.kind == "upsert":
-            state[e.key] = upserted(meta, state[e.key], {n: e.values.get(n) for n in names})
-            out.append(ok(meta.build(dict(state[e.key] or {}))))
-        elif e.kind == "update":
-            state[e.key] = {**(state[e.key] or {}), **e.values}
-            out.append(ok(meta.build(dict(state[e.key] or {}))))
-        else:
-            state[e.key] = None
-            out.append(ok(None))
-    return out
+def _reader(core: DynamoCore, raws: dict[tuple[Any, ...], dict[str, Any]]) -> Any:
+    """The stored values of each key read before a batch (None: no item)."""
+    names = set(core.codecs)
+
+    def read(key: Any) -> dict[str, Any] | None:
+        raw = raws.get(key)
+        return None if raw is None else {
+            n: v for n, v in core.build(raw).__dict__.items() if n in names}
+    return read
