@@ -33,6 +33,7 @@ from ...model.types import DECIMAL, FLOAT, STR
 from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
 from ...query.cursor import after_filter
 from ...query.evaluate import compile_local
+from ...query.intervals import LexInterval, meet_all_lex, meet_lex
 from ...query.order import Order
 from ...query.prepare import simplify
 from ...store.plan import Split, split_filter
@@ -52,7 +53,7 @@ SMALL_SET = 1000
 BIG_IN = 256
 MAX_RETRIES = 20
 
-Interval = tuple[bytes | None, bytes | None]  # [lo, hi) in member bytes; None: unbounded
+Interval = LexInterval  # [lo, hi) in member bytes; None: unbounded (query.intervals)
 
 LUA = """
 local i = 1
@@ -226,19 +227,6 @@ def lex_lo(lo: bytes | None) -> bytes:
 
 def lex_hi(hi: bytes | None) -> bytes:
     return b"+" if hi is None else b"(" + hi
-
-
-def _meet(a: Interval, b: Interval) -> Interval | None:
-    lo = a[0] if b[0] is None else b[0] if a[0] is None else max(a[0], b[0])
-    hi = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
-    if lo is not None and hi is not None and lo >= hi:
-        return None
-    return (lo, hi)
-
-
-def meet_all(xs: list[Interval], ys: list[Interval]) -> list[Interval]:
-    out = [m for x in xs for y in ys if (m := _meet(x, y)) is not None]
-    return sorted(out, key=lambda iv: b"" if iv[0] is None else iv[0])
 
 
 ALL: list[Interval] = [(None, None)]
@@ -505,18 +493,18 @@ class RedisCore:
                 m = ev + tail
                 if not d.mixed:
                     cut: Interval = (None, m) if d.desc else (m + b"\x00", None)
-                    val_ivs = [x for iv in ordered if (x := _meet(iv, cut)) is not None]
+                    val_ivs = [x for iv in ordered if (x := meet_lex(iv, cut)) is not None]
                 else:
                     grp: Interval = (None, m) if d.key_desc else (m + b"\x00", None)
-                    grp2 = _meet(grp, (ev, succ(ev)))
+                    grp2 = meet_lex(grp, (ev, succ(ev)))
                     if grp2 is not None:
                         first = [Segment(zkey, x[0], x[1], d.key_desc, False, skip)
-                                 for iv in ordered if (x := _meet(iv, grp2)) is not None]
+                                 for iv in ordered if (x := meet_lex(iv, grp2)) is not None]
                     nxt = succ(ev)
                     cut2: Interval | None = (None, ev) if d.desc else (
                         None if nxt is None else (nxt, None))
                     val_ivs = [] if cut2 is None else [
-                        x for iv in ordered if (x := _meet(iv, cut2)) is not None]
+                        x for iv in ordered if (x := meet_lex(iv, cut2)) is not None]
         segs = first + [Segment(zkey, lo, hi, d.desc, d.mixed, skip) for lo, hi in val_ivs]
         if null_ok and nullkey is not None:
             segs.append(Segment(nullkey, null_lo, null_hi, d.key_desc, False, None))
@@ -543,7 +531,7 @@ class RedisCore:
                     ivs2, nul = self.cond_intervals(n, self._kenc[0], False)
                 else:
                     ivs2, nul = self.cond_intervals(n, d.index.enc, d.index.nullkey is not None)
-                ivs = meet_all(ivs, ivs2)
+                ivs = meet_all_lex(ivs, ivs2)
                 null_ok = null_ok and nul
             else:
                 rest.append(n)
