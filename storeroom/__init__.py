@@ -32,6 +32,7 @@ from .store import (
     Store,
     StoreMeta,
     Update,
+    Upsert,
     open_async_store,
     open_store,
 )
@@ -53,5 +54,5 @@ __all__ = [
     "ResourceSetupError", "StoreroomError", "UnsupportedOperation", "ValidationError",
     "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
     "AsyncStore", "Create", "Delete", "EditResult", "Page", "Store", "StoreMeta", "Update",
-    "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
+    "Upsert", "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
 ]

@@ -3,7 +3,7 @@
 from ._async.store import AsyncStore
 from ._sync.store import Store
 from .open import make_backend, open_async_store, open_store
-from .types import Create, Delete, EditResult, Page, StoreMeta, Update
+from .types import Create, Delete, EditResult, Page, StoreMeta, Update, Upsert
 
 __all__ = ["AsyncStore", "Store", "open_store", "open_async_store", "make_backend", "Create",
-           "Delete", "EditResult", "Page", "StoreMeta", "Update"]
+           "Delete", "EditResult", "Page", "StoreMeta", "Update", "Upsert"]

@@ -76,7 +76,14 @@ class Delete:
     key: Any
 
 
-Edit = Create | Update | Delete
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """An edit that creates ``item``, or fully updates the item at its key when one exists."""
+
+    item: Any
+
+
+Edit = Create | Update | Delete | Upsert
 
 DUPLICATE_KEY = "duplicate_key"
 MISSING_KEY = "missing_key"
@@ -103,8 +110,8 @@ class EditResult:
 class PreparedEdit:
     """An edit after validation: what a backend needs to apply it."""
 
-    kind: str  # "create" | "update" | "delete"
+    kind: str  # "create" | "update" | "delete" | "upsert"
     key: Any  # key parts tuple
-    values: dict[str, Any] = field(default_factory=dict)  # create: all; update: changes
+    values: dict[str, Any] = field(default_factory=dict)  # create, upsert: all; update: changes
     precondition: Any = None  # prepared filter node or None
     index: int = 0

@@ -48,6 +48,7 @@ from ...query.ast import (
     weight,
 )
 from ...query.evaluate import compile_local, plain
+from ...query.intervals import Interval, hull, meet, of_cond
 from ...query.order import Order
 from ...query.prepare import junction, negate, simplify
 from ...store.plan import Split, list_superset, split_filter
@@ -335,75 +336,24 @@ class Plan:
     path: Path | None = None
 
 
-@dataclass
-class _Interval:
-    lo: Any = None
-    lo_in: bool = True
-    hi: Any = None
-    hi_in: bool = True
-    has_lo: bool = False
-    has_hi: bool = False
-
-
-def _interval(c: Cond) -> _Interval | None:
-    op, v = c.op, c.value
-    if op == "eq":
-        return _Interval(v, True, v, True, True, True)
-    if op in ("gt", "gte"):
-        return _Interval(lo=v, lo_in=op == "gte", has_lo=True)
-    if op in ("lt", "lte"):
-        return _Interval(hi=v, hi_in=op == "lte", has_hi=True)
-    if op == "range":
-        return _Interval(v[0], True, v[1], True, True, True)
-    return None
-
-
-def _meet(a: _Interval, b: _Interval) -> _Interval:
-    out = _Interval(a.lo, a.lo_in, a.hi, a.hi_in, a.has_lo, a.has_hi)
-    if b.has_lo and (not out.has_lo or plain(b.lo) > plain(out.lo)
-                     or (plain(b.lo) == plain(out.lo) and not b.lo_in)):
-        out.lo, out.lo_in, out.has_lo = b.lo, b.lo_in, True
-    if b.has_hi and (not out.has_hi or plain(b.hi) < plain(out.hi)
-                     or (plain(b.hi) == plain(out.hi) and not b.hi_in)):
-        out.hi, out.hi_in, out.has_hi = b.hi, b.hi_in, True
-    return out
-
-
-def _join(a: _Interval, b: _Interval) -> _Interval:
-    out = _Interval()
-    if a.has_lo and b.has_lo:
-        if plain(a.lo) < plain(b.lo) or (plain(a.lo) == plain(b.lo) and a.lo_in):
-            out.lo, out.lo_in = a.lo, a.lo_in
-        else:
-            out.lo, out.lo_in = b.lo, b.lo_in
-        out.has_lo = True
-    if a.has_hi and b.has_hi:
-        if plain(a.hi) > plain(b.hi) or (plain(a.hi) == plain(b.hi) and a.hi_in):
-            out.hi, out.hi_in = a.hi, a.hi_in
-        else:
-            out.hi, out.hi_in = b.hi, b.hi_in
-        out.has_hi = True
-    return out
-
-
-def implied_interval(node: Node, attr: str) -> _Interval | None:
+def implied_interval(node: Node, attr: str) -> Interval | None:
     """A range of ``attr`` that every item matching ``node`` lies in (None: unknown)."""
-    def leaf(c: Any) -> _Interval | None:
-        return _interval(c) if isinstance(c, Cond) and c.attr == attr else None
+    def leaf(c: Any) -> Interval | None:
+        return of_cond(c) if isinstance(c, Cond) and c.attr == attr else None
 
-    def combine(n: Node, ivs: list[_Interval | None]) -> _Interval | None:
+    def combine(n: Node, ivs: list[Interval | None]) -> Interval | None:
         t = type(n)
-        acc: _Interval | None = None
+        acc: Interval | None = None
         if t is And:
             for iv in ivs:
                 if iv is not None:
-                    acc = iv if acc is None else _meet(acc, iv)
+                    acc = iv if acc is None else meet(acc, iv)
             return acc
         if t is Or:
             for iv in ivs:
-                if iv is None or not (iv.has_lo or iv.has_hi):
+                if iv is None or not iv.bounded:
                     return None
-                acc = iv if acc is None else _join(acc, iv)
+                acc = iv if acc is None else hull(acc, iv)
             return acc
         return None
     return fold(node, leaf, combine)
@@ -707,13 +657,12 @@ class DynamoCore:
         if path.sk is not None:
             sk_codec = self.codecs[path.sk]
             iv = implied_interval(rest, path.sk)
-            if iv is not None and (iv.has_lo or iv.has_hi):
+            if iv is not None and iv.bounded:
                 s = ex.n(path.sk)
                 if iv.has_lo and iv.has_hi:
-                    lo, hi = plain(iv.lo), plain(iv.hi)
-                    if lo > hi or (lo == hi and not (iv.lo_in and iv.hi_in)):
+                    if iv.empty:
                         return Plan("none")
-                    if lo == hi:
+                    if iv.point:
                         key_parts.append(f"{s} = {ex.v(sk_codec.av(iv.lo))}")
                     else:
                         key_parts.append(f"{s} BETWEEN {ex.v(sk_codec.av(iv.lo))} AND "

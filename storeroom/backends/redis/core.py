@@ -31,11 +31,13 @@ from ...model.stored import ModelMeta
 from ...model.types import DECIMAL, FLOAT, STR
 from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
 from ...query.evaluate import compile_local
+from ...query.intervals import LexInterval, meet_all_lex, meet_lex
 from ...query.order import Order
 from ...query.prepare import simplify
 from ...store.plan import Split, split_filter
 from ...store.types import PreparedEdit
-from ..common import Outcome, duplicate, make_store_meta, ok, refusal
+from ..batch import simulate
+from ..common import Outcome, make_store_meta
 from .codec import Dec, Enc, Skip, doc_codec, enc_int, sort_codec, succ, text_prefix
 
 NATIVE_OPS = frozenset({"eq", "in", "lt", "lte", "gt", "gte", "range", "isnull", "startswith"})
@@ -49,7 +51,7 @@ SMALL_SET = 1000
 BIG_IN = 256
 MAX_RETRIES = 20
 
-Interval = tuple[bytes | None, bytes | None]  # [lo, hi) in member bytes; None: unbounded
+Interval = LexInterval  # [lo, hi) in member bytes; None: unbounded (query.intervals)
 
 LUA = """
 local i = 1
@@ -223,19 +225,6 @@ def lex_lo(lo: bytes | None) -> bytes:
 
 def lex_hi(hi: bytes | None) -> bytes:
     return b"+" if hi is None else b"(" + hi
-
-
-def _meet(a: Interval, b: Interval) -> Interval | None:
-    lo = a[0] if b[0] is None else b[0] if a[0] is None else max(a[0], b[0])
-    hi = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
-    if lo is not None and hi is not None and lo >= hi:
-        return None
-    return (lo, hi)
-
-
-def meet_all(xs: list[Interval], ys: list[Interval]) -> list[Interval]:
-    out = [m for x in xs for y in ys if (m := _meet(x, y)) is not None]
-    return sorted(out, key=lambda iv: b"" if iv[0] is None else iv[0])
 
 
 ALL: list[Interval] = [(None, None)]
@@ -478,18 +467,18 @@ class RedisCore:
                 m = ev + tail
                 if not d.mixed:
                     cut: Interval = (None, m) if d.desc else (m + b"\x00", None)
-                    val_ivs = [x for iv in ordered if (x := _meet(iv, cut)) is not None]
+                    val_ivs = [x for iv in ordered if (x := meet_lex(iv, cut)) is not None]
                 else:
                     grp: Interval = (None, m) if d.key_desc else (m + b"\x00", None)
-                    grp2 = _meet(grp, (ev, succ(ev)))
+                    grp2 = meet_lex(grp, (ev, succ(ev)))
                     if grp2 is not None:
                         first = [Segment(zkey, x[0], x[1], d.key_desc, False, skip)
-                                 for iv in ordered if (x := _meet(iv, grp2)) is not None]
+                                 for iv in ordered if (x := meet_lex(iv, grp2)) is not None]
                     nxt = succ(ev)
                     cut2: Interval | None = (None, ev) if d.desc else (
                         None if nxt is None else (nxt, None))
                     val_ivs = [] if cut2 is None else [
-                        x for iv in ordered if (x := _meet(iv, cut2)) is not None]
+                        x for iv in ordered if (x := meet_lex(iv, cut2)) is not None]
         segs = first + [Segment(zkey, lo, hi, d.desc, d.mixed, skip) for lo, hi in val_ivs]
         if null_ok and nullkey is not None:
             segs.append(Segment(nullkey, null_lo, null_hi, d.key_desc, False, None))
@@ -510,7 +499,7 @@ class RedisCore:
                     ivs2, nul = self.cond_intervals(n, self._kenc[0], False)
                 else:
                     ivs2, nul = self.cond_intervals(n, d.index.enc, d.index.nullkey is not None)
-                ivs = meet_all(ivs, ivs2)
+                ivs = meet_all_lex(ivs, ivs2)
                 null_ok = null_ok and nul
             else:
                 rest.append(n)
@@ -619,58 +608,25 @@ class RedisCore:
     def plan(self, edits: list[PreparedEdit], initial: dict[str, bytes | None]) -> BatchPlan:
         """Simulate edits (all or nothing) on the states read before; the program writes
         the net effect guarded by those states."""
-        build = self.meta.build
-        cur: dict[str, dict[str, Any] | None] = {}
-        first: dict[str, dict[str, Any] | None] = {}
         kparts: dict[str, tuple[Any, ...]] = {}
-        setters: dict[tuple[str, str], int] = {}
-        outcomes: list[Outcome] = []
-        uq_names = list(self.uq)
-        for pos, e in enumerate(edits):
-            key = self.key_of(e.values) if e.kind == "create" else tuple(e.key)
-            ks = self.keystr(key)
-            if ks not in cur:
-                raw = initial.get(ks)
-                vals = None if raw is None else self.values(raw)
-                cur[ks] = first[ks] = vals
-                kparts[ks] = key
-            now = cur[ks]
-            out: Outcome
-            new: dict[str, Any] | None
-            if e.kind == "create":
-                if now is not None:
-                    out = duplicate(f"{self.meta.name}: an item with key {ks!r} exists already")
-                    new = now
-                else:
-                    new = dict(e.values)
-                    out = ok(None)
-            else:
-                why = refusal(self.meta, key, None if now is None else build(dict(now)),
-                              e.precondition)
-                if why is not None:
-                    out, new = why, now
-                elif e.kind == "update":
-                    assert now is not None
-                    out, new = ok(None), {**now, **e.values}
-                else:
-                    out, new = ok(None), None
-            if out[0] and new is not None:
-                for name in uq_names:
-                    v = new.get(name)
-                    if v is None:
-                        continue
-                    if any(k2 != ks and s is not None and _same(s.get(name), v)
-                           for k2, s in cur.items()):
-                        out = duplicate(f"{self.meta.name}: {name}={v!r} exists already")
-                        break
-                    setters[(name, ks)] = pos
-            if not out[0]:
-                outcomes.append(out)
-                outcomes.extend((False, None, None, "not applied: batch failed")
-                                for _ in edits[pos + 1:])
-                return BatchPlan(outcomes, None, True)
-            cur[ks] = new
-            outcomes.append(ok(None if new is None else build(dict(new))))
+
+        def key_of(parts: tuple[Any, ...]) -> str:
+            ks = self.keystr(parts)
+            kparts.setdefault(ks, parts)
+            return ks
+
+        def read(ks: Any) -> dict[str, Any] | None:
+            raw = initial.get(ks)
+            return None if raw is None else self.values(raw)
+
+        sim = simulate(self.meta, edits, read, key_of, self.keystr, unique=list(self.uq),
+                       same=_same)
+        outcomes = sim.outcomes
+        if sim.failed is not None:
+            return BatchPlan(outcomes, None, True)
+        first: dict[str, dict[str, Any] | None] = sim.first  # type: ignore[assignment]
+        cur: dict[str, dict[str, Any] | None] = sim.final  # type: ignore[assignment]
+        setters: dict[tuple[str, str], int] = sim.setters  # type: ignore[assignment]
         p = Program()
         for ks in first:
             ik = f"{self.base}:{ks}"

@@ -18,6 +18,7 @@ from ...model.stored import ModelMeta
 from ...query.ast import OPERATORS, Node
 from ...query.order import Order
 from ...store.plan import Split, list_superset, split_filter
+from ..batch import written_names
 from ..common import make_store_meta
 from . import sequences
 from .codec import row_builder, value_encoder
@@ -57,6 +58,8 @@ class SqlCore:
         self.seq = meta.sequence_attr
         self.returning = bool(getattr(self.sa_dialect, "update_returning", False))
         self.insert_returning = bool(getattr(self.sa_dialect, "insert_returning", False))
+        # an upsert's RETURNING row (not on MySQL: ON DUPLICATE KEY UPDATE has none)
+        self.upsert_returning = self.insert_returning and dialect != "mysql"
         self._cache: dict[Any, Sql] = {}
         self._lock = threading.Lock()
         self.ready = False
@@ -204,6 +207,42 @@ class SqlCore:
                 stmt = stmt.returning(self.table.c[self.seq.name])
             return stmt
         return self.cached(("insert", tuple(names), guarded), make)
+
+    def upsert_sql(self, names: Sequence[str]) -> Sql:
+        """One INSERT that updates the row at the key when it exists (an upsert).
+
+        SQLite / PostgreSQL: ``ON CONFLICT (key) DO UPDATE`` of the written attributes
+        (``RETURNING`` the row). MySQL: ``ON DUPLICATE KEY UPDATE``, which also fires on a
+        duplicate of another unique index: its first assignment sets the key to NULL
+        unless the duplicate row is the one at this key, so that a unique value of
+        another item fails (NOT NULL, an integrity error) instead of overwriting it.
+        """
+        def make() -> Any:
+            values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in names}
+            write = written_names(self.meta, names)
+            if self.dialect_name == "mysql":
+                from sqlalchemy.dialects.mysql import insert as my_insert
+                ins = my_insert(self.table).values(values)
+                same = sa.and_(*[c == ins.inserted[c.name] for c in self.key_cols])
+                first = self.key_cols[0]
+                sets: list[tuple[Any, Any]] = [(first.name, sa.func.IF(same, first, sa.null()))]
+                sets += [(n, ins.inserted[n]) for n in write]
+                return ins.on_duplicate_key_update(sets)
+            if self.dialect_name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+                stmt: Any = pg_insert(self.table).values(values)
+            else:
+                from sqlalchemy.dialects.sqlite import insert as lite_insert
+                stmt = lite_insert(self.table).values(values)
+            if write:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=self.key_cols, set_={n: stmt.excluded[n] for n in write})
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=self.key_cols)
+            if self.upsert_returning:
+                stmt = stmt.returning(*self.cols)
+            return stmt
+        return self.cached(("upsert", tuple(names)), make)
 
     def may_conflict(self, names: Iterable[str]) -> bool:
         """True when writing these attributes may violate a unique index."""

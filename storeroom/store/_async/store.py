@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Set
 from typing import Any, Generic, TypeVar, cast
 
+from ...backends.batch import upsert_key
 from ...errors import BatchError, StoreroomError, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -37,6 +38,7 @@ from ..types import (
     PreparedEdit,
     StoreMeta,
     Update,
+    Upsert,
 )
 
 T = TypeVar("T")
@@ -112,6 +114,19 @@ class AsyncStore(Generic[T]):
     async def create(self, item: T) -> T:
         """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
         return await self._b.insert(create_values(self._m, item))
+
+    async def upsert(self, item: T) -> T:
+        """Create ``item``, or fully update the item at its key when one exists.
+
+        A full write: attributes the item leaves at their defaults are stored as those
+        defaults; attributes that cannot be updated (``created_at``) of an existing item
+        keep their stored value. Validated as on create; generated keys are filled in
+        when not given; ``Conflict`` when a unique attribute's value is another item's.
+        """
+        values = create_values(self._m, item)
+        if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
+            return await self._b.insert(values)  # type: ignore[no-any-return]
+        return await self._b.upsert(values)  # type: ignore[no-any-return]
 
     async def read(self, key: Any) -> T | None:
         """The item at ``key``, or None."""
@@ -225,9 +240,9 @@ class AsyncStore(Generic[T]):
         got = iter(await self._b.get_many(asked) if asked else [])
         return [None if p is None else next(got) for p in parts]
 
-    async def edit_batch(self, edits: Iterable[Create | Update | Delete], *,
+    async def edit_batch(self, edits: Iterable[Create | Update | Delete | Upsert], *,
                          atomic: bool = False) -> list[EditResult]:
-        """Apply creates, updates and deletes; one ``EditResult`` per edit, in order.
+        """Apply creates, updates, deletes and upserts; one ``EditResult`` per edit, in order.
 
         With ``atomic=True`` all are applied or none, and ``BatchError`` is raised
         when any fails.
@@ -334,6 +349,10 @@ class AsyncStore(Generic[T]):
             return PreparedEdit("update", key, values, self._precondition(e.precondition), i)
         if isinstance(e, Delete):
             return PreparedEdit("delete", key_parts(m, e.key), {}, None, i)
+        if isinstance(e, Upsert):
+            values = create_values(m, e.item)
+            key = upsert_key(m, values)
+            return PreparedEdit("create" if key is None else "upsert", key, values, None, i)
         raise ValidationError.one(None, e, "type", f"not an edit: {e!r}")
 
     @staticmethod

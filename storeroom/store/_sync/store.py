@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Iterable, Mapping, Set
 from typing import Any, Generic, TypeVar, cast
 
+from ...backends.batch import upsert_key
 from ...errors import BatchError, StoreroomError, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -38,6 +39,7 @@ from ..types import (
     PreparedEdit,
     StoreMeta,
     Update,
+    Upsert,
 )
 
 T = TypeVar("T")
@@ -113,6 +115,19 @@ class Store(Generic[T]):
     def create(self, item: T) -> T:
         """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
         return self._b.insert(create_values(self._m, item))
+
+    def upsert(self, item: T) -> T:
+        """Create ``item``, or fully update the item at its key when one exists.
+
+        A full write: attributes the item leaves at their defaults are stored as those
+        defaults; attributes that cannot be updated (``created_at``) of an existing item
+        keep their stored value. Validated as on create; generated keys are filled in
+        when not given; ``Conflict`` when a unique attribute's value is another item's.
+        """
+        values = create_values(self._m, item)
+        if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
+            return self._b.insert(values)  # type: ignore[no-any-return]
+        return self._b.upsert(values)  # type: ignore[no-any-return]
 
     def read(self, key: Any) -> T | None:
         """The item at ``key``, or None."""
@@ -226,9 +241,9 @@ class Store(Generic[T]):
         got = iter(self._b.get_many(asked) if asked else [])
         return [None if p is None else next(got) for p in parts]
 
-    def edit_batch(self, edits: Iterable[Create | Update | Delete], *,
+    def edit_batch(self, edits: Iterable[Create | Update | Delete | Upsert], *,
                          atomic: bool = False) -> list[EditResult]:
-        """Apply creates, updates and deletes; one ``EditResult`` per edit, in order.
+        """Apply creates, updates, deletes and upserts; one ``EditResult`` per edit, in order.
 
         With ``atomic=True`` all are applied or none, and ``BatchError`` is raised
         when any fails.
@@ -335,6 +350,10 @@ class Store(Generic[T]):
             return PreparedEdit("update", key, values, self._precondition(e.precondition), i)
         if isinstance(e, Delete):
             return PreparedEdit("delete", key_parts(m, e.key), {}, None, i)
+        if isinstance(e, Upsert):
+            values = create_values(m, e.item)
+            key = upsert_key(m, values)
+            return PreparedEdit("create" if key is None else "upsert", key, values, None, i)
         raise ValidationError.one(None, e, "type", f"not an edit: {e!r}")
 
     @staticmethod

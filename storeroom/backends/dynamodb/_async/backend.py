@@ -21,6 +21,7 @@ from ....query.plan import Query
 from ....query.prepare import simplify
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...batch import kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
@@ -355,6 +356,63 @@ class AsyncDynamoBackend:
             await self.conn.sleep(0.02)  # TransactionConflict: try again
         raise BackendError(f"create on {core.table}: transaction kept conflicting")
 
+    async def upsert(self, values: dict[str, Any]) -> Any:
+        """Create, or fully update the item at the key: one UpdateItem (which creates a
+        missing item) setting every written attribute, ``if_not_exists`` for the ones
+        that cannot be updated. With unique attributes: read, then a create or an
+        update conditioned on the read (their unique records move in one transaction)."""
+        await self._ensure()
+        core = self.core
+        values = dict(values)
+        if core.seq is not None and values.get(core.seq) is not None:
+            await self._bump_seq(values[core.seq])
+        key = tuple(values[n] for n in core.key_names)
+        if core.unique:
+            return await self._upsert_checked(key, values)
+        kept = kept_names(core.meta)
+        keyav = core.key_av(key)
+        ex = Expr()
+        sets, removes = [], []
+        for n, av in core.encode_item(values).items():
+            if n in keyav:
+                continue
+            base = n[:-2] if n.endswith("~d") else n
+            if base in kept:
+                sets.append(f"{ex.n(n)} = if_not_exists({ex.n(n)}, {ex.v(av)})")
+            else:
+                sets.append(f"{ex.n(n)} = {ex.v(av)}")
+        for n, v in values.items():
+            if v is None and n not in kept and n not in core.key_names and n in core.codecs:
+                removes.append(ex.n(n))
+                if n in core.decimals:
+                    removes.append(ex.n(n + "~d"))
+        parts = (["SET " + ", ".join(sets)] if sets else []) + (
+            ["REMOVE " + ", ".join(removes)] if removes else [])
+        if not parts:  # only a key: a put writes nothing new on an existing item
+            await self._call("put_item", {"TableName": core.table,
+                                          "Item": core.encode_item(values)})
+            return core.meta.build(values)
+        r = await self._call("update_item", {
+            "TableName": core.table, "Key": keyav, "UpdateExpression": " ".join(parts),
+            "ReturnValues": "ALL_NEW", **ex.params()})
+        return core.build(r["Attributes"])
+
+    async def _upsert_checked(self, key: tuple[Any, ...], values: dict[str, Any]) -> Any:
+        core = self.core
+        write = written_names(core.meta, values)
+        for _ in range(RETRIES):
+            if await self._get_raw(key) is None:
+                try:
+                    return await self.insert(values)
+                except Conflict:
+                    if await self._get_raw(key) is None:
+                        raise  # another item's unique value
+                    continue  # created meanwhile: update it
+            out = await self.update(key, {n: values[n] for n in write}, None)
+            if out is not None:
+                return out
+        raise BackendError(f"upsert on {core.table}: the item kept changing")
+
     async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         """Apply changes; None when missing or the precondition fails."""
         await self._ensure()
@@ -656,6 +714,8 @@ class AsyncDynamoBackend:
             try:
                 if e.kind == "create":
                     out.append(ok(await self.insert(e.values)))
+                elif e.kind == "upsert":
+                    out.append(ok(await self.upsert(e.values)))
                 elif e.kind == "update":
                     out.append(await self._update_edit(e))
                 elif await self.delete(e.key, None):
@@ -696,10 +756,12 @@ class AsyncDynamoBackend:
             for start in range(0, len(keys), 100):
                 for raw in await self._batch_get([core.key_av(k) for k in keys[start:start + 100]]):
                     raws[core.key_of_raw(raw)] = raw
-            planned = _simulate(core, edits, raws)
-            if isinstance(planned, list):
-                return planned  # an edit failed: nothing is written
-            state, last = planned
+            sim = simulate(core.meta, edits, _reader(core, raws), _same_key, core.key_str,
+                           names=list(core.codecs))
+            if sim.failed is not None:
+                return sim.outcomes  # an edit failed: nothing is written
+            state: dict[tuple[Any, ...], dict[str, Any] | None] = sim.final  # type: ignore[assignment]
+            last: dict[tuple[Any, ...], int] = sim.last  # type: ignore[assignment]
             try:
                 tx, uniq_puts = self._atomic_items(state, raws, last)
             except _SameValue as dup:
@@ -711,7 +773,7 @@ class AsyncDynamoBackend:
                     "at most 100")
             codes = await self._transact(tx, "atomic edit_batch")
             if codes is None:
-                return _outcomes(core, edits, raws)
+                return sim.outcomes
             for i, (a, value, key) in uniq_puts.items():
                 if i < len(codes) and codes[i] == "ConditionalCheckFailed":
                     idx = last[key]
@@ -795,62 +857,16 @@ def _failed(n: int, idx: int, outcome: Outcome) -> list[Outcome]:
     return out
 
 
-def _simulate(core: DynamoCore, edits: list[PreparedEdit],
-              raws: dict[tuple[Any, ...], dict[str, Any]]) -> Any:
-    """Apply the edits to what was read, in order, exactly as local evaluation says.
-
-    Returns the failure outcomes when an edit fails, else (final state per key, index of
-    the last edit per key)."""
-    meta = core.meta
-    names = list(core.codecs)
-    state: dict[tuple[Any, ...], dict[str, Any] | None] = {}
-    last: dict[tuple[Any, ...], int] = {}
-    for i, e in enumerate(edits):
-        if e.key not in state:
-            raw = raws.get(e.key)
-            state[e.key] = None if raw is None else {
-                n: v for n, v in core.build(raw).__dict__.items() if n in names}
-        cur = state[e.key]
-        last[e.key] = i
-        if e.kind == "create":
-            if cur is not None:
-                key = e.key
-                return _failed(len(edits), i, duplicate(
-                    f"{meta.name}: an item with key {core.key_str(key)!r} exists already"))
-            state[e.key] = {n: e.values.get(n) for n in names}
-        elif e.kind == "update":
-            why = refusal(meta, e.key, None if cur is None else meta.build(dict(cur)),
-                          e.precondition)
-            if why is not None:
-                return _failed(len(edits), i, why)
-            assert cur is not None
-            state[e.key] = {**cur, **e.values}
-        else:
-            if cur is None:
-                return _failed(len(edits), i, missing(key_dict(meta, e.key)))
-            state[e.key] = None
-    return state, last
+def _same_key(parts: tuple[Any, ...]) -> Any:
+    return parts
 
 
-def _outcomes(core: DynamoCore, edits: list[PreparedEdit],
-              raws: dict[tuple[Any, ...], dict[str, Any]]) -> list[Outcome]:
-    """The outcome of each edit of a written batch (items as they were after each edit)."""
-    meta = core.meta
-    names = list(core.codecs)
-    state: dict[tuple[Any, ...], dict[str, Any] | None] = {}
-    out: list[Outcome] = []
-    for e in edits:
-        if e.key not in state:
-            raw = raws.get(e.key)
-            state[e.key] = None if raw is None else {
-                n: v for n, v in core.build(raw).__dict__.items() if n in names}
-        if e.kind == "create":
-            state[e.key] = {n: e.values.get(n) for n in names}
-            out.append(ok(meta.build(dict(state[e.key] or {}))))
-        elif e.kind == "update":
-            state[e.key] = {**(state[e.key] or {}), **e.values}
-            out.append(ok(meta.build(dict(state[e.key] or {}))))
-        else:
-            state[e.key] = None
-            out.append(ok(None))
-    return out
+def _reader(core: DynamoCore, raws: dict[tuple[Any, ...], dict[str, Any]]) -> Any:
+    """The stored values of each key read before a batch (None: no item)."""
+    names = set(core.codecs)
+
+    def read(key: Any) -> dict[str, Any] | None:
+        raw = raws.get(key)
+        return None if raw is None else {
+            n: v for n, v in core.build(raw).__dict__.items() if n in names}
+    return read

@@ -15,6 +15,7 @@ from ....query.order import Order
 from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...batch import upserted
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok, refusal
 
@@ -262,6 +263,16 @@ class AsyncMemoryBackend:
         t.rows[key] = _copy(values)
         return self._build(values)
 
+    def _upsert(self, values: dict[str, Any]) -> Any:
+        key = tuple(values[a] for a in self._m.key.attrs)
+        row = self._t.rows.get(key)
+        if row is None:
+            return self._insert(values)
+        new = upserted(self._m, row, values)
+        self._check_unique(new, key)
+        self._t.rows[key] = _copy(new)
+        return self._build(new)
+
     def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         row = self._t.rows.get(key)
         if row is None:
@@ -286,6 +297,11 @@ class AsyncMemoryBackend:
         """Store a new item; Conflict on a duplicate key or unique value."""
         with self._t.lock:
             return self._insert(values)
+
+    async def upsert(self, values: dict[str, Any]) -> Any:
+        """Create, or fully update the item at the key; Conflict on a unique value."""
+        with self._t.lock:
+            return self._upsert(values)
 
     async def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""
@@ -366,6 +382,8 @@ class AsyncMemoryBackend:
         try:
             if e.kind == "create":
                 return ok(self._insert(e.values))
+            if e.kind == "upsert":
+                return ok(self._upsert(e.values))
             if e.kind == "update":
                 row = self._t.rows.get(e.key)
                 why = refusal(self._m, e.key, None if row is None else self._m.build(dict(row)),
@@ -387,6 +405,11 @@ class AsyncMemoryTxBackend(AsyncMemoryBackend):
         """As ``AsyncMemoryBackend.insert``, in the transaction."""
         self._own()
         return await super().insert(values)
+
+    async def upsert(self, values: dict[str, Any]) -> Any:
+        """As ``AsyncMemoryBackend.upsert``, in the transaction."""
+        self._own()
+        return await super().upsert(values)
 
     async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         """As ``AsyncMemoryBackend.update``, in the transaction."""

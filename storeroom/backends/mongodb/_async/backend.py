@@ -22,6 +22,7 @@ from ....query.order import Order
 from ....query.plan import Query
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
+from ...batch import kept_names
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
 from ...common import (
     Outcome,
@@ -33,12 +34,13 @@ from ...common import (
     sets_unique,
     unique_for_many,
 )
-from ..core import SEQUENCES, MongoCore
+from ..core import LOWER, SEQUENCES, MongoCore
 
 # how often a read-check-write (a precondition the server cannot evaluate) is retried
 # when the item changed between the read and the write
 _CAS_TRIES = 20
 _TX_TRIES = 3
+RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
 _NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 
 
@@ -268,6 +270,58 @@ class AsyncMongoBackend:
         except PyMongoError as exc:
             raise _wrap(exc, f"create {core.name}") from exc
         return core.meta.build(dict(values))
+
+    async def upsert(self, values: dict[str, Any]) -> Any:
+        """Create, or fully update the document at the key: one ``find_one_and_update``
+        with ``upsert=True`` (attributes that cannot be updated in ``$setOnInsert``)."""
+        await self._ensure()
+        return await self._upsert(dict(values), self._session)
+
+    async def _upsert(self, values: dict[str, Any], session: Any) -> Any:
+        core = self.core
+        seq = core.seq
+        try:
+            if seq is not None and values.get(seq.name) is not None:
+                await self._bump_seq(values[seq.name], session)
+            doc = core.document(values)
+            kid = doc["_id"]
+            kept = kept_names(core.meta)
+            write = {n: v for n, v in values.items()
+                     if n not in kept and n not in core.key_names}
+            update = core.update_doc(write)
+            on_insert = {n: v for n, v in doc.items()
+                         if n not in write and n not in ("_id", LOWER)}
+            for n, lv in doc.get(LOWER, {}).items():
+                if n not in write:
+                    on_insert[f"{LOWER}.{n}"] = lv
+            if on_insert:
+                update["$setOnInsert"] = on_insert
+            if not update:  # only a key: nothing to write on an existing document
+                update = {"$setOnInsert": {"_id": kid}}
+            if self._in_context_tx(session):
+                # a duplicate-key error would abort the context's transaction
+                await self._check_unique(values, kid, session)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"upsert {core.name}") from exc
+        for attempt in range(RETRIES):
+            try:
+                got = await self.coll.find_one_and_update(
+                    {"_id": kid}, update, upsert=True, return_document=ReturnDocument.AFTER,
+                    session=session)
+                if got is None:  # (a server that returns no document for a racing insert)
+                    got = await self.coll.find_one({"_id": kid}, session=session)
+                    if got is None:
+                        continue
+            except DuplicateKeyError as exc:
+                # two upserts inserting one _id at once: the loser updates on a retry;
+                # a duplicate of another item's unique value stays one
+                if attempt == RETRIES - 1 or session is not None:
+                    raise Conflict(core.conflict_text(values)) from exc
+                continue
+            except PyMongoError as exc:
+                raise _wrap(exc, f"upsert {core.name}") from exc
+            return core.build(got)
+        raise BackendError(f"upsert on {core.name}: the document kept changing")
 
     def _in_context_tx(self, session: Any) -> bool:
         """True when ``session`` is the transaction of a context this backend is bound to."""
@@ -660,6 +714,8 @@ class AsyncMongoBackend:
         try:
             if e.kind == "create":
                 return ok(await self._insert(dict(e.values), session))
+            if e.kind == "upsert":
+                return ok(await self._upsert(dict(e.values), session))
             if e.kind == "update":
                 return await self._update_edit(e, session)
             if await self._delete(e.key, None, session):

@@ -202,6 +202,15 @@ class RedisBackend:
             raise Conflict(o[3])
         return o[1]
 
+    def upsert(self, values: dict[str, Any]) -> Any:
+        """Create or fully update the item at the key: read, then one guarded script
+        writes it (again when the item changed in between); Conflict on a unique value."""
+        e = PreparedEdit("upsert", self.core.key_of(values), values, None, 0)
+        (o,) = self._write([e], self._keystrs([e]), "upsert")
+        if not o[0]:
+            raise Conflict(o[3] or "upsert refused")
+        return o[1]
+
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
         """Delete; False when missing or the precondition fails."""
         e = PreparedEdit("delete", key, {}, pre, 0)

@@ -164,6 +164,46 @@ class SqlBackend:
             values[seq.name] = row[0]
         return core.meta.build(dict(values))
 
+    def upsert(self, values: dict[str, Any]) -> Any:
+        """Create, or fully update the row at the key: one INSERT ... ON CONFLICT /
+        ON DUPLICATE KEY UPDATE; Conflict on another item's unique value."""
+        core = self.core
+        d = self._driver()
+        try:
+            if (d.in_tx and core.error_aborts_tx) or not core.upsert_returning:
+                # a savepoint keeps a caller's transaction usable after a Conflict; without
+                # RETURNING the row is read back in the same transaction as the write
+                return self._atomic(d, self._upsert, d, dict(values))
+            return self._upsert(d, dict(values))
+        finally:
+            self.src.release(d)
+
+    def _upsert(self, d: Driver, values: dict[str, Any]) -> Any:
+        core = self.core
+        if core.seq is not None and core.sql_seq_bump is not None:
+            self._sequence(d, values)
+        names = tuple(values)
+        sql = core.upsert_sql(names)
+        enc = core.encode(values)
+        params = core.params(sql, {f"v_{n}": enc[n] for n in names})
+        key = tuple(values[n] for n in core.key_names)
+        row = None
+        try:
+            if core.upsert_returning:
+                row = d.one(sql[0], params)
+            else:
+                d.run(sql[0], params)
+        except Exception as exc:
+            if is_integrity_error(exc):
+                raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+            raise wrap_error(exc, f"upsert {core.meta.name}") from exc
+        if row is not None:
+            return core.build_returned(row)
+        item = self._read(d, key)  # (DO NOTHING on an existing row returns none)
+        if item is None:
+            raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
+        return item
+
     def _sequence(self, d: Driver, values: dict[str, Any]) -> None:
         """Fill in the sequence from its counter, or move it past a value given explicitly
         (see ``sql.sequences``)."""
@@ -537,6 +577,8 @@ class SqlBackend:
         core = self.core
         if e.kind == "create":
             return ok(self._insert(d, dict(e.values)))
+        if e.kind == "upsert":
+            return ok(self._upsert(d, dict(e.values)))
         if e.kind == "update":
             pre = e.precondition
             if pre is None or core.split(pre).all_native:

@@ -1,0 +1,151 @@
+"""Sans-I/O batch planning shared by every backend: upsert values and the simulation
+of a batch (outcome codes, order, duplicate keys within one batch, the net effect).
+
+An upsert is a full write: on an existing item every stored attribute is written except
+the key and the attributes that cannot be updated (``generated.created_at`` and
+``updatable=False`` ones keep their stored value); on a missing key it is a create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.stored import ModelMeta
+from ..store.types import PreparedEdit
+from .common import Outcome, duplicate, ok, refusal
+
+
+def kept_names(meta: ModelMeta) -> frozenset[str]:
+    """Attributes an upsert of an existing item leaves as stored (not updatable)."""
+    kept = getattr(meta, "_upsert_kept", None)
+    if kept is None:
+        kept = frozenset(a.name for a in meta.stored_attrs
+                         if not a.is_key and not a.updatable)
+        meta._upsert_kept = kept  # type: ignore[attr-defined]  # asked on every upsert
+    return kept
+
+
+def written_names(meta: ModelMeta, names: Any) -> list[str]:
+    """Of ``names`` (the attributes of an upsert's values), those written on an existing
+    item: not the key, not the kept ones."""
+    kept = kept_names(meta)
+    keys = set(meta.key.attrs)
+    return [n for n in names if n not in keys and n not in kept]
+
+
+def upserted(meta: ModelMeta, current: dict[str, Any] | None, values: dict[str, Any]
+             ) -> dict[str, Any]:
+    """The stored values after upserting ``values`` over ``current`` (None: no item)."""
+    if current is None:
+        return dict(values)
+    kept = kept_names(meta)
+    return {**values, **{n: current.get(n) for n in kept if n in current or n in values}}
+
+
+def upsert_key(meta: ModelMeta, values: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The key of an upsert's values; None when part of it is left to the backend
+    (a sequence): then the upsert is a create."""
+    try:
+        return tuple(values[n] for n in meta.key.attrs)
+    except KeyError:
+        return None
+
+
+NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
+
+
+@dataclass(slots=True)
+class Simulation:
+    """Edits applied, in order, to the states read before a batch (sans I/O).
+
+    ``outcomes`` has one per edit: when an edit fails (``failed`` is its position) the
+    edits before it report what they did, it reports why, and every later one is
+    ``NOT_APPLIED``. ``first`` / ``final`` are the states per key (None: no item) before
+    and after the batch, in order of first touch; ``last`` is the position of the last
+    edit of each key and ``setters`` of the edit that gave a unique attribute its value
+    (``(attr, key) -> position``). A backend writes the net effect, guarded by ``first``.
+    """
+
+    outcomes: list[Outcome]
+    failed: int | None
+    first: dict[Hashable, dict[str, Any] | None] = field(default_factory=dict)
+    final: dict[Hashable, dict[str, Any] | None] = field(default_factory=dict)
+    last: dict[Hashable, int] = field(default_factory=dict)
+    setters: dict[tuple[str, Hashable], int] = field(default_factory=dict)
+
+
+def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
+             read: Callable[[Hashable], dict[str, Any] | None],
+             key_of: Callable[[tuple[Any, ...]], Hashable],
+             key_text: Callable[[tuple[Any, ...]], str], *,
+             names: Sequence[str] | None = None, unique: Sequence[str] = (),
+             same: Callable[[Any, Any], bool] | None = None) -> Simulation:
+    """Simulate ``edits`` exactly as local evaluation says, on the states ``read(k)``
+    gives for each key ``k = key_of(parts)``.
+
+    Outcome codes: a create of an existing key is ``duplicate_key``; an update or delete
+    of a missing key ``missing_key``, of an item whose precondition does not hold
+    ``precondition_failed``; an upsert never fails here. Several edits of one key see
+    each other's effects. With ``unique`` (and ``same``, how two values compare), an
+    edit that gives an attribute the value another touched item ends with is
+    ``duplicate_key`` too (values of untouched items are the backend's to guard).
+    ``names``: the attributes a created state holds (default: the edit's values).
+    """
+    sim = Simulation([], None)
+    cur, first, last, setters = sim.final, sim.first, sim.last, sim.setters
+    build = meta.build
+    for pos, e in enumerate(edits):
+        parts = _parts(meta, e)
+        k = key_of(parts)
+        if k not in cur:
+            cur[k] = first[k] = read(k)
+        now = cur[k]
+        last[k] = pos
+        values = e.values if names is None else {n: e.values.get(n) for n in names}
+        out: Outcome
+        new: dict[str, Any] | None
+        if e.kind == "create":
+            if now is not None:
+                out, new = duplicate(
+                    f"{meta.name}: an item with key {key_text(parts)!r} exists already"), now
+            else:
+                out, new = ok(None), dict(values)
+        elif e.kind == "upsert":
+            out, new = ok(None), upserted(meta, now, values)
+        else:
+            why = refusal(meta, parts, None if now is None else build(dict(now)),
+                          e.precondition)
+            if why is not None:
+                out, new = why, now
+            elif e.kind == "update":
+                assert now is not None
+                out, new = ok(None), {**now, **e.values}
+            else:
+                out, new = ok(None), None
+        if out[0] and new is not None and unique:
+            eq = same or (lambda a, b: a == b)
+            for name in unique:
+                v = new.get(name)
+                if v is None:
+                    continue
+                if any(k2 != k and s is not None and eq(s.get(name), v)
+                       for k2, s in cur.items()):
+                    out = duplicate(f"{meta.name}: {name}={v!r} exists already")
+                    break
+                setters[(name, k)] = pos
+        if not out[0]:
+            sim.outcomes.append(out)
+            sim.outcomes.extend(NOT_APPLIED for _ in edits[pos + 1:])
+            sim.failed = pos
+            return sim
+        cur[k] = new
+        sim.outcomes.append(ok(None if new is None else build(dict(new))))
+    return sim
+
+
+def _parts(meta: ModelMeta, e: PreparedEdit) -> tuple[Any, ...]:
+    if e.kind == "create" or e.key is None:
+        return tuple(e.values.get(n) for n in meta.key.attrs)
+    return tuple(e.key)
