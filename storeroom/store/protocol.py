@@ -76,6 +76,11 @@ class Backend(Protocol[T]):
         """Store a new item; ``Conflict`` when its key or a unique attribute exists."""
         ...
 
+    def upsert(self, values: Values) -> T:
+        """Create the item, or fully update the one at its key (kept: attributes that
+        cannot be updated); ``Conflict`` when a unique attribute's value is another's."""
+        ...
+
     def get(self, key: Key) -> T | None:
         """The item at ``key``, or None."""
         ...
@@ -147,6 +152,11 @@ class AsyncBackend(Protocol[T]):
 
     async def insert(self, values: Values) -> T:
         """Store a new item; ``Conflict`` when its key or a unique attribute exists."""
+        ...
+
+    async def upsert(self, values: Values) -> T:
+        """Create the item, or fully update the one at its key (kept: attributes that
+        cannot be updated); ``Conflict`` when a unique attribute's value is another's."""
         ...
 
     async def get(self, key: Key) -> T | None:

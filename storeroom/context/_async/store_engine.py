@@ -247,6 +247,10 @@ class AsyncUnitBackend:
         """In the context's unit of work."""
         return await (await self._b(True)).insert(values)
 
+    async def upsert(self, values: dict[str, Any]) -> Any:
+        """In the context's unit of work."""
+        return await (await self._b(True)).upsert(values)
+
     async def get(self, key: tuple[Any, ...]) -> Any:
         """In the context's unit of work."""
         return await (await self._b(False)).get(key)

@@ -248,6 +248,10 @@ class UnitBackend:
         """In the context's unit of work."""
         return (self._b(True)).insert(values)
 
+    def upsert(self, values: dict[str, Any]) -> Any:
+        """In the context's unit of work."""
+        return (self._b(True)).upsert(values)
+
     def get(self, key: tuple[Any, ...]) -> Any:
         """In the context's unit of work."""
         return (self._b(False)).get(key)

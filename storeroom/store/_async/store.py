@@ -125,8 +125,8 @@ class AsyncStore(Generic[T]):
         """
         values = create_values(self._m, item)
         if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
-            return await self._b.insert(values)  # type: ignore[no-any-return]
-        return await self._b.upsert(values)  # type: ignore[no-any-return]
+            return await self._b.insert(values)
+        return await self._b.upsert(values)
 
     async def read(self, key: Any) -> T | None:
         """The item at ``key``, or None."""

@@ -126,8 +126,8 @@ class Store(Generic[T]):
         """
         values = create_values(self._m, item)
         if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
-            return self._b.insert(values)  # type: ignore[no-any-return]
-        return self._b.upsert(values)  # type: ignore[no-any-return]
+            return self._b.insert(values)
+        return self._b.upsert(values)
 
     def read(self, key: Any) -> T | None:
         """The item at ``key``, or None."""
