@@ -133,6 +133,12 @@ def _emit(logs: Any, rec: QueryRecord, result: Any) -> None:
             logging.getLogger("storeroom").exception("observer failed")
 
 
+def emit(logs: Any, rec: QueryRecord) -> None:
+    """Hand a record made elsewhere (a driver's own event hooks) to ``logs`` (what
+    ``OBSERVERS.get()`` returned when the round trip started) and the global observers."""
+    _emit(logs, rec, None)
+
+
 def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
              rows: Callable[[T], int | None] | None = None,
              collection: str | None = None) -> T:
