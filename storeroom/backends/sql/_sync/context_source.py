@@ -11,6 +11,7 @@ from ..ddl import mark_ready
 from ..engines import begin_statement
 from .ddl import create_tables
 from .driver import Driver
+from ....observe import Site
 from .drivers import make_driver
 
 
@@ -49,6 +50,8 @@ class ContextSource:
             raw = conn.connection
             d = make_driver(raw.driver_connection, conn.dialect.name,
                             not self.ctx.autocommit, begin_statement(conn))
+            # the observer seam's QueryRecord.engine: the engine this connection is of
+            d.site = Site(d.system, engines.name_of(conn) or self.name)
             self._drivers[id(conn)] = d
         if write:
             self._writer = d
