@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ....errors import Conflict
-from ....observe import OBSERVERS, Site, async_observed
 from ....model.stored import ModelMeta, meta_of
+from ....observe import OBSERVERS, Site, async_observed
 from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
