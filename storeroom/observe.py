@@ -11,6 +11,7 @@ observers (``configure``: the ``storeroom.<backend>`` loggers, OpenTelemetry spa
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -108,6 +109,7 @@ class Site:
 
     def __init__(self, backend: str, engine: str | None = None,
                  collection: str | None = None) -> None:
+        autoconfigure()
         self.backend = SYSTEMS.get(backend, backend)
         self.engine = engine
         self.collection = collection
@@ -252,11 +254,37 @@ def configure(*, logging: bool | None = None, log_params: bool = False,
     requires the ``storeroom[otel]`` extra); ``db.query.text`` only with
     ``trace_query_text=True``. ``None`` leaves that observer as it is.
     """
+    global _explicit_logging, _explicit_tracing
     if logging is not None:
+        _explicit_logging = True
         _GLOBAL[:] = [o for o in _GLOBAL if not isinstance(o, _LogObserver)]
         if logging:
             _GLOBAL.append(_LogObserver(log_params))
     if tracing is not None:
+        _explicit_tracing = True
         _GLOBAL[:] = [o for o in _GLOBAL if not isinstance(o, _TraceObserver)]
         if tracing:
             _GLOBAL.append(_TraceObserver(trace_query_text))
+
+
+_explicit_logging = False
+_explicit_tracing = False
+
+
+def autoconfigure() -> None:
+    """What a backend calls when it opens (never per round trip): unless ``configure``
+    decided, turn statement logging on when the ``storeroom.*`` loggers are enabled for
+    DEBUG, and tracing on when ``opentelemetry-api`` is imported and a tracer provider
+    is set."""
+    global _explicit_logging, _explicit_tracing
+    if not _explicit_logging and logging.getLogger("storeroom.sql").isEnabledFor(
+            logging.DEBUG):
+        _explicit_logging = True  # decided once; configure() can still change it
+        _GLOBAL.append(_LogObserver(False))
+    if not _explicit_tracing:
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is not None and not isinstance(
+                trace.get_tracer_provider(),
+                (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+            _explicit_tracing = True
+            _GLOBAL.append(_TraceObserver(False))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,16 +81,29 @@ def test_statements_logged_at_debug_params_hidden_unless_asked(store, caplog,
     assert len(logged) == 1 and "params=(0,)" in logged[0]
 
 
-def test_opentelemetry_spans(store, global_observers):
+_EXPORTER: list[object] = []
+
+
+def _exporter() -> object:
+    """One in-memory exporter on the process's tracer provider (settable only once)."""
+    from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    from opentelemetry import trace
-    trace.set_tracer_provider(provider)
+    if not _EXPORTER:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        _EXPORTER.append(exporter)
+    exporter = _EXPORTER[0]
+    exporter.clear()  # type: ignore[attr-defined]
+    return exporter
+
+
+def test_opentelemetry_spans(store, global_observers):
+    exporter: Any = _exporter()
     observe.configure(tracing=True)
     assert store.read(0) == Widget(id=0)
     spans = exporter.get_finished_spans()
@@ -104,6 +118,20 @@ def test_opentelemetry_spans(store, global_observers):
     store.read(0)
     (span,) = exporter.get_finished_spans()
     assert "SELECT" in span.attributes["db.query.text"]
+
+
+def test_tracing_turns_itself_on_when_a_provider_is_set(tmp_path: Path, global_observers):
+    exporter: Any = _exporter()
+    observe._explicit_tracing = False  # as in a fresh process: configure() never called
+    s = open_store(Widget, "memory://otel-auto")  # a store opened after the provider
+    try:
+        s.read(5)
+    finally:
+        s.close()
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["db.system.name"] == "memory"
+    assert span.attributes["db.operation.name"] == "get"
+    assert span.attributes["db.collection.name"] == "widget"
 
 
 def test_a_failing_observer_never_breaks_the_store(store, global_observers):

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from ...observe import OBSERVERS, Site, async_observed, observed
+from ...observe import OBSERVERS, Site, async_observed, autoconfigure, observed
 
 # One session per process: a session caches the parsed service model, so that opening a
 # client takes milliseconds instead of a few hundred (sessions are not thread-safe:
@@ -124,6 +124,7 @@ def _instrument(client: Any, is_async: bool) -> None:
     the original call's result (a coroutine on aiobotocore) after one context-variable
     read.
     """
+    autoconfigure()
     orig = client._make_api_call
     run = async_observed if is_async else observed
 

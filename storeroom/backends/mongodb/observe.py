@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo import monitoring
 
-from ...observe import OBSERVERS, QueryRecord, Site, emit
+from ...observe import OBSERVERS, QueryRecord, Site, autoconfigure, emit
 
 _SITE = Site("mongodb")
 
@@ -34,6 +34,7 @@ class CommandObserver(monitoring.CommandListener):
     """pymongo command listener feeding ``storeroom.observe`` (QueryLog, loggers, spans)."""
 
     def __init__(self) -> None:
+        autoconfigure()
         self._pending: dict[Any, tuple[Any, str, Any, str | None]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:

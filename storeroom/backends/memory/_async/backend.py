@@ -9,7 +9,7 @@ from typing import Any
 
 from ....errors import Conflict
 from ....model.stored import ModelMeta, meta_of
-from ....observe import OBSERVERS, Site, async_observed
+from ....observe import OBSERVERS, Site, async_observed, autoconfigure
 from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
@@ -189,6 +189,7 @@ class AsyncMemoryBackend:
     def __init__(self, model: type, name: str = "") -> None:
         self._m: ModelMeta = meta_of(model)
         self._name = name
+        autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self._secret: bytes | None = None
         self.store_meta = make_store_meta(self._m, "memory", transactions=True)
         if name:

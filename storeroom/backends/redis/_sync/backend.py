@@ -9,8 +9,8 @@ from typing import Any
 import redis as redis_client
 from redis.exceptions import NoScriptError, RedisError
 
-from ....observe import OBSERVERS, Site, observed
 from ....errors import BackendError, Conflict
+from ....observe import OBSERVERS, Site, observed
 from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, fold
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order

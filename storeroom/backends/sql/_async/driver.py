@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import pool as sa_pool
 
 from ....errors import BackendError, Conflict, StoreroomError
-from ....observe import OBSERVERS, Site, async_observed
+from ....observe import OBSERVERS, Site, async_observed, autoconfigure
 from ..engines import begin_statement
 from .ddl import create_tables
 
@@ -178,6 +178,7 @@ class AsyncPooledSource:
     """
 
     def __init__(self, engine: Any) -> None:
+        autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self.engine = engine
         self._idle: list[AsyncDriver] = []
         self._dead: list[AsyncDriver] = []

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ....observe import Site
 from ..ddl import mark_ready
 from ..engines import begin_statement
 from .ddl import create_tables
 from .driver import Driver
-from ....observe import Site
 from .drivers import make_driver
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import pool as sa_pool
 
 from ....errors import BackendError, Conflict, StoreroomError
-from ....observe import OBSERVERS, Site, observed
+from ....observe import OBSERVERS, Site, observed, autoconfigure
 from ..engines import begin_statement
 from .ddl import create_tables
 
@@ -179,6 +179,7 @@ class PooledSource:
     """
 
     def __init__(self, engine: Any) -> None:
+        autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self.engine = engine
         self._idle: list[Driver] = []
         self._dead: list[Driver] = []
