@@ -43,7 +43,7 @@ def _one_rows(row: Any) -> int:
     return 0 if row is None else 1
 
 
-def _int(n: Any) -> int | None:
+def _int(n: int) -> int | None:
     return n if isinstance(n, int) and n >= 0 else None
 
 
