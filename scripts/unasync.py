@@ -61,6 +61,7 @@ SUBS: list[tuple[str, str]] = [
     (r"aiosqlite", "sqlite3"),
     (r"aiomysql", "pymysql"),
     (r"a_sync_marker", "sync_marker"),
+    (r"\basync_observed\b", "observed"),  # storeroom.observe's round-trip seam
     (r"\.get_raw_connection\(\)", ".connection"),
     (r"(\w+)\.run_sync\(([\w.]+)\)", r"\2(\1)"),
     # any other AsyncName -> Name (AsyncMemoryBackend -> MemoryBackend, ...)

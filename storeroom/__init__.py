@@ -22,6 +22,7 @@ from .errors import (
     ValidationError,
 )
 from .model import UNDEFINED, Index, KeyConfig, field, generated, stored
+from .observe import QueryLog, QueryRecord
 from .query import Q, attr, matches
 from .store import (
     AsyncStore,
@@ -52,7 +53,7 @@ __all__ = [
     "errors", "AlreadyExists", "BatchError", "Conflict", "DalMethodError", "InvalidCursor",
     "InvalidFilter", "MiddlewareSetupError", "NotAuthorized", "NotFound", "ReadOnlyError",
     "ResourceSetupError", "StoreroomError", "UnsupportedOperation", "ValidationError",
-    "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
+    "QueryLog", "QueryRecord", "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
     "AsyncStore", "Create", "Delete", "EditResult", "Page", "Store", "StoreMeta", "Update",
     "Upsert", "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
 ]

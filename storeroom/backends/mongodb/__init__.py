@@ -14,6 +14,7 @@ from ...model.stored import meta_of
 from ._async.backend import AsyncMongoBackend
 from ._sync.backend import MongoBackend
 from .core import MongoCore
+from .observe import CommandObserver
 
 DEFAULT_DATABASE = "storeroom"
 
@@ -39,6 +40,9 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
     core = MongoCore(meta_of(model), table, transactions=transactions is not False)
     own = client is None
     if client is None:
+        # the observer seam: pymongo's command monitoring sees every command it sends
+        options = {**options, "event_listeners": [*options.get("event_listeners", ()),
+                                                  CommandObserver()]}
         if is_async:
             from pymongo import AsyncMongoClient
             client = AsyncMongoClient(url, **options)
@@ -50,4 +54,4 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
 
 
 __all__ = ["AsyncMongoBackend", "MongoBackend", "MongoCore", "backend_for_url",
-           "database_name"]
+           "database_name", "CommandObserver"]

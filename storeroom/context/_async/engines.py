@@ -60,6 +60,13 @@ class AsyncEngines:
         """Whether ``name`` is an engine of the data manager."""
         return name in self._topology.specs
 
+    def name_of(self, conn: Any) -> str | None:
+        """The name of the engine whose open connection ``conn`` is (None if none)."""
+        for name, c in (self._conns or {}).items():
+            if c is conn:
+                return name  # type: ignore[no-any-return]
+        return None
+
     async def get(self, name: str | None = None) -> Any:
         """The connection of engine ``name`` (the default engine when ``None``).
 

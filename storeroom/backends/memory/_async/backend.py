@@ -9,6 +9,7 @@ from typing import Any
 
 from ....errors import Conflict
 from ....model.stored import ModelMeta, meta_of
+from ....observe import OBSERVERS, Site, async_observed, autoconfigure
 from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
@@ -190,6 +191,7 @@ class AsyncMemoryBackend:
     def __init__(self, model: type, name: str = "") -> None:
         self._m: ModelMeta = meta_of(model)
         self._name = name
+        autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self._secret: bytes | None = None
         self.store_meta = make_store_meta(self._m, "memory", transactions=True)
         if name:
@@ -440,3 +442,36 @@ class AsyncMemoryTxBackend(AsyncMemoryBackend):
 def _everything() -> Node:
     from ....query.ast import EVERYTHING
     return EVERYTHING
+
+
+_SITE = Site("memory")
+_OBSERVED = ("insert", "get", "get_many", "update", "delete", "find", "count",
+             "update_where", "delete_where", "apply")
+
+
+def _rows(result: Any) -> int | None:
+    if isinstance(result, bool):
+        return int(result)
+    if isinstance(result, int):
+        return result
+    if isinstance(result, list):
+        return len(result)
+    return None if result is None else 1
+
+
+def _observe(name: str, fn: Any) -> Any:
+    # memory has no round trips: the observer seam sees one record per store operation
+    async def method(self: Any, *args: Any) -> Any:
+        if not OBSERVERS.get():
+            return await fn(self, *args)
+        return await async_observed(_SITE, name, args, lambda: fn(self, *args), _rows,
+                                    self._m.name)
+    method.__name__ = name
+    method.__doc__ = fn.__doc__
+    return method
+
+
+for _cls in (AsyncMemoryBackend, AsyncMemoryTxBackend):
+    for _name in _OBSERVED:
+        if _name in _cls.__dict__:
+            setattr(_cls, _name, _observe(_name, _cls.__dict__[_name]))

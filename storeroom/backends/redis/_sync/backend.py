@@ -10,6 +10,7 @@ import redis as redis_client
 from redis.exceptions import NoScriptError, RedisError
 
 from ....errors import BackendError, Conflict
+from ....observe import OBSERVERS, Site, observed
 from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, fold
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
@@ -48,6 +49,7 @@ class RedisBackend:
     def __init__(self, core: RedisCore, client: Any) -> None:
         self.core = core
         self.r = client
+        _instrument(client, Site("redis", collection=core.base))
         self.store_meta = core.store_meta
         self._name = core.meta.name
         self._secret: bytes | None = None
@@ -577,3 +579,50 @@ def _combine(node: Node, sets: dict[Cond, set[bytes]], every: set[bytes]) -> set
 
 
 __all__ = ["RedisBackend", "redis_client"]
+
+
+def _rows(result: Any) -> int | None:
+    if result is None:
+        return 0
+    if isinstance(result, list):
+        return len(result)
+    if isinstance(result, (bytes, str)):
+        return 1
+    return None
+
+
+def _instrument(client: Any, site: Site) -> None:
+    """Route the client's commands and pipelines through the observer seam.
+
+    The lowest I/O point redis-py offers: every command method calls
+    ``execute_command`` and a pipeline sends its stack in ``execute``. With nothing
+    observing, the wrapper returns the original call's result (a coroutine on async
+    clients) after one context-variable read.
+    """
+    orig = client.execute_command
+
+    def execute_command(*args: Any, **options: Any) -> Any:
+        if not OBSERVERS.get():
+            return orig(*args, **options)
+        name = str(args[0]) if args else "?"
+        return observed(site, name, args[1:], lambda: orig(*args, **options), _rows)
+
+    client.execute_command = execute_command
+    make_pipeline = client.pipeline
+
+    def pipeline(*args: Any, **kw: Any) -> Any:
+        pipe = make_pipeline(*args, **kw)
+        run = pipe.execute
+
+        def execute(*a: Any, **k: Any) -> Any:
+            if not OBSERVERS.get():
+                return run(*a, **k)
+            cmds = [c[0] for c in pipe.command_stack]
+            name = "PIPELINE " + " ".join(sorted({str(c[0]) for c in cmds}))
+            return observed(site, name, [c[1:] for c in cmds],
+                                  lambda: run(*a, **k), _rows)
+
+        pipe.execute = execute
+        return pipe
+
+    client.pipeline = pipeline

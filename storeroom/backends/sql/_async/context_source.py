@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ....observe import Site
 from ..ddl import mark_ready
 from ..engines import begin_statement
 from .ddl import create_tables
@@ -48,6 +49,8 @@ class AsyncContextSource:
             raw = await conn.get_raw_connection()
             d = make_driver(raw.driver_connection, conn.dialect.name,
                             not self.ctx.autocommit, begin_statement(conn))
+            # the observer seam's QueryRecord.engine: the engine this connection is of
+            d.site = Site(d.system, engines.name_of(conn) or self.name)
             self._drivers[id(conn)] = d
         if write:
             self._writer = d

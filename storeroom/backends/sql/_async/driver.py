@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import pool as sa_pool
 
 from ....errors import BackendError, Conflict, StoreroomError
+from ....observe import OBSERVERS, Site, async_observed, autoconfigure
 from ..engines import begin_statement
 from .ddl import create_tables
 
@@ -37,6 +38,14 @@ def wrap_error(exc: BaseException, what: str) -> StoreroomError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _one_rows(row: Any) -> int:
+    return 0 if row is None else 1
+
+
+def _int(n: int) -> int | None:
+    return n if isinstance(n, int) and n >= 0 else None
+
+
 class AsyncDriver:
     """One driver connection: run statements, fetch rows, control transactions.
 
@@ -45,7 +54,10 @@ class AsyncDriver:
     from when a pooled source checked it out (None for a context's connection).
     """
 
-    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa")
+    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa", "site")
+
+    #: db.system.name of the dialect (the observer seam's ``QueryRecord.backend``)
+    system = "sqlite"
 
     def __init__(self, conn: Any, in_tx: bool = False, begin_sql: str = "BEGIN",
                  sa: Any = None) -> None:
@@ -54,30 +66,52 @@ class AsyncDriver:
         self._sp = 0
         self.begin_sql = begin_sql
         self.sa = sa
+        self.site: Site | None = None  # built on the first observed round trip
+
+    def _site(self) -> Site:
+        site = self.site
+        if site is None:
+            site = self.site = Site(self.system)
+        return site
 
     async def one(self, sql: str, params: Any) -> Any:
         """The first row, or None."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.one(sql, params), _one_rows)
         cur = await self.c.execute(sql, params)
         return await cur.fetchone()
 
     async def all(self, sql: str, params: Any) -> list[Any]:
         """All rows."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.all(sql, params), len)
         cur = await self.c.execute(sql, params)
         rows: list[Any] = await cur.fetchall()
         return rows
 
     async def run(self, sql: str, params: Any) -> int:
         """Execute; the number of rows changed."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.run(sql, params), _int)
         cur = await self.c.execute(sql, params)
         count: int = cur.rowcount
         return count
 
     async def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, rows,
+                                        lambda: self.many(sql, rows), None)
         await self.c.executemany(sql, rows)
 
     async def insert_id(self, sql: str, params: Any) -> Any:
         """Execute an INSERT; the autoincrement value it generated."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.insert_id(sql, params), _one_rows)
         cur = await self.c.execute(sql, params)
         return cur.lastrowid
 
@@ -93,6 +127,9 @@ class AsyncDriver:
 
     async def begin(self) -> str | None:
         """Open a transaction, or a savepoint inside the open one; the savepoint's name."""
+        if OBSERVERS.get():
+            sql = f"SAVEPOINT sr_{self._sp + 1}" if self.in_tx else self.begin_sql
+            return await async_observed(self._site(), sql, None, self.begin)
         if self.in_tx:
             self._sp += 1
             name = f"sr_{self._sp}"
@@ -104,6 +141,10 @@ class AsyncDriver:
 
     async def commit(self, savepoint: str | None) -> None:
         """Commit what ``begin`` opened."""
+        if OBSERVERS.get():
+            sql = f"RELEASE SAVEPOINT {savepoint}" if savepoint else "COMMIT"
+            return await async_observed(self._site(), sql, None,
+                                        lambda: self.commit(savepoint))
         if savepoint is not None:
             await self.c.execute(f"RELEASE SAVEPOINT {savepoint}")
             return
@@ -112,6 +153,10 @@ class AsyncDriver:
 
     async def rollback(self, savepoint: str | None) -> None:
         """Roll back what ``begin`` opened."""
+        if OBSERVERS.get():
+            sql = f"ROLLBACK TO SAVEPOINT {savepoint}" if savepoint else "ROLLBACK"
+            return await async_observed(self._site(), sql, None,
+                                        lambda: self.rollback(savepoint))
         if savepoint is not None:
             await self.c.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
             await self.c.execute(f"RELEASE SAVEPOINT {savepoint}")
@@ -135,6 +180,7 @@ class AsyncPooledSource:
     """
 
     def __init__(self, engine: Any) -> None:
+        autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self.engine = engine
         self._idle: list[AsyncDriver] = []
         self._dead: list[AsyncDriver] = []

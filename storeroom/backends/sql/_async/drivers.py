@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .driver import AsyncDriver
+from ....observe import OBSERVERS, async_observed
+from .driver import AsyncDriver, _int, _one_rows
 
 # MySQL client errors that mean the connection is gone
 # (2006 server has gone away, 2013 lost connection, 2014/2045/2055 broken protocol state,
@@ -24,9 +25,13 @@ class AsyncPgDriver(AsyncDriver):
     """A psycopg ``(Async)Connection``."""
 
     __slots__ = ()
+    system = "postgresql"
 
     async def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters (psycopg pipelines them: one round trip)."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, rows,
+                                        lambda: self.many(sql, rows), None)
         async with self.c.cursor() as cur:
             await cur.executemany(sql, rows)
 
@@ -50,9 +55,13 @@ class AsyncMysqlDriver(AsyncDriver):
     """A pymysql / aiomysql connection (no ``conn.execute``: statements run on cursors)."""
 
     __slots__ = ()
+    system = "mysql"
 
     async def one(self, sql: str, params: Any) -> Any:
         """The first row, or None."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.one(sql, params), _one_rows)
         cur = await self.c.cursor()
         try:
             await cur.execute(sql, params)
@@ -62,6 +71,9 @@ class AsyncMysqlDriver(AsyncDriver):
 
     async def all(self, sql: str, params: Any) -> list[Any]:
         """All rows."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.all(sql, params), len)
         cur = await self.c.cursor()
         try:
             await cur.execute(sql, params)
@@ -71,6 +83,9 @@ class AsyncMysqlDriver(AsyncDriver):
 
     async def run(self, sql: str, params: Any) -> int:
         """Execute; the number of rows matched (SQLAlchemy connects with FOUND_ROWS)."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.run(sql, params), _int)
         cur = await self.c.cursor()
         try:
             await cur.execute(sql, params)
@@ -81,6 +96,9 @@ class AsyncMysqlDriver(AsyncDriver):
 
     async def insert_id(self, sql: str, params: Any) -> Any:
         """Execute an INSERT; the AUTO_INCREMENT value it generated."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, params,
+                                        lambda: self.insert_id(sql, params), _one_rows)
         cur = await self.c.cursor()
         try:
             await cur.execute(sql, params)
@@ -90,6 +108,9 @@ class AsyncMysqlDriver(AsyncDriver):
 
     async def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row (pymysql rewrites an INSERT into one multi-row INSERT)."""
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, rows,
+                                        lambda: self.many(sql, rows), None)
         cur = await self.c.cursor()
         try:
             await cur.executemany(sql, rows)
@@ -97,6 +118,8 @@ class AsyncMysqlDriver(AsyncDriver):
             await cur.close()
 
     async def _sql(self, sql: str) -> None:
+        if OBSERVERS.get():
+            return await async_observed(self._site(), sql, None, lambda: self._sql(sql))
         cur = await self.c.cursor()
         try:
             await cur.execute(sql)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import pool as sa_pool
 
 from ....errors import BackendError, Conflict, StoreroomError
+from ....observe import OBSERVERS, Site, observed, autoconfigure
 from ..engines import begin_statement
 from .ddl import create_tables
 
@@ -38,6 +39,14 @@ def wrap_error(exc: BaseException, what: str) -> StoreroomError:
     return BackendError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _one_rows(row: Any) -> int:
+    return 0 if row is None else 1
+
+
+def _int(n: int) -> int | None:
+    return n if isinstance(n, int) and n >= 0 else None
+
+
 class Driver:
     """One driver connection: run statements, fetch rows, control transactions.
 
@@ -46,7 +55,10 @@ class Driver:
     from when a pooled source checked it out (None for a context's connection).
     """
 
-    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa")
+    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa", "site")
+
+    #: db.system.name of the dialect (the observer seam's ``QueryRecord.backend``)
+    system = "sqlite"
 
     def __init__(self, conn: Any, in_tx: bool = False, begin_sql: str = "BEGIN",
                  sa: Any = None) -> None:
@@ -55,30 +67,52 @@ class Driver:
         self._sp = 0
         self.begin_sql = begin_sql
         self.sa = sa
+        self.site: Site | None = None  # built on the first observed round trip
+
+    def _site(self) -> Site:
+        site = self.site
+        if site is None:
+            site = self.site = Site(self.system)
+        return site
 
     def one(self, sql: str, params: Any) -> Any:
         """The first row, or None."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.one(sql, params), _one_rows)
         cur = self.c.execute(sql, params)
         return cur.fetchone()
 
     def all(self, sql: str, params: Any) -> list[Any]:
         """All rows."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.all(sql, params), len)
         cur = self.c.execute(sql, params)
         rows: list[Any] = cur.fetchall()
         return rows
 
     def run(self, sql: str, params: Any) -> int:
         """Execute; the number of rows changed."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.run(sql, params), _int)
         cur = self.c.execute(sql, params)
         count: int = cur.rowcount
         return count
 
     def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, rows,
+                                        lambda: self.many(sql, rows), None)
         self.c.executemany(sql, rows)
 
     def insert_id(self, sql: str, params: Any) -> Any:
         """Execute an INSERT; the autoincrement value it generated."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.insert_id(sql, params), _one_rows)
         cur = self.c.execute(sql, params)
         return cur.lastrowid
 
@@ -94,6 +128,9 @@ class Driver:
 
     def begin(self) -> str | None:
         """Open a transaction, or a savepoint inside the open one; the savepoint's name."""
+        if OBSERVERS.get():
+            sql = f"SAVEPOINT sr_{self._sp + 1}" if self.in_tx else self.begin_sql
+            return observed(self._site(), sql, None, self.begin)
         if self.in_tx:
             self._sp += 1
             name = f"sr_{self._sp}"
@@ -105,6 +142,10 @@ class Driver:
 
     def commit(self, savepoint: str | None) -> None:
         """Commit what ``begin`` opened."""
+        if OBSERVERS.get():
+            sql = f"RELEASE SAVEPOINT {savepoint}" if savepoint else "COMMIT"
+            return observed(self._site(), sql, None,
+                                        lambda: self.commit(savepoint))
         if savepoint is not None:
             self.c.execute(f"RELEASE SAVEPOINT {savepoint}")
             return
@@ -113,6 +154,10 @@ class Driver:
 
     def rollback(self, savepoint: str | None) -> None:
         """Roll back what ``begin`` opened."""
+        if OBSERVERS.get():
+            sql = f"ROLLBACK TO SAVEPOINT {savepoint}" if savepoint else "ROLLBACK"
+            return observed(self._site(), sql, None,
+                                        lambda: self.rollback(savepoint))
         if savepoint is not None:
             self.c.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
             self.c.execute(f"RELEASE SAVEPOINT {savepoint}")
@@ -136,6 +181,7 @@ class PooledSource:
     """
 
     def __init__(self, engine: Any) -> None:
+        autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self.engine = engine
         self._idle: list[Driver] = []
         self._dead: list[Driver] = []

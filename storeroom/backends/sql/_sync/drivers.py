@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .driver import Driver
+from ....observe import OBSERVERS, observed
+from .driver import Driver, _int, _one_rows
 
 # MySQL client errors that mean the connection is gone
 # (2006 server has gone away, 2013 lost connection, 2014/2045/2055 broken protocol state,
@@ -25,9 +26,13 @@ class PgDriver(Driver):
     """A psycopg ``(Async)Connection``."""
 
     __slots__ = ()
+    system = "postgresql"
 
     def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters (psycopg pipelines them: one round trip)."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, rows,
+                                        lambda: self.many(sql, rows), None)
         with self.c.cursor() as cur:
             cur.executemany(sql, rows)
 
@@ -51,9 +56,13 @@ class MysqlDriver(Driver):
     """A pymysql / pymysql connection (no ``conn.execute``: statements run on cursors)."""
 
     __slots__ = ()
+    system = "mysql"
 
     def one(self, sql: str, params: Any) -> Any:
         """The first row, or None."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.one(sql, params), _one_rows)
         cur = self.c.cursor()
         try:
             cur.execute(sql, params)
@@ -63,6 +72,9 @@ class MysqlDriver(Driver):
 
     def all(self, sql: str, params: Any) -> list[Any]:
         """All rows."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.all(sql, params), len)
         cur = self.c.cursor()
         try:
             cur.execute(sql, params)
@@ -72,6 +84,9 @@ class MysqlDriver(Driver):
 
     def run(self, sql: str, params: Any) -> int:
         """Execute; the number of rows matched (SQLAlchemy connects with FOUND_ROWS)."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.run(sql, params), _int)
         cur = self.c.cursor()
         try:
             cur.execute(sql, params)
@@ -82,6 +97,9 @@ class MysqlDriver(Driver):
 
     def insert_id(self, sql: str, params: Any) -> Any:
         """Execute an INSERT; the AUTO_INCREMENT value it generated."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.insert_id(sql, params), _one_rows)
         cur = self.c.cursor()
         try:
             cur.execute(sql, params)
@@ -91,6 +109,9 @@ class MysqlDriver(Driver):
 
     def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row (pymysql rewrites an INSERT into one multi-row INSERT)."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, rows,
+                                        lambda: self.many(sql, rows), None)
         cur = self.c.cursor()
         try:
             cur.executemany(sql, rows)
@@ -98,6 +119,8 @@ class MysqlDriver(Driver):
             cur.close()
 
     def _sql(self, sql: str) -> None:
+        if OBSERVERS.get():
+            return observed(self._site(), sql, None, lambda: self._sql(sql))
         cur = self.c.cursor()
         try:
             cur.execute(sql)
