@@ -28,6 +28,7 @@ from .store import (
     Create,
     Delete,
     EditResult,
+    F,
     Page,
     Store,
     StoreMeta,
@@ -52,6 +53,6 @@ __all__ = [
     "InvalidFilter", "MiddlewareSetupError", "NotAuthorized", "NotFound", "ReadOnlyError",
     "ResourceSetupError", "StoreroomError", "UnsupportedOperation", "ValidationError",
     "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
-    "AsyncStore", "Create", "Delete", "EditResult", "Page", "Store", "StoreMeta", "Update",
+    "AsyncStore", "Create", "Delete", "EditResult", "F", "Page", "Store", "StoreMeta", "Update",
     "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
 ]
