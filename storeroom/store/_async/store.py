@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Set
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
-from ...errors import BatchError, StoreroomError, ValidationError
+from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, And, Node
 from ...query.cursor import (
@@ -25,6 +27,7 @@ from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
+from ..txstate import OpenTransaction, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
@@ -66,7 +69,9 @@ class AsyncStore(Generic[T]):
         self.model = model
         self._m: ModelMeta = meta_of(model)
         self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
-        self._b = backend
+        self._base = backend
+        # the transaction (``transaction()``) each thread / task is in: made on first use
+        self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._unclosed = watch_unclosed(self, backend)
@@ -74,16 +79,73 @@ class AsyncStore(Generic[T]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
 
+    @property
+    def _b(self) -> Any:
+        """The backend this thread / task runs on: bound to its open transaction, if any."""
+        var = self._txvar
+        if var is None:
+            return self._base
+        tx = var.get()
+        if tx is None or tx.owner != owner():
+            return self._base
+        return tx.backend
+
+    # transactions ----------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Group this store's writes into one transaction: ``async with store.transaction():``.
+
+        Committed when the block ends, rolled back when it raises (all or nothing);
+        reads inside see its writes, other connections do not see them before the
+        commit. It belongs to the thread / task that opened it: others using the store
+        meanwhile are not in it. Nested, it is a savepoint where the backend has them
+        (``UnsupportedOperation`` on MongoDB). ``UnsupportedOperation`` on a backend
+        without transactions (``StoreMeta.transactions`` is False: DynamoDB, Redis).
+        """
+        if not self.meta.transactions:
+            raise UnsupportedOperation(f"{self.meta.backend} has no transactions "
+                                       "(StoreMeta.transactions is False)")
+        var = self._txvar
+        if var is None:
+            var = self._txvar = ContextVar(f"storeroom_tx_{id(self)}", default=None)
+        me = owner()
+        cur = var.get()
+        if cur is not None and cur.owner == me:  # nested: a savepoint
+            sp = await cur.tx.begin_nested()
+            try:
+                yield
+            except BaseException:
+                await sp.rollback()
+                raise
+            await sp.commit()
+            return
+        base = self._base
+        tx = await base.begin()
+        try:
+            bound = await base.bind(tx)
+        except BaseException:
+            await tx.rollback()
+            raise
+        token = var.set(OpenTransaction(tx, bound, me))
+        try:
+            yield
+        except BaseException:
+            var.reset(token)
+            await tx.rollback()
+            raise
+        var.reset(token)
+        await tx.commit()
+
     # lifecycle ------------------------------------------------------------------------
     async def close(self) -> None:
         """Release the store's connections; using the store afterwards → ``StoreClosed``.
 
         Closing a closed store does nothing.
         """
-        backend = self._b
+        backend = self._base
         if isinstance(backend, ClosedBackend):
             return
-        self._b = ClosedBackend(repr(self))
+        self._base = ClosedBackend(repr(self))
         if self._unclosed is not None:
             self._unclosed.detach()
         await backend.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ....errors import BackendError, Conflict, StoreroomError
+from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -14,7 +14,95 @@ from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
-from .driver import AsyncDriver, is_integrity_error, wrap_error
+from .driver import AsyncDriver, AsyncPooledSource, is_integrity_error, wrap_error
+
+
+class AsyncSqlTransaction:
+    """A standalone store's transaction (``store.transaction()``): one connection of the
+    store's pool, held from ``begin`` until ``commit`` or ``rollback`` gives it back."""
+
+    __slots__ = ("src", "driver", "_done")
+
+    def __init__(self, src: AsyncPooledSource, driver: AsyncDriver) -> None:
+        self.src = src
+        self.driver = driver
+        self._done = False
+
+    async def _end(self, commit: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        d = self.driver
+        try:
+            await (d.commit(None) if commit else d.rollback(None))
+        except Exception as exc:
+            raise wrap_error(exc, "commit" if commit else "rollback") from exc
+        finally:
+            self.src.release(d)
+
+    async def commit(self) -> None:
+        """Commit, and give the connection back."""
+        await self._end(True)
+
+    async def rollback(self) -> None:
+        """Roll back, and give the connection back."""
+        await self._end(False)
+
+    async def begin_nested(self) -> AsyncSqlSavepoint:
+        """A savepoint inside the transaction."""
+        try:
+            name = await self.driver.begin()
+        except Exception as exc:
+            raise wrap_error(exc, "savepoint") from exc
+        return AsyncSqlSavepoint(self.driver, name)
+
+
+class AsyncSqlSavepoint:
+    """A savepoint of a ``AsyncSqlTransaction``."""
+
+    __slots__ = ("driver", "name")
+
+    def __init__(self, driver: AsyncDriver, name: str | None) -> None:
+        self.driver = driver
+        self.name = name
+
+    async def commit(self) -> None:
+        """Release the savepoint (its changes stay in the transaction)."""
+        try:
+            await self.driver.commit(self.name)
+        except Exception as exc:
+            raise wrap_error(exc, "release savepoint") from exc
+
+    async def rollback(self) -> None:
+        """Undo what was done since the savepoint."""
+        try:
+            await self.driver.rollback(self.name)
+        except Exception as exc:
+            raise wrap_error(exc, "rollback to savepoint") from exc
+
+
+class _TxSource:
+    """The connection source of a backend bound to a ``AsyncSqlTransaction``: its one
+    connection, for every operation."""
+
+    holds_connections = False  # the transaction gives its connection back
+
+    def __init__(self, tx: AsyncSqlTransaction) -> None:
+        self.tx = tx
+
+    async def acquire(self, write: bool = True) -> AsyncDriver:
+        if self.tx._done:
+            raise StoreroomError("the transaction has ended")
+        return self.tx.driver
+
+    def release(self, driver: AsyncDriver) -> None:
+        """The transaction keeps it."""
+
+    async def create_tables(self, core: Any) -> None:
+        await self.tx.src.create_tables(core)
+
+    async def close(self) -> None:
+        """The transaction gives its connection back."""
 
 
 class AsyncSqlBackend:
@@ -36,6 +124,33 @@ class AsyncSqlBackend:
     def can_order(self, order: Order) -> bool:
         """True when the database sorts by this order."""
         return self.core.can_order(order)
+
+    async def begin(self) -> AsyncSqlTransaction:
+        """A transaction of a standalone store on one connection of its pool (``bind``
+        runs operations in it); inside a context, ``UnsupportedOperation`` (the context
+        owns the transaction: use ``ctx.savepoint()``)."""
+        src = self.src
+        if not isinstance(src, AsyncPooledSource):
+            raise UnsupportedOperation(
+                f"{self.core.meta.name}: a store of a context runs in the context's "
+                "transaction; use ctx.savepoint() to nest one")
+        if not self.core.ready:  # before the transaction: SQLite's DDL needs the lock
+            await self.create_tables()
+        if self.core.dialect_name == "sqlite":
+            await self.cursor_secret()  # read on its own connection, before the lock
+        d = await self._driver()
+        try:
+            await d.begin()
+        except BaseException as exc:
+            src.release(d)
+            if isinstance(exc, Exception):
+                raise wrap_error(exc, f"begin on {self.core.meta.name}") from exc
+            raise
+        return AsyncSqlTransaction(src, d)
+
+    async def bind(self, tx: AsyncSqlTransaction) -> AsyncSqlBackend:
+        """This backend's operations inside ``tx``."""
+        return AsyncSqlBackend(self.core, _TxSource(tx))
 
     async def create_tables(self) -> None:
         """Create the table and indexes (idempotent; safe while other threads, tasks and

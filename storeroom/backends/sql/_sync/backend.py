@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Callable
 from typing import Any
 
-from ....errors import BackendError, Conflict, StoreroomError
+from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -15,7 +15,95 @@ from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
-from .driver import Driver, is_integrity_error, wrap_error
+from .driver import Driver, PooledSource, is_integrity_error, wrap_error
+
+
+class SqlTransaction:
+    """A standalone store's transaction (``store.transaction()``): one connection of the
+    store's pool, held from ``begin`` until ``commit`` or ``rollback`` gives it back."""
+
+    __slots__ = ("src", "driver", "_done")
+
+    def __init__(self, src: PooledSource, driver: Driver) -> None:
+        self.src = src
+        self.driver = driver
+        self._done = False
+
+    def _end(self, commit: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        d = self.driver
+        try:
+            (d.commit(None) if commit else d.rollback(None))
+        except Exception as exc:
+            raise wrap_error(exc, "commit" if commit else "rollback") from exc
+        finally:
+            self.src.release(d)
+
+    def commit(self) -> None:
+        """Commit, and give the connection back."""
+        self._end(True)
+
+    def rollback(self) -> None:
+        """Roll back, and give the connection back."""
+        self._end(False)
+
+    def begin_nested(self) -> SqlSavepoint:
+        """A savepoint inside the transaction."""
+        try:
+            name = self.driver.begin()
+        except Exception as exc:
+            raise wrap_error(exc, "savepoint") from exc
+        return SqlSavepoint(self.driver, name)
+
+
+class SqlSavepoint:
+    """A savepoint of a ``SqlTransaction``."""
+
+    __slots__ = ("driver", "name")
+
+    def __init__(self, driver: Driver, name: str | None) -> None:
+        self.driver = driver
+        self.name = name
+
+    def commit(self) -> None:
+        """Release the savepoint (its changes stay in the transaction)."""
+        try:
+            self.driver.commit(self.name)
+        except Exception as exc:
+            raise wrap_error(exc, "release savepoint") from exc
+
+    def rollback(self) -> None:
+        """Undo what was done since the savepoint."""
+        try:
+            self.driver.rollback(self.name)
+        except Exception as exc:
+            raise wrap_error(exc, "rollback to savepoint") from exc
+
+
+class _TxSource:
+    """The connection source of a backend bound to a ``SqlTransaction``: its one
+    connection, for every operation."""
+
+    holds_connections = False  # the transaction gives its connection back
+
+    def __init__(self, tx: SqlTransaction) -> None:
+        self.tx = tx
+
+    def acquire(self, write: bool = True) -> Driver:
+        if self.tx._done:
+            raise StoreroomError("the transaction has ended")
+        return self.tx.driver
+
+    def release(self, driver: Driver) -> None:
+        """The transaction keeps it."""
+
+    def create_tables(self, core: Any) -> None:
+        self.tx.src.create_tables(core)
+
+    def close(self) -> None:
+        """The transaction gives its connection back."""
 
 
 class SqlBackend:
@@ -37,6 +125,33 @@ class SqlBackend:
     def can_order(self, order: Order) -> bool:
         """True when the database sorts by this order."""
         return self.core.can_order(order)
+
+    def begin(self) -> SqlTransaction:
+        """A transaction of a standalone store on one connection of its pool (``bind``
+        runs operations in it); inside a context, ``UnsupportedOperation`` (the context
+        owns the transaction: use ``ctx.savepoint()``)."""
+        src = self.src
+        if not isinstance(src, PooledSource):
+            raise UnsupportedOperation(
+                f"{self.core.meta.name}: a store of a context runs in the context's "
+                "transaction; use ctx.savepoint() to nest one")
+        if not self.core.ready:  # before the transaction: SQLite's DDL needs the lock
+            self.create_tables()
+        if self.core.dialect_name == "sqlite":
+            self.cursor_secret()  # read on its own connection, before the lock
+        d = self._driver()
+        try:
+            d.begin()
+        except BaseException as exc:
+            src.release(d)
+            if isinstance(exc, Exception):
+                raise wrap_error(exc, f"begin on {self.core.meta.name}") from exc
+            raise
+        return SqlTransaction(src, d)
+
+    def bind(self, tx: SqlTransaction) -> SqlBackend:
+        """This backend's operations inside ``tx``."""
+        return SqlBackend(self.core, _TxSource(tx))
 
     def create_tables(self) -> None:
         """Create the table and indexes (idempotent; safe while other threads, tasks and
