@@ -159,6 +159,19 @@ def check(meta: ModelMeta, target: str, expr: F, errors: list[dict[str, Any]]) -
     return expr
 
 
+def increment(target: str, expr: Any) -> int | None:
+    """``c`` when ``expr`` is ``F(target) + c`` / ``F(target) - c`` / ``c + F(target)``
+    with an int ``c`` (an increment: ``$inc``, ``ADD``), else None."""
+    if type(expr) is not Expr or expr.op not in ("+", "-"):
+        return None
+    left, right = expr.left, expr.right
+    if type(left) is F and left.name == target and type(right) is int:
+        return right if expr.op == "+" else -right
+    if expr.op == "+" and type(right) is F and right.name == target and type(left) is int:
+        return left
+    return None
+
+
 def refs(expr: Any, out: set[str] | None = None) -> set[str]:
     """The names of the attributes ``expr`` refers to."""
     out = set() if out is None else out
@@ -243,5 +256,5 @@ def guard(values: dict[str, Any], item: Any, pre: Node | None) -> Node:
     return conds[0] if len(conds) == 1 else And(tuple(conds))
 
 
-__all__ = ["F", "Expr", "check", "evaluate", "guard", "has_expr", "is_expr", "out_of_bounds",
+__all__ = ["F", "Expr", "check", "evaluate", "guard", "has_expr", "increment", "is_expr", "out_of_bounds",
            "refs", "resolve"]

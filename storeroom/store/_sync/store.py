@@ -205,9 +205,12 @@ class Store(Generic[T]):
         pre = self._precondition(precondition)
         if pre == NOTHING:
             return None
-        if has_expr(values) and not getattr(self._b, "native_fexpr", False):
-            return self._update_expr(key, values, pre)
-        return self._b.update(key, values, pre)  # type: ignore[no-any-return]
+        b = self._b
+        if has_expr(values):
+            native = getattr(b, "native_fexpr", False)
+            if not (native if isinstance(native, bool) else native(values, pre)):
+                return self._update_expr(key, values, pre)
+        return b.update(key, values, pre)
 
     def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
                            pre: Node | None) -> Any:
@@ -347,7 +350,7 @@ class Store(Generic[T]):
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
                                  self._fill(edits, results, "not applied: batch failed"))
-        if prepared and not getattr(self._b, "native_fexpr", False) and any(
+        if prepared and getattr(self._b, "native_fexpr", False) is not True and any(
                 p.kind == "update" and has_expr(p.values) for p in prepared):
             outcomes = self._apply_expr(prepared, atomic)
         else:
@@ -382,7 +385,7 @@ class Store(Generic[T]):
             return 0
         if not values:  # nothing to write: how many match
             return self._count(node)
-        if has_expr(values) and not getattr(self._b, "native_fexpr", False):
+        if has_expr(values) and getattr(self._b, "native_fexpr", False) is not True:
             return self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
