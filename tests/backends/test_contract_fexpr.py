@@ -52,6 +52,11 @@ async def test_update_with_f(store_factory):
     await s.update("a", stock=F("views") + 5, views=F("stock"))
     back = await s.read("a")
     assert (back.stock, back.views) == (4, 4)
+    # no cycle: MySQL's left-to-right SET must still read the values before the update
+    got = await s.update("a", views=F("views") + 1, stock=F("views") * 2)
+    assert (got.stock, got.views) == (8, 5)
+    got = await s.update("a", views=0, stock=F("views") + 1)
+    assert (got.stock, got.views) == (6, 0)
     assert await s.update("missing", stock=F("stock") + 1) is None
 
 

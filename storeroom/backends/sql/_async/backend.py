@@ -9,11 +9,13 @@ from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperat
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
+from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
+from ..fexpr import expr_update, set_order
 from .driver import AsyncDriver, AsyncPooledSource, is_integrity_error, wrap_error
 
 
@@ -374,9 +376,48 @@ class AsyncSqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
+        (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
+        MySQL when the assignments can be ordered so that each ``F`` reads the value
+        before the update (MySQL assigns left to right); otherwise the store writes the
+        results guarded by the values read."""
+        return pre is None and (self.core.dialect_name != "mysql"
+                                or set_order(values) is not None)
+
+    async def _update_f(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any]
+                        ) -> Any:
+        """One UPDATE evaluating the ``F`` expressions, guarded by the attributes' bounds;
+        when it changes nothing, the row read tells missing (None) from out of bounds
+        (``ValidationError``), or that another writer came between (again)."""
+        core = self.core
+        for _ in range(1000):
+            sql, named = expr_update(core, key, values)
+            try:
+                if core.returning:
+                    row = await d.one(sql[0], core.params(sql, named))
+                    if row is not None:
+                        return core.build_returned(row)
+                elif await d.run(sql[0], core.params(sql, named)):
+                    return await self._read(d, key)
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") \
+                        from exc
+                raise wrap_error(exc, f"update {core.meta.name}") from exc
+            item = await self._read(d, key)
+            if item is None:
+                return None
+            resolve(core.meta, values, item)  # raises when a result is out of its bounds
+        raise BackendError(f"update {core.meta.name}: the item kept changing")
+
     async def _update(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
+        if pre is None and has_expr(values) and self.native_fexpr(values, None):
+            return await self._update_f(d, key, values)
+        if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
+            return await self._update_f_locked(d, key, values, pre)
         if not values:
             item = await self._read(d, key)
             if item is None or (pre is not None and not compile_local(pre)(item)):
@@ -403,6 +444,17 @@ class AsyncSqlBackend:
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"update {core.meta.name}") from exc
         return None if changed == 0 else await self._read(d, key)
+
+    async def _update_f_locked(self, d: AsyncDriver, key: tuple[Any, ...],
+                               values: dict[str, Any], pre: Node | None) -> Any:
+        """``F`` expressions computed from the row read locked (in a transaction or
+        savepoint of its own), then written."""
+        async def run() -> Any:
+            item = await self._read(d, key, for_update=True)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            return await self._update(d, key, resolve(self.core.meta, values, item), None)
+        return await self._atomic(d, run)
 
     async def _update_locked(self, d: AsyncDriver, key: tuple[Any, ...],
                              values: dict[str, Any], pre: Node | None) -> Outcome:

@@ -10,11 +10,13 @@ from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperat
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
+from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
+from ..fexpr import expr_update, set_order
 from .driver import Driver, PooledSource, is_integrity_error, wrap_error
 
 
@@ -375,9 +377,48 @@ class SqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
+        (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
+        MySQL when the assignments can be ordered so that each ``F`` reads the value
+        before the update (MySQL assigns left to right); otherwise the store writes the
+        results guarded by the values read."""
+        return pre is None and (self.core.dialect_name != "mysql"
+                                or set_order(values) is not None)
+
+    def _update_f(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any]
+                        ) -> Any:
+        """One UPDATE evaluating the ``F`` expressions, guarded by the attributes' bounds;
+        when it changes nothing, the row read tells missing (None) from out of bounds
+        (``ValidationError``), or that another writer came between (again)."""
+        core = self.core
+        for _ in range(1000):
+            sql, named = expr_update(core, key, values)
+            try:
+                if core.returning:
+                    row = d.one(sql[0], core.params(sql, named))
+                    if row is not None:
+                        return core.build_returned(row)
+                elif d.run(sql[0], core.params(sql, named)):
+                    return self._read(d, key)
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") \
+                        from exc
+                raise wrap_error(exc, f"update {core.meta.name}") from exc
+            item = self._read(d, key)
+            if item is None:
+                return None
+            resolve(core.meta, values, item)  # raises when a result is out of its bounds
+        raise BackendError(f"update {core.meta.name}: the item kept changing")
+
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
+        if pre is None and has_expr(values) and self.native_fexpr(values, None):
+            return self._update_f(d, key, values)
+        if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
+            return self._update_f_locked(d, key, values, pre)
         if not values:
             item = self._read(d, key)
             if item is None or (pre is not None and not compile_local(pre)(item)):
@@ -404,6 +445,17 @@ class SqlBackend:
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"update {core.meta.name}") from exc
         return None if changed == 0 else self._read(d, key)
+
+    def _update_f_locked(self, d: Driver, key: tuple[Any, ...],
+                               values: dict[str, Any], pre: Node | None) -> Any:
+        """``F`` expressions computed from the row read locked (in a transaction or
+        savepoint of its own), then written."""
+        def run() -> Any:
+            item = self._read(d, key, for_update=True)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            return self._update(d, key, resolve(self.core.meta, values, item), None)
+        return self._atomic(d, run)
 
     def _update_locked(self, d: Driver, key: tuple[Any, ...],
                              values: dict[str, Any], pre: Node | None) -> Outcome:
