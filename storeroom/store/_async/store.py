@@ -384,7 +384,9 @@ class AsyncStore(Generic[T]):
             return 0
         if not values:  # nothing to write: how many match
             return await self._count(node)
-        if has_expr(values) and getattr(self._b, "native_fexpr", False) is not True:
+        b = self._b
+        if has_expr(values) and not (getattr(b, "native_fexpr", False) is True
+                                     or getattr(b, "native_fexpr_where", False)):
             return await self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)

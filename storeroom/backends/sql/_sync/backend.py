@@ -377,6 +377,8 @@ class SqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
+    native_fexpr_where = True  # update_where evaluates F expressions itself
+
     def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
         """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
         (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
@@ -551,6 +553,8 @@ class SqlBackend:
         split = core.split(node)
         d = self._driver()
         try:
+            if has_expr(values):
+                return self._atomic(d, self._update_where_f, d, split, values)
             if not split.all_native:
                 return self._atomic(d, self._update_matching, d, split, values)
             if d.in_tx and core.error_aborts_tx and core.may_conflict(values):
@@ -558,6 +562,30 @@ class SqlBackend:
             return self._update_all(d, split.native, values)
         finally:
             self.src.release(d)
+
+    def _update_where_f(self, d: Driver, split: Split, values: dict[str, Any]
+                              ) -> int:
+        """``update_where`` with ``F`` expressions (in a transaction of its own): the
+        matches locked, every result checked against its bounds (one out of them →
+        ``ValidationError``, nothing written), then each row updated by key."""
+        core = self.core
+        sql, vals = core.where_sql("lock", split.native)
+        try:
+            rows = d.all(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"search {core.meta.name}") from exc
+        keep = compile_local(split.local)
+        items = [i for i in map(core.build, rows) if keep(i)]
+        results = [resolve(core.meta, values, i) for i in items]  # raises when out
+        names = core.key_names
+        native = self.native_fexpr(values, None)
+        n = 0
+        for item, plain in zip(items, results, strict=True):
+            key = tuple(getattr(item, k) for k in names)
+            out = (self._update_f(d, key, values) if native
+                         else self._update(d, key, plain, None))
+            n += out is not None
+        return n
 
     def _update_all(self, d: Driver, node: Node, values: dict[str, Any]) -> int:
         core = self.core
