@@ -29,6 +29,7 @@ from .store import (
     Create,
     Delete,
     EditResult,
+    F,
     Page,
     Store,
     StoreMeta,
@@ -54,6 +55,6 @@ __all__ = [
     "InvalidFilter", "MiddlewareSetupError", "NotAuthorized", "NotFound", "ReadOnlyError",
     "ResourceSetupError", "StoreroomError", "UnsupportedOperation", "ValidationError",
     "QueryLog", "QueryRecord", "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
-    "AsyncStore", "Create", "Delete", "EditResult", "Page", "Store", "StoreMeta", "Update",
+    "AsyncStore", "Create", "Delete", "EditResult", "F", "Page", "Store", "StoreMeta", "Update",
     "Upsert", "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
 ]

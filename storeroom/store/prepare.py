@@ -10,6 +10,7 @@ from ..model.text import has_surrogate
 from ..model.types import INT, STR
 from ..model.undefined import UNDEFINED
 from ..model.validate import error, raise_if
+from .fexpr import F, check
 
 
 def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
@@ -83,6 +84,9 @@ def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = Fal
             if full:
                 continue
             errors.append(error(a, v, "not_updatable", f"{name} cannot be updated"))
+            continue
+        if isinstance(v, F):  # an update expression: evaluated by the backend, atomically
+            out[name] = check(meta, name, v, errors)
             continue
         out[name] = meta.checkers[name](v, errors)
     raise_if(errors, meta.name)

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Iterable, Mapping, Set
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
 
 from ...backends.batch import upsert_key
-from ...errors import BatchError, StoreroomError, ValidationError
+from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
 from ...query.cursor import (
@@ -23,15 +25,18 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, prepare
 from ...query.q import to_node
+from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
-from ..protocol import Backend
+from ..protocol import Backend, TransactionalBackend
+from ..txstate import OpenTransaction, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
     INVALID,
     MISSING_KEY,
+    PRECONDITION_FAILED,
     Create,
     Delete,
     EditResult,
@@ -46,6 +51,9 @@ T = TypeVar("T")
 
 # how many rows to fetch per round when a local filter thins out natively ordered rows
 LOCAL_CHUNK = 500
+# how often an optimistic F-expression write is tried again after another writer changed
+# the item between its read and its guarded write (each round, some writer succeeds)
+EXPR_RETRIES = 10_000
 
 
 class Store(Generic[T]):
@@ -65,7 +73,9 @@ class Store(Generic[T]):
         self.model = model
         self._m: ModelMeta = meta_of(model)
         self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
-        self._b: Backend[T] = backend
+        self._base: Backend[T] = backend
+        # the transaction (``transaction()``) each thread / task is in: made on first use
+        self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._unclosed = watch_unclosed(self, backend)
@@ -73,17 +83,74 @@ class Store(Generic[T]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
 
+    @property
+    def _b(self) -> Backend[T]:
+        """The backend this thread / task runs on: bound to its open transaction, if any."""
+        var = self._txvar
+        if var is None:
+            return self._base
+        tx = var.get()
+        if tx is None or tx.owner != owner():
+            return self._base
+        return cast("Backend[T]", tx.backend)
+
+    # transactions ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this store's writes into one transaction: ``with store.transaction():``.
+
+        Committed when the block ends, rolled back when it raises (all or nothing);
+        reads inside see its writes, other connections do not see them before the
+        commit. It belongs to the thread / task that opened it: others using the store
+        meanwhile are not in it. Nested, it is a savepoint where the backend has them
+        (``UnsupportedOperation`` on MongoDB). ``UnsupportedOperation`` on a backend
+        without transactions (``StoreMeta.transactions`` is False: DynamoDB, Redis).
+        """
+        if not self.meta.transactions:
+            raise UnsupportedOperation(f"{self.meta.backend} has no transactions "
+                                       "(StoreMeta.transactions is False)")
+        var = self._txvar
+        if var is None:
+            var = self._txvar = ContextVar(f"storeroom_tx_{id(self)}", default=None)
+        me = owner()
+        cur = var.get()
+        if cur is not None and cur.owner == me:  # nested: a savepoint
+            sp = cur.tx.begin_nested()
+            try:
+                yield
+            except BaseException:
+                sp.rollback()
+                raise
+            sp.commit()
+            return
+        base = cast("TransactionalBackend[T]", self._base)
+        tx = base.begin()
+        try:
+            bound = base.bind(tx)
+        except BaseException:
+            tx.rollback()
+            raise
+        token = var.set(OpenTransaction(tx, bound, me))
+        try:
+            yield
+        except BaseException:
+            var.reset(token)
+            tx.rollback()
+            raise
+        var.reset(token)
+        tx.commit()
+
     # lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
         """Release the store's connections; using the store afterwards → ``StoreClosed``.
 
         Closing a closed store does nothing.
         """
-        backend = self._b
+        backend = self._base
         if isinstance(backend, ClosedBackend):
             return
         # every member of the stand-in raises StoreClosed, whatever the protocol says
-        self._b = cast("Backend[T]", ClosedBackend(repr(self)))
+        self._base = cast("Backend[T]", ClosedBackend(repr(self)))
         if self._unclosed is not None:
             self._unclosed.detach()
         backend.close()
@@ -155,7 +222,29 @@ class Store(Generic[T]):
         pre = self._precondition(precondition)
         if pre == NOTHING:
             return None
-        return self._b.update(key, values, pre)
+        b = self._b
+        if has_expr(values):
+            native = getattr(b, "native_fexpr", False)
+            if not (native if isinstance(native, bool) else native(values, pre)):
+                return self._update_expr(key, values, pre)
+        return b.update(key, values, pre)
+
+    def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
+                           pre: Node | None) -> T | None:
+        """An update with ``F`` expressions on a backend that does not evaluate them:
+        read the item, compute the results here, write them guarded by the values read
+        (one conditional write), and try again when another writer came between."""
+        b = self._b
+        for _ in range(EXPR_RETRIES):
+            item = b.get(key)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            out = b.update(key, resolve(self._m, values, item),
+                                 guard(values, item, pre))
+            if out is not None:
+                return out
+        raise StoreroomError(f"{self._m.name}: the update of {key!r} lost to other writers "
+                             f"{EXPR_RETRIES} times")
 
     def delete(self, key: Any, /, *, precondition: Any = None) -> bool:
         """Delete the item at ``key``; False when there was none."""
@@ -279,7 +368,11 @@ class Store(Generic[T]):
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
                                  self._fill(edits, results, "not applied: batch failed"))
-        outcomes = self._b.apply(prepared, atomic) if prepared else []
+        if prepared and getattr(self._b, "native_fexpr", False) is not True and any(
+                p.kind == "update" and has_expr(p.values) for p in prepared):
+            outcomes = self._apply_expr(prepared, atomic)
+        else:
+            outcomes = self._b.apply(prepared, atomic) if prepared else []
         failed = False
         for p, (ok, item, code, detail) in zip(prepared, outcomes, strict=True):
             results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
@@ -310,6 +403,10 @@ class Store(Generic[T]):
             return 0
         if not values:  # nothing to write: how many match
             return self._count(node)
+        b = self._b
+        if has_expr(values) and not (getattr(b, "native_fexpr", False) is True
+                                     or getattr(b, "native_fexpr_where", False)):
+            return self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
         return self._b.update_where(node, values)
@@ -320,6 +417,114 @@ class Store(Generic[T]):
         if node == NOTHING:
             return 0
         return self._b.delete_where(node)
+
+    def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
+        """Apply edits holding ``F`` expressions on a backend that does not evaluate them.
+
+        Not atomic: in order, runs of plain edits in one call, each ``F`` update as
+        ``update`` does it. Atomic: the items read first, the results computed, and the
+        batch applied with every ``F`` update guarded by the values read; tried again
+        when another writer came between (so an ``F`` refers to the values before the
+        batch).
+        """
+        b = self._b
+        if not atomic:
+            out: list[Any] = []
+            run: list[PreparedEdit] = []
+            for p in prepared:
+                if p.kind == "update" and has_expr(p.values):
+                    if run:
+                        out.extend(b.apply(run, False))
+                        run = []
+                    out.append(self._expr_outcome(p))
+                else:
+                    run.append(p)
+            if run:
+                out.extend(b.apply(run, False))
+            return out
+        outcomes: list[Any] = []
+        for _ in range(EXPR_RETRIES):
+            edits: list[PreparedEdit] = []
+            keys = [p.key for p in prepared if p.kind == "update" and has_expr(p.values)]
+            items = dict(zip(keys, b.get_many(keys), strict=True))
+            raced = False
+            for p in prepared:
+                if p.kind == "update" and has_expr(p.values):
+                    item = items[p.key]
+                    if item is None:  # the backend reports it (missing_key)
+                        edits.append(p)
+                        continue
+                    try:
+                        values = resolve(self._m, p.values, item)
+                    except ValidationError as exc:
+                        return [(False, None, INVALID, str(exc)) if q is p else
+                                (False, None, None, "not applied: batch failed")
+                                for q in prepared]
+                    edits.append(PreparedEdit("update", p.key, values,
+                                              guard(p.values, item, p.precondition),
+                                              p.index))
+                else:
+                    edits.append(p)
+            outcomes = b.apply(edits, True)
+            for p, (ok, _, code, _) in zip(prepared, outcomes, strict=True):
+                if not ok and code == PRECONDITION_FAILED and has_expr(p.values):
+                    # the guard or the user's precondition: which, the next read tells
+                    cur = b.get(p.key)
+                    raced = raced or cur is None or p.precondition is None or \
+                        compile_local(p.precondition)(cur)
+            if not raced:
+                return outcomes
+        return outcomes
+
+    def _expr_outcome(self, p: PreparedEdit) -> Any:
+        """The outcome of one ``F`` update of a non-atomic batch."""
+        try:
+            item = self._update_expr(p.key, p.values, p.precondition)
+        except ValidationError as exc:
+            return (False, None, INVALID, str(exc))
+        except StoreroomError as exc:
+            if type(exc).__name__ == "Conflict":
+                return (False, None, DUPLICATE_KEY, str(exc))
+            return (False, None, ERROR, str(exc))
+        if item is not None:
+            return (True, item, None, None)
+        if self._b.get(p.key) is None:
+            return (False, None, MISSING_KEY, f"no item with key {p.key!r}")
+        return (False, None, PRECONDITION_FAILED,
+                f"the precondition does not hold for {p.key!r}")
+
+    def _update_where_expr(self, node: Node, values: dict[str, Any]) -> int:
+        """``update_where`` with ``F`` expressions on a backend that does not evaluate
+        them: the matches read, their results computed (any outside its bounds →
+        ``ValidationError``, nothing written), then written guarded by the values read,
+        as one atomic batch where the backend has them (tried again when another writer
+        came between), else item by item."""
+        b = self._b
+        m = self._m
+        names = m.key.attrs
+        for _ in range(EXPR_RETRIES):
+            split = b.split(node)
+            keep = compile_local(split.local)
+            items = [i for i in b.iterate(split.native) if keep(i)]
+            edits = [PreparedEdit("update", tuple(getattr(i, n) for n in names),
+                                  resolve(m, values, i), guard(values, i, node), k)
+                     for k, i in enumerate(items)]
+            if not edits:
+                return 0
+            if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
+                n = 0
+                for e in edits:
+                    n += self._update_expr(e.key, values, node) is not None
+                return n
+            outcomes = b.apply(edits, True)
+            if all(o[0] for o in outcomes):
+                return len(edits)
+            for o in outcomes:
+                if not o[0] and o[2] == DUPLICATE_KEY:
+                    from ...errors import Conflict
+                    raise Conflict(o[3] or f"{m.name}: a unique value exists already")
+        raise StoreroomError(f"{m.name}: update_where lost to other writers "
+                             f"{EXPR_RETRIES} times")
 
     # helpers ------------------------------------------------------------------------
     def _cursor_keys(self) -> CursorKeys:

@@ -7,15 +7,16 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ....errors import Conflict
+from ....errors import Conflict, ValidationError
 from ....model.stored import ModelMeta, meta_of
 from ....observe import OBSERVERS, Site, async_observed, autoconfigure
 from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
-from ....store.types import PreparedEdit
+from ....store.types import INVALID, PreparedEdit
 from ...batch import upserted
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok, refusal
@@ -186,6 +187,7 @@ class AsyncMemoryBackend:
     """Items kept in a dict in this process (``memory://name`` shares one table per name)."""
 
     max_local_sort = None
+    native_fexpr = True  # F expressions are evaluated under the table's lock
     holds_connections = False  # nothing to release: an unclosed store does not warn
 
     def __init__(self, model: type, name: str = "") -> None:
@@ -281,6 +283,8 @@ class AsyncMemoryBackend:
             return None
         if pre is not None and not compile_local(pre)(self._m.build(dict(row))):
             return None
+        if has_expr(values):  # over the row as it is, under the lock the caller holds
+            values = resolve(self._m, values, row)
         new = {**row, **values}
         self._check_unique(new, key)
         self._t.rows[key] = _copy(new)
@@ -355,7 +359,7 @@ class AsyncMemoryBackend:
             snapshot = dict(self._t.rows)
             try:
                 return sum(1 for k in keys if self._update(k, values, None) is not None)
-            except Conflict:
+            except (Conflict, ValidationError):
                 self._t.rows = snapshot
                 raise
 
@@ -394,6 +398,8 @@ class AsyncMemoryBackend:
             return ok(None) if self._delete(e.key, None) else missing(key_dict(self._m, e.key))
         except Conflict as exc:
             return duplicate(exc)
+        except ValidationError as exc:
+            return (False, None, INVALID, str(exc))
 
 
 class AsyncMemoryTxBackend(AsyncMemoryBackend):

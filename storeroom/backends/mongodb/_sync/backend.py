@@ -21,6 +21,7 @@ from ....query.ast import Node
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.fexpr import F, has_expr, increment, resolve
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
 from ...batch import kept_names
@@ -404,6 +405,40 @@ class MongoBackend:
             return (self._update_checked(key, values, pre, self._session))[1]
         return self._update(key, values, pre, self._session)
 
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``update`` writes these ``F`` expressions natively: each one an int
+        increment of its own attribute (``$inc``, bounds in the query), and a native
+        precondition; other expressions the store writes guarded by the values read."""
+        attrs = self.core.meta.attrs
+        return (pre is None or self.core.split(pre).all_native) and all(
+            not isinstance(v, F) or (attrs[n].kind == "int" and increment(n, v) is not None)
+            for n, v in values.items())
+
+    def _inc(self, values: dict[str, Any], q: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                       dict[str, Any]]:
+        """The update document and query of an update with increments (``native_fexpr``):
+        ``$inc`` for each, and the query keeps every result inside its bounds."""
+        core = self.core
+        plain = {n: v for n, v in values.items() if not isinstance(v, F)}
+        doc = core.update_doc(plain) if plain else {}
+        inc: dict[str, Any] = {}
+        conds: list[dict[str, Any]] = [q]
+        for n, v in values.items():
+            if isinstance(v, F):
+                c = increment(n, v)
+                assert c is not None
+                inc[core.paths[n]] = c
+                a = core.meta.attrs[n]
+                bound: dict[str, Any] = {}
+                if a.ge is not None:
+                    bound["$gte"] = a.ge - c
+                if a.le is not None:
+                    bound["$lte"] = a.le - c
+                if bound:
+                    conds.append({core.paths[n]: bound})
+        doc["$inc"] = inc
+        return doc, (conds[0] if len(conds) == 1 else {"$and": conds})
+
     def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
                       session: Any) -> Any:
         """find_one_and_update({_id, precondition}, changes): atomic check-and-write."""
@@ -412,6 +447,20 @@ class MongoBackend:
         try:
             if not values:
                 doc = self.coll.find_one(q, core.projection, session=session)
+            elif has_expr(values):
+                if self._in_context_tx(session):
+                    self._check_unique({n: v for n, v in values.items()
+                                              if not isinstance(v, F)},
+                                             core.key_id(key), session)
+                upd, guarded = self._inc(values, q)
+                doc = self.coll.find_one_and_update(
+                    guarded, upd, projection=core.projection,
+                    return_document=ReturnDocument.AFTER, session=session)
+                if doc is None:  # missing, precondition failed, or a result out of bounds
+                    old = self.coll.find_one(q, core.projection, session=session)
+                    if old is not None:
+                        resolve(core.meta, values, core.build(old))  # raises when out
+                        return self._update(key, values, pre, session)  # it changed
             else:
                 if self._in_context_tx(session):
                     self._check_unique(values, core.key_id(key), session)

@@ -6,17 +6,107 @@ from __future__ import annotations
 from collections.abc import Iterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ....errors import BackendError, Conflict, StoreroomError
+from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
-from .driver import Driver, is_integrity_error, wrap_error
+from ..fexpr import expr_update, set_order
+from .driver import Driver, PooledSource, is_integrity_error, wrap_error
+
+
+class SqlTransaction:
+    """A standalone store's transaction (``store.transaction()``): one connection of the
+    store's pool, held from ``begin`` until ``commit`` or ``rollback`` gives it back."""
+
+    __slots__ = ("src", "driver", "_done")
+
+    def __init__(self, src: PooledSource, driver: Driver) -> None:
+        self.src = src
+        self.driver = driver
+        self._done = False
+
+    def _end(self, commit: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        d = self.driver
+        try:
+            (d.commit(None) if commit else d.rollback(None))
+        except Exception as exc:
+            raise wrap_error(exc, "commit" if commit else "rollback") from exc
+        finally:
+            self.src.release(d)
+
+    def commit(self) -> None:
+        """Commit, and give the connection back."""
+        self._end(True)
+
+    def rollback(self) -> None:
+        """Roll back, and give the connection back."""
+        self._end(False)
+
+    def begin_nested(self) -> SqlSavepoint:
+        """A savepoint inside the transaction."""
+        try:
+            name = self.driver.begin()
+        except Exception as exc:
+            raise wrap_error(exc, "savepoint") from exc
+        return SqlSavepoint(self.driver, name)
+
+
+class SqlSavepoint:
+    """A savepoint of a ``SqlTransaction``."""
+
+    __slots__ = ("driver", "name")
+
+    def __init__(self, driver: Driver, name: str | None) -> None:
+        self.driver = driver
+        self.name = name
+
+    def commit(self) -> None:
+        """Release the savepoint (its changes stay in the transaction)."""
+        try:
+            self.driver.commit(self.name)
+        except Exception as exc:
+            raise wrap_error(exc, "release savepoint") from exc
+
+    def rollback(self) -> None:
+        """Undo what was done since the savepoint."""
+        try:
+            self.driver.rollback(self.name)
+        except Exception as exc:
+            raise wrap_error(exc, "rollback to savepoint") from exc
+
+
+class _TxSource:
+    """The connection source of a backend bound to a ``SqlTransaction``: its one
+    connection, for every operation."""
+
+    holds_connections = False  # the transaction gives its connection back
+
+    def __init__(self, tx: SqlTransaction) -> None:
+        self.tx = tx
+
+    def acquire(self, write: bool = True) -> Driver:
+        if self.tx._done:
+            raise StoreroomError("the transaction has ended")
+        return self.tx.driver
+
+    def release(self, driver: Driver) -> None:
+        """The transaction keeps it."""
+
+    def create_tables(self, core: Any) -> None:
+        self.tx.src.create_tables(core)
+
+    def close(self) -> None:
+        """The transaction gives its connection back."""
 
 R = TypeVar("R")
 
@@ -40,6 +130,33 @@ class SqlBackend:
     def can_order(self, order: Order) -> bool:
         """True when the database sorts by this order."""
         return self.core.can_order(order)
+
+    def begin(self) -> SqlTransaction:
+        """A transaction of a standalone store on one connection of its pool (``bind``
+        runs operations in it); inside a context, ``UnsupportedOperation`` (the context
+        owns the transaction: use ``ctx.savepoint()``)."""
+        src = self.src
+        if not isinstance(src, PooledSource):
+            raise UnsupportedOperation(
+                f"{self.core.meta.name}: a store of a context runs in the context's "
+                "transaction; use ctx.savepoint() to nest one")
+        if not self.core.ready:  # before the transaction: SQLite's DDL needs the lock
+            self.create_tables()
+        if self.core.dialect_name == "sqlite":
+            self.cursor_secret()  # read on its own connection, before the lock
+        d = self._driver()
+        try:
+            d.begin()
+        except BaseException as exc:
+            src.release(d)
+            if isinstance(exc, Exception):
+                raise wrap_error(exc, f"begin on {self.core.meta.name}") from exc
+            raise
+        return SqlTransaction(src, d)
+
+    def bind(self, tx: SqlTransaction) -> SqlBackend:
+        """This backend's operations inside ``tx``."""
+        return SqlBackend(self.core, _TxSource(tx))
 
     def create_tables(self) -> None:
         """Create the table and indexes (idempotent; safe while other threads, tasks and
@@ -303,9 +420,50 @@ class SqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
+    native_fexpr_where = True  # update_where evaluates F expressions itself
+
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
+        (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
+        MySQL when the assignments can be ordered so that each ``F`` reads the value
+        before the update (MySQL assigns left to right); otherwise the store writes the
+        results guarded by the values read."""
+        return pre is None and (self.core.dialect_name != "mysql"
+                                or set_order(values) is not None)
+
+    def _update_f(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any]
+                        ) -> Any:
+        """One UPDATE evaluating the ``F`` expressions, guarded by the attributes' bounds;
+        when it changes nothing, the row read tells missing (None) from out of bounds
+        (``ValidationError``), or that another writer came between (again)."""
+        core = self.core
+        for _ in range(1000):
+            sql, named = expr_update(core, key, values)
+            try:
+                if core.returning:
+                    row = d.one(sql[0], core.params(sql, named))
+                    if row is not None:
+                        return core.build_returned(row)
+                elif d.run(sql[0], core.params(sql, named)):
+                    return self._read(d, key)
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") \
+                        from exc
+                raise wrap_error(exc, f"update {core.meta.name}") from exc
+            item = self._read(d, key)
+            if item is None:
+                return None
+            resolve(core.meta, values, item)  # raises when a result is out of its bounds
+        raise BackendError(f"update {core.meta.name}: the item kept changing")
+
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
+        if pre is None and has_expr(values) and self.native_fexpr(values, None):
+            return self._update_f(d, key, values)
+        if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
+            return self._update_f_locked(d, key, values, pre)
         if not values:
             item = self._read(d, key)
             if item is None or (pre is not None and not compile_local(pre)(item)):
@@ -332,6 +490,17 @@ class SqlBackend:
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
             raise wrap_error(exc, f"update {core.meta.name}") from exc
         return None if changed == 0 else self._read(d, key)
+
+    def _update_f_locked(self, d: Driver, key: tuple[Any, ...],
+                               values: dict[str, Any], pre: Node | None) -> Any:
+        """``F`` expressions computed from the row read locked (in a transaction or
+        savepoint of its own), then written."""
+        def run() -> Any:
+            item = self._read(d, key, for_update=True)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            return self._update(d, key, resolve(self.core.meta, values, item), None)
+        return self._atomic(d, run)
 
     def _update_locked(self, d: Driver, key: tuple[Any, ...],
                              values: dict[str, Any], pre: Node | None) -> Outcome:
@@ -430,6 +599,8 @@ class SqlBackend:
         split = core.split(node)
         d = self._driver()
         try:
+            if has_expr(values):
+                return self._atomic(d, self._update_where_f, d, split, values)
             if not split.all_native:
                 return self._atomic(d, self._update_matching, d, split, values)
             if d.in_tx and core.error_aborts_tx and core.may_conflict(values):
@@ -437,6 +608,30 @@ class SqlBackend:
             return self._update_all(d, split.native, values)
         finally:
             self.src.release(d)
+
+    def _update_where_f(self, d: Driver, split: Split, values: dict[str, Any]
+                              ) -> int:
+        """``update_where`` with ``F`` expressions (in a transaction of its own): the
+        matches locked, every result checked against its bounds (one out of them →
+        ``ValidationError``, nothing written), then each row updated by key."""
+        core = self.core
+        sql, vals = core.where_sql("lock", split.native)
+        try:
+            rows = d.all(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"search {core.meta.name}") from exc
+        keep = compile_local(split.local)
+        items = [i for i in map(core.build, rows) if keep(i)]
+        results = [resolve(core.meta, values, i) for i in items]  # raises when out
+        names = core.key_names
+        native = self.native_fexpr(values, None)
+        n = 0
+        for item, plain in zip(items, results, strict=True):
+            key = tuple(getattr(item, k) for k in names)
+            out = (self._update_f(d, key, values) if native
+                         else self._update(d, key, plain, None))
+            n += out is not None
+        return n
 
     def _update_all(self, d: Driver, node: Node, values: dict[str, Any]) -> int:
         core = self.core
