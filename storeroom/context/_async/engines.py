@@ -219,10 +219,10 @@ class AsyncEngines:
         if not conns:
             return None
         error: BaseException | None = None
-        observed = OBSERVERS.get()  # the observer seam records COMMIT / ROLLBACK of SQL ones
+        watched = OBSERVERS.get()  # the observer seam records COMMIT / ROLLBACK of SQL ones
         for name, conn in conns.items():
             try:
-                if observed and not isinstance(conn, AsyncStoreUnit) and \
+                if watched and not isinstance(conn, AsyncStoreUnit) and \
                         not self._ctx.autocommit:
                     if commit and error is None:
                         await async_observed(_site(name, conn), "COMMIT", None, conn.commit)

@@ -220,10 +220,10 @@ class Engines:
         if not conns:
             return None
         error: BaseException | None = None
-        observed = OBSERVERS.get()  # the observer seam records COMMIT / ROLLBACK of SQL ones
+        watched = OBSERVERS.get()  # the observer seam records COMMIT / ROLLBACK of SQL ones
         for name, conn in conns.items():
             try:
-                if observed and not isinstance(conn, StoreUnit) and \
+                if watched and not isinstance(conn, StoreUnit) and \
                         not self._ctx.autocommit:
                     if commit and error is None:
                         observed(_site(name, conn), "COMMIT", None, conn.commit)
