@@ -111,3 +111,53 @@ async def test_async_context_records_engine_and_transaction_control(tmp_path: Pa
         assert [r.statement.split()[0] for r in sql] == ["BEGIN", "INSERT", "COMMIT"], sql
         assert {r.engine for r in log.records} == {"primary", "mem"}
         assert {r.engine for r in log.records if r.backend == "memory"} == {"mem"}
+
+
+_SERVERS = {
+    "mongodb": ("storeroom.backends.mongodb.testing", ()),
+    "redis": ("storeroom.backends.redis.testing", ()),
+    "dynamodb": ("storeroom.backends.dynamodb.testing", ("dynamodb_tx",)),
+}
+
+
+@pytest.mark.parametrize("backend", sorted(_SERVERS))
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_engine_name_on_server_store_engines(backend: str, mode: str) -> None:
+    import importlib
+    import uuid
+
+    module, args = _SERVERS[backend]
+    testing = importlib.import_module(module)
+    reason = testing.unavailable_reason(*args)
+    if reason:
+        pytest.skip(reason)
+    url = testing.fresh_url(*args, f"obs{uuid.uuid4().hex[:8]}")
+    system = {"dynamodb": "aws.dynamodb"}.get(backend, backend)
+    if mode == "sync":
+        dm = DataManager()
+        dm.add_engine("x", url)
+        dm.register_models(Gizmo)
+        try:
+            with QueryLog() as log, dm.context() as ctx:
+                ctx.store(Gizmo).create(Gizmo(id=1))
+                assert ctx.store(Gizmo).read(1) == Gizmo(id=1)
+                assert [g.id for g in ctx.store(Gizmo).search_all()] == [1]
+            with QueryLog() as outside:
+                dm.get_engine("x").store(Gizmo).read(1)
+        finally:
+            dm.close()
+    else:
+        async with AsyncDataManager() as adm:
+            adm.add_engine("x", url)
+            adm.register_models(Gizmo)
+            async with QueryLog() as log:
+                async with adm.context() as actx:
+                    await actx.store(Gizmo).create(Gizmo(id=1))
+                    assert await actx.store(Gizmo).read(1) == Gizmo(id=1)
+                    assert [g.id async for g in actx.store(Gizmo).search_all()] == [1]
+            async with QueryLog() as outside:
+                await adm.get_engine("x").store(Gizmo).read(1)
+    mine = [r for r in log.records if r.backend == system]
+    assert mine and {r.engine for r in mine} == {"x"}, mine
+    # the engine's standalone store is outside any context: no engine name
+    assert outside.records and {r.engine for r in outside.records} == {None}

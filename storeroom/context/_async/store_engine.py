@@ -177,13 +177,27 @@ class AsyncStoreUnit:
         """Commit the transaction (if one began)."""
         tx = self.transaction
         if tx is not None:
-            await tx.commit()
+            if not OBSERVERS.get():
+                await tx.commit()
+                return
+            token = ENGINE.set(self.name)  # its records (MongoDB's commitTransaction) name us
+            try:
+                await tx.commit()
+            finally:
+                ENGINE.reset(token)
 
     async def rollback(self) -> None:
         """Roll the transaction back (if one began)."""
         tx = self.transaction
         if tx is not None:
-            await tx.rollback()
+            if not OBSERVERS.get():
+                await tx.rollback()
+                return
+            token = ENGINE.set(self.name)
+            try:
+                await tx.rollback()
+            finally:
+                ENGINE.reset(token)
 
     async def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""

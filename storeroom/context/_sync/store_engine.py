@@ -178,13 +178,27 @@ class StoreUnit:
         """Commit the transaction (if one began)."""
         tx = self.transaction
         if tx is not None:
-            tx.commit()
+            if not OBSERVERS.get():
+                tx.commit()
+                return
+            token = ENGINE.set(self.name)  # its records (MongoDB's commitTransaction) name us
+            try:
+                tx.commit()
+            finally:
+                ENGINE.reset(token)
 
     def rollback(self) -> None:
         """Roll the transaction back (if one began)."""
         tx = self.transaction
         if tx is not None:
-            tx.rollback()
+            if not OBSERVERS.get():
+                tx.rollback()
+                return
+            token = ENGINE.set(self.name)
+            try:
+                tx.rollback()
+            finally:
+                ENGINE.reset(token)
 
     def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""
