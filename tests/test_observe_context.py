@@ -11,6 +11,7 @@ import pytest
 
 from storeroom import QueryLog, open_store, stored
 from storeroom.context import AsyncDataManager, DataManager
+from tests.servers import skip_or_fail
 
 
 @stored
@@ -130,7 +131,7 @@ async def test_engine_name_on_server_store_engines(backend: str, mode: str) -> N
     testing = importlib.import_module(module)
     reason = testing.unavailable_reason(*args)
     if reason:
-        pytest.skip(reason)
+        skip_or_fail(f"{backend}: {reason}")  # skipped locally, a failure in CI
     url = testing.fresh_url(*args, f"obs{uuid.uuid4().hex[:8]}")
     system = {"dynamodb": "aws.dynamodb"}.get(backend, backend)
     if mode == "sync":
