@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["QueryLog", "QueryRecord", "configure", "OBSERVERS"]
+__all__ = ["QueryLog", "QueryRecord", "configure", "OBSERVERS", "ENGINE"]
 
 # Global observers (logging, tracing). The context variable's default IS this list:
 # empty (falsy) while nothing is configured, so the hot path's one ``get`` decides.
@@ -29,6 +29,12 @@ _GLOBAL: list[Callable[[QueryRecord, Any], None]] = []
 
 #: The open QueryLogs of the current context (a tuple), or ``_GLOBAL`` when none is open.
 OBSERVERS: ContextVar[Any] = ContextVar("storeroom_observers", default=_GLOBAL)
+
+#: The DataManager engine a store engine's operation runs on (``ctx.store(Model)`` on a
+#: memory, DynamoDB, MongoDB or Redis engine), for records whose Site names none. Set
+#: only while something observes (the bound store checks ``OBSERVERS`` first), read only
+#: when a record is made: no cost on the plain path.
+ENGINE: ContextVar[str | None] = ContextVar("storeroom_engine", default=None)
 
 #: db.system.name per storeroom backend / SQL dialect (OpenTelemetry semantic conventions)
 SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql",
@@ -146,18 +152,19 @@ def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
              collection: str | None = None) -> T:
     """Run ``call()`` (one round trip) with the observers of this context seeing it."""
     logs = OBSERVERS.get()
+    engine = site.engine or ENGINE.get()
     token = OBSERVERS.set(())  # the call's own nested checks take the plain path
     t0 = time.perf_counter()
     try:
         result = call()
     except BaseException as e:
         OBSERVERS.reset(token)
-        _emit(logs, QueryRecord(site.backend, site.engine, statement, params,
+        _emit(logs, QueryRecord(site.backend, engine, statement, params,
                                 time.perf_counter() - t0, None,
                                 collection or site.collection, type(e).__name__), None)
         raise
     OBSERVERS.reset(token)
-    _emit(logs, QueryRecord(site.backend, site.engine, statement, params,
+    _emit(logs, QueryRecord(site.backend, engine, statement, params,
                             time.perf_counter() - t0, _count(result, rows),
                             collection or site.collection), result)
     return result
@@ -169,18 +176,19 @@ async def async_observed(site: Site, statement: str, params: Any,
                          collection: str | None = None) -> T:
     """``observed`` for a coroutine round trip."""
     logs = OBSERVERS.get()
+    engine = site.engine or ENGINE.get()
     token = OBSERVERS.set(())
     t0 = time.perf_counter()
     try:
         result = await call()
     except BaseException as e:
         OBSERVERS.reset(token)
-        _emit(logs, QueryRecord(site.backend, site.engine, statement, params,
+        _emit(logs, QueryRecord(site.backend, engine, statement, params,
                                 time.perf_counter() - t0, None,
                                 collection or site.collection, type(e).__name__), None)
         raise
     OBSERVERS.reset(token)
-    _emit(logs, QueryRecord(site.backend, site.engine, statement, params,
+    _emit(logs, QueryRecord(site.backend, engine, statement, params,
                             time.perf_counter() - t0, _count(result, rows),
                             collection or site.collection), result)
     return result

@@ -25,8 +25,8 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
     from ..backends.sql import SqlBackend
     from ..backends.sql._sync.context_source import ContextSource
     core, tables = _core_and_tables(dm, model, spec)
-    return Store(model, SqlBackend(core, ContextSource(ctx, engine_name, tables)),
-                 secret=dm._cursor_keys)
+    source = ContextSource(ctx, engine_name, tables, core.table.name)
+    return Store(model, SqlBackend(core, source), secret=dm._cursor_keys)
 
 
 def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> AsyncStore[T]:
@@ -41,8 +41,8 @@ def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> Async
     from ..backends.sql import AsyncSqlBackend
     from ..backends.sql._async.context_source import AsyncContextSource
     core, tables = _core_and_tables(dm, model, spec)
-    return AsyncStore(model, AsyncSqlBackend(core, AsyncContextSource(ctx, engine_name, tables)),
-                      secret=dm._cursor_keys)
+    source = AsyncContextSource(ctx, engine_name, tables, core.table.name)
+    return AsyncStore(model, AsyncSqlBackend(core, source), secret=dm._cursor_keys)
 
 
 def _core_and_tables(dm: Any, model: type, spec: Any) -> tuple[Any, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo import monitoring
 
-from ...observe import OBSERVERS, QueryRecord, Site, autoconfigure, emit
+from ...observe import ENGINE, OBSERVERS, QueryRecord, Site, autoconfigure, emit
 
 _SITE = Site("mongodb")
 
@@ -35,7 +35,7 @@ class CommandObserver(monitoring.CommandListener):
 
     def __init__(self) -> None:
         autoconfigure()
-        self._pending: dict[Any, tuple[Any, str, Any, str | None]] = {}
+        self._pending: dict[Any, tuple[Any, str, Any, str | None, str | None]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         """Remember the command when something observes this context."""
@@ -45,20 +45,21 @@ class CommandObserver(monitoring.CommandListener):
         name = event.command_name
         coll = event.command.get(name)
         self._pending[(event.connection_id, event.request_id)] = (
-            logs, name, event.command, coll if isinstance(coll, str) else None)
+            logs, name, event.command, coll if isinstance(coll, str) else None,
+            ENGINE.get())
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Record the command with its reply's row count."""
         p = self._pending.pop((event.connection_id, event.request_id), None)
         if p is not None:
-            emit(p[0], QueryRecord(_SITE.backend, None, p[1], p[2],
+            emit(p[0], QueryRecord(_SITE.backend, p[4], p[1], p[2],
                                    event.duration_micros / 1e6, _rows(event.reply), p[3]))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         """Record the failed command."""
         p = self._pending.pop((event.connection_id, event.request_id), None)
         if p is not None:
-            emit(p[0], QueryRecord(_SITE.backend, None, p[1], p[2],
+            emit(p[0], QueryRecord(_SITE.backend, p[4], p[1], p[2],
                                    event.duration_micros / 1e6, None, p[3],
                                    type(event.failure).__name__ if not isinstance(
                                        event.failure, dict) else "CommandFailure"))

@@ -36,8 +36,8 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
     engine = create_sql_engine(url, is_async=is_async, **options)
     core = SqlCore(meta_of(model), engine, dialect_name(url), table)
     if is_async:
-        return AsyncSqlBackend(core, AsyncPooledSource(engine))
-    return SqlBackend(core, PooledSource(engine))
+        return AsyncSqlBackend(core, AsyncPooledSource(engine, core.table.name))
+    return SqlBackend(core, PooledSource(engine, core.table.name))
 
 
 __all__ = ["AsyncSqlBackend", "SqlBackend", "SqlCore", "core_for", "backend_for_url",

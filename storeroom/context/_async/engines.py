@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ReadOnlyError
+from ...observe import OBSERVERS, Site, async_observed
 from ..engine_specs import EngineSpec, EngineTopology
 from ..sqlalchemy_setup import AUTOCOMMIT_OPTION, AsyncConnection
 from ..states import ACTIVE, EXITING
@@ -100,7 +101,10 @@ class AsyncEngines:
                 else:
                     conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             else:
-                await conn.begin()
+                if OBSERVERS.get():  # the observer seam records the transaction control
+                    await async_observed(_site(spec.name, conn), "BEGIN", None, conn.begin)
+                else:
+                    await conn.begin()
                 if self._savepoints:
                     for savepoint in self._savepoints:
                         await savepoint._join(spec.name, conn)
@@ -215,9 +219,17 @@ class AsyncEngines:
         if not conns:
             return None
         error: BaseException | None = None
-        for conn in conns.values():
+        watched = OBSERVERS.get()  # the observer seam records COMMIT / ROLLBACK of SQL ones
+        for name, conn in conns.items():
             try:
-                if commit and error is None:
+                if watched and not isinstance(conn, AsyncStoreUnit) and \
+                        not self._ctx.autocommit:
+                    if commit and error is None:
+                        await async_observed(_site(name, conn), "COMMIT", None, conn.commit)
+                    else:
+                        await async_observed(_site(name, conn), "ROLLBACK", None,
+                                             conn.rollback)
+                elif commit and error is None:
                     await conn.commit()
                 else:
                     await conn.rollback()
@@ -240,6 +252,11 @@ class AsyncEngines:
 
     def __repr__(self) -> str:
         return f"<AsyncEngines {self.status}>"
+
+
+def _site(name: str, conn: Any) -> Site:
+    # built only while something observes: a context's SQL connection and its engine
+    return Site(conn.dialect.name, name)
 
 
 class Savepoint:

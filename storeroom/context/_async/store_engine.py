@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...backends.registry import make_backend
+from ...observe import ENGINE, OBSERVERS
 from ...query.cursor import CursorKeys
 from ...store._async.store import AsyncStore
 
@@ -176,13 +177,27 @@ class AsyncStoreUnit:
         """Commit the transaction (if one began)."""
         tx = self.transaction
         if tx is not None:
-            await tx.commit()
+            if not OBSERVERS.get():
+                await tx.commit()
+                return
+            token = ENGINE.set(self.name)  # its records (MongoDB's commitTransaction) name us
+            try:
+                await tx.commit()
+            finally:
+                ENGINE.reset(token)
 
     async def rollback(self) -> None:
         """Roll the transaction back (if one began)."""
         tx = self.transaction
         if tx is not None:
-            await tx.rollback()
+            if not OBSERVERS.get():
+                await tx.rollback()
+                return
+            token = ENGINE.set(self.name)
+            try:
+                await tx.rollback()
+            finally:
+                ENGINE.reset(token)
 
     async def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""
@@ -222,6 +237,17 @@ class AsyncUnitBackend:
     def _b(self, write: bool) -> Any:
         return self._engines._store_backend(self._name, self._shared, write)
 
+    async def _op(self, write: bool, op: str, *args: Any) -> Any:
+        # one operation in the unit of work; while something observes, the records of
+        # its round trips name this engine (the observer seam's QueryRecord.engine)
+        if not OBSERVERS.get():
+            return await getattr(await self._b(write), op)(*args)
+        token = ENGINE.set(self._name)
+        try:
+            return await getattr(await self._b(write), op)(*args)
+        finally:
+            ENGINE.reset(token)
+
     def split(self, node: Any) -> Any:
         """As the engine's backend."""
         return self._shared.split(node)
@@ -245,50 +271,68 @@ class AsyncUnitBackend:
 
     async def insert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""
-        return await (await self._b(True)).insert(values)
+        return await self._op(True, "insert", values)
 
     async def upsert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""
-        return await (await self._b(True)).upsert(values)
+        return await self._op(True, "upsert", values)
 
     async def get(self, key: tuple[Any, ...]) -> Any:
         """In the context's unit of work."""
-        return await (await self._b(False)).get(key)
+        return await self._op(False, "get", key)
 
     async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """In the context's unit of work."""
-        return await (await self._b(False)).get_many(keys)  # type: ignore[no-any-return]
+        return await self._op(False, "get_many", keys)  # type: ignore[no-any-return]
 
     async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Any) -> Any:
         """In the context's unit of work."""
-        return await (await self._b(True)).update(key, values, pre)
+        return await self._op(True, "update", key, values, pre)
 
     async def delete(self, key: tuple[Any, ...], pre: Any) -> bool:
         """In the context's unit of work."""
-        return bool(await (await self._b(True)).delete(key, pre))
+        return bool(await self._op(True, "delete", key, pre))
 
     async def find(self, query: Any) -> list[Any]:
         """In the context's unit of work."""
-        return await (await self._b(False)).find(query)  # type: ignore[no-any-return]
+        return await self._op(False, "find", query)  # type: ignore[no-any-return]
 
     async def iterate(self, node: Any) -> AsyncIterator[Any]:
         """In the context's unit of work."""
-        backend = await self._b(False)
-        async for item in backend.iterate(node):
+        if not OBSERVERS.get():
+            backend = await self._b(False)
+            async for item in backend.iterate(node):
+                yield item
+            return
+        # observed: the engine is named around each step only (a generator must not
+        # leave the context variable set in its caller's context between items)
+        token = ENGINE.set(self._name)
+        try:
+            it = (await self._b(False)).iterate(node).__aiter__()
+        finally:
+            ENGINE.reset(token)
+        while True:
+            token = ENGINE.set(self._name)
+            try:
+                item = await it.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                ENGINE.reset(token)
             yield item
 
     async def count(self, node: Any) -> int:
         """In the context's unit of work."""
-        return int(await (await self._b(False)).count(node))
+        return int(await self._op(False, "count", node))
 
     async def update_where(self, node: Any, values: dict[str, Any]) -> int:
         """In the context's unit of work."""
-        return int(await (await self._b(True)).update_where(node, values))
+        return int(await self._op(True, "update_where", node, values))
 
     async def delete_where(self, node: Any) -> int:
         """In the context's unit of work."""
-        return int(await (await self._b(True)).delete_where(node))
+        return int(await self._op(True, "delete_where", node))
 
     async def apply(self, edits: list[Any], atomic: bool) -> list[Any]:
         """In the context's unit of work."""
-        return await (await self._b(True)).apply(edits, atomic)  # type: ignore[no-any-return]
+        return await self._op(True, "apply", edits, atomic)  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ReadOnlyError
+from ...observe import OBSERVERS, Site, observed
 from ..engine_specs import EngineSpec, EngineTopology
 from ..sqlalchemy_setup import AUTOCOMMIT_OPTION, Connection
 from ..states import ACTIVE, EXITING
@@ -101,7 +102,10 @@ class Engines:
                 else:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             else:
-                conn.begin()
+                if OBSERVERS.get():  # the observer seam records the transaction control
+                    observed(_site(spec.name, conn), "BEGIN", None, conn.begin)
+                else:
+                    conn.begin()
                 if self._savepoints:
                     for savepoint in self._savepoints:
                         savepoint._join(spec.name, conn)
@@ -216,9 +220,17 @@ class Engines:
         if not conns:
             return None
         error: BaseException | None = None
-        for conn in conns.values():
+        watched = OBSERVERS.get()  # the observer seam records COMMIT / ROLLBACK of SQL ones
+        for name, conn in conns.items():
             try:
-                if commit and error is None:
+                if watched and not isinstance(conn, StoreUnit) and \
+                        not self._ctx.autocommit:
+                    if commit and error is None:
+                        observed(_site(name, conn), "COMMIT", None, conn.commit)
+                    else:
+                        observed(_site(name, conn), "ROLLBACK", None,
+                                             conn.rollback)
+                elif commit and error is None:
                     conn.commit()
                 else:
                     conn.rollback()
@@ -241,6 +253,11 @@ class Engines:
 
     def __repr__(self) -> str:
         return f"<Engines {self.status}>"
+
+
+def _site(name: str, conn: Any) -> Site:
+    # built only while something observes: a context's SQL connection and its engine
+    return Site(conn.dialect.name, name)
 
 
 class Savepoint:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...backends.registry import make_backend
+from ...observe import ENGINE, OBSERVERS
 from ...query.cursor import CursorKeys
 from ...store._sync.store import Store
 
@@ -177,13 +178,27 @@ class StoreUnit:
         """Commit the transaction (if one began)."""
         tx = self.transaction
         if tx is not None:
-            tx.commit()
+            if not OBSERVERS.get():
+                tx.commit()
+                return
+            token = ENGINE.set(self.name)  # its records (MongoDB's commitTransaction) name us
+            try:
+                tx.commit()
+            finally:
+                ENGINE.reset(token)
 
     def rollback(self) -> None:
         """Roll the transaction back (if one began)."""
         tx = self.transaction
         if tx is not None:
-            tx.rollback()
+            if not OBSERVERS.get():
+                tx.rollback()
+                return
+            token = ENGINE.set(self.name)
+            try:
+                tx.rollback()
+            finally:
+                ENGINE.reset(token)
 
     def close(self) -> None:
         """Nothing to close: the engine's backends live as long as the data manager."""
@@ -223,6 +238,17 @@ class UnitBackend:
     def _b(self, write: bool) -> Any:
         return self._engines._store_backend(self._name, self._shared, write)
 
+    def _op(self, write: bool, op: str, *args: Any) -> Any:
+        # one operation in the unit of work; while something observes, the records of
+        # its round trips name this engine (the observer seam's QueryRecord.engine)
+        if not OBSERVERS.get():
+            return getattr(self._b(write), op)(*args)
+        token = ENGINE.set(self._name)
+        try:
+            return getattr(self._b(write), op)(*args)
+        finally:
+            ENGINE.reset(token)
+
     def split(self, node: Any) -> Any:
         """As the engine's backend."""
         return self._shared.split(node)
@@ -246,50 +272,68 @@ class UnitBackend:
 
     def insert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""
-        return (self._b(True)).insert(values)
+        return self._op(True, "insert", values)
 
     def upsert(self, values: dict[str, Any]) -> Any:
         """In the context's unit of work."""
-        return (self._b(True)).upsert(values)
+        return self._op(True, "upsert", values)
 
     def get(self, key: tuple[Any, ...]) -> Any:
         """In the context's unit of work."""
-        return (self._b(False)).get(key)
+        return self._op(False, "get", key)
 
     def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """In the context's unit of work."""
-        return (self._b(False)).get_many(keys)  # type: ignore[no-any-return]
+        return self._op(False, "get_many", keys)  # type: ignore[no-any-return]
 
     def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Any) -> Any:
         """In the context's unit of work."""
-        return (self._b(True)).update(key, values, pre)
+        return self._op(True, "update", key, values, pre)
 
     def delete(self, key: tuple[Any, ...], pre: Any) -> bool:
         """In the context's unit of work."""
-        return bool((self._b(True)).delete(key, pre))
+        return bool(self._op(True, "delete", key, pre))
 
     def find(self, query: Any) -> list[Any]:
         """In the context's unit of work."""
-        return (self._b(False)).find(query)  # type: ignore[no-any-return]
+        return self._op(False, "find", query)  # type: ignore[no-any-return]
 
     def iterate(self, node: Any) -> Iterator[Any]:
         """In the context's unit of work."""
-        backend = self._b(False)
-        for item in backend.iterate(node):
+        if not OBSERVERS.get():
+            backend = self._b(False)
+            for item in backend.iterate(node):
+                yield item
+            return
+        # observed: the engine is named around each step only (a generator must not
+        # leave the context variable set in its caller's context between items)
+        token = ENGINE.set(self._name)
+        try:
+            it = (self._b(False)).iterate(node).__iter__()
+        finally:
+            ENGINE.reset(token)
+        while True:
+            token = ENGINE.set(self._name)
+            try:
+                item = it.__next__()
+            except StopIteration:
+                return
+            finally:
+                ENGINE.reset(token)
             yield item
 
     def count(self, node: Any) -> int:
         """In the context's unit of work."""
-        return int((self._b(False)).count(node))
+        return int(self._op(False, "count", node))
 
     def update_where(self, node: Any, values: dict[str, Any]) -> int:
         """In the context's unit of work."""
-        return int((self._b(True)).update_where(node, values))
+        return int(self._op(True, "update_where", node, values))
 
     def delete_where(self, node: Any) -> int:
         """In the context's unit of work."""
-        return int((self._b(True)).delete_where(node))
+        return int(self._op(True, "delete_where", node))
 
     def apply(self, edits: list[Any], atomic: bool) -> list[Any]:
         """In the context's unit of work."""
-        return (self._b(True)).apply(edits, atomic)  # type: ignore[no-any-return]
+        return self._op(True, "apply", edits, atomic)  # type: ignore[no-any-return]

@@ -28,8 +28,10 @@ class AsyncContextSource:
     holds_connections = False  # the context owns them: nothing to warn about
 
     def __init__(self, ctx: Any, engine_name: str | None,
-                 tables: Callable[[], list[Any]] | None = None) -> None:
+                 tables: Callable[[], list[Any]] | None = None,
+                 collection: str | None = None) -> None:
         self.ctx = ctx
+        self.collection = collection  # the store's table, named on its observed records
         self.name = engine_name
         self.tables = tables
         self._drivers: dict[int, AsyncDriver] = {}
@@ -50,7 +52,7 @@ class AsyncContextSource:
             d = make_driver(raw.driver_connection, conn.dialect.name,
                             not self.ctx.autocommit, begin_statement(conn))
             # the observer seam's QueryRecord.engine: the engine this connection is of
-            d.site = Site(d.system, engines.name_of(conn) or self.name)
+            d.site = Site(d.system, engines.name_of(conn) or self.name, self.collection)
             self._drivers[id(conn)] = d
         if write:
             self._writer = d

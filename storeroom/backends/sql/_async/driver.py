@@ -54,7 +54,7 @@ class AsyncDriver:
     from when a pooled source checked it out (None for a context's connection).
     """
 
-    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa", "site")
+    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa", "site", "table")
 
     #: db.system.name of the dialect (the observer seam's ``QueryRecord.backend``)
     system = "sqlite"
@@ -67,11 +67,13 @@ class AsyncDriver:
         self.begin_sql = begin_sql
         self.sa = sa
         self.site: Site | None = None  # built on the first observed round trip
+        #: the store's table (the observer seam's db.collection.name), when one store's
+        self.table: str | None = None
 
     def _site(self) -> Site:
         site = self.site
         if site is None:
-            site = self.site = Site(self.system)
+            site = self.site = Site(self.system, collection=self.table)
         return site
 
     async def one(self, sql: str, params: Any) -> Any:
@@ -179,9 +181,10 @@ class AsyncPooledSource:
     serves one caller at a time.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, collection: str | None = None) -> None:
         autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self.engine = engine
+        self.collection = collection  # the store's table, named on its observed records
         self._idle: list[AsyncDriver] = []
         self._dead: list[AsyncDriver] = []
         self._all: set[AsyncDriver] = set()
@@ -244,6 +247,7 @@ class AsyncPooledSource:
                     from .drivers import driver_class
                     cls = self._driver_class = driver_class(self.engine.dialect.name)
                 driver = cls(raw.driver_connection, False, self._begin, conn)
+                driver.table = self.collection
                 await driver.pin()
             except BaseException:
                 await _invalidate(conn)

@@ -55,7 +55,7 @@ class Driver:
     from when a pooled source checked it out (None for a context's connection).
     """
 
-    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa", "site")
+    __slots__ = ("c", "in_tx", "_sp", "begin_sql", "sa", "site", "table")
 
     #: db.system.name of the dialect (the observer seam's ``QueryRecord.backend``)
     system = "sqlite"
@@ -68,11 +68,13 @@ class Driver:
         self.begin_sql = begin_sql
         self.sa = sa
         self.site: Site | None = None  # built on the first observed round trip
+        #: the store's table (the observer seam's db.collection.name), when one store's
+        self.table: str | None = None
 
     def _site(self) -> Site:
         site = self.site
         if site is None:
-            site = self.site = Site(self.system)
+            site = self.site = Site(self.system, collection=self.table)
         return site
 
     def one(self, sql: str, params: Any) -> Any:
@@ -180,9 +182,10 @@ class PooledSource:
     serves one caller at a time.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, collection: str | None = None) -> None:
         autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self.engine = engine
+        self.collection = collection  # the store's table, named on its observed records
         self._idle: list[Driver] = []
         self._dead: list[Driver] = []
         self._all: set[Driver] = set()
@@ -245,6 +248,7 @@ class PooledSource:
                     from .drivers import driver_class
                     cls = self._driver_class = driver_class(self.engine.dialect.name)
                 driver = cls(raw.driver_connection, False, self._begin, conn)
+                driver.table = self.collection
                 driver.pin()
             except BaseException:
                 _invalidate(conn)
