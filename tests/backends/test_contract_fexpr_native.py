@@ -70,3 +70,29 @@ async def test_other_expressions_still_exact(store_factory, changes, attr, want)
     await s.create(Counter(id="a", n=5, hits=2, price=1.25))
     got = await s.update("a", **changes)
     assert getattr(got, attr) == want and getattr(await s.read("a"), attr) == want
+
+
+@stored
+class Doc:
+    id: str
+    n: int = 0
+    big: int = 0
+    note: str = ""
+    tags: list[str] = field(default_factory=list)
+    price: float = 0.1
+
+
+async def test_other_values_kept_exactly(store_factory):
+    """The item's other values come back exactly (Redis splices the results into the
+    stored JSON: strings holding quotes, backslashes and look-alike keys, nested lists,
+    floats); ints beyond 2^53 are exact too (computed outside Lua's doubles)."""
+    s = store_factory(Doc)
+    tricky = 'a\\\\"n":9,{"big":[1]}\\u00e9 "é'
+    await s.create(Doc(id="a", n=1, big=2**60, note=tricky, tags=["x,", "]", ""],
+                       price=0.1))
+    got = await s.update("a", n=F("n") + 1, big=F("big") + 1, tags=["y\"", "[z]"])
+    assert got == Doc(id="a", n=2, big=2**60 + 1, note=tricky, tags=["y\"", "[z]"],
+                      price=0.1)
+    got = await s.update("a", n=F("n") * 3 - 1, note='"q"')
+    assert (got.n, got.big, got.note, got.price) == (5, 2**60 + 1, '"q"', 0.1)
+    assert await s.read("a") == got
