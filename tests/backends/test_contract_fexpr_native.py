@@ -96,3 +96,22 @@ async def test_other_values_kept_exactly(store_factory):
     got = await s.update("a", n=F("n") * 3 - 1, note='"q"')
     assert (got.n, got.big, got.note, got.price) == (5, 2**60 + 1, '"q"', 0.1)
     assert await s.read("a") == got
+
+
+@stored
+class Seat:
+    id: str
+    left: int = field(default=0, ge=0)
+    code: str | None = field(default=None, unique=True)
+
+
+async def test_bounds_hold_with_a_unique_change(store_factory):
+    """An ``F`` update that also changes a unique attribute still checks its bounds and
+    writes nothing when out of them."""
+    s = store_factory(Seat)
+    await s.create(Seat(id="a", left=1, code="x"))
+    with pytest.raises(ValidationError):
+        await s.update("a", left=F("left") - 2, code="y")
+    assert await s.read("a") == Seat(id="a", left=1, code="x")
+    got = await s.update("a", left=F("left") - 1, code="y")
+    assert (got.left, got.code) == (0, "y")

@@ -535,9 +535,8 @@ class DynamoCore:
         """True when ``update_expr`` writes these ``F`` expressions in the ``SET`` itself:
         each an int ``±F(x) + c`` (DynamoDB adds and subtracts operands, never
         multiplies), and no unique attribute changes (that write reads first anyway)."""
-        return all(
-            not isinstance(v, F) or (self.meta.attrs[n].kind == INT and linear(v) is not None
-                                     and n not in self.unique)
+        return not any(n in self.unique for n in values) and all(
+            not isinstance(v, F) or (self.meta.attrs[n].kind == INT and linear(v) is not None)
             for n, v in values.items())
 
     def fexpr_bounds(self, values: dict[str, Any], ex: Expr) -> list[str]:
