@@ -172,6 +172,27 @@ def increment(target: str, expr: Any) -> int | None:
     return None
 
 
+def linear(expr: Any) -> tuple[str | None, int, int] | None:
+    """``(name, k, c)`` when ``expr`` is ``k * F(name) + c`` with ``k`` 1 or -1 and an
+    int ``c`` (``name`` None and ``k`` 0: a constant), folding ``+`` / ``-`` of ints and
+    one ``F``; None for anything else (a ``*``, a float, two references). Backends whose
+    writes take ``operand +/- operand`` only (DynamoDB ``SET``) write these natively."""
+    if type(expr) is F:
+        return expr.name, 1, 0
+    if type(expr) is int:
+        return None, 0, expr
+    if type(expr) is not Expr or expr.op not in ("+", "-"):
+        return None
+    left, right = linear(expr.left), linear(expr.right)
+    if left is None or right is None:
+        return None
+    sign = 1 if expr.op == "+" else -1
+    (ln, lk, lc), (rn, rk, rc) = left, right
+    if ln is not None and rn is not None:
+        return None
+    return (ln if ln is not None else rn), lk + sign * rk, lc + sign * rc
+
+
 def refs(expr: Any, out: set[str] | None = None) -> set[str]:
     """The names of the attributes ``expr`` refers to."""
     out = set() if out is None else out
@@ -256,5 +277,6 @@ def guard(values: dict[str, Any], item: Any, pre: Node | None) -> Node:
     return conds[0] if len(conds) == 1 else And(tuple(conds))
 
 
-__all__ = ["F", "Expr", "check", "evaluate", "guard", "has_expr", "increment", "is_expr", "out_of_bounds",
+__all__ = ["F", "Expr", "check", "evaluate", "guard", "has_expr", "increment", "is_expr", "linear",
+           "out_of_bounds",
            "refs", "resolve"]

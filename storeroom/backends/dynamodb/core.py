@@ -32,7 +32,7 @@ from typing import Any
 
 from ...errors import BackendError, UnsupportedOperation
 from ...model.stored import ModelMeta
-from ...model.types import BOOL, DECIMAL, JSON
+from ...model.types import BOOL, DECIMAL, INT, JSON
 from ...query.ast import (
     EVERYTHING,
     NOTHING,
@@ -51,6 +51,7 @@ from ...query.evaluate import compile_local, plain
 from ...query.intervals import Interval, hull, meet, of_cond
 from ...query.order import Order
 from ...query.prepare import junction, negate, simplify
+from ...store.fexpr import F, linear
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
 from .codec import AttrCodec, esc_s
@@ -530,11 +531,53 @@ class DynamoCore:
         """The companion-table key of the sequence counter."""
         return {AUX_KEY: {"S": f"seq\x1f{self.seq}"}}
 
+    def native_fexpr(self, values: dict[str, Any]) -> bool:
+        """True when ``update_expr`` writes these ``F`` expressions in the ``SET`` itself:
+        each an int ``±F(x) + c`` (DynamoDB adds and subtracts operands, never
+        multiplies), and no unique attribute changes (that write reads first anyway)."""
+        return not any(n in self.unique for n in values) and all(
+            not isinstance(v, F) or (self.meta.attrs[n].kind == INT and linear(v) is not None)
+            for n, v in values.items())
+
+    def fexpr_bounds(self, values: dict[str, Any], ex: Expr) -> list[str]:
+        """Conditions keeping every ``F`` result inside its ``ge`` / ``le`` and 64 bits:
+        the bounds of ``±x + c`` moved onto ``x`` (computed here), as the condition
+        sees the values before the update."""
+        out = []
+        for n, v in values.items():
+            if not isinstance(v, F):
+                continue
+            lin = linear(v)
+            assert lin is not None
+            x, k, c = lin
+            assert x is not None
+            a = self.meta.attrs[n]
+            lo = Decimal(-(2**63)) if a.ge is None else max(Decimal(str(a.ge)), Decimal(-(2**63)))
+            hi = Decimal(2**63 - 1) if a.le is None else min(Decimal(str(a.le)),
+                                                               Decimal(2**63 - 1))
+            # x + c in [lo, hi] <=> x in [lo - c, hi - c]; c - x in [lo, hi] <=> x in [c - hi, c - lo]
+            xlo, xhi = (lo - c, hi - c) if k == 1 else (c - hi, c - lo)
+            out.append(f"{ex.n(x)} BETWEEN {ex.v({'N': str(xlo)})} AND {ex.v({'N': str(xhi)})}")
+        return out
+
+    def _fexpr_set(self, v: F, ex: Expr) -> str:
+        """The right side of ``SET #t = ...`` for a ``native_fexpr`` expression."""
+        lin = linear(v)
+        assert lin is not None
+        x, k, c = lin
+        assert x is not None
+        if k == -1:
+            return f"{ex.v({'N': str(c)})} - {ex.n(x)}"
+        return ex.n(x) if c == 0 else f"{ex.n(x)} + {ex.v({'N': str(c)})}"
+
     def update_expr(self, values: dict[str, Any], ex: Expr) -> str:
-        """``SET ... REMOVE ...`` for changes (None removes the attribute)."""
+        """``SET ... REMOVE ...`` for changes (None removes the attribute; an ``F``
+        expression, see ``native_fexpr``, is computed by the ``SET``)."""
         sets, removes = [], []
         for n, v in values.items():
-            if v is None:
+            if isinstance(v, F):
+                sets.append(f"{ex.n(n)} = {self._fexpr_set(v, ex)}")
+            elif v is None:
                 removes.append(ex.n(n))
                 if n in self.decimals:
                     removes.append(ex.n(n + "~d"))

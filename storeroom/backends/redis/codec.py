@@ -315,6 +315,12 @@ def _enum_value(v: Any) -> Any:
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
+def doc_value(a: Attr, v: Any) -> str:
+    """The JSON of one attribute's value, as ``doc_codec``'s ``encode`` writes it."""
+    to = _to_doc(a)
+    return _dumps(v if v is None or to is None else to(v))
+
+
 def doc_codec(meta: ModelMeta) -> tuple[Callable[[dict[str, Any]], str],
                                          Callable[[Any], dict[str, Any]],
                                          Callable[[Any], Any]]:

@@ -28,17 +28,18 @@ from urllib.parse import quote
 
 from ...errors import BackendError, Conflict
 from ...model.stored import ModelMeta
-from ...model.types import DECIMAL, FLOAT, STR
+from ...model.types import DECIMAL, FLOAT, INT, STR
 from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
 from ...query.evaluate import compile_local
 from ...query.intervals import LexInterval, meet_all_lex, meet_lex
 from ...query.order import Order
 from ...query.prepare import simplify
+from ...store.fexpr import Expr, F
 from ...store.plan import Split, split_filter
 from ...store.types import PreparedEdit
 from ..batch import simulate
 from ..common import Outcome, make_store_meta
-from .codec import Dec, Enc, Skip, doc_codec, enc_int, sort_codec, succ, text_prefix
+from .codec import Dec, Enc, Skip, doc_codec, doc_value, enc_int, sort_codec, succ, text_prefix
 
 NATIVE_OPS = frozenset({"eq", "in", "lt", "lte", "gt", "gte", "range", "isnull", "startswith"})
 RANGE_OPS = NATIVE_OPS
@@ -115,6 +116,117 @@ return 0
 """
 CREATE_SHA = hashlib.sha1(CREATE_LUA.encode()).hexdigest()
 
+
+
+# An update of int ``F`` expressions by key, evaluated here so that it is one atomic run
+# (no read first). KEYS[1] = the item; ARGV = nt, then per target: name, lo, hi (''
+# unbounded), ntok, RPN tokens ('r' name | 'c' number | op). The item's JSON is scanned for
+# its top-level number fields and the results spliced in, so every other byte is kept.
+# Then np, and per plain change: name, its JSON. Returns {0, new doc}, {1} missing, {2, doc} a result out of bounds (nothing written),
+# {3} not exact in Lua's doubles (beyond 2^53): the caller takes the guarded path.
+FEXPR_LUA = """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return {1} end
+-- the span of each top-level value: {first, last}
+local vals = {}
+local i, n, depth, key, want, vkey, vstart = 1, #doc, 0, nil, false, nil, 0
+local function str_end(j)
+  j = j + 1
+  while true do
+    local c = string.byte(doc, j)  -- 92: a backslash, 34: the closing quote
+    if c == 92 then j = j + 2 elseif c == 34 then return j else j = j + 1 end
+  end
+end
+while i <= n do
+  local ch = string.sub(doc, i, i)
+  if ch == '"' then
+    local j = str_end(i)
+    if depth == 1 and want then key = string.sub(doc, i + 1, j - 1); want = false
+    elseif depth == 1 and key then vals[key] = {i, j}; key = nil end
+    i = j + 1
+  elseif ch == '{' or ch == '[' then
+    if depth == 1 and key then vkey = key; vstart = i; key = nil end
+    depth = depth + 1
+    if depth == 1 then want = true end
+    i = i + 1
+  elseif ch == '}' or ch == ']' then
+    depth = depth - 1
+    if depth == 1 and vkey then vals[vkey] = {vstart, i}; vkey = nil end
+    i = i + 1
+  elseif ch == ',' then
+    if depth == 1 then want = true end
+    i = i + 1
+  elseif depth == 1 and key and ch ~= ':' then
+    local s, e = string.find(doc, '^[-0-9.eE+a-z]+', i)
+    vals[key] = {s, e}; key = nil
+    i = e + 1
+  else i = i + 1 end
+end
+local BIG = 9007199254740992
+local function num(name)
+  local v = vals[name]
+  if not v then return nil end
+  local text = string.sub(doc, v[1], v[2])
+  if not string.find(text, '^-?%d+$') then return nil end
+  local x = tonumber(text)
+  if math.abs(x) >= BIG then return nil end
+  return x
+end
+local a = 2
+local out = {}
+for t = 1, tonumber(ARGV[1]) do
+  local name, lo, hi = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local ntok = tonumber(ARGV[a + 3]); a = a + 4
+  local st = {}
+  for k = 1, ntok do
+    local tok = ARGV[a]; a = a + 1
+    if tok == 'r' then
+      local x = num(ARGV[a]); a = a + 1
+      if x == nil then return {3} end
+      st[#st + 1] = x
+    elseif tok == 'c' then st[#st + 1] = tonumber(ARGV[a]); a = a + 1
+    else
+      local r = st[#st]; st[#st] = nil
+      local l = st[#st]
+      if tok == '+' then l = l + r elseif tok == '-' then l = l - r else l = l * r end
+      if math.abs(l) >= BIG then return {3} end
+      st[#st] = l
+    end
+  end
+  local r = st[1]
+  if (lo ~= '' and r < tonumber(lo)) or (hi ~= '' and r > tonumber(hi)) then
+    return {2, doc}
+  end
+  if num(name) == nil then return {3} end
+  out[#out + 1] = {vals[name][1], vals[name][2], string.format('%.0f', r)}
+end
+for p = 1, tonumber(ARGV[a]) do
+  local v = vals[ARGV[a + 1]]
+  if not v then return {3} end
+  out[#out + 1] = {v[1], v[2], ARGV[a + 2]}
+  a = a + 2
+end
+table.sort(out, function(p, q) return p[1] > q[1] end)
+for _, o in ipairs(out) do
+  doc = string.sub(doc, 1, o[1] - 1) .. o[3] .. string.sub(doc, o[2] + 1)
+end
+redis.call('SET', KEYS[1], doc)
+return {0, doc}
+"""
+FEXPR_SHA = hashlib.sha1(FEXPR_LUA.encode()).hexdigest()
+
+
+def rpn(expr: Any, out: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """``expr`` (ints, ``F`` s and ``+ - *``) as the tokens of ``FEXPR_LUA``."""
+    if type(expr) is Expr:
+        rpn(expr.left, out)
+        rpn(expr.right, out)
+        out.append((expr.op,))
+    elif type(expr) is F:
+        out.append(("r", expr.name))
+    else:
+        out.append(("c", str(expr)))
+    return out
 
 
 def _canonical(codec: tuple[Enc, Skip, Dec]) -> Any:
@@ -671,6 +783,31 @@ class RedisCore:
             if top is not None:
                 p.write("max", self.seq_key, str(top))
         return BatchPlan(outcomes, p if p.nw else None, False, setters)
+
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``FEXPR_LUA`` writes this update alone: every ``F`` expression of
+        an int attribute and no change to an indexed or unique attribute (the script
+        rewrites the item only). With a precondition, the backend reads the item, checks
+        it and writes the results guarded by the JSON it read (two round trips)."""
+        attrs = self.meta.attrs
+        return all(
+            (not isinstance(v, F) or attrs[n].kind == INT) and n not in self.ix
+            and n not in self.uq for n, v in values.items())
+
+    def fexpr_args(self, key: tuple[Any, ...], values: dict[str, Any]) -> list[Any]:
+        """``numkeys, *keys, *argv`` of ``FEXPR_LUA`` for a ``native_fexpr`` update."""
+        exprs = {n: v for n, v in values.items() if isinstance(v, F)}
+        plain = {n: v for n, v in values.items() if not isinstance(v, F)}
+        argv: list[Any] = [str(len(exprs))]
+        for n, v in exprs.items():
+            a = self.meta.attrs[n]
+            toks = rpn(v, [])
+            argv += (n, "" if a.ge is None else repr(a.ge), "" if a.le is None else repr(a.le),
+                     str(len(toks)), *(t for tok in toks for t in tok))
+        argv.append(str(len(plain)))
+        for n, v in plain.items():
+            argv += (n, doc_value(self.meta.attrs[n], v))
+        return [1, self.item_key(key), *argv]
 
     def guard_failure(self, p: Program, g: int) -> tuple[str, Conflict | None]:
         """What a failed guard means: ("retry", None) or ("conflict", Conflict)."""

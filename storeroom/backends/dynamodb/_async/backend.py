@@ -19,6 +19,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
 from ....query.prepare import simplify
+from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...batch import kept_names, simulate, written_names
@@ -425,22 +426,45 @@ class AsyncDynamoBackend:
         moving = [a for a in core.unique if a in values]
         if moving or (pre is not None and not core.split(pre).all_native):
             return await self._update_checked(key, values, pre, moving)
-        ex = Expr()
-        cond = core.exists_cond(ex)
-        if pre is not None:
-            compiled = core.compiler.compile(core.normalize(pre), ex)
-            if compiled is False:
-                return None
-            if compiled is not True:
-                cond = f"{cond} AND {compiled}"
-        params = {"TableName": core.table, "Key": core.key_av(key),
-                  "UpdateExpression": core.update_expr(values, ex),
-                  "ConditionExpression": cond, "ReturnValues": "ALL_NEW", **ex.params()}
-        try:
-            r = await self._call("update_item", params, expect=(CCF,))
-        except Expected:
-            return None
-        return core.build(r["Attributes"])
+        expr = has_expr(values)
+        for _ in range(RETRIES):
+            ex = Expr()
+            cond = core.exists_cond(ex)
+            if pre is not None:
+                compiled = core.compiler.compile(core.normalize(pre), ex)
+                if compiled is False:
+                    return None
+                if compiled is not True:
+                    cond = f"{cond} AND {compiled}"
+            if expr:  # F results inside their bounds: part of the one conditional write
+                cond = " AND ".join([cond, *core.fexpr_bounds(values, ex)])
+            params = {"TableName": core.table, "Key": core.key_av(key),
+                      "UpdateExpression": core.update_expr(values, ex),
+                      "ConditionExpression": cond, "ReturnValues": "ALL_NEW", **ex.params()}
+            try:
+                r = await self._call("update_item", params, expect=(CCF,))
+            except Expected:
+                if not expr:
+                    return None
+                # refused: missing, precondition failed, or a result out of bounds; one
+                # read tells which (and a value changed since: write again)
+                raw = await self._get_raw(key)
+                if raw is None:
+                    return None
+                item = core.build(raw)
+                if pre is not None and not compile_local(pre)(item):
+                    return None
+                resolve(core.meta, values, item)  # raises ValidationError when out
+                continue
+            return core.build(r["Attributes"])
+        raise BackendError(f"update on {core.table}: the item kept changing under the check")
+
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``update`` writes these ``F`` expressions in one ``UpdateItem``
+        (``SET #a = #x + :c``, bounds in its condition): int ``±F(x) + c`` only, and a
+        native precondition; others the store writes guarded by the values read."""
+        return (pre is None or self.core.split(pre).all_native) and \
+            self.core.native_fexpr(values)
 
     async def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any],
                               pre: Node | None, moving: list[str]) -> Any:

@@ -15,6 +15,7 @@ from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, 
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
 from ...bookkeeping import new_secret, secret_bytes
@@ -22,6 +23,8 @@ from ...common import Outcome, duplicate
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
+    FEXPR_LUA,
+    FEXPR_SHA,
     LUA,
     LUA_SHA,
     MAX_RETRIES,
@@ -196,13 +199,64 @@ class RedisBackend:
             out[core.keystr(tuple(key))] = None
         return list(out)
 
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
+        """True when ``update`` evaluates these ``F`` expressions in one script run
+        (``RedisCore.native_fexpr``); others the store writes guarded by the values read."""
+        return self.core.native_fexpr(values, pre)
+
     def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
-        """Apply changes (read, check precondition, guarded write); None if missing."""
+        """Apply changes (read, check precondition, guarded write); None if missing.
+        ``F`` expressions (``native_fexpr``): one script run evaluates and writes them."""
+        if has_expr(values):
+            return self._update_fexpr(key, values, pre)
         e = PreparedEdit("update", key, values, pre, 0)
         (o,) = self._write([e], self._keystrs([e]), "update")
         if not o[0] and o[2] == "duplicate_key":
             raise Conflict(o[3])
         return o[1]
+
+    def _update_fexpr(self, key: tuple[Any, ...], values: dict[str, Any],
+                            pre: Node | None) -> Any:
+        """An update with ``F`` expressions (``native_fexpr``): one ``FEXPR_LUA`` run
+        without a precondition; with one (or a value beyond 2^53), read, checked,
+        resolved here and written guarded by the JSON read."""
+        core = self.core
+        if pre is None:
+            args = core.fexpr_args(key, values)
+            try:
+                try:
+                    r = self.r.evalsha(FEXPR_SHA, *args)
+                except NoScriptError:
+                    r = self.r.eval(FEXPR_LUA, *args)
+            except RedisError as exc:
+                raise _wrap(exc, f"update {self._name}") from exc
+            code = int(r[0])
+            if code == 0:
+                return core.build(r[1])
+            if code == 1:
+                return None
+            if code == 2:  # a result out of bounds: the error names it (nothing written)
+                resolve(core.meta, values, core.values(r[1]))
+        keep = None if pre is None else compile_local(pre)
+        for _ in range(MAX_RETRIES):
+            try:
+                (raw,) = self._mget([core.item_key(key)])
+            except RedisError as exc:
+                raise _wrap(exc, f"update {self._name}") from exc
+            if raw is None or (keep is not None and not keep(core.build(raw))):
+                return None
+            e = PreparedEdit("update", key, resolve(core.meta, values, core.values(raw)),
+                             None, 0)
+            plan = core.plan([e], {core.keystr(key): raw})
+            if plan.failed or plan.program is None:
+                return plan.outcomes[0][1]
+            try:
+                g = self._run(plan.program)
+            except RedisError as exc:
+                raise _wrap(exc, f"update {self._name}") from exc
+            if not g:
+                return plan.outcomes[0][1]
+        raise too_busy(f"update {self._name}")
 
     def upsert(self, values: dict[str, Any]) -> Any:
         """Create or fully update the item at the key: read, then one guarded script
