@@ -147,6 +147,19 @@ def emit(logs: Any, rec: QueryRecord) -> None:
     _emit(logs, rec, None)
 
 
+def _done(logs: Any, site: Site, engine: str | None, statement: str, params: Any,
+          t0: float, collection: str | None, result: Any,
+          rows: Callable[[Any], int | None] | None, error: BaseException | None) -> None:
+    """Record one finished round trip (``error`` set when it raised)."""
+    elapsed = time.perf_counter() - t0
+    if error is not None:
+        _emit(logs, QueryRecord(site.backend, engine, statement, params, elapsed, None,
+                                collection or site.collection, type(error).__name__), None)
+    else:
+        _emit(logs, QueryRecord(site.backend, engine, statement, params, elapsed,
+                                _count(result, rows), collection or site.collection), result)
+
+
 def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
              rows: Callable[[T], int | None] | None = None,
              collection: str | None = None) -> T:
@@ -159,14 +172,10 @@ def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
         result = call()
     except BaseException as e:
         OBSERVERS.reset(token)
-        _emit(logs, QueryRecord(site.backend, engine, statement, params,
-                                time.perf_counter() - t0, None,
-                                collection or site.collection, type(e).__name__), None)
+        _done(logs, site, engine, statement, params, t0, collection, None, rows, e)
         raise
     OBSERVERS.reset(token)
-    _emit(logs, QueryRecord(site.backend, engine, statement, params,
-                            time.perf_counter() - t0, _count(result, rows),
-                            collection or site.collection), result)
+    _done(logs, site, engine, statement, params, t0, collection, result, rows, None)
     return result
 
 
@@ -183,14 +192,10 @@ async def async_observed(site: Site, statement: str, params: Any,
         result = await call()
     except BaseException as e:
         OBSERVERS.reset(token)
-        _emit(logs, QueryRecord(site.backend, engine, statement, params,
-                                time.perf_counter() - t0, None,
-                                collection or site.collection, type(e).__name__), None)
+        _done(logs, site, engine, statement, params, t0, collection, None, rows, e)
         raise
     OBSERVERS.reset(token)
-    _emit(logs, QueryRecord(site.backend, engine, statement, params,
-                            time.perf_counter() - t0, _count(result, rows),
-                            collection or site.collection), result)
+    _done(logs, site, engine, statement, params, t0, collection, result, rows, None)
     return result
 
 
