@@ -264,18 +264,21 @@ class AsyncStore(Generic[T]):
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
         order = parse_order(m, order_by)
-        fp = fingerprint(m.name, node, order)
         position = None
         if after is not None:
             keys = self._keys or await self._cursor_keys()
-            position = decode_cursor(after, fp, m, order, keys)
+            position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
         items = await self._fetch(node, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or await self._cursor_keys()
-            return Page(items, encode_cursor(fp, order_values(items[-1], order), keys))
+            # signed when first read (most pages are never continued); the last item's
+            # order values are taken now, before anyone can change the item
+            last = order_values(items[-1], order)
+            return Page.signed_later(items, lambda: encode_cursor(
+                fingerprint(m.name, node, order), last, keys))
         return Page(items, None)
 
     async def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
