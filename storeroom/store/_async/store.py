@@ -285,15 +285,23 @@ class AsyncStore(Generic[T]):
                          limit: int | None = None, query: str | None = None,
                          **lookups: Any) -> AsyncIterator[T]:
         """Every matching item, page by page (``limit`` is the page size)."""
-        after = None
+        m = self._m
+        limit = check_limit(limit, self._max_page)
+        node = build_filter(m, where, query, lookups)
+        order = parse_order(m, order_by)
+        # pages continue from the last item's order values, as a cursor would, without
+        # signing and verifying one (nor reading the cursor secret)
+        position = None
         while True:
-            page = await self.search(where, order_by=order_by, limit=limit, after=after,
-                                     query=query, **lookups)
-            for item in page.items:
+            items = await self._fetch(node, order, limit + 1, position)
+            more = len(items) > limit
+            if more:
+                items = items[:limit]
+                position = order_values(items[-1], order)
+            for item in items:
                 yield item
-            if page.next is None:
+            if not more:
                 return
-            after = page.next
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
