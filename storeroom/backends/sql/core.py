@@ -110,7 +110,7 @@ class SqlCore:
         self.sql_delete = self.compile(self.table.delete().where(self.key_where()))
         self._batch_sql: dict[int, Sql] = {}
         self.array_batch = dialect == "postgresql"  # batch_sql binds one array
-        self._update_sql: dict[tuple[str, ...], Sql] = {}
+        self._update_sql: dict[tuple[str, ...], tuple[Sql, Callable[..., Any]]] = {}
         # lists compile to expanding parameters, spread when a statement runs
         self.expanding = dialect == "mysql"
 
@@ -202,13 +202,50 @@ class SqlCore:
 
     def update_key_sql(self, names: tuple[str, ...]) -> Sql:
         """UPDATE of these attributes by key (RETURNING the row where the dialect can)."""
-        sql = self._update_sql.get(names)
-        if sql is None:
+        return self.update_by_key(names)[0]
+
+    def update_by_key(self, names: tuple[str, ...]
+                      ) -> tuple[Sql, Callable[[tuple[Any, ...], dict[str, Any]], Any]]:
+        """``update_key_sql(names)`` and a generated ``(key, values) -> parameters``
+        function for it (the values encoded, in the statement's order)."""
+        got = self._update_sql.get(names)
+        if got is None:
             stmt = self.table.update().where(self.key_where()).values(
                 {n: sa.bindparam(f"s_{n}") for n in names})
             sql = self.compile(stmt.returning(*self.cols) if self.returning else stmt)
-            self._update_sql[names] = sql
-        return sql
+            got = self._update_sql[names] = (sql, self._update_encoder(sql, names))
+        return got
+
+    def _update_encoder(self, sql: Sql, names: tuple[str, ...]
+                        ) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+        env: dict[str, Any] = {}
+        parts: dict[str, str] = {}
+        for i, n in enumerate(names):
+            conv = self.enc.get(n)
+            if conv is None:
+                parts[f"s_{n}"] = f"v[{n!r}]"
+            else:
+                env[f"c{i}"] = conv
+                parts[f"s_{n}"] = f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))"
+        for i, n in enumerate(self.key_names):
+            conv = self.enc.get(n)
+            if conv is None:
+                parts[f"k{i}"] = f"key[{i}]"
+            else:
+                env[f"kc{i}"] = conv
+                parts[f"k{i}"] = f"kc{i}(key[{i}])"
+        order, extra = sql[1], sql[2]
+        if extra:
+            env["extra"] = extra
+            parts.update({k: f"extra[{k!r}]" for k in extra})
+        if order is not None:
+            body = "(" + ", ".join(parts[n] for n in order) + ",)"
+        else:
+            body = "{" + ", ".join(f"{k!r}: {p}" for k, p in parts.items()) + "}"
+        src = f"def params(key, v):\n    return {body}\n"
+        compile_generated(src, env, f"update_encoder[{self.dialect_name}]", self.meta.cls)
+        fn: Callable[[tuple[Any, ...], dict[str, Any]], Any] = env["params"]
+        return fn
 
     def batch_sql(self, n: int) -> Sql:
         """SELECT of ``n`` single-attribute keys (parameters in key order)."""

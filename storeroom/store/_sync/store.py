@@ -219,8 +219,8 @@ class Store(Generic[T]):
                 values = update_changes(m, changes)
         except NoSuchKey:
             return None
-        pre = self._precondition(precondition)
-        if pre == NOTHING:
+        pre = None if precondition is None else self._precondition(precondition)
+        if pre is not None and pre == NOTHING:
             return None
         b = self._b
         if has_expr(values):

@@ -479,13 +479,21 @@ class AsyncSqlBackend:
                 return None
             return item
         names = tuple(values)
-        if pre is None:
-            sql = core.update_key_sql(names)
-            named = core.key_params(key)
-        else:
-            sql, pvals = core.where_sql("update_key", pre, names=names)
-            named = core.named(pvals)
-            named.update(core.key_params(key))
+        if pre is None:  # the common case: a prebuilt statement and parameter encoder
+            sql, encode = core.update_by_key(names)
+            try:
+                if core.returning:
+                    row = await d.one(sql[0], encode(key, values))
+                    return None if row is None else core.build_returned(row)
+                changed = await d.run(sql[0], encode(key, values))
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+                raise wrap_error(exc, f"update {core.meta.name}") from exc
+            return None if changed == 0 else await self._read(d, key)
+        sql, pvals = core.where_sql("update_key", pre, names=names)
+        named = core.named(pvals)
+        named.update(core.key_params(key))
         enc = core.encode(values)
         for n in names:
             named[f"s_{n}"] = enc[n]
