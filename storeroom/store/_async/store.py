@@ -77,6 +77,7 @@ class AsyncStore(Generic[T]):
         self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
+        self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
         self._unclosed = watch_unclosed(self, backend)
 
     def __repr__(self) -> str:
@@ -263,7 +264,7 @@ class AsyncStore(Generic[T]):
         m = self._m
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
-        order = parse_order(m, order_by)
+        order = self._order(order_by)
         position = None
         if after is not None:
             keys = self._keys or await self._cursor_keys()
@@ -288,7 +289,7 @@ class AsyncStore(Generic[T]):
         m = self._m
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
-        order = parse_order(m, order_by)
+        order = self._order(order_by)
         # pages continue from the last item's order values, as a cursor would, without
         # signing and verifying one (nor reading the cursor secret)
         position = None
@@ -546,6 +547,23 @@ class AsyncStore(Generic[T]):
             keys = CursorKeys((await self._b.cursor_secret(),))
         self._keys = keys
         return keys
+
+    def _order(self, order_by: Any) -> Order:
+        """``parse_order`` of ``order_by``, remembered for an order_by of names (a str, or
+        a list or tuple of them: the common case, validated once)."""
+        if type(order_by) is str:
+            key: Any = order_by
+        elif (type(order_by) is tuple or type(order_by) is list) and all(
+                type(n) is str for n in order_by):
+            key = tuple(order_by)
+        else:
+            return parse_order(self._m, order_by)
+        order = self._orders.get(key)
+        if order is None:
+            order = parse_order(self._m, order_by)
+            if len(self._orders) < 256:
+                self._orders[key] = order
+        return order
 
     def _precondition(self, precondition: Any) -> Node | None:
         if precondition is None:
