@@ -3,13 +3,15 @@ a MongoDB client the user passes in are all recorded as the rest of the round tr
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from storeroom import QueryLog, stored
+from storeroom import QueryLog, StoreroomError, field, open_async_store, open_store, stored
 from storeroom.context import AsyncDataManager, DataManager
+from tests.servers import require, skip_or_fail
 
 
 @stored
@@ -90,3 +92,141 @@ async def test_async_context_savepoint_is_recorded(tmp_path: Path) -> None:
     assert _words(log) == ["BEGIN", "SAVEPOINT", "INSERT", "RELEASE SAVEPOINT",
                            "SAVEPOINT", "INSERT", "ROLLBACK TO SAVEPOINT", "COMMIT"], \
         log.statements()
+
+
+# ---- 2. DDL ---------------------------------------------------------------------------
+
+@stored
+class Indexed:
+    id: int
+    name: str = field(default="", max_length=40, index=True)
+
+
+def _sql_url(server: str, tmp_path: Path, name: str) -> str:
+    if server == "sqlite":
+        return f"sqlite:///{tmp_path}/{name}.db"
+    from storeroom.backends.sql import testing
+    require(server)
+    return testing.fresh_url(server, f"{name}{uuid.uuid4().hex[:8]}")
+
+
+def _check_ddl(log: QueryLog, system: str) -> None:
+    mine = [r for r in log.records if r.backend == system]
+    words = [r.statement.split()[0].upper() for r in mine]
+    create = [r for r in mine if r.statement.startswith("CREATE TABLE")]
+    index = [r for r in mine if r.statement.startswith("CREATE INDEX")]
+    assert create and "indexed" in create[0].statement, log.statements()
+    assert index and "name" in index[0].statement, log.statements()
+    # the DDL's own transaction: BEGIN first, COMMIT after the DDL, then the INSERT
+    assert words[0] == "BEGIN" and words[-1] == "INSERT", words
+    assert words.index("COMMIT") > mine.index(index[-1]), words
+    assert {r.collection for r in create + index} == {"indexed"}
+    assert all(r.error is None for r in mine) and {r.engine for r in mine} == {None}
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgres", "mysql"])
+def test_sql_lazy_ddl_is_recorded(server: str, tmp_path: Path) -> None:
+    url = _sql_url(server, tmp_path, "ddl")
+    system = {"postgres": "postgresql"}.get(server, server)
+    with QueryLog() as log:
+        s = open_store(Indexed, url)
+        try:
+            s.create(Indexed(id=1, name="a"))
+        finally:
+            s.close()
+    _check_ddl(log, system)
+
+
+async def test_async_sql_lazy_ddl_is_recorded(tmp_path: Path) -> None:
+    async with QueryLog() as log:
+        s = open_async_store(Indexed, f"sqlite:///{tmp_path}/addl.db")
+        try:
+            await s.create(Indexed(id=1, name="a"))
+        finally:
+            await s.close()
+    _check_ddl(log, "sqlite")
+
+
+def test_sql_ddl_in_a_context_names_the_engine(tmp_path: Path) -> None:
+    dm = DataManager()
+    dm.add_engine("primary", f"sqlite:///{tmp_path}/cddl.db")
+    dm.register_models(Indexed)
+    try:
+        with QueryLog() as log, dm.context() as ctx:
+            ctx.store(Indexed).create(Indexed(id=1))
+    finally:
+        dm.close()
+    ddl = [r for r in log.records if r.statement.startswith("CREATE")]
+    assert len(ddl) == 2 and {r.engine for r in ddl} == {"primary"}, log.statements()
+
+
+def test_a_failed_ddl_statement_is_recorded_with_its_error(tmp_path: Path) -> None:
+    import sqlite3
+    path = tmp_path / "bad.db"
+    raw = sqlite3.connect(path)
+    # the name of the model's index is taken (on another table): CREATE INDEX fails
+    raw.execute("CREATE TABLE other (x INTEGER)")
+    raw.execute(f"CREATE INDEX {_index_name()} ON other (x)")
+    raw.close()
+    with QueryLog() as log:
+        s = open_store(Indexed, f"sqlite:///{path}")
+        try:
+            with pytest.raises(StoreroomError):
+                s.create(Indexed(id=1))
+        finally:
+            s.close()
+    failed = [r for r in log.records if r.error]
+    assert failed and failed[0].statement.startswith("CREATE INDEX"), log.records
+    assert failed[0].error == "OperationalError"
+    assert log.statements()[-1] == "ROLLBACK", log.statements()
+
+
+def _index_name() -> str:
+    with QueryLog() as log:
+        s = open_store(Indexed, "sqlite://")
+        s.create_tables()
+        s.close()
+    made = [r.statement for r in log.records if r.statement.startswith("CREATE INDEX")]
+    return made[0].split()[2]
+
+
+def test_the_bookkeeping_table_is_recorded(tmp_path: Path) -> None:
+    s = open_store(Indexed, f"sqlite:///{tmp_path}/bk.db")
+    try:
+        s.create(Indexed(id=1))
+        s.create(Indexed(id=2))
+        with QueryLog() as log:
+            assert s.search(limit=1).next is not None  # a cursor: the secret is made
+    finally:
+        s.close()
+    meta = [r for r in log.records if r.collection == "storeroom_meta"]
+    assert any(r.statement.startswith("CREATE TABLE IF NOT EXISTS storeroom_meta")
+               for r in meta), log.statements()
+    assert any(r.statement.startswith("INSERT") for r in meta), log.statements()
+
+
+_DDL_SERVERS = {
+    "mongodb": ("storeroom.backends.mongodb.testing", (), "mongodb", "createIndexes"),
+    "dynamodb": ("storeroom.backends.dynamodb.testing", ("dynamodb",), "aws.dynamodb",
+                 "CreateTable"),
+}
+
+
+@pytest.mark.parametrize("backend", sorted(_DDL_SERVERS))
+def test_store_backend_ddl_is_recorded(backend: str) -> None:
+    import importlib
+
+    module, args, system, ddl = _DDL_SERVERS[backend]
+    testing = importlib.import_module(module)
+    reason = testing.unavailable_reason(*args)
+    if reason:
+        skip_or_fail(f"{backend}: {reason}")
+    url = testing.fresh_url(*args, f"ddl{uuid.uuid4().hex[:8]}")
+    with QueryLog() as log:
+        s = open_store(Indexed, url)
+        try:
+            s.create(Indexed(id=1, name="a"))
+        finally:
+            s.close()
+    made = [r for r in log.records if r.statement == ddl]
+    assert made and {r.backend for r in made} == {system}, log.statements()
