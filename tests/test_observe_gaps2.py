@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,3 +231,77 @@ def test_store_backend_ddl_is_recorded(backend: str) -> None:
             s.close()
     made = [r for r in log.records if r.statement == ddl]
     assert made and {r.backend for r in made} == {system}, log.statements()
+
+
+# ---- 3. a user's MongoDB client -------------------------------------------------------
+
+def _mongo_url() -> str:
+    from storeroom.backends.mongodb import testing
+    reason = testing.unavailable_reason()
+    if reason:
+        skip_or_fail(f"mongodb: {reason}")
+    return testing.fresh_url(f"uc{uuid.uuid4().hex[:8]}")
+
+
+def _mongo_commands(log: QueryLog) -> list[str]:
+    return [r.statement for r in log.records if r.backend == "mongodb"]
+
+
+def test_a_users_mongo_client_is_observed() -> None:
+    from pymongo import MongoClient
+    url = _mongo_url()
+    client: MongoClient[Any] = MongoClient(url)  # made without storeroom's listener
+    try:
+        s = open_store(Part, url, client=client)
+        s.create(Part(id=0))  # the collection made before the log opens
+        with QueryLog() as log:
+            s.create(Part(id=1))
+            assert s.read(1) == Part(id=1)
+        # one record per command: a second store on the client adds no second listener
+        other = open_store(Indexed, url, client=client)
+        with QueryLog() as again:
+            s.read(1)
+        other.close()
+        s.close()
+    finally:
+        client.close()
+    assert _mongo_commands(log) == ["insert", "find"], log.statements()
+    assert {r.collection for r in log.records} == {"part"}
+    assert _mongo_commands(again) == ["find"], again.statements()
+
+
+async def test_a_users_async_mongo_client_is_observed() -> None:
+    from pymongo import AsyncMongoClient
+    url = _mongo_url()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(url)
+    try:
+        s = open_async_store(Part, url, client=client)
+        await s.create(Part(id=0))
+        async with QueryLog() as log:
+            await s.create(Part(id=1))
+            assert await s.read(1) == Part(id=1)
+        await s.close()
+    finally:
+        await client.close()
+    assert _mongo_commands(log) == ["insert", "find"], log.statements()
+
+
+def test_a_users_mongo_client_as_an_engine_option_is_observed() -> None:
+    from pymongo import MongoClient
+    url = _mongo_url()
+    client: MongoClient[Any] = MongoClient(url)
+    dm = DataManager()
+    dm.add_engine("docs", url, client=client)
+    dm.register_models(Part)
+    try:
+        with dm.context() as ctx:
+            ctx.store(Part).create(Part(id=0))
+        with QueryLog() as log, dm.context() as ctx:
+            assert ctx.store(Part).read(0) == Part(id=0)
+    finally:
+        dm.close()
+        client.close()
+    mine = [r for r in log.records if r.backend == "mongodb"]
+    # the read, then the context's commitTransaction (when the server runs transactions)
+    assert [r.statement for r in mine][:1] == ["find"], mine
+    assert {r.engine for r in mine} == {"docs"}, mine
