@@ -305,3 +305,45 @@ def test_a_users_mongo_client_as_an_engine_option_is_observed() -> None:
     # the read, then the context's commitTransaction (when the server runs transactions)
     assert [r.statement for r in mine][:1] == ["find"], mine
     assert {r.engine for r in mine} == {"docs"}, mine
+
+
+def test_sql_ddl_in_the_contexts_own_transaction_is_recorded(tmp_path: Path) -> None:
+    # SQLite: a context holding the writer creates tables in its own transaction
+    dm = DataManager()
+    dm.add_engine("primary", f"sqlite:///{tmp_path}/held.db")
+    dm.register_models(Part)
+    try:
+        with dm.context() as ctx:
+            ctx.store(Part).create(Part(id=0))
+        dm.register_models(Indexed)
+        with QueryLog() as log, dm.context() as ctx:
+            ctx.store(Part).create(Part(id=1))  # the context holds the connection now
+            ctx.store(Indexed).create(Indexed(id=1))
+    finally:
+        dm.close()
+    words = _words(log)
+    assert words[:2] == ["BEGIN", "INSERT"] and words[-2:] == ["INSERT", "COMMIT"], words
+    assert words.count("BEGIN") == 1 and "CREATE" in words, log.statements()
+    assert {r.engine for r in log.records} == {"primary"}
+
+
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+def test_a_context_savepoint_is_recorded_on_servers(server: str, tmp_path: Path) -> None:
+    url = _sql_url(server, tmp_path, "sp")
+    dm = DataManager()
+    dm.add_engine("primary", url)
+    dm.register_models(Part)
+    try:
+        with dm.context() as ctx:
+            ctx.store(Part).create(Part(id=0))
+        with QueryLog() as log, dm.context() as ctx:
+            with ctx.savepoint():
+                ctx.store(Part).create(Part(id=1))
+            with pytest.raises(RuntimeError), ctx.savepoint():
+                ctx.store(Part).create(Part(id=2))
+                raise RuntimeError("undo")
+    finally:
+        dm.close()
+    assert _words(log, {"postgres": "postgresql"}.get(server, server)) == [
+        "BEGIN", "SAVEPOINT", "INSERT", "RELEASE SAVEPOINT", "SAVEPOINT", "INSERT",
+        "ROLLBACK TO SAVEPOINT", "COMMIT"], log.statements()
