@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
+from ....observe import OBSERVERS, Site
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -13,11 +14,19 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...bookkeeping import BOOKKEEPING
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
+from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from .driver import AsyncDriver, AsyncPooledSource, is_integrity_error, wrap_error
+
+
+def _in_savepoint(conn: Any) -> bytes:
+    """``load_secret`` in a savepoint of ``conn``'s open transaction."""
+    with conn.begin_nested():
+        return load_secret(conn)
 
 
 class AsyncSqlTransaction:
@@ -188,19 +197,24 @@ class AsyncSqlBackend:
         secret = cached_secret(engine)
         if secret is not None:
             return secret
+        load: Callable[[Any], bytes] = load_secret
+        in_savepoint: Callable[[Any], bytes] = _in_savepoint
+        logs = OBSERVERS.get()
+        if logs:  # the observer seam: SQLAlchemy runs these statements, its events see them
+            site = Site(self.core.dialect_name, getattr(self.src, "name", None), BOOKKEEPING)
+            load, in_savepoint = watched(load, site, logs), watched(in_savepoint, site, logs)
         try:
             held = getattr(self.src, "bookkeeping_connection", None)
             conn = await held() if held is not None else None
             if conn is not None:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
-                async with conn.begin_nested():
-                    kept: bytes = await conn.run_sync(load_secret)
+                kept: bytes = await conn.run_sync(in_savepoint)
                 self.src.after_commit(lambda: cache_secret(engine, kept))
                 return kept
             async with engine.connect() as own:
                 own = await own.execution_options(**autocommit_options(self.core.dialect_name))
-                loaded: bytes = await own.run_sync(load_secret)
+                loaded: bytes = await own.run_sync(load)
         except Exception as exc:
             raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
         cache_secret(engine, loaded)
