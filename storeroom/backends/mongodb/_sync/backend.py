@@ -43,6 +43,10 @@ from ..core import LOWER, SEQUENCES, MongoCore
 # when the item changed between the read and the write
 _CAS_TRIES = 20
 _TX_TRIES = 3
+# an atomic batch or update_where holding F expressions conflicts with every concurrent
+# one on the same items (each increment is a write): a transient transaction error is
+# retried this often (each round, some transaction commits)
+_FEXPR_TX_TRIES = 1000
 RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
 _NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 
@@ -620,14 +624,14 @@ class MongoBackend:
                 resolve(core.meta, values, item)  # raises when a result is out
                 keys.append(core.key_of(item))
             return sum([self._update(k, values, node, None) is not None for k in keys])
-        for attempt in range(_TX_TRIES * 10):
+        for attempt in range(_FEXPR_TX_TRIES):
             try:
                 with self.client.start_session() as s:
                     with s.start_transaction():
                         return self._update_many_checked(q, upd, guarded, values, s)
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
-                if (isinstance(cause, PyMongoError) and attempt + 1 < _TX_TRIES * 10 and
+                if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
                         cause.has_error_label("TransientTransactionError")):
                     continue
                 if isinstance(exc, StoreroomError):
@@ -743,7 +747,8 @@ class MongoBackend:
 
     def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
-        for attempt in range(_TX_TRIES):
+        tries = _FEXPR_TX_TRIES if any(has_expr(e.values) for e in edits) else _TX_TRIES
+        for attempt in range(tries):
             try:
                 with self.client.start_session() as s:
                     with s.start_transaction():
@@ -758,7 +763,7 @@ class MongoBackend:
                 return out
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
-                if (isinstance(cause, PyMongoError) and attempt + 1 < _TX_TRIES and
+                if (isinstance(cause, PyMongoError) and attempt + 1 < tries and
                         cause.has_error_label("TransientTransactionError")):
                     continue
                 if isinstance(exc, StoreroomError):

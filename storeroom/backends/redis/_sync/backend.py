@@ -25,6 +25,7 @@ from ..core import (
     CREATE_LUA,
     CREATE_SHA,
     FEXPR_LUA,
+    FEXPR_RETRIES,
     FEXPR_SHA,
     LUA,
     LUA_SHA,
@@ -165,9 +166,11 @@ class RedisBackend:
     def _write(self, edits: list[PreparedEdit], keys: list[str], what: str
                      ) -> list[Outcome]:
         """Read the items, simulate the edits, write their net effect guarded by what was
-        read; on a concurrent change, again."""
+        read; on a concurrent change, again (``F`` expressions: as often as the store
+        retries a guarded write, since every concurrent increment changes the item)."""
         core = self.core
-        for _ in range(MAX_RETRIES):
+        tries = FEXPR_RETRIES if any(has_expr(e.values) for e in edits) else MAX_RETRIES
+        for _ in range(tries):
             try:
                 raws = self._mget([f"{core.base}:{k}" for k in keys])
             except RedisError as exc:
@@ -498,7 +501,7 @@ class RedisBackend:
         if not keys:
             return 0
         edits = [PreparedEdit(kind, k, values, node, i) for i, k in enumerate(keys)]
-        for _ in range(MAX_RETRIES):
+        for _ in range(FEXPR_RETRIES if has_expr(values) else MAX_RETRIES):
             outs = self._write_each(edits, what)
             if outs is not None:
                 return sum(1 for o in outs if o[0])
