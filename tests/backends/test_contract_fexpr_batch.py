@@ -228,3 +228,27 @@ async def test_native_round_trips(store_factory):
         if atomic is not None:
             assert atomic == ["BatchGetItem", "TransactWriteItems"]
         assert where == where_unbounded == ["Scan", "UpdateItem", "UpdateItem"]
+
+
+def test_store_engine_in_a_context_evaluates_f_natively():
+    """A context's store on a store engine (its unit backend) asks the engine's backend
+    whether it evaluates ``F``: a memory engine applies the batch under its lock."""
+    import uuid
+
+    from storeroom.context import DataManager
+
+    dm = DataManager()
+    try:
+        dm.add_engine("m", f"memory://{uuid.uuid4().hex}")
+        dm.register_models(Tally)
+        with dm.context() as ctx:
+            s = ctx.store(Tally)
+            s.create(Tally(id="a", n=1))
+            with QueryLog() as log:
+                res = s.edit_batch([Update("a", n=F("n") + 2, hits=F("n") * 3)], atomic=True)
+                assert s.update_where(changes={"n": F("n") - 1}) == 1
+            assert (res[0].item.n, res[0].item.hits) == (3, 3)
+            assert log.statements() == ["apply", "update_where"]
+        assert dm.get_engine("m").store(Tally).read("a").n == 2
+    finally:
+        dm.close()
