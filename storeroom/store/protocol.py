@@ -448,5 +448,5 @@ class AsyncStoreLike(Protocol[T]):
 
 
 __all__ = ["AsyncBackend", "AsyncStoreLike", "AsyncTransaction", "AsyncTransactionalBackend",
-           "Backend", "Key", "Outcome", "StoreLike", "Transaction", "TransactionalBackend",
+           "Backend", "FexprUse", "Key", "Outcome", "StoreLike", "Transaction", "TransactionalBackend",
            "Values"]
