@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
+from ....errors import (
+    BackendError,
+    Conflict,
+    StoreroomError,
+    UnsupportedOperation,
+    ValidationError,
+)
 from ....observe import OBSERVERS, Site
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
@@ -13,7 +19,8 @@ from ....query.order import Order
 from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
-from ....store.types import PreparedEdit
+from ....store.protocol import FexprUse
+from ....store.types import INVALID, PreparedEdit
 from ...bookkeeping import BOOKKEEPING
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
@@ -433,16 +440,19 @@ class AsyncSqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
-    native_fexpr_where = True  # update_where evaluates F expressions itself
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """Always True: the database evaluates ``F`` expressions in every use. Without a
+        precondition one guarded UPDATE (``SET a = a - :v … WHERE … AND a - :v >= :ge``,
+        see ``_one_update``); with one (or MySQL's order), the row read locked,
+        computed and written in one transaction or savepoint; in a batch, inside the
+        batch's transaction; ``update_where`` locks the matches first."""
+        return True
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
-        (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
-        MySQL when the assignments can be ordered so that each ``F`` reads the value
-        before the update (MySQL assigns left to right); otherwise the store writes the
-        results guarded by the values read."""
-        return pre is None and (self.core.dialect_name != "mysql"
-                                or set_order(values) is not None)
+    def _one_update(self, values: dict[str, Any]) -> bool:
+        """True when one UPDATE writes these ``F`` expressions: MySQL assigns SET left
+        to right, so there only when the assignments can be ordered for each ``F`` to
+        read the value before the update (``set_order``)."""
+        return self.core.dialect_name != "mysql" or set_order(values) is not None
 
     async def _update_f(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any]
                         ) -> Any:
@@ -473,7 +483,7 @@ class AsyncSqlBackend:
     async def _update(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
-        if pre is None and has_expr(values) and self.native_fexpr(values, None):
+        if pre is None and has_expr(values) and self._one_update(values):
             return await self._update_f(d, key, values)
         if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
             return await self._update_f_locked(d, key, values, pre)
@@ -637,7 +647,7 @@ class AsyncSqlBackend:
         items = [i for i in map(core.build, rows) if keep(i)]
         results = [resolve(core.meta, values, i) for i in items]  # raises when out
         names = core.key_names
-        native = self.native_fexpr(values, None)
+        native = self._one_update(values)
         n = 0
         for item, plain in zip(items, results, strict=True):
             key = tuple(getattr(item, k) for k in names)
@@ -767,6 +777,8 @@ class AsyncSqlBackend:
                 outcome = await self._apply_one(d, e)
             except Conflict as exc:
                 outcome = duplicate(exc)
+            except ValidationError as exc:  # an F result outside its bounds
+                outcome = (False, None, INVALID, str(exc))
             except BaseException:
                 await d.rollback(sp)
                 raise
