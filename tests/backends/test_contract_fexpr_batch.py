@@ -252,3 +252,27 @@ def test_store_engine_in_a_context_evaluates_f_natively():
         assert dm.get_engine("m").store(Tally).read("a").n == 2
     finally:
         dm.close()
+
+
+@pytest.mark.parametrize("atomic", [False, True], ids=["each", "atomic"])
+async def test_f_sees_the_earlier_edits_of_its_batch(store_factory, atomic):
+    """One behaviour on every path (native, backend-simulated, the store's guarded one):
+    an ``F`` of a batch sees the item as the batch's earlier edits left it. ``*`` and a
+    float keep DynamoDB and Redis on their guarded paths."""
+    s = store_factory(Tally)
+    await _seed(s)
+    if atomic and not s.meta.atomic_batch:
+        pytest.skip("no atomic batches on this backend")
+    res = await s.edit_batch([
+        Update("a", n=F("n") + 1),                    # 6
+        Update("a", n=F("n") * 2, price=F("price") * 1.5),  # 12, 1.5
+        Update("a", hits=F("n") + F("hits")),         # 12 + 1
+        Create(Tally(id="d", n=2)),
+        Update("d", n=F("n") * 3),                    # 6
+        Update("c", tag="z"),
+        Update("c", n=F("n") - 7, precondition=Q(tag="z")),  # 0
+    ], atomic=atomic)
+    assert all(r.ok for r in res), [(r.code, r.message) for r in res]
+    assert (res[2].item.n, res[2].item.hits, res[2].item.price) == (12, 13, 1.5)
+    assert [(i.id, i.n, i.hits, i.tag) for i in await s.all()] == [
+        ("a", 12, 13, "x"), ("b", 0, 2, "x"), ("c", 0, 3, "z"), ("d", 6, 0, "")]

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
 
-from ...backends.batch import upsert_key
+from ...backends.batch import upsert_key, upserted
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -422,8 +422,8 @@ class AsyncStore(Generic[T]):
         Not atomic: in order, runs of edits the backend takes in one call, each other
         ``F`` update as ``update`` does it. Atomic: the items read first, the results
         computed, and the batch applied with every ``F`` update guarded by the values
-        read; tried again when another writer came between (so an ``F`` refers to the
-        values before the batch).
+        read; tried again when another writer came between. An ``F`` refers to the item as
+        the batch's earlier edits left it, as on the backends' own paths.
         """
         b = self._b
         if not atomic:
@@ -444,12 +444,18 @@ class AsyncStore(Generic[T]):
         outcomes: list[Any] = []
         for _ in range(EXPR_RETRIES):
             edits: list[PreparedEdit] = []
-            keys = [p.key for p in prepared if p.kind == "update" and has_expr(p.values)]
-            items = dict(zip(keys, await b.get_many(keys), strict=True))
+            keys = list(dict.fromkeys(p.key for p in prepared
+                                      if p.kind == "update" and has_expr(p.values)))
+            # the state of each key an F reads, advanced edit by edit as the backend will
+            # apply them, so an F sees the batch's earlier edits (as on every other path)
+            items: dict[Any, dict[str, Any] | None] = {
+                k: None if i is None else dict(i.__dict__)
+                for k, i in zip(keys, await b.get_many(keys), strict=True)}
             raced = False
             for p in prepared:
+                k = p.key if p.kind in ("update", "delete") else upsert_key(self._m, p.values)
+                item = items.get(k)
                 if p.kind == "update" and has_expr(p.values):
-                    item = items[p.key]
                     if item is None:  # the backend reports it (missing_key)
                         edits.append(p)
                         continue
@@ -463,7 +469,12 @@ class AsyncStore(Generic[T]):
                                               guard(p.values, item, p.precondition),
                                               p.index))
                 else:
+                    values = p.values
                     edits.append(p)
+                if k in items:
+                    items[k] = (None if p.kind == "delete" else
+                                upserted(self._m, item, values) if p.kind == "upsert" else
+                                {**(item or {}), **values})
             outcomes = await b.apply(edits, True)
             for p, (ok, _, code, _) in zip(prepared, outcomes, strict=True):
                 if not ok and code == PRECONDITION_FAILED and has_expr(p.values):
