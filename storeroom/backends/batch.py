@@ -54,6 +54,22 @@ def upsert_key(meta: ModelMeta, values: dict[str, Any]) -> tuple[Any, ...] | Non
 
 
 NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
+"""The outcome of an edit of an atomic batch that failed elsewhere (one value for all)."""
+
+
+def stopped(out: list[Outcome], n: int) -> list[Outcome]:
+    """``out`` (the outcomes of an atomic batch of ``n`` edits, up to the one that failed)
+    completed with ``NOT_APPLIED`` for the edits after it."""
+    out.extend([NOT_APPLIED] * (n - len(out)))
+    return out
+
+
+def failed_at(n: int, pos: int, outcome: Outcome) -> list[Outcome]:
+    """The outcomes of an atomic batch of ``n`` edits refused as a whole because of the
+    edit at ``pos``: its ``outcome`` there, ``NOT_APPLIED`` everywhere else."""
+    out = [NOT_APPLIED] * n
+    out[pos] = outcome
+    return out
 
 
 @dataclass(slots=True)
@@ -137,7 +153,7 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
                 setters[(name, k)] = pos
         if not out[0]:
             sim.outcomes.append(out)
-            sim.outcomes.extend(NOT_APPLIED for _ in edits[pos + 1:])
+            stopped(sim.outcomes, len(edits))
             sim.failed = pos
             return sim
         cur[k] = new

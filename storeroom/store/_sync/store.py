@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
 
-from ...backends.batch import upsert_key
+from ...backends.batch import NOT_APPLIED, upsert_key
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -367,7 +367,7 @@ class Store(Generic[T]):
         if atomic:
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
-                                 self._fill(edits, results, "not applied: batch failed"))
+                                 _not_applied(edits, results))
         if prepared and getattr(self._b, "native_fexpr", False) is not True and any(
                 p.kind == "update" and has_expr(p.values) for p in prepared):
             outcomes = self._apply_expr(prepared, atomic)
@@ -378,9 +378,7 @@ class Store(Generic[T]):
             results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
             failed = failed or not ok
         if atomic and failed:
-            out = [r if r is not None and not r.ok else
-                   EditResult(edits[i], False, None, None, "not applied: batch failed")
-                   for i, r in enumerate(results)]
+            out = _not_applied(edits, results)
             raise BatchError("batch not applied: " + "; ".join(
                 f"#{i} {r.code}" for i, r in enumerate(out) if r.code), out)
         return [r for r in results if r is not None]
@@ -458,7 +456,7 @@ class Store(Generic[T]):
                         values = resolve(self._m, p.values, item)
                     except ValidationError as exc:
                         return [(False, None, INVALID, str(exc)) if q is p else
-                                (False, None, None, "not applied: batch failed")
+                                NOT_APPLIED
                                 for q in prepared]
                     edits.append(PreparedEdit("update", p.key, values,
                                               guard(p.values, item, p.precondition),
@@ -561,12 +559,6 @@ class Store(Generic[T]):
             return PreparedEdit("create" if key is None else "upsert", key, values, None, i)
         raise ValidationError.one(None, e, "type", f"not an edit: {e!r}")
 
-    @staticmethod
-    def _fill(edits: list[Any], results: list[EditResult | None], detail: str
-              ) -> list[EditResult]:
-        return [r if r is not None else EditResult(edits[i], False, None, None, detail)
-                for i, r in enumerate(results)]
-
     def _fetch(self, node: Node, order: Order, want: int,
                      after: tuple[Any, ...] | None = None) -> list[T]:
         """Up to ``want`` items matching ``node`` in ``order`` after the position ``after``
@@ -612,6 +604,13 @@ def _sequence(name: str, values: Any) -> list[Any]:
         raise ValidationError.one(name, values, "type",
                                   f"{name} is a list, got {type(values).__name__}")
     return list(values)
+
+
+def _not_applied(edits: list[Any], results: list[EditResult | None]) -> list[EditResult]:
+    """The results of an atomic batch that failed: each failure as it is, every other
+    edit (applied, or never tried) ``NOT_APPLIED``."""
+    return [r if r is not None and not r.ok else EditResult(edits[i], *NOT_APPLIED)
+            for i, r in enumerate(results)]
 
 
 __all__ = ["Store", "DUPLICATE_KEY", "MISSING_KEY"]

@@ -22,7 +22,7 @@ from ....query.prepare import simplify
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
-from ...batch import kept_names, simulate, written_names
+from ...batch import failed_at, kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
@@ -49,7 +49,6 @@ from ..core import (
 
 CCF = "ConditionalCheckFailedException"
 SECRET_ITEM = "secret\x1fcursor"  # the cursor secret's key in the companion table
-NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 NO_TX = ("{what}: this DynamoDB endpoint has no TransactWriteItems (dynalite); unique "
          "attributes and atomic batches need transactions - use moto_server or AWS")
 RETRIES = 8
@@ -789,7 +788,7 @@ class AsyncDynamoBackend:
             try:
                 tx, uniq_puts = self._atomic_items(state, raws, last)
             except _SameValue as dup:
-                return _failed(len(edits), dup.index, duplicate(
+                return failed_at(len(edits), dup.index, duplicate(
                     f"{core.meta.name}: two items of the batch have {dup.attr}={dup.value!r}"))
             if len(tx) > 100:
                 raise UnsupportedOperation(
@@ -801,7 +800,7 @@ class AsyncDynamoBackend:
             for i, (a, value, key) in uniq_puts.items():
                 if i < len(codes) and codes[i] == "ConditionalCheckFailed":
                     idx = last[key]
-                    return _failed(len(edits), idx, duplicate(
+                    return failed_at(len(edits), idx, duplicate(
                         f"{core.meta.name}: an item with {a}={value!r} exists already"))
             await self.conn.sleep(0.01)  # changed since read: plan again
         raise BackendError(f"atomic edit_batch on {core.table}: items kept changing")
@@ -873,12 +872,6 @@ def _enough(out: list[Any], limit: int, tie: str | None) -> bool:
     if tie is None:
         return len(out) >= limit
     return len(out) > limit and getattr(out[-1], tie) != getattr(out[limit - 1], tie)
-
-
-def _failed(n: int, idx: int, outcome: Outcome) -> list[Outcome]:
-    out = [NOT_APPLIED] * n
-    out[idx] = outcome
-    return out
 
 
 def _same_key(parts: tuple[Any, ...]) -> Any:

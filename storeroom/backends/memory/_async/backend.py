@@ -17,7 +17,7 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import INVALID, PreparedEdit
-from ...batch import upserted
+from ...batch import stopped, upserted
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok, refusal
 
@@ -379,9 +379,7 @@ class AsyncMemoryBackend:
                 if atomic and not out[-1][0]:
                     assert snapshot is not None
                     self._t.rows, self._t.sequence = snapshot
-                    out.extend((False, None, None, "not applied: batch failed")
-                               for _ in edits[len(out):])
-                    return out
+                    return stopped(out, len(edits))
         return out
 
     def _apply_one(self, e: PreparedEdit) -> Outcome:

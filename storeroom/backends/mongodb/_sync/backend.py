@@ -24,7 +24,7 @@ from ....query.plan import Query
 from ....store.fexpr import F, has_expr, increment, resolve
 from ....store.plan import Split
 from ....store.types import ERROR, INVALID, PreparedEdit
-from ...batch import kept_names
+from ...batch import kept_names, stopped
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
 from ...common import (
     Outcome,
@@ -43,7 +43,6 @@ from ..core import LOWER, SEQUENCES, MongoCore
 _CAS_TRIES = 20
 _TX_TRIES = 3
 RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
-_NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 
 
 def _wrap(exc: BaseException, what: str) -> StoreroomError:
@@ -681,8 +680,7 @@ class MongoBackend:
                 out.append(outcome)
                 if not outcome[0]:
                     self._undo(before, session)
-                    out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                    return out
+                    return stopped(out, len(edits))
                 if e.kind == "create":
                     kid = core.key_id(core.key_of(outcome[1]))
                     before.setdefault(_hashable(kid), None)
@@ -712,8 +710,7 @@ class MongoBackend:
                             out.append(outcome)
                             if not outcome[0]:
                                 s.abort_transaction()
-                                out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                                return out
+                                return stopped(out, len(edits))
                 return out
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__

@@ -17,6 +17,7 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...batch import failed_at
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate
 from ..core import (
@@ -184,10 +185,7 @@ class AsyncRedisBackend:
                 assert err is not None
                 info = plan.program.info[g - 1]
                 pos = plan.setters.get((info[1], info[3]), 0)
-                out: list[Outcome] = [(False, None, None, "not applied: batch failed")
-                                      for _ in edits]
-                out[pos] = duplicate(err)
-                return out
+                return failed_at(len(edits), pos, duplicate(err))
         raise too_busy(f"{what} {self._name}")
 
     def _keystrs(self, edits: list[PreparedEdit]) -> list[str]:

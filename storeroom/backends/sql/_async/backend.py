@@ -13,6 +13,7 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...batch import stopped
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
@@ -747,7 +748,7 @@ class AsyncSqlBackend:
     async def _apply_each(self, d: AsyncDriver, edits: list[PreparedEdit], atomic: bool
                           ) -> list[Outcome]:
         out: list[Outcome] = []
-        for i, e in enumerate(edits):
+        for e in edits:
             sp = await d.begin()
             try:
                 outcome = await self._apply_one(d, e)
@@ -762,9 +763,7 @@ class AsyncSqlBackend:
                 await d.rollback(sp)
             out.append(outcome)
             if atomic and not outcome[0]:
-                out.extend((False, None, None, "not applied: batch failed")
-                           for _ in edits[i + 1:])
-                break
+                return stopped(out, len(edits))
         return out
 
     async def _apply_one(self, d: AsyncDriver, e: PreparedEdit) -> Outcome:

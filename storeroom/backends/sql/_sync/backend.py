@@ -14,6 +14,7 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.types import PreparedEdit
+from ...batch import stopped
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
@@ -748,7 +749,7 @@ class SqlBackend:
     def _apply_each(self, d: Driver, edits: list[PreparedEdit], atomic: bool
                           ) -> list[Outcome]:
         out: list[Outcome] = []
-        for i, e in enumerate(edits):
+        for e in edits:
             sp = d.begin()
             try:
                 outcome = self._apply_one(d, e)
@@ -763,9 +764,7 @@ class SqlBackend:
                 d.rollback(sp)
             out.append(outcome)
             if atomic and not outcome[0]:
-                out.extend((False, None, None, "not applied: batch failed")
-                           for _ in edits[i + 1:])
-                break
+                return stopped(out, len(edits))
         return out
 
     def _apply_one(self, d: Driver, e: PreparedEdit) -> Outcome:
