@@ -30,7 +30,7 @@ from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..protocol import Backend, TransactionalBackend
-from ..txstate import OpenTransaction, owner
+from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
@@ -74,6 +74,9 @@ class Store(Generic[T]):
         self._m: ModelMeta = meta_of(model)
         self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
         self._base: Backend[T] = backend
+        # the backend each operation runs on: ``backend`` until the store first opens a
+        # transaction, a ``PerTask`` from then on (bound to the open transaction, if any)
+        self._b: Backend[T] = backend
         # the transaction (``transaction()``) each thread / task is in: made on first use
         self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
@@ -82,17 +85,6 @@ class Store(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
-
-    @property
-    def _b(self) -> Backend[T]:
-        """The backend this thread / task runs on: bound to its open transaction, if any."""
-        var = self._txvar
-        if var is None:
-            return self._base
-        tx = var.get()
-        if tx is None or tx.owner != owner():
-            return self._base
-        return cast("Backend[T]", tx.backend)
 
     # transactions ----------------------------------------------------------------------
     @contextmanager
@@ -112,6 +104,7 @@ class Store(Generic[T]):
         var = self._txvar
         if var is None:
             var = self._txvar = ContextVar(f"storeroom_tx_{id(self)}", default=None)
+            self._b = cast("Backend[T]", PerTask(var, self._base))
         me = owner()
         cur = var.get()
         if cur is not None and cur.owner == me:  # nested: a savepoint
@@ -151,6 +144,10 @@ class Store(Generic[T]):
             return
         # every member of the stand-in raises StoreClosed, whatever the protocol says
         self._base = cast("Backend[T]", ClosedBackend(repr(self)))
+        if self._txvar is None:
+            self._b = self._base
+        else:
+            cast("PerTask", self._b).base = self._base
         if self._unclosed is not None:
             self._unclosed.detach()
         backend.close()
