@@ -428,13 +428,9 @@ class AsyncDynamoBackend:
         expr = has_expr(values)
         for _ in range(RETRIES):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return None
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return None
             if expr:  # F results inside their bounds: part of the one conditional write
                 cond = " AND ".join([cond, *core.fexpr_bounds(values, ex)])
             params = {"TableName": core.table, "Key": core.key_av(key),
@@ -525,13 +521,9 @@ class AsyncDynamoBackend:
         core = self.core
         if not core.unique and (pre is None or core.split(pre).all_native):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return False
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return False
             try:
                 await self._call("delete_item", {"TableName": core.table,
                                                  "Key": core.key_av(key),

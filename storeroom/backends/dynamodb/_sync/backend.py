@@ -429,13 +429,9 @@ class DynamoBackend:
         expr = has_expr(values)
         for _ in range(RETRIES):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return None
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return None
             if expr:  # F results inside their bounds: part of the one conditional write
                 cond = " AND ".join([cond, *core.fexpr_bounds(values, ex)])
             params = {"TableName": core.table, "Key": core.key_av(key),
@@ -526,13 +522,9 @@ class DynamoBackend:
         core = self.core
         if not core.unique and (pre is None or core.split(pre).all_native):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return False
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return False
             try:
                 self._call("delete_item", {"TableName": core.table,
                                                  "Key": core.key_av(key),

@@ -95,11 +95,14 @@ class AsyncRedisBackend:
 
     # plumbing ----------------------------------------------------------------------------
     async def _run(self, p: Program) -> int:
-        args = p.args()
+        return int(await self._script(LUA_SHA, LUA, p.args()))
+
+    async def _script(self, sha: str, lua: str, args: list[Any]) -> Any:
+        """Run a Lua script by its digest, sending its text when the server lacks it."""
         try:
-            return int(await self.r.evalsha(LUA_SHA, *args))
+            return await self.r.evalsha(sha, *args)
         except NoScriptError:
-            return int(await self.r.eval(LUA, *args))
+            return await self.r.eval(lua, *args)
 
     async def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
@@ -151,10 +154,7 @@ class AsyncRedisBackend:
                 return core.meta.build(values)
         args, ks, taken = core.create_args(values)
         try:
-            try:
-                code = await self.r.evalsha(CREATE_SHA, *args)
-            except NoScriptError:
-                code = await self.r.eval(CREATE_LUA, *args)
+            code = await self._script(CREATE_SHA, CREATE_LUA, args)
         except RedisError as exc:
             raise _wrap(exc, f"create {self._name}") from exc
         if code:
@@ -221,10 +221,7 @@ class AsyncRedisBackend:
         if pre is None:
             args = core.fexpr_args(key, values)
             try:
-                try:
-                    r = await self.r.evalsha(FEXPR_SHA, *args)
-                except NoScriptError:
-                    r = await self.r.eval(FEXPR_LUA, *args)
+                r = await self._script(FEXPR_SHA, FEXPR_LUA, args)
             except RedisError as exc:
                 raise _wrap(exc, f"update {self._name}") from exc
             code = int(r[0])

@@ -96,11 +96,14 @@ class RedisBackend:
 
     # plumbing ----------------------------------------------------------------------------
     def _run(self, p: Program) -> int:
-        args = p.args()
+        return int(self._script(LUA_SHA, LUA, p.args()))
+
+    def _script(self, sha: str, lua: str, args: list[Any]) -> Any:
+        """Run a Lua script by its digest, sending its text when the server lacks it."""
         try:
-            return int(self.r.evalsha(LUA_SHA, *args))
+            return self.r.evalsha(sha, *args)
         except NoScriptError:
-            return int(self.r.eval(LUA, *args))
+            return self.r.eval(lua, *args)
 
     def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
@@ -152,10 +155,7 @@ class RedisBackend:
                 return core.meta.build(values)
         args, ks, taken = core.create_args(values)
         try:
-            try:
-                code = self.r.evalsha(CREATE_SHA, *args)
-            except NoScriptError:
-                code = self.r.eval(CREATE_LUA, *args)
+            code = self._script(CREATE_SHA, CREATE_LUA, args)
         except RedisError as exc:
             raise _wrap(exc, f"create {self._name}") from exc
         if code:
@@ -222,10 +222,7 @@ class RedisBackend:
         if pre is None:
             args = core.fexpr_args(key, values)
             try:
-                try:
-                    r = self.r.evalsha(FEXPR_SHA, *args)
-                except NoScriptError:
-                    r = self.r.eval(FEXPR_LUA, *args)
+                r = self._script(FEXPR_SHA, FEXPR_LUA, args)
             except RedisError as exc:
                 raise _wrap(exc, f"update {self._name}") from exc
             code = int(r[0])

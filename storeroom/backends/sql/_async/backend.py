@@ -615,13 +615,7 @@ class AsyncSqlBackend:
         matches locked, every result checked against its bounds (one out of them →
         ``ValidationError``, nothing written), then each row updated by key."""
         core = self.core
-        sql, vals = core.where_sql("lock", split.native)
-        try:
-            rows = await d.all(sql[0], core.params(sql, core.named(vals)))
-        except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
-        keep = compile_local(split.local)
-        items = [i for i in map(core.build, rows) if keep(i)]
+        items = await self._locked_items(d, split)
         results = [resolve(core.meta, values, i) for i in items]  # raises when out
         names = core.key_names
         native = self.native_fexpr(values, None)
@@ -657,8 +651,8 @@ class AsyncSqlBackend:
                                         values)
         return n
 
-    async def _locked_keys(self, d: AsyncDriver, split: Split) -> list[tuple[Any, ...]]:
-        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+    async def _locked_items(self, d: AsyncDriver, split: Split) -> list[Any]:
+        """The items matching the whole filter, locked until the transaction ends."""
         core = self.core
         sql, vals = core.where_sql("lock", split.native)
         try:
@@ -666,9 +660,12 @@ class AsyncSqlBackend:
         except Exception as exc:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         keep = compile_local(split.local)
-        names = core.key_names
-        build = core.build
-        return [tuple(getattr(i, n) for n in names) for i in map(build, rows) if keep(i)]
+        return [i for i in map(core.build, rows) if keep(i)]
+
+    async def _locked_keys(self, d: AsyncDriver, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+        names = self.core.key_names
+        return [tuple(getattr(i, n) for n in names) for i in await self._locked_items(d, split)]
 
     async def delete_where(self, node: Node) -> int:
         """Delete every match: one DELETE, or (a filter with a local part) the native

@@ -616,13 +616,7 @@ class SqlBackend:
         matches locked, every result checked against its bounds (one out of them →
         ``ValidationError``, nothing written), then each row updated by key."""
         core = self.core
-        sql, vals = core.where_sql("lock", split.native)
-        try:
-            rows = d.all(sql[0], core.params(sql, core.named(vals)))
-        except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
-        keep = compile_local(split.local)
-        items = [i for i in map(core.build, rows) if keep(i)]
+        items = self._locked_items(d, split)
         results = [resolve(core.meta, values, i) for i in items]  # raises when out
         names = core.key_names
         native = self.native_fexpr(values, None)
@@ -658,8 +652,8 @@ class SqlBackend:
                                         values)
         return n
 
-    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
-        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+    def _locked_items(self, d: Driver, split: Split) -> list[Any]:
+        """The items matching the whole filter, locked until the transaction ends."""
         core = self.core
         sql, vals = core.where_sql("lock", split.native)
         try:
@@ -667,9 +661,12 @@ class SqlBackend:
         except Exception as exc:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         keep = compile_local(split.local)
-        names = core.key_names
-        build = core.build
-        return [tuple(getattr(i, n) for n in names) for i in map(build, rows) if keep(i)]
+        return [i for i in map(core.build, rows) if keep(i)]
+
+    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+        names = self.core.key_names
+        return [tuple(getattr(i, n) for n in names) for i in self._locked_items(d, split)]
 
     def delete_where(self, node: Node) -> int:
         """Delete every match: one DELETE, or (a filter with a local part) the native
