@@ -518,7 +518,10 @@ class SqlBackend:
     def _read(self, d: Driver, key: tuple[Any, ...], for_update: bool = False) -> Any:
         core = self.core
         sql = core.sql_get_locked if for_update else core.sql_get
-        row = d.one(sql[0], core.params(sql, core.key_params(key)))
+        try:
+            row = d.one(sql[0], core.params(sql, core.key_params(key)))
+        except Exception as exc:
+            raise wrap_error(exc, f"read {core.meta.name}") from exc
         return None if row is None else core.build(row)
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -716,6 +719,8 @@ class SqlBackend:
             else:
                 d.commit(sp)
             return out
+        except Exception as exc:  # BEGIN / SAVEPOINT / COMMIT / ROLLBACK are bare here
+            raise wrap_error(exc, f"batch on {self.core.meta.name}") from exc
         finally:
             self.src.release(d)
 
