@@ -19,12 +19,7 @@ from .common import Outcome, duplicate, ok, refusal
 
 def kept_names(meta: ModelMeta) -> frozenset[str]:
     """Attributes an upsert of an existing item leaves as stored (not updatable)."""
-    kept = getattr(meta, "_upsert_kept", None)
-    if kept is None:
-        kept = frozenset(a.name for a in meta.stored_attrs
-                         if not a.is_key and not a.updatable)
-        meta._upsert_kept = kept  # type: ignore[attr-defined]  # asked on every upsert
-    return kept
+    return meta.upsert_kept
 
 
 def written_names(meta: ModelMeta, names: Any) -> list[str]:

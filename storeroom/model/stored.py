@@ -51,6 +51,9 @@ class ModelMeta:
         self.stored_names: tuple[str, ...] = tuple(a.name for a in self.stored_attrs)
         self.key_attrs: tuple[Attr, ...] = tuple(attrs[n] for n in key.attrs)
         self.unique_attrs: tuple[Attr, ...] = tuple(a for a in self.stored_attrs if a.unique)
+        # what an upsert of an existing item leaves as stored (not updatable, not the key)
+        self.upsert_kept: frozenset[str] = frozenset(
+            a.name for a in self.stored_attrs if not a.is_key and not a.updatable)
         self.checkers: dict[str, Callable[[Any, list[dict[str, Any]]], Any]] = {
             a.name: make_checker(a) for a in attrs.values()
         }
