@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
 
 from ...backends.batch import NOT_APPLIED, upsert_key
+from ...backends.common import invalid
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -33,7 +34,6 @@ from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
-    INVALID,
     MISSING_KEY,
     PRECONDITION_FAILED,
     Create,
@@ -355,7 +355,7 @@ class AsyncStore(Generic[T]):
                 results[i] = EditResult(e, False, None, MISSING_KEY,
                                         "no item has a key holding a lone surrogate")
             except ValidationError as exc:
-                results[i] = EditResult(e, False, None, INVALID, str(exc))
+                results[i] = EditResult(e, *invalid(exc))
             except StoreroomError as exc:
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
         if atomic:
@@ -451,7 +451,7 @@ class AsyncStore(Generic[T]):
                     try:
                         values = resolve(self._m, p.values, item)
                     except ValidationError as exc:
-                        return [(False, None, INVALID, str(exc)) if q is p else
+                        return [invalid(exc) if q is p else
                                 NOT_APPLIED
                                 for q in prepared]
                     edits.append(PreparedEdit("update", p.key, values,
@@ -478,7 +478,7 @@ class AsyncStore(Generic[T]):
             else:
                 item = await self._update_expr(p.key, p.values, p.precondition)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
         except StoreroomError as exc:
             if type(exc).__name__ == "Conflict":
                 return (False, None, DUPLICATE_KEY, str(exc))

@@ -22,12 +22,13 @@ from ....query.prepare import simplify
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
 from ...batch import failed_at, kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
     duplicate,
+    invalid,
     key_dict,
     missing,
     ok,
@@ -759,7 +760,7 @@ class AsyncDynamoBackend:
             except Conflict as exc:
                 out.append(duplicate(exc))
             except ValidationError as exc:  # an F result outside its bounds
-                out.append((False, None, INVALID, str(exc)))
+                out.append(invalid(exc))
         return out
 
     async def _update_edit(self, e: PreparedEdit) -> Outcome:

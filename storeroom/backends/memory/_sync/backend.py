@@ -19,10 +19,10 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
 from ...batch import stopped, upserted
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok, refusal
+from ...common import Outcome, duplicate, invalid, key_dict, make_store_meta, missing, ok, refusal
 
 R = TypeVar("R")
 
@@ -435,7 +435,7 @@ class MemoryBackend:
         except Conflict as exc:
             return duplicate(exc)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
 
 
 class MemoryTxBackend(MemoryBackend):

@@ -23,12 +23,13 @@ from ....query.plan import Query
 from ....store.fexpr import F, has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import ERROR, INVALID, PreparedEdit
+from ....store.types import ERROR, PreparedEdit
 from ...batch import kept_names, stopped
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
 from ...common import (
     Outcome,
     duplicate,
+    invalid,
     key_dict,
     missing,
     ok,
@@ -816,7 +817,7 @@ class AsyncMongoBackend:
         except Conflict as exc:
             return duplicate(exc)
         except StoreroomValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
 
 
 def _hashable(key_id: Any) -> Any:

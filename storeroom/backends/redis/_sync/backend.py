@@ -18,10 +18,10 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
 from ...batch import failed_at
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
@@ -580,7 +580,7 @@ class RedisBackend:
         try:
             item = self._update_fexpr(e.key, e.values, None)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
         return ok(item) if item is not None else missing(key_dict(self.core.meta, e.key))
 
     def _create_many(self, edits: list[PreparedEdit]) -> list[Outcome]:

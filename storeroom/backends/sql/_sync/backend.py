@@ -21,10 +21,10 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
 from ...batch import stopped
 from ...bookkeeping import BOOKKEEPING
-from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from ..ddl import watched
@@ -782,7 +782,7 @@ class SqlBackend:
             except Conflict as exc:
                 outcome = duplicate(exc)
             except ValidationError as exc:  # an F result outside its bounds
-                outcome = (False, None, INVALID, str(exc))
+                outcome = invalid(exc)
             except BaseException:
                 d.rollback(sp)
                 raise
