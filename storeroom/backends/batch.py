@@ -21,12 +21,7 @@ from .common import Outcome, duplicate, ok, refusal
 
 def kept_names(meta: ModelMeta) -> frozenset[str]:
     """Attributes an upsert of an existing item leaves as stored (not updatable)."""
-    kept = getattr(meta, "_upsert_kept", None)
-    if kept is None:
-        kept = frozenset(a.name for a in meta.stored_attrs
-                         if not a.is_key and not a.updatable)
-        meta._upsert_kept = kept  # type: ignore[attr-defined]  # asked on every upsert
-    return kept
+    return meta.upsert_kept
 
 
 def written_names(meta: ModelMeta, names: Any) -> list[str]:
@@ -56,6 +51,22 @@ def upsert_key(meta: ModelMeta, values: dict[str, Any]) -> tuple[Any, ...] | Non
 
 
 NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
+"""The outcome of an edit of an atomic batch that failed elsewhere (one value for all)."""
+
+
+def stopped(out: list[Outcome], n: int) -> list[Outcome]:
+    """``out`` (the outcomes of an atomic batch of ``n`` edits, up to the one that failed)
+    completed with ``NOT_APPLIED`` for the edits after it."""
+    out.extend([NOT_APPLIED] * (n - len(out)))
+    return out
+
+
+def failed_at(n: int, pos: int, outcome: Outcome) -> list[Outcome]:
+    """The outcomes of an atomic batch of ``n`` edits refused as a whole because of the
+    edit at ``pos``: its ``outcome`` there, ``NOT_APPLIED`` everywhere else."""
+    out = [NOT_APPLIED] * n
+    out[pos] = outcome
+    return out
 
 
 @dataclass(slots=True)
@@ -147,7 +158,7 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
                 setters[(name, k)] = pos
         if not out[0]:
             sim.outcomes.append(out)
-            sim.outcomes.extend(NOT_APPLIED for _ in edits[pos + 1:])
+            stopped(sim.outcomes, len(edits))
             sim.failed = pos
             return sim
         cur[k] = new

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from ..errors import InvalidFilter
 from ..model.attrs import Attr
+from ..model.fields import DEFAULT_OPTIONS, option_values
 from ..model.types import JSON, SCALAR_KINDS, is_dataclass_type, kind_of, unwrap_optional
 from .ast import NOTHING, OPERATORS, TEXT_OPERATORS, And, Cond, Node, Or
 
@@ -109,10 +110,8 @@ def _is_loose(tp: Any) -> bool:
 def synthetic_attr(name: str, tp: Any) -> Attr:
     """An ``Attr`` for a nested value of annotation ``tp`` (optional: it may be missing)."""
     return Attr(name=name, annotation=tp, inner=tp, kind=kind_of(tp), optional=True,
-                default=None, default_factory=None, max_length=None, min_length=None,
-                ge=None, le=None, pattern=None, store=True, creatable=True, updatable=True,
-                readable=True, sortable=True, unique=False, index=False, generator=None,
-                is_key=False)
+                default=None, default_factory=None, is_key=False,
+                **option_values(DEFAULT_OPTIONS))
 
 
 def _shape(name: str, tp: Any) -> tuple[str, Attr | None, Any, Attr | None]:

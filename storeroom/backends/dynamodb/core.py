@@ -596,6 +596,17 @@ class DynamoCore:
         """The condition "the item exists"."""
         return f"attribute_exists({ex.n(self.pk)})"
 
+    def write_cond(self, pre: Node | None, ex: Expr) -> str | None:
+        """The condition of a write by key: the item exists and ``pre`` (all native)
+        holds; None when ``pre`` can never hold (nothing to write)."""
+        cond = self.exists_cond(ex)
+        if pre is None:
+            return cond
+        compiled = self.compiler.compile(self.normalize(pre), ex)
+        if compiled is False:
+            return None
+        return cond if compiled is True else f"{cond} AND {compiled}"
+
     def same_values_cond(self, raw: dict[str, Any] | None, names: Iterable[str],
                          ex: Expr) -> str:
         """The condition "these attributes still hold what was read" (optimistic check)."""

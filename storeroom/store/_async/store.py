@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
 
-from ...backends.batch import upsert_key, upserted
+from ...backends.batch import NOT_APPLIED, upsert_key, upserted
+from ...backends.common import invalid
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -29,11 +30,10 @@ from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..protocol import AsyncBackend, AsyncTransactionalBackend
-from ..txstate import OpenTransaction, owner
+from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
-    INVALID,
     MISSING_KEY,
     PRECONDITION_FAILED,
     Create,
@@ -73,6 +73,9 @@ class AsyncStore(Generic[T]):
         self._m: ModelMeta = meta_of(model)
         self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
         self._base: AsyncBackend[T] = backend
+        # the backend each operation runs on: ``backend`` until the store first opens a
+        # transaction, a ``PerTask`` from then on (bound to the open transaction, if any)
+        self._b: AsyncBackend[T] = backend
         # the transaction (``transaction()``) each thread / task is in: made on first use
         self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
@@ -81,17 +84,6 @@ class AsyncStore(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
-
-    @property
-    def _b(self) -> AsyncBackend[T]:
-        """The backend this thread / task runs on: bound to its open transaction, if any."""
-        var = self._txvar
-        if var is None:
-            return self._base
-        tx = var.get()
-        if tx is None or tx.owner != owner():
-            return self._base
-        return cast("AsyncBackend[T]", tx.backend)
 
     # transactions ----------------------------------------------------------------------
     @asynccontextmanager
@@ -111,6 +103,7 @@ class AsyncStore(Generic[T]):
         var = self._txvar
         if var is None:
             var = self._txvar = ContextVar(f"storeroom_tx_{id(self)}", default=None)
+            self._b = cast("AsyncBackend[T]", PerTask(var, self._base))
         me = owner()
         cur = var.get()
         if cur is not None and cur.owner == me:  # nested: a savepoint
@@ -150,6 +143,10 @@ class AsyncStore(Generic[T]):
             return
         # every member of the stand-in raises StoreClosed, whatever the protocol says
         self._base = cast("AsyncBackend[T]", ClosedBackend(repr(self)))
+        if self._txvar is None:
+            self._b = self._base
+        else:
+            cast("PerTask", self._b).base = self._base
         if self._unclosed is not None:
             self._unclosed.detach()
         await backend.close()
@@ -358,13 +355,13 @@ class AsyncStore(Generic[T]):
                 results[i] = EditResult(e, False, None, MISSING_KEY,
                                         "no item has a key holding a lone surrogate")
             except ValidationError as exc:
-                results[i] = EditResult(e, False, None, INVALID, str(exc))
+                results[i] = EditResult(e, *invalid(exc))
             except StoreroomError as exc:
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
         if atomic:
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
-                                 self._fill(edits, results, "not applied: batch failed"))
+                                 _not_applied(edits, results))
         b = self._b
         if not all(b.native_fexpr(p.values, p.precondition, "batch") for p in prepared
                    if p.kind == "update" and has_expr(p.values)):
@@ -376,9 +373,7 @@ class AsyncStore(Generic[T]):
             results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
             failed = failed or not ok
         if atomic and failed:
-            out = [r if r is not None and not r.ok else
-                   EditResult(edits[i], False, None, None, "not applied: batch failed")
-                   for i, r in enumerate(results)]
+            out = _not_applied(edits, results)
             raise BatchError("batch not applied: " + "; ".join(
                 f"#{i} {r.code}" for i, r in enumerate(out) if r.code), out)
         return [r for r in results if r is not None]
@@ -462,8 +457,8 @@ class AsyncStore(Generic[T]):
                     try:
                         values = resolve(self._m, p.values, item)
                     except ValidationError as exc:
-                        return [(False, None, INVALID, str(exc)) if q is p else
-                                (False, None, None, "not applied: batch failed")
+                        return [invalid(exc) if q is p else
+                                NOT_APPLIED
                                 for q in prepared]
                     edits.append(PreparedEdit("update", p.key, values,
                                               guard(p.values, item, p.precondition),
@@ -494,7 +489,7 @@ class AsyncStore(Generic[T]):
             else:
                 item = await self._update_expr(p.key, p.values, p.precondition)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
         except StoreroomError as exc:
             if type(exc).__name__ == "Conflict":
                 return (False, None, DUPLICATE_KEY, str(exc))
@@ -576,12 +571,6 @@ class AsyncStore(Generic[T]):
             return PreparedEdit("create" if key is None else "upsert", key, values, None, i)
         raise ValidationError.one(None, e, "type", f"not an edit: {e!r}")
 
-    @staticmethod
-    def _fill(edits: list[Any], results: list[EditResult | None], detail: str
-              ) -> list[EditResult]:
-        return [r if r is not None else EditResult(edits[i], False, None, None, detail)
-                for i, r in enumerate(results)]
-
     async def _fetch(self, node: Node, order: Order, want: int,
                      after: tuple[Any, ...] | None = None) -> list[T]:
         """Up to ``want`` items matching ``node`` in ``order`` after the position ``after``
@@ -627,6 +616,13 @@ def _sequence(name: str, values: Any) -> list[Any]:
         raise ValidationError.one(name, values, "type",
                                   f"{name} is a list, got {type(values).__name__}")
     return list(values)
+
+
+def _not_applied(edits: list[Any], results: list[EditResult | None]) -> list[EditResult]:
+    """The results of an atomic batch that failed: each failure as it is, every other
+    edit (applied, or never tried) ``NOT_APPLIED``."""
+    return [r if r is not None and not r.ok else EditResult(edits[i], *NOT_APPLIED)
+            for i, r in enumerate(results)]
 
 
 __all__ = ["AsyncStore", "DUPLICATE_KEY", "MISSING_KEY"]

@@ -23,12 +23,13 @@ from ....query.prepare import simplify
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
-from ...batch import kept_names, simulate, written_names
+from ....store.types import PreparedEdit
+from ...batch import failed_at, kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
     duplicate,
+    invalid,
     key_dict,
     missing,
     ok,
@@ -51,7 +52,6 @@ from ..core import (
 
 CCF = "ConditionalCheckFailedException"
 SECRET_ITEM = "secret\x1fcursor"  # the cursor secret's key in the companion table
-NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 NO_TX = ("{what}: this DynamoDB endpoint has no TransactWriteItems (dynalite); unique "
          "attributes and atomic batches need transactions - use moto_server or AWS")
 RETRIES = 8
@@ -431,13 +431,9 @@ class DynamoBackend:
         expr = has_expr(values)
         for _ in range(RETRIES):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return None
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return None
             if expr:  # F results inside their bounds: part of the one conditional write
                 cond = " AND ".join([cond, *core.fexpr_bounds(values, ex)])
             params = {"TableName": core.table, "Key": core.key_av(key),
@@ -534,13 +530,9 @@ class DynamoBackend:
         core = self.core
         if not core.unique and (pre is None or core.split(pre).all_native):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return False
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return False
             try:
                 self._call("delete_item", {"TableName": core.table,
                                                  "Key": core.key_av(key),
@@ -769,7 +761,7 @@ class DynamoBackend:
             except Conflict as exc:
                 out.append(duplicate(exc))
             except ValidationError as exc:  # an F result outside its bounds
-                out.append((False, None, INVALID, str(exc)))
+                out.append(invalid(exc))
         return out
 
     def _update_edit(self, e: PreparedEdit) -> Outcome:
@@ -811,7 +803,7 @@ class DynamoBackend:
             try:
                 tx, uniq_puts = self._atomic_items(state, raws, last)
             except _SameValue as dup:
-                return _failed(len(edits), dup.index, duplicate(
+                return failed_at(len(edits), dup.index, duplicate(
                     f"{core.meta.name}: two items of the batch have {dup.attr}={dup.value!r}"))
             if len(tx) > 100:
                 raise UnsupportedOperation(
@@ -823,7 +815,7 @@ class DynamoBackend:
             for i, (a, value, key) in uniq_puts.items():
                 if i < len(codes) and codes[i] == "ConditionalCheckFailed":
                     idx = last[key]
-                    return _failed(len(edits), idx, duplicate(
+                    return failed_at(len(edits), idx, duplicate(
                         f"{core.meta.name}: an item with {a}={value!r} exists already"))
             self.conn.sleep(0.01)  # changed since read: plan again
         raise BackendError(f"atomic edit_batch on {core.table}: items kept changing")
@@ -895,12 +887,6 @@ def _enough(out: list[Any], limit: int, tie: str | None) -> bool:
     if tie is None:
         return len(out) >= limit
     return len(out) > limit and getattr(out[-1], tie) != getattr(out[limit - 1], tie)
-
-
-def _failed(n: int, idx: int, outcome: Outcome) -> list[Outcome]:
-    out = [NOT_APPLIED] * n
-    out[idx] = outcome
-    return out
 
 
 def _same_key(parts: tuple[Any, ...]) -> Any:

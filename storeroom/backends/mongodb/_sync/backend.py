@@ -24,12 +24,13 @@ from ....query.plan import Query
 from ....store.fexpr import F, has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import ERROR, INVALID, PreparedEdit
-from ...batch import kept_names
+from ....store.types import ERROR, PreparedEdit
+from ...batch import kept_names, stopped
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
 from ...common import (
     Outcome,
     duplicate,
+    invalid,
     key_dict,
     missing,
     ok,
@@ -48,7 +49,6 @@ _TX_TRIES = 3
 # retried this often (each round, some transaction commits)
 _FEXPR_TX_TRIES = 1000
 RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
-_NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 
 
 def _wrap(exc: BaseException, what: str) -> StoreroomError:
@@ -726,8 +726,7 @@ class MongoBackend:
                 out.append(outcome)
                 if not outcome[0]:
                     self._undo(before, session)
-                    out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                    return out
+                    return stopped(out, len(edits))
                 if e.kind == "create":
                     kid = core.key_id(core.key_of(outcome[1]))
                     before.setdefault(_hashable(kid), None)
@@ -758,8 +757,7 @@ class MongoBackend:
                             out.append(outcome)
                             if not outcome[0]:
                                 s.abort_transaction()
-                                out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                                return out
+                                return stopped(out, len(edits))
                 return out
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
@@ -820,7 +818,7 @@ class MongoBackend:
         except Conflict as exc:
             return duplicate(exc)
         except StoreroomValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
 
 
 def _hashable(key_id: Any) -> Any:

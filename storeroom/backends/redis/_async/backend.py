@@ -17,9 +17,10 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
+from ...batch import failed_at
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
@@ -96,11 +97,14 @@ class AsyncRedisBackend:
 
     # plumbing ----------------------------------------------------------------------------
     async def _run(self, p: Program) -> int:
-        args = p.args()
+        return int(await self._script(LUA_SHA, LUA, p.args()))
+
+    async def _script(self, sha: str, lua: str, args: list[Any]) -> Any:
+        """Run a Lua script by its digest, sending its text when the server lacks it."""
         try:
-            return int(await self.r.evalsha(LUA_SHA, *args))
+            return await self.r.evalsha(sha, *args)
         except NoScriptError:
-            return int(await self.r.eval(LUA, *args))
+            return await self.r.eval(lua, *args)
 
     async def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
@@ -152,10 +156,7 @@ class AsyncRedisBackend:
                 return core.meta.build(values)
         args, ks, taken = core.create_args(values)
         try:
-            try:
-                code = await self.r.evalsha(CREATE_SHA, *args)
-            except NoScriptError:
-                code = await self.r.eval(CREATE_LUA, *args)
+            code = await self._script(CREATE_SHA, CREATE_LUA, args)
         except RedisError as exc:
             raise _wrap(exc, f"create {self._name}") from exc
         if code:
@@ -188,10 +189,7 @@ class AsyncRedisBackend:
                 assert err is not None
                 info = plan.program.info[g - 1]
                 pos = plan.setters.get((info[1], info[3]), 0)
-                out: list[Outcome] = [(False, None, None, "not applied: batch failed")
-                                      for _ in edits]
-                out[pos] = duplicate(err)
-                return out
+                return failed_at(len(edits), pos, duplicate(err))
         raise too_busy(f"{what} {self._name}")
 
     def _keystrs(self, edits: list[PreparedEdit]) -> list[str]:
@@ -232,10 +230,7 @@ class AsyncRedisBackend:
         if pre is None:
             args = core.fexpr_args(key, values)
             try:
-                try:
-                    r = await self.r.evalsha(FEXPR_SHA, *args)
-                except NoScriptError:
-                    r = await self.r.eval(FEXPR_LUA, *args)
+                r = await self._script(FEXPR_SHA, FEXPR_LUA, args)
             except RedisError as exc:
                 raise _wrap(exc, f"update {self._name}") from exc
             code = int(r[0])
@@ -584,7 +579,7 @@ class AsyncRedisBackend:
         try:
             item = await self._update_fexpr(e.key, e.values, None)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
         return ok(item) if item is not None else missing(key_dict(self.core.meta, e.key))
 
     async def _create_many(self, edits: list[PreparedEdit]) -> list[Outcome]:

@@ -18,9 +18,10 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
+from ...batch import failed_at
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, missing, ok
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
@@ -97,11 +98,14 @@ class RedisBackend:
 
     # plumbing ----------------------------------------------------------------------------
     def _run(self, p: Program) -> int:
-        args = p.args()
+        return int(self._script(LUA_SHA, LUA, p.args()))
+
+    def _script(self, sha: str, lua: str, args: list[Any]) -> Any:
+        """Run a Lua script by its digest, sending its text when the server lacks it."""
         try:
-            return int(self.r.evalsha(LUA_SHA, *args))
+            return self.r.evalsha(sha, *args)
         except NoScriptError:
-            return int(self.r.eval(LUA, *args))
+            return self.r.eval(lua, *args)
 
     def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
@@ -153,10 +157,7 @@ class RedisBackend:
                 return core.meta.build(values)
         args, ks, taken = core.create_args(values)
         try:
-            try:
-                code = self.r.evalsha(CREATE_SHA, *args)
-            except NoScriptError:
-                code = self.r.eval(CREATE_LUA, *args)
+            code = self._script(CREATE_SHA, CREATE_LUA, args)
         except RedisError as exc:
             raise _wrap(exc, f"create {self._name}") from exc
         if code:
@@ -189,10 +190,7 @@ class RedisBackend:
                 assert err is not None
                 info = plan.program.info[g - 1]
                 pos = plan.setters.get((info[1], info[3]), 0)
-                out: list[Outcome] = [(False, None, None, "not applied: batch failed")
-                                      for _ in edits]
-                out[pos] = duplicate(err)
-                return out
+                return failed_at(len(edits), pos, duplicate(err))
         raise too_busy(f"{what} {self._name}")
 
     def _keystrs(self, edits: list[PreparedEdit]) -> list[str]:
@@ -233,10 +231,7 @@ class RedisBackend:
         if pre is None:
             args = core.fexpr_args(key, values)
             try:
-                try:
-                    r = self.r.evalsha(FEXPR_SHA, *args)
-                except NoScriptError:
-                    r = self.r.eval(FEXPR_LUA, *args)
+                r = self._script(FEXPR_SHA, FEXPR_LUA, args)
             except RedisError as exc:
                 raise _wrap(exc, f"update {self._name}") from exc
             code = int(r[0])
@@ -585,7 +580,7 @@ class RedisBackend:
         try:
             item = self._update_fexpr(e.key, e.values, None)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
         return ok(item) if item is not None else missing(key_dict(self.core.meta, e.key))
 
     def _create_many(self, edits: list[PreparedEdit]) -> list[Outcome]:

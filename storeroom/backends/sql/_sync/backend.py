@@ -21,9 +21,10 @@ from ....query.plan import Query
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import INVALID, PreparedEdit
+from ....store.types import PreparedEdit
+from ...batch import stopped
 from ...bookkeeping import BOOKKEEPING
-from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
 from ..ddl import watched
@@ -541,7 +542,10 @@ class SqlBackend:
     def _read(self, d: Driver, key: tuple[Any, ...], for_update: bool = False) -> Any:
         core = self.core
         sql = core.sql_get_locked if for_update else core.sql_get
-        row = d.one(sql[0], core.params(sql, core.key_params(key)))
+        try:
+            row = d.one(sql[0], core.params(sql, core.key_params(key)))
+        except Exception as exc:
+            raise wrap_error(exc, f"read {core.meta.name}") from exc
         return None if row is None else core.build(row)
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -639,13 +643,7 @@ class SqlBackend:
         matches locked, every result checked against its bounds (one out of them →
         ``ValidationError``, nothing written), then each row updated by key."""
         core = self.core
-        sql, vals = core.where_sql("lock", split.native)
-        try:
-            rows = d.all(sql[0], core.params(sql, core.named(vals)))
-        except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
-        keep = compile_local(split.local)
-        items = [i for i in map(core.build, rows) if keep(i)]
+        items = self._locked_items(d, split)
         results = [resolve(core.meta, values, i) for i in items]  # raises when out
         names = core.key_names
         native = self._one_update(values)
@@ -681,8 +679,8 @@ class SqlBackend:
                                         values)
         return n
 
-    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
-        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+    def _locked_items(self, d: Driver, split: Split) -> list[Any]:
+        """The items matching the whole filter, locked until the transaction ends."""
         core = self.core
         sql, vals = core.where_sql("lock", split.native)
         try:
@@ -690,9 +688,12 @@ class SqlBackend:
         except Exception as exc:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         keep = compile_local(split.local)
-        names = core.key_names
-        build = core.build
-        return [tuple(getattr(i, n) for n in names) for i in map(build, rows) if keep(i)]
+        return [i for i in map(core.build, rows) if keep(i)]
+
+    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+        names = self.core.key_names
+        return [tuple(getattr(i, n) for n in names) for i in self._locked_items(d, split)]
 
     def delete_where(self, node: Node) -> int:
         """Delete every match: one DELETE, or (a filter with a local part) the native
@@ -742,6 +743,8 @@ class SqlBackend:
             else:
                 d.commit(sp)
             return out
+        except Exception as exc:  # BEGIN / SAVEPOINT / COMMIT / ROLLBACK are bare here
+            raise wrap_error(exc, f"batch on {self.core.meta.name}") from exc
         finally:
             self.src.release(d)
 
@@ -772,14 +775,14 @@ class SqlBackend:
     def _apply_each(self, d: Driver, edits: list[PreparedEdit], atomic: bool
                           ) -> list[Outcome]:
         out: list[Outcome] = []
-        for i, e in enumerate(edits):
+        for e in edits:
             sp = d.begin()
             try:
                 outcome = self._apply_one(d, e)
             except Conflict as exc:
                 outcome = duplicate(exc)
             except ValidationError as exc:  # an F result outside its bounds
-                outcome = (False, None, INVALID, str(exc))
+                outcome = invalid(exc)
             except BaseException:
                 d.rollback(sp)
                 raise
@@ -789,9 +792,7 @@ class SqlBackend:
                 d.rollback(sp)
             out.append(outcome)
             if atomic and not outcome[0]:
-                out.extend((False, None, None, "not applied: batch failed")
-                           for _ in edits[i + 1:])
-                break
+                return stopped(out, len(edits))
         return out
 
     def _apply_one(self, d: Driver, e: PreparedEdit) -> Outcome:
