@@ -9,6 +9,7 @@ every new connection. ``docs/sql.md`` documents the URL options and what each gi
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,28 @@ AUTOCOMMIT_OPTION = "storeroom_autocommit"
 BEGIN_OPTION = "storeroom_begin"
 """Engine execution option: the statement that opens a transaction (SQLite:
 ``BEGIN IMMEDIATE`` by default, see ``transaction_mode``; elsewhere ``BEGIN``)."""
+
+
+SQLITE_INFO = "storeroom_sqlite"
+"""Key of ``SqliteConnectionInfo`` in a SQLite connection's pool record ``info``."""
+
+
+class SqliteConnectionInfo:
+    """What the async SQLite driver (``sql.sqlite_loop``) must know of one connection.
+
+    ``inline``: no statement can wait on another connection's lock except to start a
+    write (WAL mode, or an in-memory database no other connection shares); ``syncs``:
+    a commit fsyncs (``synchronous=FULL``/``EXTRA`` on a file); ``busy_ms``: the
+    engine's busy timeout; ``lock``: held by whichever thread is using the connection.
+    """
+
+    __slots__ = ("inline", "syncs", "busy_ms", "lock")
+
+    def __init__(self, inline: bool, syncs: bool, busy_ms: int) -> None:
+        self.inline = inline
+        self.syncs = syncs
+        self.busy_ms = busy_ms
+        self.lock = threading.Lock()
 
 
 def begin_statement(engine_or_conn: Any) -> str:
@@ -120,7 +143,8 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
     sync_engine = getattr(engine, "sync_engine", engine)
     settings = {**SQLITE_DEFAULT_PRAGMAS, **options}
     mode = settings.pop("transaction_mode", DEFAULT_TRANSACTION_MODE)
-    if sync_engine.url.database in (None, "", ":memory:"):
+    memory = sync_engine.url.database in (None, "", ":memory:")
+    if memory:
         settings.pop("journal_mode", None)
     if sys.platform == "darwin" and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"):
         settings["fullfsync"] = "ON"  # macOS: fsync alone does not reach the disk
@@ -145,8 +169,16 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
                 set_journal_mode(cur, journal, wait_s)
             for k, v in settings.items():
                 cur.execute(f"PRAGMA {k}={v}")
+            # what the async driver may run on the event loop (the mode SQLite is in,
+            # not the one asked for: a memory database stays in "memory")
+            cur.execute("PRAGMA journal_mode")
+            current = str(cur.fetchone()[0]).lower()
         finally:
             cur.close()
+        record.info[SQLITE_INFO] = SqliteConnectionInfo(
+            inline=memory or current == "wal",
+            syncs=not memory and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"),
+            busy_ms=int(settings["busy_timeout"]))
         register_sqlite_functions(dbapi_conn)
 
     @event.listens_for(sync_engine, "begin")
