@@ -8,6 +8,7 @@ every new connection. ``docs/sql.md`` documents the URL options and what each gi
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
 import time
@@ -56,16 +57,20 @@ class SqliteConnectionInfo:
     ``inline``: no statement can wait on another connection's lock except to start a
     write (WAL mode, or an in-memory database no other connection shares); ``syncs``:
     a commit fsyncs (``synchronous=FULL``/``EXTRA`` on a file); ``busy_ms``: the
-    engine's busy timeout; ``lock``: held by whichever thread is using the connection.
+    engine's busy timeout; ``lock``: held by whichever thread is using the connection;
+    ``deadline``: when a read running on the event loop is interrupted (0: never), by
+    the progress handler the async driver installs once (``watched``).
     """
 
-    __slots__ = ("inline", "syncs", "busy_ms", "lock")
+    __slots__ = ("inline", "syncs", "busy_ms", "lock", "deadline", "watched")
 
     def __init__(self, inline: bool, syncs: bool, busy_ms: int) -> None:
         self.inline = inline
         self.syncs = syncs
         self.busy_ms = busy_ms
         self.lock = threading.Lock()
+        self.deadline = 0.0
+        self.watched = False
 
 
 def begin_statement(engine_or_conn: Any) -> str:
@@ -181,13 +186,62 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
             busy_ms=int(settings["busy_timeout"]))
         register_sqlite_functions(dbapi_conn)
 
+    @event.listens_for(sync_engine, "reset")
+    def _on_reset(dbapi_conn: Any, record: Any, reset_state: Any) -> None:
+        # the pool's reset (its own is off: pool_reset_on_return=None, see
+        # create_sql_engine) rolls back only a connection that is in a transaction: a
+        # context's connection, committed, goes back without aiosqlite's thread hop
+        if getattr(reset_state, "terminate_only", False):
+            return  # the connection is being closed
+        db = getattr(getattr(dbapi_conn, "driver_connection", None), "_connection", dbapi_conn)
+        if isinstance(db, sqlite3.Connection) and not db.in_transaction:
+            return
+        dbapi_conn.rollback()
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         options = conn._execution_options
         if options.get(AUTOCOMMIT_OPTION):
             return
         # a connection may begin otherwise than its engine (storeroom's DDL: IMMEDIATE)
-        conn.exec_driver_sql(options.get(BEGIN_OPTION, begin))
+        statement = options.get(BEGIN_OPTION, begin)
+        if not _begin_on_loop(conn, statement):
+            conn.exec_driver_sql(statement)
+
+
+def _begin_on_loop(conn: Any, statement: str) -> bool:
+    """An async SQLite connection's BEGIN run on the event loop, when it does not wait.
+
+    Through aiosqlite a BEGIN is three thread hops (cursor, execute, close), most of a
+    small context's cost. On a connection whose statements may run inline (see
+    ``sql.sqlite_loop``) it runs on the ``sqlite3`` connection with ``busy_timeout=0``:
+    when another connection holds the write lock it fails at once having done nothing,
+    and the caller runs it the usual way, waiting on the connection's thread. False when
+    it did not run (then the caller runs it); a sync engine's connection never does.
+    """
+    fairy = conn.connection
+    info = fairy.info.get(SQLITE_INFO)
+    aio = getattr(fairy.dbapi_connection, "driver_connection", None)  # aiosqlite's
+    db = getattr(aio, "_connection", None)
+    if info is None or not info.inline or aio is db or not isinstance(db, sqlite3.Connection):
+        return False
+    lock = info.lock
+    if not lock.acquire(False):  # the connection's thread is using it
+        return False
+    try:
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute(statement)
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF == 5:  # SQLITE_BUSY: it would wait
+                return False
+            raise
+        finally:
+            db.execute(f"PRAGMA busy_timeout={info.busy_ms}")
+    finally:
+        lock.release()
+    return True
 
 
 def set_journal_mode(cur: Any, mode: str, wait_s: float) -> None:
@@ -269,6 +323,8 @@ def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
         if not database or database == ":memory:":
             kw.setdefault("poolclass", sa.pool.StaticPool)
         kw.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        # configure_sqlite's reset event rolls back what is open, and only that
+        kw.setdefault("pool_reset_on_return", None)
     else:
         kw.setdefault("pool_pre_ping", True)
     if is_async:

@@ -22,6 +22,11 @@ This driver calls the stdlib ``sqlite3`` connection behind aiosqlite directly in
   does not stall for the disk; with ``NORMAL`` / ``OFF`` a commit only writes to the OS
   cache and runs inline. (A WAL auto-checkpoint, once per 1000 pages written, runs in
   the committing statement: with ``NORMAL`` it may run inline; it never waits on a lock.)
+- A read runs inline for at most ``READ_BUDGET_S``: a progress handler interrupts a
+  longer one (an unindexed count or sort of a large table), and it runs again on the
+  thread (a SELECT interrupted changed nothing, and leaves the transaction as it was);
+  rows already fetched by then stay, and the thread fetches the rest from the same
+  cursor. So a long query costs the loop one budget, not its whole run.
 - Other journal modes (rollback journals lock the whole file, readers wait for
   writers): every statement runs on the thread, one hop per statement.
 
@@ -36,6 +41,7 @@ store calls sqlite3 directly already.
 from __future__ import annotations
 
 import sqlite3
+from time import perf_counter
 from typing import Any
 
 from ...observe import OBSERVERS, async_observed
@@ -43,6 +49,11 @@ from ._async.driver import AsyncDriver, _int, _one_rows
 from .engines import SQLITE_INFO, SqliteConnectionInfo
 
 _SQLITE_BUSY = 5
+_SQLITE_INTERRUPT = 9
+READ_BUDGET_S = 0.01
+"""How long a read may run on the event loop before it goes on on the thread."""
+_CHUNK = 256  # rows fetched between two looks at the clock
+_STEPS = 1000  # SQLite VM instructions between two calls of the progress handler
 _HOP = object()  # "not run inline: hop to the thread"
 _LOCKING_BEGINS = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 _READS: dict[str, bool] = {}  # statement -> is a SELECT (cannot commit anything)
@@ -71,6 +82,35 @@ def _one(db: sqlite3.Connection, sql: str, params: Any) -> Any:
 
 def _all(db: sqlite3.Connection, sql: str, params: Any) -> Any:
     return db.execute(sql, params).fetchall()
+
+
+class _Partial:
+    """Rows an inline read fetched before its budget ran out, and its open cursor."""
+
+    __slots__ = ("rows", "cur")
+
+    def __init__(self, rows: list[Any], cur: sqlite3.Cursor) -> None:
+        self.rows = rows
+        self.cur = cur
+
+
+def _all_chunked(db: sqlite3.Connection, sql: str, params: Any, until: float) -> Any:
+    """All rows, or (past ``until``, at a chunk's end) a ``_Partial`` to finish elsewhere."""
+    cur = db.execute(sql, params)
+    rows = cur.fetchmany(_CHUNK)
+    if len(rows) < _CHUNK:
+        return rows
+    while perf_counter() < until:
+        more = cur.fetchmany(_CHUNK)
+        rows += more
+        if len(more) < _CHUNK:
+            return rows
+    return _Partial(rows, cur)
+
+
+def _rest(db: sqlite3.Connection, sql: str, part: Any) -> Any:
+    part.rows += part.cur.fetchall()
+    return part.rows
 
 
 def _run(db: sqlite3.Connection, sql: str, params: Any) -> Any:
@@ -127,6 +167,35 @@ class AsyncSqliteDriver(AsyncDriver):
             lock.release()
         return _HOP
 
+    def _read_now(self, fn: Any, sql: str, params: Any) -> Any:
+        """``_now`` for a SELECT, interrupted past ``READ_BUDGET_S`` (then ``_HOP``);
+        ``fn`` None: all rows, fetched by chunks (past the budget: a ``_Partial``)."""
+        info = self.info
+        if info is None or not info.inline or not (self.pinned or self.held):
+            return _HOP
+        lock = info.lock
+        if not lock.acquire(False):
+            return _HOP
+        db = self.db
+        try:
+            if not info.watched:
+                db.set_progress_handler(_watch(info), _STEPS)
+                info.watched = True
+            now = perf_counter()
+            info.deadline = now + 2 * READ_BUDGET_S  # the hard stop, past a chunk's end
+            if fn is None:
+                return _all_chunked(db, sql, params, now + READ_BUDGET_S)
+            return fn(db, sql, params)
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            interrupted = code == _SQLITE_INTERRUPT and info.deadline != 0.0
+            if not (interrupted or (self.pinned and is_busy(exc))):
+                raise
+        finally:
+            info.deadline = 0.0
+            lock.release()
+        return _HOP
+
     async def _hop(self, fn: Any, sql: str, params: Any) -> Any:
         """Run ``fn`` on the connection's thread (waiting there as long as the engine's
         busy timeout says)."""
@@ -158,7 +227,10 @@ class AsyncSqliteDriver(AsyncDriver):
         if OBSERVERS.get():
             return await async_observed(self._site(), sql, params,
                                         lambda: self.one(sql, params), _one_rows)
-        r = self._now(_one, sql, params, not self.in_tx and not _reads(sql))
+        if _reads(sql):
+            r = self._read_now(_one, sql, params)
+        else:
+            r = self._now(_one, sql, params, not self.in_tx)
         if r is _HOP:
             r = await self._hop(_one, sql, params)
         return r
@@ -168,7 +240,12 @@ class AsyncSqliteDriver(AsyncDriver):
         if OBSERVERS.get():
             return await async_observed(self._site(), sql, params,
                                         lambda: self.all(sql, params), len)
-        r = self._now(_all, sql, params, not self.in_tx and not _reads(sql))
+        if _reads(sql):
+            r = self._read_now(None, sql, params)
+            if type(r) is _Partial:  # past the budget: the thread fetches the rest
+                r = await self._hop(_rest, sql, r)
+        else:
+            r = self._now(_all, sql, params, not self.in_tx)
         if r is _HOP:
             r = await self._hop(_all, sql, params)
         rows: list[Any] = r
@@ -267,6 +344,15 @@ class AsyncSqliteDriver(AsyncDriver):
             await self._do(_bare, "ROLLBACK", None, False)
         finally:
             self.held = False
+
+
+def _watch(info: SqliteConnectionInfo) -> Any:
+    """The connection's progress handler: true (interrupt) once a read running on the
+    event loop is past its deadline; statements on the thread have none."""
+    def check() -> bool:
+        deadline = info.deadline
+        return deadline != 0.0 and perf_counter() > deadline
+    return check
 
 
 def loop_driver_class() -> Any:
