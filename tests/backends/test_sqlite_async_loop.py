@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from storeroom import F, open_async_store, open_store, stored
+from storeroom import Create, F, open_async_store, open_store, stored
 from storeroom.context import AsyncDataManager
 
 HOLD_S = 0.5
@@ -237,3 +237,27 @@ async def test_a_long_read_goes_on_on_the_thread(tmp_path: Path) -> None:
             assert not driver.db.in_transaction  # the read ended: no snapshot kept
         finally:
             src.release(driver)
+
+
+async def test_a_write_cancelled_while_it_waits_leaves_no_transaction_behind(
+        tmp_path: Path) -> None:
+    """A batch cancelled while its BEGIN waits on the thread: the BEGIN still runs there
+    later; the store must not go on using that connection (its writes would stay in a
+    transaction nobody commits)."""
+    path = tmp_path / "cancel.db"
+    async with open_async_store(Counter, f"sqlite:///{path}?synchronous=NORMAL") as store:
+        await store.create(Counter(name="a"))
+        started = threading.Event()
+        holder = _hold_write_lock(path, started, 0.3)
+        await asyncio.to_thread(started.wait)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.edit_batch([Create(Counter(name="batch"))]), 0.1)
+        await asyncio.to_thread(holder.join)
+        await asyncio.sleep(0.05)  # the abandoned statement ran on the thread meanwhile
+        await store.create(Counter(name="after"))
+        other = sqlite3.connect(path)
+        try:
+            names = {r[0] for r in other.execute("SELECT name FROM counter")}
+        finally:
+            other.close()
+        assert "after" in names  # committed, visible to another connection

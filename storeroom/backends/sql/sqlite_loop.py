@@ -132,7 +132,7 @@ def _bare(db: sqlite3.Connection, sql: str, params: Any) -> Any:
 class AsyncSqliteDriver(AsyncDriver):
     """An aiosqlite connection driven through its ``sqlite3`` connection (module docs)."""
 
-    __slots__ = ("aio", "db", "info", "pinned", "held")
+    __slots__ = ("aio", "db", "info", "pinned", "held", "lost")
 
     def __init__(self, conn: Any, in_tx: bool = False, begin_sql: str = "BEGIN",
                  sa: Any = None, info: Any = None) -> None:
@@ -145,6 +145,7 @@ class AsyncSqliteDriver(AsyncDriver):
         self.pinned = False  # busy_timeout=0 while the store keeps the connection
         # a transaction that holds the write lock is open: nothing it runs can wait (WAL)
         self.held = in_tx and begin_sql in _LOCKING_BEGINS
+        self.lost = False  # a call on the thread was cancelled: its outcome is unknown
 
     # where a statement runs ----------------------------------------------------------
     def _now(self, fn: Any, sql: str, params: Any, commits: bool) -> Any:
@@ -199,7 +200,18 @@ class AsyncSqliteDriver(AsyncDriver):
     async def _hop(self, fn: Any, sql: str, params: Any) -> Any:
         """Run ``fn`` on the connection's thread (waiting there as long as the engine's
         busy timeout says)."""
-        return await self.aio._execute(self._on_thread, fn, sql, params)
+        try:
+            return await self.aio._execute(self._on_thread, fn, sql, params)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # cancelled: the statement goes on on the thread (a BEGIN may yet open a
+                # transaction nobody will end), so the connection is not used again
+                self.lost = True
+            raise
+
+    def broken(self) -> bool:
+        """True once a call on the thread was cancelled (the store discards the connection)."""
+        return self.lost
 
     def _on_thread(self, fn: Any, sql: str, params: Any) -> Any:
         db = self.db
