@@ -56,7 +56,8 @@ async def _beat(ticks: list[float], stop: asyncio.Event) -> None:
 
 
 def _max_gap(ticks: list[float]) -> float:
-    return max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+    """The longest the loop went without a beat (infinite: it never beat twice)."""
+    return max((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=float("inf"))
 
 
 @pytest.mark.parametrize("sync", ["NORMAL", "FULL"])
@@ -261,3 +262,41 @@ async def test_a_write_cancelled_while_it_waits_leaves_no_transaction_behind(
         finally:
             other.close()
         assert "after" in names  # committed, visible to another connection
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+async def test_a_context_waits_for_the_lock_off_the_loop(tmp_path: Path, autocommit: bool
+                                                         ) -> None:
+    """A context's connection keeps the engine's busy timeout (SQLAlchemy's): its BEGIN,
+    or in an autocommit context each write, waits on the thread, the loop beating."""
+    path = tmp_path / "ctx.db"
+    dm = AsyncDataManager()
+    dm.add_engine("main", f"sqlite:///{path}?synchronous=NORMAL", default=True)
+    dm.register_models(Counter)
+    try:
+        async with dm.context() as ctx:
+            await ctx.store(Counter).create(Counter(name="a"))
+        started = threading.Event()
+        holder = _hold_write_lock(path, started, HOLD_S)
+        await asyncio.to_thread(started.wait)
+        ticks: list[float] = []
+        stop = asyncio.Event()
+        beat = asyncio.create_task(_beat(ticks, stop))
+        try:
+            t0 = time.perf_counter()
+            async with dm.context(autocommit=autocommit) as ctx:
+                cs = ctx.store(Counter)
+                await cs.update("a", n=F("n") + 1)
+                await cs.create(Counter(name="b"))
+                assert (await cs.read("a")).n == 1  # type: ignore[union-attr]
+            waited = time.perf_counter() - t0
+        finally:
+            stop.set()
+            await beat
+            await asyncio.to_thread(holder.join)
+        assert waited >= HOLD_S * 0.6, waited
+        assert _max_gap(ticks) < HOLD_S / 3, _max_gap(ticks)
+        async with dm.context() as ctx:
+            assert await ctx.store(Counter).count() == 2
+    finally:
+        await dm.close()

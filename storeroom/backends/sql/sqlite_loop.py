@@ -12,10 +12,12 @@ This driver calls the stdlib ``sqlite3`` connection behind aiosqlite directly in
   on the connection's thread with the engine's real busy timeout. Such a statement did
   nothing (SQLite takes the write lock before it changes anything), so running it again
   is what SQLite's busy handler would have done. The event loop never waits on a lock.
-- A connection lent by a context keeps the busy timeout SQLAlchemy uses on it: its
-  statements run inline only inside a transaction that holds the write lock already
-  (``BEGIN IMMEDIATE`` / ``EXCLUSIVE``, the default), where nothing can wait; otherwise on
-  the thread.
+- A connection lent by a context keeps the busy timeout SQLAlchemy uses on it: inside
+  a transaction that holds the write lock already (``BEGIN IMMEDIATE`` / ``EXCLUSIVE``,
+  the default) nothing can wait, and its statements run inline as they are; otherwise
+  (an ``autocommit=True`` context, a read-only engine's deferred transaction) each
+  statement run inline is framed by ``PRAGMA busy_timeout=0`` and back, with the same
+  fallback to the thread.
 - ``synchronous=FULL`` (storeroom's default) fsyncs the WAL at every commit: 4 ms on this
   project's reference machine, far more than a thread hop. A statement that commits (a
   write outside a transaction, ``COMMIT``) then runs on the thread, so that the loop
@@ -153,44 +155,48 @@ class AsyncSqliteDriver(AsyncDriver):
         info = self.info
         if info is None or not info.inline or (commits and info.syncs):
             return _HOP
-        if not (self.pinned or self.held):
-            return _HOP
-        lock = info.lock
-        if not lock.acquire(False):  # the thread is on the connection: queue behind it
-            return _HOP
-        try:
-            return fn(self.db, sql, params)
-        except sqlite3.OperationalError as exc:
-            # SQLITE_BUSY with busy_timeout=0: it would have waited, and did nothing
-            if not (self.pinned and is_busy(exc)):
-                raise
-        finally:
-            lock.release()
-        return _HOP
+        return self._inline(info, fn, sql, params, False)
 
     def _read_now(self, fn: Any, sql: str, params: Any) -> Any:
         """``_now`` for a SELECT, interrupted past ``READ_BUDGET_S`` (then ``_HOP``);
         ``fn`` None: all rows, fetched by chunks (past the budget: a ``_Partial``)."""
         info = self.info
-        if info is None or not info.inline or not (self.pinned or self.held):
+        if info is None or not info.inline:
             return _HOP
+        return self._inline(info, fn, sql, params, True)
+
+    def _inline(self, info: SqliteConnectionInfo, fn: Any, sql: str, params: Any,
+                read: bool) -> Any:
         lock = info.lock
-        if not lock.acquire(False):
+        if not lock.acquire(False):  # the thread is on the connection: queue behind it
             return _HOP
         db = self.db
+        # a store's connection has busy_timeout=0 already; in a transaction holding the
+        # write lock nothing waits; else (a context's connection outside such a
+        # transaction) busy_timeout=0 for this statement: two PRAGMAs, not a hop
+        toggle = not (self.pinned or self.held)
+        now = 0.0
         try:
-            if not info.watched:
-                db.set_progress_handler(_watch(info), _STEPS)
-                info.watched = True
-            now = perf_counter()
-            info.deadline = now + 2 * READ_BUDGET_S  # the hard stop, past a chunk's end
-            if fn is None:
-                return _all_chunked(db, sql, params, now + READ_BUDGET_S)
-            return fn(db, sql, params)
+            if read:
+                if not info.watched:
+                    db.set_progress_handler(_watch(info), _STEPS)
+                    info.watched = True
+                now = perf_counter()
+                info.deadline = now + 2 * READ_BUDGET_S  # the hard stop, past a chunk's end
+            if toggle:
+                db.execute("PRAGMA busy_timeout=0")
+            try:
+                if fn is None:
+                    return _all_chunked(db, sql, params, now + READ_BUDGET_S)
+                return fn(db, sql, params)
+            finally:
+                if toggle:
+                    db.execute(f"PRAGMA busy_timeout={info.busy_ms}")
         except sqlite3.OperationalError as exc:
             code = getattr(exc, "sqlite_errorcode", None)
-            interrupted = code == _SQLITE_INTERRUPT and info.deadline != 0.0
-            if not (interrupted or (self.pinned and is_busy(exc))):
+            interrupted = read and code == _SQLITE_INTERRUPT and info.deadline != 0.0
+            # SQLITE_BUSY with busy_timeout=0: it would have waited, and did nothing
+            if not (interrupted or ((self.pinned or toggle) and is_busy(exc))):
                 raise
         finally:
             info.deadline = 0.0
