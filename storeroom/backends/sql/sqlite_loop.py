@@ -36,8 +36,13 @@ The connection is used from two threads (``check_same_thread=False``, storeroom'
 engines set it): a per-connection ``threading.Lock`` (in SQLAlchemy's connection record
 ``info``, see ``engines.SqliteConnectionInfo``) keeps the loop and the thread off it at
 the same time; the loop only ever tries it without waiting, and hops to the thread
-(queued behind whatever holds it) when it is taken. There is no sync twin: the sync
-store calls sqlite3 directly already.
+(queued behind whatever holds it) when it is taken. SQLAlchemy's own calls on the
+connection (a context's BEGIN, COMMIT, DDL) go through aiosqlite's queue without it: they
+are awaited by the same task, never concurrently with this driver's. A call on the
+thread whose task is cancelled goes on there; the connection is then discarded
+(``broken``), as a BEGIN that still succeeds would leave a transaction nobody ends. A
+context's BEGIN runs on the loop too (``engines._begin_on_loop``). There is no sync
+twin: the sync store calls sqlite3 directly already.
 """
 
 from __future__ import annotations
