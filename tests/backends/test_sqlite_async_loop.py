@@ -300,3 +300,38 @@ async def test_a_context_waits_for_the_lock_off_the_loop(tmp_path: Path, autocom
             assert await ctx.store(Counter).count() == 2
     finally:
         await dm.close()
+
+
+@pytest.mark.parametrize("sync", ["NORMAL", "FULL"])
+async def test_a_context_runs_on_the_loop_but_a_durable_commit(tmp_path: Path, sync: str
+                                                              ) -> None:
+    """A context's BEGIN, statements and COMMIT run on the event loop thread (through
+    aiosqlite each was a thread hop); with synchronous=FULL the COMMIT, which fsyncs,
+    runs on the connection's thread."""
+    dm = AsyncDataManager()
+    dm.add_engine("main", f"sqlite:///{tmp_path}/c.db?synchronous={sync}", default=True)
+    dm.register_models(Counter)
+    seen: list[tuple[str, bool]] = []
+    loop_thread = threading.get_ident()
+    try:
+        async with dm.context() as ctx:  # first use: the table, the pool's connection
+            await ctx.store(Counter).create(Counter(name="a"))
+        async with dm.context() as ctx:
+            conn = await ctx.engines.get("main")
+            raw = await conn.get_raw_connection()
+            db = raw.driver_connection._connection
+            db.set_trace_callback(
+                lambda sql: seen.append((sql.split()[0].upper(),
+                                         threading.get_ident() == loop_thread)))
+            cs = ctx.store(Counter)
+            await cs.update("a", n=F("n") + 1)
+            await cs.create(Counter(name="b"))
+            assert (await cs.read("b")) is not None
+        db.set_trace_callback(None)
+    finally:
+        await dm.close()
+    words = [w for w, _ in seen]
+    assert words[-1] == "COMMIT" and "INSERT" in words, seen
+    on_loop = {w: inline for w, inline in seen}
+    assert all(inline for w, inline in seen if w != "COMMIT"), seen
+    assert on_loop["COMMIT"] is (sync == "NORMAL"), seen

@@ -12,6 +12,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +72,11 @@ class SqliteConnectionInfo:
         self.lock = threading.Lock()
         self.deadline = 0.0
         self.watched = False
+
+
+# an async engine's connection info by aiosqlite connection (the dialect's commit and
+# rollback see only the DB-API connection, not its pool record)
+_ASYNC_INFO: weakref.WeakKeyDictionary[Any, SqliteConnectionInfo] = weakref.WeakKeyDictionary()
 
 
 def begin_statement(engine_or_conn: Any) -> str:
@@ -180,11 +186,17 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
             current = str(cur.fetchone()[0]).lower()
         finally:
             cur.close()
-        record.info[SQLITE_INFO] = SqliteConnectionInfo(
+        info = record.info[SQLITE_INFO] = SqliteConnectionInfo(
             inline=memory or current == "wal",
             syncs=not memory and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"),
             busy_ms=int(settings["busy_timeout"]))
+        aio = getattr(dbapi_conn, "driver_connection", None)
+        if aio is not None and not isinstance(aio, sqlite3.Connection):
+            _ASYNC_INFO[aio] = info
         register_sqlite_functions(dbapi_conn)
+
+    if sync_engine is not engine:  # an async engine: its commits and rollbacks, too
+        _end_on_loop(sync_engine.dialect)
 
     @event.listens_for(sync_engine, "reset")
     def _on_reset(dbapi_conn: Any, record: Any, reset_state: Any) -> None:
@@ -207,6 +219,43 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
         statement = options.get(BEGIN_OPTION, begin)
         if not _begin_on_loop(conn, statement):
             conn.exec_driver_sql(statement)
+
+
+def _end_on_loop(dialect: Any) -> None:
+    """An async SQLite engine's COMMIT and ROLLBACK on the event loop when they do not
+    wait: on this engine's own dialect instance, its ``do_commit`` / ``do_rollback`` run
+    the statement on the ``sqlite3`` connection instead of through aiosqlite's thread
+    (a hop at the end of every context). Neither waits for a lock in WAL mode; a COMMIT
+    that fsyncs (``synchronous=FULL``) still goes to the thread, as in ``sqlite_loop``.
+    """
+    plain_commit = dialect.do_commit
+    plain_rollback = dialect.do_rollback
+
+    def end(dbapi_conn: Any, statement: str, commits: bool) -> bool:
+        aio = getattr(dbapi_conn, "driver_connection", None)
+        info = _ASYNC_INFO.get(aio) if aio is not None else None
+        if info is None or not info.inline or (commits and info.syncs):
+            return False
+        db = getattr(aio, "_connection", None)
+        if not isinstance(db, sqlite3.Connection) or not info.lock.acquire(False):
+            return False
+        try:
+            if db.in_transaction:
+                db.execute(statement)
+        finally:
+            info.lock.release()
+        return True
+
+    def do_commit(dbapi_conn: Any) -> None:
+        if not end(dbapi_conn, "COMMIT", True):
+            plain_commit(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        if not end(dbapi_conn, "ROLLBACK", False):
+            plain_rollback(dbapi_conn)
+
+    dialect.do_commit = do_commit
+    dialect.do_rollback = do_rollback
 
 
 def _begin_on_loop(conn: Any, statement: str) -> bool:
