@@ -50,7 +50,7 @@ class AsyncContextSource:
         if d is None:
             raw = await conn.get_raw_connection()
             d = make_driver(raw.driver_connection, conn.dialect.name,
-                            not self.ctx.autocommit, begin_statement(conn))
+                            not self.ctx.autocommit, begin_statement(conn), raw.info)
             # the observer seam's QueryRecord.engine: the engine this connection is of
             d.site = Site(d.system, engines.name_of(conn) or self.name, self.collection)
             self._drivers[id(conn)] = d
