@@ -302,8 +302,9 @@ class FilterCompiler:
         operands = node.value if op in ("in", "not_in", "range") else (node.value,)
         if not all(type(v) is not int or decimal_fits(Decimal(v)) for v in operands):
             return False  # beyond DynamoDB's numbers: no stored value equals it
-        if info.shape == LIST:  # dynalite's contains() never finds "" or false
-            return _in_matches(codec.av(node.value))
+        if info.shape == LIST:  # dynalite's contains() never finds "" nor a bool
+            av = codec.av(node.value)
+            return "BOOL" not in av and _in_matches(av)
         return self._operands_native(codec, node)
 
     def compile(self, node: Node, ex: Expr) -> Compiled:
