@@ -39,8 +39,8 @@ Nested paths (``address__city``, ``tags__contains``)
     operators by ``$regex``; list membership is ``$elemMatch`` with ``$eq``. Local: the
     i-operators (the shadow lower-case field is top-level only), loose ``Any`` values
     (MongoDB compares across types, traverses arrays and matches ``[null]`` as null),
-    other leaf kinds, and equality of a whole list or dict attribute (sub-document
-    equality is key-order sensitive).
+    other leaf kinds, dicts whose keys are not ``str``. (Equality of a whole list or
+    dict attribute, key-order sensitive here, is ``InvalidFilter`` on every backend.)
 
 Ordering
     ``None`` sorts last in both directions. MongoDB puts missing values first when
