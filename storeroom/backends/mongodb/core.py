@@ -14,8 +14,9 @@ Values (all round-trip exactly)
     milliseconds), so text order is time order. date: ISO text. UUID: canonical text
     (text order is UUID order). Decimal: its exact text. JSON kinds (list, dict,
     dataclasses): the JSON that pydantic writes, as BSON arrays and sub-documents (so
-    that dotted paths reach into them): numbers stay int64 / double (an int beyond 64
-    bits is refused, as for an int attribute), infinities and NaN are the JSON strings
+    that dotted paths reach into them): numbers stay int64 / double, an int beyond 64
+    bits is a Decimal128 (compared by value; beyond 34 significant digits it is
+    refused), infinities and NaN are the JSON strings
     ``"Infinity"`` / ``"NaN"``, bytes base64 text. A dict key holding ``%``, ``.`` or NUL,
     or starting with ``$``, is stored percent-escaped (``%25``, ``%2E``, ``%00``, a
     leading ``%24``): BSON keys hold no NUL and MongoDB reserves ``.`` and ``$``. A value
@@ -58,6 +59,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+from bson.decimal128 import Decimal128
 
 from ...errors import ValidationError
 from ...model.attrs import Attr
@@ -152,9 +155,20 @@ def _to_bson(name: str, v: Any) -> Any:
     if t is list:
         return [_to_bson(name, x) for x in v]
     if t is int and not INT64_MIN <= v <= INT64_MAX:
-        raise ValidationError.one(name, v, "range", f"{v!r} in {name} does not fit in a "
-                                  "64-bit integer (MongoDB)")
+        return _big_int(name, v)
     return v
+
+
+def _big_int(name: str, v: int) -> Decimal128:
+    """An int beyond 64 bits as a Decimal128, which the server compares with other
+    numbers by value; beyond its 34 significant digits, a ValidationError."""
+    text = str(abs(v))
+    digits = text.rstrip("0")
+    if len(digits) > 34:
+        raise ValidationError.one(name, v, "range", f"{v!r} in {name} has more than 34 "
+                                  "significant digits: a MongoDB number holds no more")
+    sign = "-" if v < 0 else ""
+    return Decimal128(Decimal(f"{sign}{digits}E{len(text) - len(digits)}"))
 
 
 def _from_bson(v: Any) -> Any:
@@ -163,6 +177,8 @@ def _from_bson(v: Any) -> Any:
         return {unesc_key(k): _from_bson(x) for k, x in v.items()}
     if t is list:
         return [_from_bson(x) for x in v]
+    if t is Decimal128:  # only ever an int beyond 64 bits (a Decimal is JSON text)
+        return int(v.to_decimal())
     return v
 
 
