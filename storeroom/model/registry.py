@@ -61,11 +61,15 @@ class Objects:
         if instance is not None:
             raise AttributeError(f"objects is reached through the class "
                                  f"({owner.__name__}.objects), not an instance")
-        # imported here: the model package does not load the context layer
-        from ..objects import objects_for
-        return objects_for(owner)
+        global _objects_for
+        if _objects_for is None:
+            # imported on first use: the model package does not load the context layer
+            from ..objects import objects_for
+            _objects_for = objects_for
+        return _objects_for(owner)
 
 
+_objects_for: Any = None
 OBJECTS = Objects()
 
 

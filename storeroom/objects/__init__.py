@@ -13,6 +13,9 @@ from ..context._async.context import AsyncContext
 from ..context.current import CURRENT
 from ._async.queryset import AsyncQuerySet
 from ._sync.queryset import QuerySet
+from .plan import QueryState
+
+_EMPTY = QueryState()
 
 
 def objects_for(model: type) -> Any:
@@ -25,10 +28,10 @@ def objects_for(model: type) -> Any:
     if ctx is None:
         raise RuntimeError(f"{model.__name__}.objects needs an active context: use "
                            "`with dm.context():` (or `async with adm.context():`) first")
-    ctx.store(model)  # LookupError for a model the data manager does not know
+    store = ctx.store(model)  # LookupError for a model the data manager does not know
     if isinstance(ctx, AsyncContext):
-        return AsyncQuerySet(model, ctx)
-    return QuerySet(model, ctx)
+        return AsyncQuerySet(model, ctx, _EMPTY, store)
+    return QuerySet(model, ctx, _EMPTY, store)
 
 
 __all__ = ["AsyncQuerySet", "QuerySet", "objects_for"]

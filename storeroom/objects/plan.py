@@ -13,20 +13,19 @@ shapes work.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidFilter
-from ..query.ast import And, Node, Not, Or
+from ..query.ast import And, Cond, Node, Not, Or
 from ..query.q import Q, lookups_node, parse_lookup, to_node
 
 # values modes
 ITEMS, DICTS, TUPLES, FLAT = 0, 1, 2, 3
 
 
-@dataclass(frozen=True, slots=True)
-class QueryState:
-    """The immutable state of one query set."""
+class QueryState(NamedTuple):
+    """The immutable state of one query set (a named tuple: copying one is cheap, which
+    keeps chaining within a few microseconds)."""
 
     where: tuple[Node, ...] = ()
     order: tuple[str, ...] = ()
@@ -51,6 +50,23 @@ class QueryState:
         return w[0] if len(w) == 1 else And(w)
 
 
+_INDEX = {n: i for i, n in enumerate(QueryState._fields)}
+_new = tuple.__new__
+
+
+def replace(state: QueryState, **changes: Any) -> QueryState:
+    """``state`` with ``changes`` (faster than ``NamedTuple._replace``)."""
+    values = list(state)
+    for k, v in changes.items():
+        values[_INDEX[k]] = v
+    return _new(QueryState, values)  # type: ignore[type-var]
+
+
+def with_where(state: QueryState, node: Node) -> QueryState:
+    """``state`` with one more ANDed filter node."""
+    return _new(QueryState, (state[0] + (node,), *state[1:]))  # type: ignore[type-var]
+
+
 def filter_node(args: tuple[Any, ...], lookups: Mapping[str, Any]) -> Node:
     """The node of one ``filter(*args, **lookups)`` call: every argument ANDed.
 
@@ -66,7 +82,8 @@ def filter_node(args: tuple[Any, ...], lookups: Mapping[str, Any]) -> Node:
         else:
             parts.append(_one(a))
     for k, v in lookups.items():
-        parts.append(parse_lookup(k, v))
+        # a plain name is eq (parse_lookup's answer, without its parsing)
+        parts.append(Cond(k, "eq", v) if "__" not in k else parse_lookup(k, v))
     if len(parts) == 1:
         return parts[0]
     return And(tuple(parts))
@@ -103,6 +120,9 @@ def reversed_order(order: tuple[str, ...], key_attrs: tuple[str, ...]) -> tuple[
 
 def sliced(state: QueryState, index: slice) -> QueryState:
     """The state of ``qs[a:b]`` (a slice of a slice narrows it, as in Django)."""
+    a, b = index.start, index.stop
+    if a is None and index.step is None and type(b) is int and b >= 0 and not state.sliced:
+        return _new(QueryState, (*state[:2], 0, b, *state[4:]))  # type: ignore[type-var]
     if index.step is not None and index.step != 1:
         raise ValueError("query sets do not support a slice step")
     a, b = index.start, index.stop
@@ -117,7 +137,7 @@ def sliced(state: QueryState, index: slice) -> QueryState:
         stop = state.start + b if stop is None else min(stop, state.start + b)
     if stop is not None and stop < start:
         stop = start
-    return replace(state, start=start, stop=stop)
+    return _new(QueryState, (*state[:2], start, stop, *state[4:]))  # type: ignore[type-var]
 
 
 def index_of(state: QueryState, index: int) -> tuple[int, int]:
@@ -200,6 +220,6 @@ def create_values(lookups: Mapping[str, Any], defaults: Mapping[str, Any] | None
     return values
 
 
-__all__ = ["QueryState", "filter_node", "negate", "order_names", "reversed_order", "sliced",
+__all__ = ["QueryState", "with_where", "filter_node", "negate", "order_names", "reversed_order", "sliced",
            "index_of", "check_fields", "shape", "create_values", "replace", "ITEMS", "DICTS",
            "TUPLES", "FLAT"]

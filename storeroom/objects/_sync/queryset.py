@@ -35,6 +35,7 @@ from ..plan import (
     reversed_order,
     shape,
     sliced,
+    with_where,
 )
 
 IS_ASYNC = False
@@ -53,16 +54,20 @@ class QuerySet(Generic[T]):
     A set is not cached: every evaluation asks the store again.
     """
 
-    __slots__ = ("_model", "_ctx", "_state")
+    __slots__ = ("_model", "_ctx", "_state", "_default")
 
-    def __init__(self, model: type[T], ctx: Any, state: QueryState = _EMPTY) -> None:
+    def __init__(self, model: type[T], ctx: Any, state: QueryState = _EMPTY,
+                 store: Any = None) -> None:
         self._model = model
         self._ctx = ctx
         self._state = state
+        # the context's store of the model on its own engine (found once, by objects_for)
+        self._default = store
 
     def _with(self, state: QueryState) -> QuerySet[T]:
         qs = object.__new__(type(self))
-        qs._model, qs._ctx, qs._state = self._model, self._ctx, state
+        qs._model, qs._ctx, qs._state, qs._default = (self._model, self._ctx, state,
+                                                      self._default)
         return qs
 
     @property
@@ -76,7 +81,10 @@ class QuerySet(Generic[T]):
         return self._state
 
     def _store(self) -> Any:
-        return self._ctx.store(self._model, self._state.engine)
+        engine = self._state.engine
+        if engine is None and self._default is not None:
+            return self._default
+        return self._ctx.store(self._model, engine)
 
     def _unsliced(self, what: str) -> None:
         if self._state.sliced:
@@ -96,14 +104,12 @@ class QuerySet(Generic[T]):
         """The items that also match: keyword lookups, ``Q`` objects, dicts of lookups, or
         a list of dicts (the OR of its dicts); all ANDed."""
         self._unsliced("filter")
-        s = self._state
-        return self._with(replace(s, where=s.where + (filter_node(args, lookups),)))
+        return self._with(with_where(self._state, filter_node(args, lookups)))
 
     def exclude(self, *args: Any, **lookups: Any) -> QuerySet[T]:
         """The items that do not match (``~`` of what ``filter`` would keep)."""
         self._unsliced("filter")
-        s = self._state
-        return self._with(replace(s, where=s.where + (negate(filter_node(args, lookups)),)))
+        return self._with(with_where(self._state, negate(filter_node(args, lookups))))
 
     def order_by(self, *fields: str) -> QuerySet[T]:
         """Ordered by ``fields`` (``"-x"`` descending; replaces an earlier order)."""
@@ -200,10 +206,14 @@ class QuerySet(Generic[T]):
             # the sync twin has no __await__ (this branch is not taken there)
             return self._fetch().__await__()  # type: ignore[attr-defined,unused-ignore]
 
-    def __iter__(self) -> Iterator[Any]:
-        """Every row (fetched first, as evaluating a Django query set does)."""
-        for row in self._fetch():
-            yield row
+        def __iter__(self) -> Iterator[Any]:
+            """Every row (fetched first, as evaluating a Django query set does)."""
+            for row in self._fetch():
+                yield row
+    else:  # the sync twin: an iterator over the fetched list (no generator per row)
+        def __iter__(self) -> Any:  # type: ignore[no-redef,misc,unused-ignore]
+            """Every row (fetched first, as evaluating a Django query set does)."""
+            return iter(self._fetch())  # type: ignore[call-overload,unused-ignore]
 
     def iterator(self, chunk_size: int | None = None) -> Iterator[Any]:
         """Every row, streamed page by page (``chunk_size`` rows per page)."""
