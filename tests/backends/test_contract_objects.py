@@ -15,7 +15,19 @@ from typing import Any
 
 import pytest
 
-from storeroom import Avg, Count, Max, Min, MultipleFound, Q, QueryLog, Sum, field, stored
+from storeroom import (
+    Avg,
+    Count,
+    Max,
+    Min,
+    MultipleFound,
+    Q,
+    QueryLog,
+    Sum,
+    field,
+    generated,
+    stored,
+)
 from storeroom.context import AsyncDataManager, DataManager
 from storeroom.store.aggregate import local_aggregate, prepare_aggregates
 
@@ -30,6 +42,15 @@ class Item:
     cost: Decimal = Decimal("0")
     rank: int | None = None
     note: str = field(default="", max_length=50)
+
+
+@stored(key="id", table="qs_users")
+class User:
+    id: str = generated.uuid()
+    name: str
+    email: str = ""
+    age: int = 0
+    active: bool = True
 
 
 async def ev(value: Any) -> Any:
@@ -49,7 +70,7 @@ class DM:
         self.is_async = is_async
         self.dm: Any = AsyncDataManager() if is_async else DataManager()
         self.dm.add_engine("main", url)
-        self.dm.register_models(Item)
+        self.dm.register_models(Item, User)
 
     @asynccontextmanager
     async def context(self) -> AsyncIterator[Any]:
@@ -194,6 +215,25 @@ async def test_atom_db_habits(dm: DM) -> None:
         assert (await ev(Item.objects.get(id=50))) == made
     async with dm.context():  # committed with the context
         assert (await ev(Item.objects.get(id=40))).qty == 2
+
+
+async def test_atom_db_readme_scenario(dm: DM) -> None:
+    # atom-db's "Django style queries", as its README writes them (generated keys)
+    async with dm.context():
+        john, created = await ev(User.objects.get_or_create(
+            name="John Doe", email="", age=21, active=True))
+        assert created and john.id
+        jane, created = await ev(User.objects.get_or_create(
+            name="Jane Doe", email="", age=48, active=False))
+        assert created and jane.id != john.id
+        again, created = await ev(User.objects.get_or_create(name="John Doe", email=""))
+        assert not created and again == john
+        assert await ev(User.objects.get(name__startswith="John")) == john
+        users = await rows(User.objects.filter(name__in=[john.name, jane.name]))
+        assert len(users) == 2
+        users = await rows(User.objects.filter(active=False))
+        assert len(users) == 1 and users[0].active is False
+        assert len(await rows(User.objects.all())) == 2
 
 
 async def test_update_delete_and_using(dm: DM) -> None:
