@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from storeroom import InvalidFilter, stored
+from storeroom import InvalidFilter, ValidationError, stored
 from storeroom.context import AsyncDataManager, DataManager
 from storeroom.context.current import current_context
 from storeroom.objects import AsyncQuerySet, QuerySet
@@ -169,3 +169,7 @@ def test_filters_are_checked_when_the_set_runs() -> None:
             Row.objects.filter(42)
         with pytest.raises(InvalidFilter):
             Row.objects.aggregate(s=object())  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="nope"):
+            Row.objects.create(id=1, nope=2)
+        with pytest.raises(ValidationError):
+            Row.objects.get_or_create(n=3)  # no key: the item cannot be made

@@ -326,8 +326,17 @@ class QuerySet(Generic[T]):
     def create(self, **values: Any) -> T:
         """Create and store ``Model(**values)``; the stored item (``Conflict`` if its key
         or a unique attribute exists)."""
-        item = self._model(**values)
-        return self._store().create(item)  # type: ignore[no-any-return]
+        return self._store().create(self._new(values))  # type: ignore[no-any-return]
+
+    def _new(self, values: Mapping[str, Any]) -> T:
+        """``Model(**values)``; ``ValidationError`` (not the constructor's ``TypeError``)
+        for an unknown or missing attribute."""
+        try:
+            return self._model(**values)
+        except TypeError as exc:
+            raise ValidationError.one(None, dict(values), "type",
+                                      f"cannot make a {self._model.__name__}: {exc}",
+                                      model=self._model.__name__) from exc
 
     def bulk_create(self, items: Iterable[T]) -> list[T]:
         """Store new items (in batches of the store's ``max_batch``); the stored items.
