@@ -73,6 +73,12 @@ def filter_node(args: tuple[Any, ...], lookups: Mapping[str, Any]) -> Node:
     An argument is a ``Q``, an AST node, a dict of lookups, or a list of dicts (the OR
     of its dicts, as atom-db's ``filter([{...}, {...}])``).
     """
+    if not args:  # the common case: keyword lookups only (a plain name is eq)
+        conds = [Cond(k, "eq", v) if "__" not in k else parse_lookup(k, v)
+                 for k, v in lookups.items()]
+        if len(conds) == 1:
+            return conds[0]
+        return And(tuple(conds))
     parts: list[Node] = []
     for a in args:
         if isinstance(a, list | tuple):

@@ -103,8 +103,10 @@ class QuerySet(Generic[T]):
     def filter(self, *args: Any, **lookups: Any) -> QuerySet[T]:
         """The items that also match: keyword lookups, ``Q`` objects, dicts of lookups, or
         a list of dicts (the OR of its dicts); all ANDed."""
-        self._unsliced("filter")
-        return self._with(with_where(self._state, filter_node(args, lookups)))
+        s = self._state
+        if s.start or s.stop is not None:  # _unsliced, inlined: filter is the hot path
+            self._unsliced("filter")
+        return self._with(with_where(s, filter_node(args, lookups)))
 
     def exclude(self, *args: Any, **lookups: Any) -> QuerySet[T]:
         """The items that do not match (``~`` of what ``filter`` would keep)."""
@@ -194,7 +196,9 @@ class QuerySet(Generic[T]):
     def _fetch(self) -> list[Any]:
         """The rows of this set, shaped by its mode."""
         s = self._state
-        if s.distinct and s.mode != ITEMS and s.sliced:
+        if s.mode == ITEMS:
+            return self._items(s)
+        if s.distinct and s.sliced:
             # distinct comes before the slice: the whole filter's rows, then the slice
             rows = shape(s, self._items(replace(s, start=0, stop=None)))
             return rows[s.start:s.stop]
