@@ -12,8 +12,10 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ValidationError
 from ..model.stored import ModelMeta
-from ..store.types import PreparedEdit
+from ..store.fexpr import has_expr, resolve
+from ..store.types import INVALID, PreparedEdit
 from .common import Outcome, duplicate, ok, refusal
 
 
@@ -87,7 +89,9 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
 
     Outcome codes: a create of an existing key is ``duplicate_key``; an update or delete
     of a missing key ``missing_key``, of an item whose precondition does not hold
-    ``precondition_failed``; an upsert never fails here. Several edits of one key see
+    ``precondition_failed``; an update whose ``F`` expression (evaluated on the item as
+    the earlier edits left it) is out of its bounds ``invalid``; an upsert never fails
+    here. Several edits of one key see
     each other's effects. With ``unique`` (and ``same``, how two values compare), an
     edit that gives an attribute the value another touched item ends with is
     ``duplicate_key`` too (values of untouched items are the backend's to guard).
@@ -121,7 +125,13 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
                 out, new = why, now
             elif e.kind == "update":
                 assert now is not None
-                out, new = ok(None), {**now, **e.values}
+                try:  # F expressions over the item as the earlier edits left it
+                    changes = resolve(meta, e.values, now) if has_expr(e.values) \
+                        else e.values
+                except ValidationError as exc:
+                    out, new = (False, None, INVALID, str(exc)), now
+                else:
+                    out, new = ok(None), {**now, **changes}
             else:
                 out, new = ok(None), None
         if out[0] and new is not None and unique:

@@ -70,6 +70,7 @@ from ...query.ast import (
 )
 from ...query.order import Order
 from ...store.aggregate import AggSpec
+from ...store.fexpr import Expr, F, increment
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
 from ..values import iso_utc, json_text_dumper, json_text_loader
@@ -251,6 +252,68 @@ class MongoCore:
         if unsets:
             out["$unset"] = unsets
         return out
+
+    def fexpr_update(self, values: dict[str, Any], q: dict[str, Any]
+                     ) -> tuple[Any, dict[str, Any]]:
+        """The update and query of a write of changes holding ``F`` expressions, one
+        atomic ``find_one_and_update`` / ``update_many``: ``$inc`` when each is an int
+        increment of its own attribute (the bounds moved onto it in the query), else
+        an update pipeline whose one ``$set`` stage computes every result from the
+        document before the update (``$add`` / ``$subtract`` / ``$multiply``; plain
+        changes as ``$literal``), the results' bounds (and 64 bits / finiteness) in
+        the query's ``$expr``."""
+        meta = self.meta
+        plain = {n: v for n, v in values.items() if not isinstance(v, F)}
+        conds: list[dict[str, Any]] = [q]
+        incs = {n: increment(n, v) for n, v in values.items() if isinstance(v, F)}
+        if all(c is not None and meta.attrs[n].kind == INT for n, c in incs.items()):
+            doc = self.update_doc(plain) if plain else {}
+            inc: dict[str, Any] = {}
+            for n, c in incs.items():
+                assert c is not None
+                inc[self.paths[n]] = c
+                a = meta.attrs[n]
+                bound: dict[str, Any] = {}
+                if a.ge is not None:
+                    bound["$gte"] = a.ge - c
+                if a.le is not None:
+                    bound["$lte"] = a.le - c
+                if bound:
+                    conds.append({self.paths[n]: bound})
+            doc["$inc"] = inc
+            return doc, (conds[0] if len(conds) == 1 else {"$and": conds})
+        plain_doc = self.update_doc(plain) if plain else {}
+        sets: dict[str, Any] = {p: {"$literal": v}
+                                for p, v in plain_doc.get("$set", {}).items()}
+        checks: list[dict[str, Any]] = []
+        for n, v in values.items():
+            if not isinstance(v, F):
+                continue
+            e = self._mexpr(v)
+            sets[self.paths[n]] = e
+            a = meta.attrs[n]
+            if meta.attrs[n].kind == INT:
+                checks += [{"$gte": [e, -(2**63)]}, {"$lte": [e, 2**63 - 1]}]
+            else:  # NaN is below every number in MongoDB's order: refused too
+                checks += [{"$gt": [e, float("-inf")]}, {"$lt": [e, float("inf")]}]
+            if a.ge is not None:
+                checks.append({"$gte": [e, a.ge]})
+            if a.le is not None:
+                checks.append({"$lte": [e, a.le]})
+        pipeline: list[dict[str, Any]] = [{"$set": sets}]
+        if "$unset" in plain_doc:
+            pipeline.append({"$unset": list(plain_doc["$unset"])})
+        conds.append({"$expr": {"$and": checks}})
+        return pipeline, {"$and": conds}
+
+    def _mexpr(self, e: Any) -> Any:
+        """An ``F`` expression as an aggregation expression over the stored document."""
+        if type(e) is Expr:
+            op = {"+": "$add", "-": "$subtract", "*": "$multiply"}[e.op]
+            return {op: [self._mexpr(e.left), self._mexpr(e.right)]}
+        if type(e) is F:
+            return "$" + self.paths[e.name]
+        return {"$literal": e}
 
     def build(self, doc: dict[str, Any]) -> Any:
         """An item from a document, without validation."""

@@ -223,10 +223,8 @@ class AsyncStore(Generic[T]):
         if pre == NOTHING:
             return None
         b = self._b
-        if has_expr(values):
-            native = getattr(b, "native_fexpr", False)
-            if not (native if isinstance(native, bool) else native(values, pre)):
-                return await self._update_expr(key, values, pre)
+        if has_expr(values) and not b.native_fexpr(values, pre, "update"):
+            return await self._update_expr(key, values, pre)
         return await b.update(key, values, pre)
 
     async def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
@@ -392,8 +390,9 @@ class AsyncStore(Generic[T]):
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
                                  self._fill(edits, results, "not applied: batch failed"))
-        if prepared and getattr(self._b, "native_fexpr", False) is not True and any(
-                p.kind == "update" and has_expr(p.values) for p in prepared):
+        b = self._b
+        if not all(b.native_fexpr(p.values, p.precondition, "batch") for p in prepared
+                   if p.kind == "update" and has_expr(p.values)):
             outcomes = await self._apply_expr(prepared, atomic)
         else:
             outcomes = await self._b.apply(prepared, atomic) if prepared else []
@@ -428,8 +427,7 @@ class AsyncStore(Generic[T]):
         if not values:  # nothing to write: how many match
             return await self._count(node)
         b = self._b
-        if has_expr(values) and not (getattr(b, "native_fexpr", False) is True
-                                     or getattr(b, "native_fexpr_where", False)):
+        if has_expr(values) and not b.native_fexpr(values, node, "where"):
             return await self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
@@ -443,20 +441,22 @@ class AsyncStore(Generic[T]):
         return await self._b.delete_where(node)
 
     async def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
-        """Apply edits holding ``F`` expressions on a backend that does not evaluate them.
+        """Apply edits holding ``F`` expressions some of which the backend does not
+        evaluate in a batch (``native_fexpr(..., "batch")``).
 
-        Not atomic: in order, runs of plain edits in one call, each ``F`` update as
-        ``update`` does it. Atomic: the items read first, the results computed, and the
-        batch applied with every ``F`` update guarded by the values read; tried again
-        when another writer came between (so an ``F`` refers to the values before the
-        batch).
+        Not atomic: in order, runs of edits the backend takes in one call, each other
+        ``F`` update as ``update`` does it. Atomic: the items read first, the results
+        computed, and the batch applied with every ``F`` update guarded by the values
+        read; tried again when another writer came between (so an ``F`` refers to the
+        values before the batch).
         """
         b = self._b
         if not atomic:
             out: list[Any] = []
             run: list[PreparedEdit] = []
             for p in prepared:
-                if p.kind == "update" and has_expr(p.values):
+                if p.kind == "update" and has_expr(p.values) and not b.native_fexpr(
+                        p.values, p.precondition, "batch"):
                     if run:
                         out.extend(await b.apply(run, False))
                         run = []
@@ -503,7 +503,10 @@ class AsyncStore(Generic[T]):
     async def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            item = await self._update_expr(p.key, p.values, p.precondition)
+            if self._b.native_fexpr(p.values, p.precondition, "update"):
+                item = await self._b.update(p.key, p.values, p.precondition)
+            else:
+                item = await self._update_expr(p.key, p.values, p.precondition)
         except ValidationError as exc:
             return (False, None, INVALID, str(exc))
         except StoreroomError as exc:
@@ -537,8 +540,10 @@ class AsyncStore(Generic[T]):
                 return 0
             if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
                 n = 0
+                native = b.native_fexpr(values, node, "update")
                 for e in edits:
-                    n += await self._update_expr(e.key, values, node) is not None
+                    n += await (b.update(e.key, values, node) if native else
+                                self._update_expr(e.key, values, node)) is not None
                 return n
             outcomes = await b.apply(edits, True)
             if all(o[0] for o in outcomes):

@@ -224,10 +224,8 @@ class Store(Generic[T]):
         if pre == NOTHING:
             return None
         b = self._b
-        if has_expr(values):
-            native = getattr(b, "native_fexpr", False)
-            if not (native if isinstance(native, bool) else native(values, pre)):
-                return self._update_expr(key, values, pre)
+        if has_expr(values) and not b.native_fexpr(values, pre, "update"):
+            return self._update_expr(key, values, pre)
         return b.update(key, values, pre)
 
     def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
@@ -393,8 +391,9 @@ class Store(Generic[T]):
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
                                  self._fill(edits, results, "not applied: batch failed"))
-        if prepared and getattr(self._b, "native_fexpr", False) is not True and any(
-                p.kind == "update" and has_expr(p.values) for p in prepared):
+        b = self._b
+        if not all(b.native_fexpr(p.values, p.precondition, "batch") for p in prepared
+                   if p.kind == "update" and has_expr(p.values)):
             outcomes = self._apply_expr(prepared, atomic)
         else:
             outcomes = self._b.apply(prepared, atomic) if prepared else []
@@ -429,8 +428,7 @@ class Store(Generic[T]):
         if not values:  # nothing to write: how many match
             return self._count(node)
         b = self._b
-        if has_expr(values) and not (getattr(b, "native_fexpr", False) is True
-                                     or getattr(b, "native_fexpr_where", False)):
+        if has_expr(values) and not b.native_fexpr(values, node, "where"):
             return self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
@@ -444,20 +442,22 @@ class Store(Generic[T]):
         return self._b.delete_where(node)
 
     def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
-        """Apply edits holding ``F`` expressions on a backend that does not evaluate them.
+        """Apply edits holding ``F`` expressions some of which the backend does not
+        evaluate in a batch (``native_fexpr(..., "batch")``).
 
-        Not atomic: in order, runs of plain edits in one call, each ``F`` update as
-        ``update`` does it. Atomic: the items read first, the results computed, and the
-        batch applied with every ``F`` update guarded by the values read; tried again
-        when another writer came between (so an ``F`` refers to the values before the
-        batch).
+        Not atomic: in order, runs of edits the backend takes in one call, each other
+        ``F`` update as ``update`` does it. Atomic: the items read first, the results
+        computed, and the batch applied with every ``F`` update guarded by the values
+        read; tried again when another writer came between (so an ``F`` refers to the
+        values before the batch).
         """
         b = self._b
         if not atomic:
             out: list[Any] = []
             run: list[PreparedEdit] = []
             for p in prepared:
-                if p.kind == "update" and has_expr(p.values):
+                if p.kind == "update" and has_expr(p.values) and not b.native_fexpr(
+                        p.values, p.precondition, "batch"):
                     if run:
                         out.extend(b.apply(run, False))
                         run = []
@@ -504,7 +504,10 @@ class Store(Generic[T]):
     def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            item = self._update_expr(p.key, p.values, p.precondition)
+            if self._b.native_fexpr(p.values, p.precondition, "update"):
+                item = self._b.update(p.key, p.values, p.precondition)
+            else:
+                item = self._update_expr(p.key, p.values, p.precondition)
         except ValidationError as exc:
             return (False, None, INVALID, str(exc))
         except StoreroomError as exc:
@@ -538,8 +541,10 @@ class Store(Generic[T]):
                 return 0
             if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
                 n = 0
+                native = b.native_fexpr(values, node, "update")
                 for e in edits:
-                    n += self._update_expr(e.key, values, node) is not None
+                    n += (b.update(e.key, values, node) if native else
+                                self._update_expr(e.key, values, node)) is not None
                 return n
             outcomes = b.apply(edits, True)
             if all(o[0] for o in outcomes):

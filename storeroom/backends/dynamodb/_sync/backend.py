@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ....errors import BackendError, Conflict, UnsupportedOperation
+from ....errors import BackendError, Conflict, UnsupportedOperation, ValidationError
 from ....query.ast import EVERYTHING, And, Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
@@ -23,7 +23,8 @@ from ....query.prepare import simplify
 from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
-from ....store.types import PreparedEdit
+from ....store.protocol import FexprUse
+from ....store.types import INVALID, PreparedEdit
 from ...batch import kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
@@ -461,10 +462,16 @@ class DynamoBackend:
             return core.build(r["Attributes"])
         raise BackendError(f"update on {core.table}: the item kept changing under the check")
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` writes these ``F`` expressions in one ``UpdateItem``
-        (``SET #a = #x + :c``, bounds in its condition): int ``±F(x) + c`` only, and a
-        native precondition; others the store writes guarded by the values read."""
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """True when these ``F`` expressions are int ``±F(x) + c`` (``SET #a = #x + :c``,
+        DynamoDB never multiplies), no unique attribute changes, and the precondition
+        (``update_where``: the filter) is native; others the store writes guarded by
+        the values read. By key and in a non-atomic batch: one ``UpdateItem``, bounds
+        in its condition. ``update_where``: every match's result checked as read, then
+        per match that ``UpdateItem`` conditioned on the filter. An atomic batch: the
+        results computed from the items read (``TransactWriteItems`` returns no values,
+        so the items each edit returns are known only so) and written in one
+        transaction guarded by what was read, again on a concurrent change."""
         return (pre is None or self.core.split(pre).all_native) and \
             self.core.native_fexpr(values)
 
@@ -711,8 +718,20 @@ class DynamoBackend:
                 for i in self.iterate(split.native) if keep(i)]
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Per matching item, an update conditioned on the filter."""
-        keys = self._keys(node)
+        """Per matching item, an update conditioned on the filter (``F`` expressions:
+        every match's result checked first, ``ValidationError`` and nothing written
+        when one is out of its bounds; each write checks them again)."""
+        if has_expr(values):
+            names = self.core.key_names
+            split = self.core.split(node)
+            keep = compile_local(split.local)
+            keys = []
+            for i in self.iterate(split.native):
+                if keep(i):
+                    resolve(self.core.meta, values, i)  # raises when a result is out
+                    keys.append(tuple(getattr(i, n) for n in names))
+        else:
+            keys = self._keys(node)
         if len(keys) > 1 and sets_unique(self.core.meta, values):
             # the first update would take the value, the second fail: refused up front
             raise unique_for_many(self.core.meta, values)
@@ -757,6 +776,8 @@ class DynamoBackend:
                     out.append(missing(key_dict(meta, e.key)))
             except Conflict as exc:
                 out.append(duplicate(exc))
+            except ValidationError as exc:  # an F result outside its bounds
+                out.append((False, None, INVALID, str(exc)))
         return out
 
     def _update_edit(self, e: PreparedEdit) -> Outcome:

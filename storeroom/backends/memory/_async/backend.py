@@ -17,6 +17,7 @@ from ....query.plan import Query
 from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
+from ....store.protocol import FexprUse
 from ....store.types import INVALID, PreparedEdit
 from ...batch import upserted
 from ...bookkeeping import new_secret, secret_bytes
@@ -188,7 +189,6 @@ class AsyncMemoryBackend:
     """Items kept in a dict in this process (``memory://name`` shares one table per name)."""
 
     max_local_sort = None
-    native_fexpr = True  # F expressions are evaluated under the table's lock
     holds_connections = False  # nothing to release: an unclosed store does not warn
 
     def __init__(self, model: type, name: str = "") -> None:
@@ -202,6 +202,11 @@ class AsyncMemoryBackend:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
             self._t = _Table()
+
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """Always True: ``F`` expressions are evaluated under the table's lock, by
+        ``update``, in batches and by ``update_where`` alike."""
+        return True
 
     def split(self, node: Node) -> Split:
         """Everything runs "natively" here."""

@@ -85,13 +85,15 @@ class AsyncContextSource:
         engine = dm.get_engine(writer)
         conn = await self._held_sqlite_writer(writer, engine)
         try:
-            await create_tables(engine, cores, conn)
+            await create_tables(engine, cores, conn, engine_name=writer,
+                                collection=self.collection)
         except Exception:
             if len(cores) == 1:
                 raise
             # another model's table cannot be made: that must not stop this one
             cores = [core]
-            await create_tables(engine, cores, conn)
+            await create_tables(engine, cores, conn, engine_name=writer,
+                                collection=self.collection)
         if conn is not None:
             ctx.on_commit(partial(mark_ready, cores))
         else:

@@ -230,7 +230,7 @@ class AsyncPooledSource:
         if gate is not None:
             await gate.acquire()
         try:
-            await create_tables(self.engine, [core])
+            await create_tables(self.engine, [core], collection=self.collection)
         finally:
             if gate is not None:
                 gate.release()

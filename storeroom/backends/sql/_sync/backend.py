@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
+from ....errors import (
+    BackendError,
+    Conflict,
+    StoreroomError,
+    UnsupportedOperation,
+    ValidationError,
+)
+from ....observe import OBSERVERS, Site
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
@@ -14,12 +21,21 @@ from ....query.plan import Query
 from ....store.aggregate import Accumulator, AggSpec, finish
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
-from ....store.types import PreparedEdit
+from ....store.protocol import FexprUse
+from ....store.types import INVALID, PreparedEdit
+from ...bookkeeping import BOOKKEEPING
 from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
+from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from .driver import Driver, PooledSource, is_integrity_error, wrap_error
+
+
+def _in_savepoint(conn: Any) -> bytes:
+    """``load_secret`` in a savepoint of ``conn``'s open transaction."""
+    with conn.begin_nested():
+        return load_secret(conn)
 
 
 class SqlTransaction:
@@ -190,19 +206,24 @@ class SqlBackend:
         secret = cached_secret(engine)
         if secret is not None:
             return secret
+        load: Callable[[Any], bytes] = load_secret
+        in_savepoint: Callable[[Any], bytes] = _in_savepoint
+        logs = OBSERVERS.get()
+        if logs:  # the observer seam: SQLAlchemy runs these statements, its events see them
+            site = Site(self.core.dialect_name, getattr(self.src, "name", None), BOOKKEEPING)
+            load, in_savepoint = watched(load, site, logs), watched(in_savepoint, site, logs)
         try:
             held = getattr(self.src, "bookkeeping_connection", None)
             conn = held() if held is not None else None
             if conn is not None:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
-                with conn.begin_nested():
-                    kept: bytes = load_secret(conn)
+                kept: bytes = in_savepoint(conn)
                 self.src.after_commit(lambda: cache_secret(engine, kept))
                 return kept
             with engine.connect() as own:
                 own = own.execution_options(**autocommit_options(self.core.dialect_name))
-                loaded: bytes = load_secret(own)
+                loaded: bytes = load(own)
         except Exception as exc:
             raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
         cache_secret(engine, loaded)
@@ -421,16 +442,19 @@ class SqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
-    native_fexpr_where = True  # update_where evaluates F expressions itself
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """Always True: the database evaluates ``F`` expressions in every use. Without a
+        precondition one guarded UPDATE (``SET a = a - :v … WHERE … AND a - :v >= :ge``,
+        see ``_one_update``); with one (or MySQL's order), the row read locked,
+        computed and written in one transaction or savepoint; in a batch, inside the
+        batch's transaction; ``update_where`` locks the matches first."""
+        return True
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
-        (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
-        MySQL when the assignments can be ordered so that each ``F`` reads the value
-        before the update (MySQL assigns left to right); otherwise the store writes the
-        results guarded by the values read."""
-        return pre is None and (self.core.dialect_name != "mysql"
-                                or set_order(values) is not None)
+    def _one_update(self, values: dict[str, Any]) -> bool:
+        """True when one UPDATE writes these ``F`` expressions: MySQL assigns SET left
+        to right, so there only when the assignments can be ordered for each ``F`` to
+        read the value before the update (``set_order``)."""
+        return self.core.dialect_name != "mysql" or set_order(values) is not None
 
     def _update_f(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any]
                         ) -> Any:
@@ -461,7 +485,7 @@ class SqlBackend:
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
-        if pre is None and has_expr(values) and self.native_fexpr(values, None):
+        if pre is None and has_expr(values) and self._one_update(values):
             return self._update_f(d, key, values)
         if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
             return self._update_f_locked(d, key, values, pre)
@@ -655,7 +679,7 @@ class SqlBackend:
         items = [i for i in map(core.build, rows) if keep(i)]
         results = [resolve(core.meta, values, i) for i in items]  # raises when out
         names = core.key_names
-        native = self.native_fexpr(values, None)
+        native = self._one_update(values)
         n = 0
         for item, plain in zip(items, results, strict=True):
             key = tuple(getattr(item, k) for k in names)
@@ -785,6 +809,8 @@ class SqlBackend:
                 outcome = self._apply_one(d, e)
             except Conflict as exc:
                 outcome = duplicate(exc)
+            except ValidationError as exc:  # an F result outside its bounds
+                outcome = (False, None, INVALID, str(exc))
             except BaseException:
                 d.rollback(sp)
                 raise

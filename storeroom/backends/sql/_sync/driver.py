@@ -231,7 +231,7 @@ class PooledSource:
         if gate is not None:
             gate.acquire()
         try:
-            create_tables(self.engine, [core])
+            create_tables(self.engine, [core], collection=self.collection)
         finally:
             if gate is not None:
                 gate.release()
