@@ -27,7 +27,9 @@ class QueryState(NamedTuple):
     """The immutable state of one query set (a named tuple: copying one is cheap, which
     keeps chaining within a few microseconds)."""
 
-    where: tuple[Node, ...] = ()
+    # ANDed: filter nodes, or the keyword lookups of a ``filter(**lookups)`` call kept as
+    # their dict (parsed once, by the store, when that is the whole filter)
+    where: tuple[Node | dict[str, Any], ...] = ()
     order: tuple[str, ...] = ()
     start: int = 0
     stop: int | None = None
@@ -47,7 +49,21 @@ class QueryState(NamedTuple):
         w = self.where
         if not w:
             return None
-        return w[0] if len(w) == 1 else And(w)
+        nodes: tuple[Node, ...] = tuple(filter_node((), x) if isinstance(x, dict) else x
+                                        for x in w)
+        return nodes[0] if len(nodes) == 1 else And(nodes)
+
+    def lookups(self) -> dict[str, Any] | None:
+        """The keyword lookups that are the whole filter (``store.search(**lookups)``
+        takes them as they are), or None."""
+        w = self.where
+        if len(w) == 1 and type(w[0]) is dict and SEARCH_KEYWORDS.isdisjoint(w[0]):
+            return w[0]
+        return None
+
+
+# search's own keyword parameters: lookups of attributes with these names go as a node
+SEARCH_KEYWORDS = frozenset({"where", "order_by", "limit", "after", "query"})
 
 
 _INDEX = {n: i for i, n in enumerate(QueryState._fields)}
@@ -62,7 +78,7 @@ def replace(state: QueryState, **changes: Any) -> QueryState:
     return _new(QueryState, values)  # type: ignore[type-var]
 
 
-def with_where(state: QueryState, node: Node) -> QueryState:
+def with_where(state: QueryState, node: Node | dict[str, Any]) -> QueryState:
     """``state`` with one more ANDed filter node."""
     return _new(QueryState, (state[0] + (node,), *state[1:]))  # type: ignore[type-var]
 

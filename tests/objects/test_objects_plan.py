@@ -64,3 +64,11 @@ def test_shapes_and_distinct_rows() -> None:
     assert shape(QueryState(mode=TUPLES, fields=("a", "b"), distinct=True), items) == [
         (1, [1]), (2, {"k": 1})]
     assert shape(QueryState(mode=FLAT, fields=("a",)), items) == [1, 1, 2]
+
+
+def test_keyword_lookups_go_to_the_store_as_given_unless_they_name_its_parameters() -> None:
+    assert QueryState(where=({"owner": "ann"},)).lookups() == {"owner": "ann"}
+    for name in ("where", "order_by", "limit", "after", "query"):
+        state = QueryState(where=({name: 1},))
+        assert state.lookups() is None and state.node() is not None
+    assert QueryState(where=({"a": 1}, {"b": 2})).lookups() is None

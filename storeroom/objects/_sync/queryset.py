@@ -106,7 +106,9 @@ class QuerySet(Generic[T]):
         s = self._state
         if s.start or s.stop is not None:  # _unsliced, inlined: filter is the hot path
             self._unsliced("filter")
-        return self._with(with_where(s, filter_node(args, lookups)))
+        # keyword lookups alone are kept as given (the store parses them, once)
+        return self._with(with_where(s, lookups if not args and lookups else
+                                     filter_node(args, lookups)))
 
     def exclude(self, *args: Any, **lookups: Any) -> QuerySet[T]:
         """The items that do not match (``~`` of what ``filter`` would keep)."""
@@ -167,12 +169,16 @@ class QuerySet(Generic[T]):
         if stop is not None and stop <= start:
             return []
         store = self._store()
-        where = state.node()
         order = state.order
         max_page = store.meta.max_page
         if stop is not None and stop <= max_page:
-            items = (store.search(where, order_by=order, limit=stop)).items
+            lookups = state.lookups()
+            if lookups is not None:  # the filter(**lookups)[:n] of the hot path
+                items = (store.search(order_by=order, limit=stop, **lookups)).items
+            else:
+                items = (store.search(state.node(), order_by=order, limit=stop)).items
             return items[start:] if start else items
+        where = state.node()
         out: list[Any] = []
         skip = start
         after = None
