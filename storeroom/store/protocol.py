@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from ..query.ast import Node
 from ..query.order import Order
 from ..query.plan import Query
+from .aggregate import AggSpec
 from .plan import Split
 from .types import Create, Delete, EditResult, Page, PreparedEdit, StoreMeta, Update
 
@@ -113,6 +114,12 @@ class Backend(Protocol[T]):
 
     def count(self, node: Node) -> int:
         """How many items match the native filter ``node``."""
+        ...
+
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """The aggregates ``specs`` over the items matching the native filter ``node``
+        (``{name: value}``, readings of ``store/aggregate.py``): natively where the
+        database can, else with ``store.aggregate.Accumulator`` over ``iterate``."""
         ...
 
     def update_where(self, node: Node, values: Values) -> int:
@@ -209,6 +216,12 @@ class AsyncBackend(Protocol[T]):
 
     async def count(self, node: Node) -> int:
         """How many items match the native filter ``node``."""
+        ...
+
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """The aggregates ``specs`` over the items matching the native filter ``node``
+        (``{name: value}``, readings of ``store/aggregate.py``): natively where the
+        database can, else with ``store.aggregate.Accumulator`` over ``iterate``."""
         ...
 
     async def update_where(self, node: Node, values: Values) -> int:
@@ -353,6 +366,11 @@ class StoreLike(Protocol[T]):
         """How many items match."""
         ...
 
+    def aggregate(self, where: Any = None, *, aggregates: dict[str, Any],
+                  **lookups: Any) -> dict[str, Any]:
+        """The named aggregates (``Count Sum Min Max Avg``) over the matching items."""
+        ...
+
     def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them."""
         ...
@@ -426,6 +444,11 @@ class AsyncStoreLike(Protocol[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
+        ...
+
+    async def aggregate(self, where: Any = None, *, aggregates: dict[str, Any],
+                        **lookups: Any) -> dict[str, Any]:
+        """The named aggregates (``Count Sum Min Max Avg``) over the matching items."""
         ...
 
     async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:

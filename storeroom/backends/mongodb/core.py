@@ -90,6 +90,7 @@ from ...query.ast import (
 )
 from ...query.order import Order
 from ...query.paths import LIST, document_path, path_info
+from ...store.aggregate import AggSpec
 from ...store.fexpr import Expr, F, increment
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
@@ -571,6 +572,31 @@ class MongoCore:
         if drop:
             stages.append({"$project": drop})
         return stages
+
+    def group_pipeline(self, query: dict[str, Any], specs: tuple[AggSpec, ...]
+                       ) -> list[dict[str, Any]] | None:
+        """An aggregation computing ``specs`` over the matches (``$match`` then one
+        ``$group``), or None when one is not native (only Count, and Sum / Min / Max /
+        Avg of int and float attributes are: other kinds are stored as strings). Avg
+        gives the sum and the count (``store.aggregate.finish`` divides)."""
+        if not all(s.attr is None or self.attrs[s.attr].value_kind in (INT, FLOAT)
+                   for s in specs):
+            return None
+        group: dict[str, Any] = {"_id": None}
+        for i, s in enumerate(specs):
+            if s.attr is None:
+                group[f"a{i}"] = {"$sum": 1}
+                continue
+            path = f"${self.paths[s.attr]}"
+            present = {"$cond": [{"$eq": [{"$ifNull": [path, None]}, None]}, 0, 1]}
+            if s.func == "count":
+                group[f"a{i}"] = {"$sum": present}
+            elif s.func == "avg":
+                group[f"a{i}"] = {"$sum": path}
+                group[f"n{i}"] = {"$sum": present}
+            else:
+                group[f"a{i}"] = {f"${s.func}": path}
+        return [{"$match": query}, {"$group": group}]
 
     # indexes --------------------------------------------------------------------------
     def index_specs(self) -> list[tuple[list[tuple[str, int]], dict[str, Any]]]:

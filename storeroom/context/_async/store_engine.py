@@ -329,6 +329,10 @@ class AsyncUnitBackend:
         """In the context's unit of work."""
         return int(await self._op(False, "count", node))
 
+    async def aggregate(self, node: Any, specs: Any) -> dict[str, Any]:
+        """In the context's unit of work."""
+        return dict(await self._op(False, "aggregate", node, specs))
+
     async def update_where(self, node: Any, values: dict[str, Any]) -> int:
         """In the context's unit of work."""
         return int(await self._op(True, "update_where", node, values))

@@ -330,6 +330,10 @@ class UnitBackend:
         """In the context's unit of work."""
         return int(self._op(False, "count", node))
 
+    def aggregate(self, node: Any, specs: Any) -> dict[str, Any]:
+        """In the context's unit of work."""
+        return dict(self._op(False, "aggregate", node, specs))
+
     def update_where(self, node: Any, values: dict[str, Any]) -> int:
         """In the context's unit of work."""
         return int(self._op(True, "update_where", node, values))

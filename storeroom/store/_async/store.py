@@ -25,6 +25,7 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, prepare
 from ...query.q import to_node
+from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
@@ -303,6 +304,30 @@ class AsyncStore(Generic[T]):
             if keep(item):
                 n += 1
         return n
+
+    async def aggregate(self, where: Any = None, *, aggregates: Mapping[str, Aggregate],
+                        **lookups: Any) -> dict[str, Any]:
+        """The named aggregates over the matching items: ``{"n": 3, "top": 5}`` for
+        ``aggregates={"n": Count(), "top": Max("priority")}``.
+
+        Run by the backend (natively on SQL and MongoDB) when it runs the whole filter,
+        else evaluated here over the natively filtered items; over no items Sum, Min,
+        Max and Avg are None and Count is 0.
+        """
+        specs = prepare_aggregates(self._m, aggregates)
+        node = build_filter(self._m, where, None, lookups)
+        acc = Accumulator(specs)
+        if node == NOTHING:
+            return acc.result()
+        b = self._b
+        split = b.split(node)
+        if split.all_native:
+            return await b.aggregate(split.native, specs)
+        keep = compile_local(split.local)
+        async for item in b.iterate(split.native):
+            if keep(item):
+                acc.add(item)
+        return acc.result()
 
     async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them (None for a missing key)."""

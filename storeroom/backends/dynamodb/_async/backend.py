@@ -19,6 +19,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
 from ....query.prepare import simplify
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -673,6 +674,13 @@ class AsyncDynamoBackend:
             if not lek:
                 return
             params["ExclusiveStartKey"] = lek
+
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        async for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
 
     async def count(self, node: Node) -> int:
         """How many match (Select=COUNT when nothing is left to check locally)."""

@@ -20,6 +20,7 @@ from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
 from ....query.prepare import simplify
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -674,6 +675,13 @@ class DynamoBackend:
             if not lek:
                 return
             params["ExclusiveStartKey"] = lek
+
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
 
     def count(self, node: Node) -> int:
         """How many match (Select=COUNT when nothing is left to check locally)."""

@@ -15,6 +15,7 @@ from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -376,6 +377,13 @@ class AsyncMemoryBackend:
         """Matching items in no particular order."""
         for item in self._matching(node):
             yield self._build(item.__dict__)
+
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        async for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
 
     async def count(self, node: Node) -> int:
         """How many match."""

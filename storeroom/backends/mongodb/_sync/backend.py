@@ -21,6 +21,7 @@ from ....query.ast import Node
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec, finish
 from ....store.fexpr import F, has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -574,6 +575,27 @@ class MongoBackend:
                                                        session=self._session))
         except PyMongoError as exc:
             raise _wrap(exc, f"count {core.name}") from exc
+
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """One aggregation pipeline (``$match``, ``$group``) when every aggregate is native
+        (see ``MongoCore.group_pipeline``), else evaluated here over the matches."""
+        core = self.core
+        self._ensure()
+        stages = core.group_pipeline(core.compile(node), specs)
+        if stages is None:
+            acc = Accumulator(specs)
+            for item in self.iterate(node):
+                acc.add(item)
+            return acc.result()
+        try:
+            cursor = self.coll.aggregate(stages, session=self._session)
+            docs = cursor.to_list(None)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"aggregate {core.name}") from exc
+        doc = docs[0] if docs else {}
+        raw = {s.name: (doc.get(f"a{i}"), doc.get(f"n{i}")) if s.func == "avg"
+               else doc.get(f"a{i}") for i, s in enumerate(specs)}
+        return finish(specs, raw)
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
         """Apply changes to every match (``update_many``, when the server evaluates the

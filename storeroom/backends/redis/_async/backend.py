@@ -14,6 +14,7 @@ from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, 
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -456,6 +457,13 @@ class AsyncRedisBackend:
                     yield item
         except RedisError as exc:
             raise _wrap(exc, f"search {self._name}") from exc
+
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        async for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
 
     async def count(self, node: Node) -> int:
         """How many match: ZCARD / ZLEXCOUNT for one condition, else sets of keys."""

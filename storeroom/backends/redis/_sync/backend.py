@@ -15,6 +15,7 @@ from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, 
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -457,6 +458,13 @@ class RedisBackend:
                     yield item
         except RedisError as exc:
             raise _wrap(exc, f"search {self._name}") from exc
+
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
 
     def count(self, node: Node) -> int:
         """How many match: ZCARD / ZLEXCOUNT for one condition, else sets of keys."""

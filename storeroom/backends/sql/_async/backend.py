@@ -17,6 +17,7 @@ from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec, finish
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
@@ -617,6 +618,36 @@ class AsyncSqlBackend:
         finally:
             self.src.release(d)
         return int(row[0])
+
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """One SELECT of the aggregate functions (all native); evaluated here over the
+        matches when an aggregate's column is stored in a text form (see
+        ``SqlCore.aggregate_sql``)."""
+        core = self.core
+        compiled = core.aggregate_sql(node, specs)
+        if compiled is None:
+            acc = Accumulator(specs)
+            async for item in self.iterate(node):
+                acc.add(item)
+            return acc.result()
+        sql, vals = compiled
+        d = await self._driver(write=False)
+        try:
+            row = await d.one(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"aggregate {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        raw: dict[str, Any] = {}
+        i = 0
+        for s in specs:
+            if s.func == "avg":
+                raw[s.name] = (row[i], row[i + 1])
+                i += 2
+            else:
+                raw[s.name] = row[i]
+                i += 1
+        return finish(specs, raw)
 
     async def update_where(self, node: Node, values: dict[str, Any]) -> int:
         """Apply changes to every match: one UPDATE, or (a filter with a local part) the
