@@ -13,6 +13,7 @@ from .errors import (
     InvalidCursor,
     InvalidFilter,
     MiddlewareSetupError,
+    MultipleFound,
     NotAuthorized,
     NotFound,
     ReadOnlyError,
@@ -38,6 +39,7 @@ from .store import (
     open_async_store,
     open_store,
 )
+from .store.aggregate import Avg, Count, Max, Min, Sum
 
 __version__ = "0.1.0"
 
@@ -52,9 +54,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "errors", "AlreadyExists", "BatchError", "Conflict", "DalMethodError", "InvalidCursor",
-    "InvalidFilter", "MiddlewareSetupError", "NotAuthorized", "NotFound", "ReadOnlyError",
+    "InvalidFilter", "MiddlewareSetupError", "MultipleFound", "NotAuthorized", "NotFound", "ReadOnlyError",
     "ResourceSetupError", "StoreroomError", "UnsupportedOperation", "ValidationError",
     "QueryLog", "QueryRecord", "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
     "AsyncStore", "Create", "Delete", "EditResult", "F", "Page", "Store", "StoreMeta", "Update",
-    "Upsert", "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
+    "Upsert", "Count", "Sum", "Min", "Max", "Avg", "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
 ]

@@ -82,6 +82,10 @@ class ResourceSetupError(StoreroomError):
     """A resource generator did not yield."""
 
 
+class MultipleFound(StoreroomError):
+    """``Model.objects.get(...)`` matched more than one item."""
+
+
 class BackendError(StoreroomError):
     """A backend failed in a way storeroom cannot classify (connection loss, server error).
 
@@ -121,6 +125,7 @@ __all__ = [
     "UnsupportedOperation",
     "BatchError",
     "AlreadyExists",
+    "MultipleFound",
     "DalMethodError",
     "MiddlewareSetupError",
     "ResourceSetupError",

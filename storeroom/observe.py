@@ -130,6 +130,13 @@ def _count(result: Any, rows: Callable[[Any], int | None] | None) -> int | None:
         return None
 
 
+def _name(statement_of: Callable[[Any], str], result: Any, default: str) -> str:
+    try:
+        return statement_of(result)
+    except Exception:  # naming must never break the call it describes
+        return default
+
+
 def _emit(logs: Any, rec: QueryRecord, result: Any) -> None:
     if logs is not _GLOBAL:
         for log in logs:
@@ -162,8 +169,13 @@ def _done(logs: Any, site: Site, engine: str | None, statement: str, params: Any
 
 def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
              rows: Callable[[T], int | None] | None = None,
-             collection: str | None = None) -> T:
-    """Run ``call()`` (one round trip) with the observers of this context seeing it."""
+             collection: str | None = None,
+             statement_of: Callable[[T], str] | None = None) -> T:
+    """Run ``call()`` (one round trip) with the observers of this context seeing it.
+
+    ``statement_of(result)``, when given, names a call that succeeded (a statement only
+    known once it ran, as a savepoint whose name the driver layer picks).
+    """
     logs = OBSERVERS.get()
     engine = site.engine or ENGINE.get()
     token = OBSERVERS.set(())  # the call's own nested checks take the plain path
@@ -175,6 +187,8 @@ def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
         _done(logs, site, engine, statement, params, t0, collection, None, rows, e)
         raise
     OBSERVERS.reset(token)
+    if statement_of is not None:
+        statement = _name(statement_of, result, statement)
     _done(logs, site, engine, statement, params, t0, collection, result, rows, None)
     return result
 
@@ -182,7 +196,8 @@ def observed(site: Site, statement: str, params: Any, call: Callable[[], T],
 async def async_observed(site: Site, statement: str, params: Any,
                          call: Callable[[], Awaitable[T]],
                          rows: Callable[[T], int | None] | None = None,
-                         collection: str | None = None) -> T:
+                         collection: str | None = None,
+                         statement_of: Callable[[T], str] | None = None) -> T:
     """``observed`` for a coroutine round trip."""
     logs = OBSERVERS.get()
     engine = site.engine or ENGINE.get()
@@ -195,6 +210,8 @@ async def async_observed(site: Site, statement: str, params: Any,
         _done(logs, site, engine, statement, params, t0, collection, None, rows, e)
         raise
     OBSERVERS.reset(token)
+    if statement_of is not None:
+        statement = _name(statement_of, result, statement)
     _done(logs, site, engine, statement, params, t0, collection, result, rows, None)
     return result
 

@@ -12,19 +12,16 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ValidationError
 from ..model.stored import ModelMeta
-from ..store.types import PreparedEdit
+from ..store.fexpr import has_expr, resolve
+from ..store.types import INVALID, PreparedEdit
 from .common import Outcome, duplicate, ok, refusal
 
 
 def kept_names(meta: ModelMeta) -> frozenset[str]:
     """Attributes an upsert of an existing item leaves as stored (not updatable)."""
-    kept = getattr(meta, "_upsert_kept", None)
-    if kept is None:
-        kept = frozenset(a.name for a in meta.stored_attrs
-                         if not a.is_key and not a.updatable)
-        meta._upsert_kept = kept  # type: ignore[attr-defined]  # asked on every upsert
-    return kept
+    return meta.upsert_kept
 
 
 def written_names(meta: ModelMeta, names: Any) -> list[str]:
@@ -54,6 +51,22 @@ def upsert_key(meta: ModelMeta, values: dict[str, Any]) -> tuple[Any, ...] | Non
 
 
 NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
+"""The outcome of an edit of an atomic batch that failed elsewhere (one value for all)."""
+
+
+def stopped(out: list[Outcome], n: int) -> list[Outcome]:
+    """``out`` (the outcomes of an atomic batch of ``n`` edits, up to the one that failed)
+    completed with ``NOT_APPLIED`` for the edits after it."""
+    out.extend([NOT_APPLIED] * (n - len(out)))
+    return out
+
+
+def failed_at(n: int, pos: int, outcome: Outcome) -> list[Outcome]:
+    """The outcomes of an atomic batch of ``n`` edits refused as a whole because of the
+    edit at ``pos``: its ``outcome`` there, ``NOT_APPLIED`` everywhere else."""
+    out = [NOT_APPLIED] * n
+    out[pos] = outcome
+    return out
 
 
 @dataclass(slots=True)
@@ -87,7 +100,9 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
 
     Outcome codes: a create of an existing key is ``duplicate_key``; an update or delete
     of a missing key ``missing_key``, of an item whose precondition does not hold
-    ``precondition_failed``; an upsert never fails here. Several edits of one key see
+    ``precondition_failed``; an update whose ``F`` expression (evaluated on the item as
+    the earlier edits left it) is out of its bounds ``invalid``; an upsert never fails
+    here. Several edits of one key see
     each other's effects. With ``unique`` (and ``same``, how two values compare), an
     edit that gives an attribute the value another touched item ends with is
     ``duplicate_key`` too (values of untouched items are the backend's to guard).
@@ -121,7 +136,13 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
                 out, new = why, now
             elif e.kind == "update":
                 assert now is not None
-                out, new = ok(None), {**now, **e.values}
+                try:  # F expressions over the item as the earlier edits left it
+                    changes = resolve(meta, e.values, now) if has_expr(e.values) \
+                        else e.values
+                except ValidationError as exc:
+                    out, new = (False, None, INVALID, str(exc)), now
+                else:
+                    out, new = ok(None), {**now, **changes}
             else:
                 out, new = ok(None), None
         if out[0] and new is not None and unique:
@@ -137,7 +158,7 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
                 setters[(name, k)] = pos
         if not out[0]:
             sim.outcomes.append(out)
-            sim.outcomes.extend(NOT_APPLIED for _ in edits[pos + 1:])
+            stopped(sim.outcomes, len(edits))
             sim.failed = pos
             return sim
         cur[k] = new

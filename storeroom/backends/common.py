@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Conflict
+from ..errors import Conflict, ValidationError
 from ..model.stored import ModelMeta
 from ..query.ast import OPERATORS, Node
 from ..query.evaluate import compile_local
-from ..store.types import DUPLICATE_KEY, MISSING_KEY, PRECONDITION_FAILED, StoreMeta
+from ..store.types import DUPLICATE_KEY, INVALID, MISSING_KEY, PRECONDITION_FAILED, StoreMeta
 
 Outcome = tuple[bool, Any, str | None, str | None]
 """What a backend reports per edit: (ok, item, code, detail)."""
@@ -43,6 +43,11 @@ def refusal(meta: ModelMeta, key: tuple[Any, ...], item: Any, pre: Node | None
 def duplicate(exc: Conflict | str) -> Outcome:
     """An edit that would duplicate a key or unique attribute."""
     return (False, None, DUPLICATE_KEY, str(exc))
+
+
+def invalid(exc: ValidationError) -> Outcome:
+    """An edit whose values are refused (an ``F`` result out of its bounds, ...)."""
+    return (False, None, INVALID, str(exc))
 
 
 def make_store_meta(meta: ModelMeta, backend: str, *, native_ops: frozenset[str] = OPERATORS,

@@ -44,6 +44,16 @@ class FieldOptions:
     generator: Generator | None = None
 
 
+#: the names of the options, in order: what an ``Attr`` copies from its field's options
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FieldOptions))
+DEFAULT_OPTIONS = FieldOptions()
+
+
+def option_values(opts: FieldOptions) -> dict[str, Any]:
+    """``opts`` as {option name: value} (shallow: a ``Generator`` stays itself)."""
+    return {n: getattr(opts, n) for n in OPTION_NAMES}
+
+
 class FieldKwargs(TypedDict, total=False):
     """The options of ``field(...)`` besides ``default`` / ``default_factory``."""
 

@@ -44,6 +44,33 @@ def register(cls: type) -> None:
         _by_path[path] = cls
         _by_name.setdefault(cls.__name__, weakref.WeakSet()).add(cls)
         _pending[cls] = True
+        fields = getattr(cls, "__dataclass_fields__", {})
+        if "objects" not in cls.__dict__ and "objects" not in fields:
+            type.__setattr__(cls, "objects", OBJECTS)
+
+
+class Objects:
+    """``Model.objects``: the model's query set in the current context (see
+    ``storeroom.objects``). ``RuntimeError`` outside an active context, ``LookupError``
+    for a model the context's data manager does not know, ``AttributeError`` on an
+    instance (query sets belong to the class)."""
+
+    __slots__ = ()
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is not None:
+            raise AttributeError(f"objects is reached through the class "
+                                 f"({owner.__name__}.objects), not an instance")
+        global _objects_for
+        if _objects_for is None:
+            # imported on first use: the model package does not load the context layer
+            from ..objects import objects_for
+            _objects_for = objects_for
+        return _objects_for(owner)
+
+
+_objects_for: Any = None
+OBJECTS = Objects()
 
 
 def unregister(cls: type) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 from ..errors import ModelConfigError, ValidationError
 from . import registry
 from .attrs import Attr
-from .fields import OPTIONS_KEY, FieldOptions, field
+from .fields import DEFAULT_OPTIONS, OPTIONS_KEY, FieldOptions, field, option_values
 from .indexes import Index
 from .keys import KeyConfig, PartCodec, part_codec
 from .types import (
@@ -51,6 +51,9 @@ class ModelMeta:
         self.stored_names: tuple[str, ...] = tuple(a.name for a in self.stored_attrs)
         self.key_attrs: tuple[Attr, ...] = tuple(attrs[n] for n in key.attrs)
         self.unique_attrs: tuple[Attr, ...] = tuple(a for a in self.stored_attrs if a.unique)
+        # what an upsert of an existing item leaves as stored (not updatable, not the key)
+        self.upsert_kept: frozenset[str] = frozenset(
+            a.name for a in self.stored_attrs if not a.is_key and not a.updatable)
         self.checkers: dict[str, Callable[[Any, list[dict[str, Any]]], Any]] = {
             a.name: make_checker(a) for a in attrs.values()
         }
@@ -122,19 +125,16 @@ def _attr_from_field(f: dataclasses.Field[Any], hints: dict[str, Any], key_names
     annotation = hints[f.name]
     inner, optional = unwrap_optional(annotation)
     kind = kind_of(inner)
-    opts: FieldOptions = f.metadata.get(OPTIONS_KEY) or FieldOptions()
+    opts: FieldOptions = f.metadata.get(OPTIONS_KEY) or DEFAULT_OPTIONS
     default = f.default
     factory = None if f.default_factory is dataclasses.MISSING else f.default_factory
     sortable = opts.sortable and kind in ORDERED_KINDS
-    return Attr(
-        name=f.name, annotation=annotation, inner=inner, kind=kind, optional=optional,
-        default=default, default_factory=factory,
-        max_length=opts.max_length, min_length=opts.min_length, ge=opts.ge, le=opts.le,
-        pattern=opts.pattern, store=opts.store, creatable=opts.creatable,
-        updatable=opts.updatable and f.name not in key_names, readable=opts.readable,
-        sortable=sortable, unique=opts.unique, index=opts.index, generator=opts.generator,
-        is_key=f.name in key_names,
-    )
+    is_key = f.name in key_names
+    options = option_values(opts)
+    # a key is never updated; only a kind with an order sorts
+    options.update(updatable=opts.updatable and not is_key, sortable=sortable)
+    return Attr(name=f.name, annotation=annotation, inner=inner, kind=kind, optional=optional,
+                default=default, default_factory=factory, is_key=is_key, **options)
 
 
 def _key_codec(attr: Attr) -> PartCodec:
@@ -217,7 +217,7 @@ def _check_declaration(cls: type, key_names: tuple[str, ...], indexes: tuple[Ind
         if k not in fields:
             raise ModelConfigError(f"{name}: key attribute {k!r} is not an attribute",
                                    model=name, attribute=k)
-        opts: FieldOptions = fields[k].metadata.get(OPTIONS_KEY) or FieldOptions()
+        opts: FieldOptions = fields[k].metadata.get(OPTIONS_KEY) or DEFAULT_OPTIONS
         if not opts.store:
             raise ModelConfigError(f"{name}: key attribute {k!r} must be stored",
                                    model=name, attribute=k)

@@ -95,7 +95,6 @@ class Not(Node):
 EVERYTHING = And(())
 NOTHING = Or(())
 
-_JUNCTIONS = (And, Or)
 _COMPOUND = (And, Or, Not)
 _TAGS = {And: "and", Or: "or", Not: "not"}
 

@@ -39,7 +39,17 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from ..errors import InvalidFilter
 from ..model.attrs import Attr
-from ..model.types import JSON, SCALAR_KINDS, is_dataclass_type, kind_of, unwrap_optional
+from ..model.fields import DEFAULT_OPTIONS, option_values
+from ..model.types import (
+    BOOL,
+    INT,
+    JSON,
+    SCALAR_KINDS,
+    STR,
+    is_dataclass_type,
+    kind_of,
+    unwrap_optional,
+)
 from .ast import NOTHING, OPERATORS, TEXT_OPERATORS, And, Cond, Node, Or
 
 if TYPE_CHECKING:
@@ -69,8 +79,11 @@ class PathInfo:
     ``shape`` is ``typed`` (a scalar annotation: ``attr`` is a synthetic attribute of
     that type), ``loose`` (the value's own type), ``list`` (``element`` is the element
     annotation, ``element_attr`` its synthetic attribute when the element is a scalar)
-    or ``document`` (a dataclass or dict). ``all_typed`` is True when every step
-    is a dataclass field or a typed dict key (no ``Any`` on the way).
+    or ``document`` (a dataclass or dict). ``through_dict`` is True when a step is a dict
+    key or goes through ``Any``; ``strict`` when every step is a dataclass field or the
+    key of a ``dict[str, X]`` (no ``Any`` on the way, no dict whose keys are not ``str``):
+    then every value on the way is a mapping or None, never a list, and its keys are the
+    path's keys as written, which is what a document store's native path needs.
     """
 
     root: str
@@ -80,6 +93,7 @@ class PathInfo:
     element: Any
     element_attr: Attr | None
     through_dict: bool
+    strict: bool = False
 
 
 def _strip(tp: Any) -> Any:
@@ -109,10 +123,8 @@ def _is_loose(tp: Any) -> bool:
 def synthetic_attr(name: str, tp: Any) -> Attr:
     """An ``Attr`` for a nested value of annotation ``tp`` (optional: it may be missing)."""
     return Attr(name=name, annotation=tp, inner=tp, kind=kind_of(tp), optional=True,
-                default=None, default_factory=None, max_length=None, min_length=None,
-                ge=None, le=None, pattern=None, store=True, creatable=True, updatable=True,
-                readable=True, sortable=True, unique=False, index=False, generator=None,
-                is_key=False)
+                default=None, default_factory=None, is_key=False,
+                **option_values(DEFAULT_OPTIONS))
 
 
 def _shape(name: str, tp: Any) -> tuple[str, Attr | None, Any, Attr | None]:
@@ -135,12 +147,14 @@ def _shape(name: str, tp: Any) -> tuple[str, Attr | None, Any, Attr | None]:
 def _resolve(root_tp: Any, root: str, keys: tuple[str, ...]) -> PathInfo:
     tp = _strip(root_tp)
     through_dict = False
+    strict = True
     for i, k in enumerate(keys):
         where = ".".join((root, *keys[:i]))
         if not k:
             raise InvalidFilter(f"empty key in the path {'.'.join((root, *keys))!r}")
         if _is_loose(tp):
             through_dict = True
+            strict = False
             continue  # Any: the value's own type from here on
         o = get_origin(tp) or tp
         if is_dataclass_type(tp):
@@ -152,12 +166,44 @@ def _resolve(root_tp: Any, root: str, keys: tuple[str, ...]) -> PathInfo:
         elif o is dict:
             through_dict = True
             args = get_args(tp)
+            # a dict[int, X] holds 1, not "1": a native path would find the JSON key
+            strict = strict and len(args) == 2 and _strip(args[0]) is str
             tp = _strip(args[1]) if len(args) == 2 else Any
         else:
             raise InvalidFilter(f"{where} is not a dataclass or dict: cannot look up {k!r}")
     name = ".".join((root, *keys))
     shape, a, el, ea = _shape(name, tp)
-    return PathInfo(root, keys, shape, a, el, ea, through_dict)
+    return PathInfo(root, keys, shape, a, el, ea, through_dict, strict)
+
+
+DOCUMENT_KINDS = frozenset({STR, INT, BOOL})
+"""Leaf kinds a document store compares natively at a nested path: their JSON form is
+the value itself (a float may be ``"Infinity"``, a datetime, Decimal, UUID, Enum or bytes
+is JSON text that does not compare as the value does)."""
+
+
+def document_path(meta: ModelMeta, c: Cond) -> PathInfo | None:
+    """The path of a nested condition (or of list membership) when a document store
+    (MongoDB, DynamoDB) can run it natively with local evaluation's meaning, else None.
+
+    Native: a ``strict`` path (see :class:`PathInfo`) to a ``str``, ``int`` or ``bool``
+    leaf (any operator the backend then accepts for that kind), ``contains`` on a list of
+    such elements, and ``isnull`` on a scalar or a nested dataclass / dict leaf. Local:
+    loose values (their meaning depends on the stored JSON type), other leaf kinds,
+    ``isnull`` on a nested list (both servers match a list *holding* null as null).
+    """
+    info = path_info(meta, c.attr)
+    if not info.strict:
+        return None
+    if c.op == "isnull":
+        return info if info.shape != LIST and info.shape != LOOSE else None
+    if info.shape == TYPED:
+        assert info.attr is not None
+        return info if info.attr.kind in DOCUMENT_KINDS else None
+    if info.shape == LIST and c.op == "contains":
+        ea = info.element_attr
+        return info if ea is not None and ea.kind in DOCUMENT_KINDS else None
+    return None
 
 
 def path_info(meta: ModelMeta, name: str) -> PathInfo:

@@ -163,18 +163,6 @@ def _is_nothing(n: Node) -> bool:
     return type(n) is Or and not n.items
 
 
-def prepare_unsimplified(meta: ModelMeta, node: Node) -> Node:
-    """``prepare`` without the final simplification (the caller simplifies once)."""
-    return fold(node, lambda c: _prepare_leaf(meta, c), _rebuilt)
-
-
-def _rebuilt(node: Node, kids: list[Node]) -> Node:
-    t = type(node)
-    if t is Not:
-        return Not(kids[0])
-    return And(tuple(kids)) if t is And else Or(tuple(kids))
-
-
 def simplify(node: Node) -> Node:
     """Flatten nested And/Or, drop neutral parts and duplicates, fold constants and double
     negation, and merge an Or of equalities on one attribute into one ``in`` (an And of

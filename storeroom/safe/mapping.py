@@ -22,6 +22,7 @@ from collections.abc import (
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, overload
 
+from storeroom.safe import cache as read_cache
 from storeroom.safe import engine
 from storeroom.safe.codec import check_key, damaged_value, dumps, load, loads, stored_key
 from storeroom.safe.space import SpaceGuard
@@ -71,41 +72,55 @@ class SafeMapping(MutableMapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         """Return the value stored under ``key``; raise ``KeyError`` if there is none."""
-        if type(key) is not str or not key.isascii():
-            key = check_key(key)
-        st = self._state()
-        st.busy = True  # inlined ThreadState.call: this is the hottest path
-        try:
-            row = st.cur.execute(engine.GET, (key,)).fetchone()
-        except sqlite3.Error:
-            row = self._run(lambda cur: cur.execute(engine.GET, (key,)).fetchone())
-        finally:
-            st.busy = False
-        if row is None:
+        value = self._lookup(key)
+        if value is _MISSING:
             raise KeyError(key)
-        try:
-            return loads(row[0])
-        except Exception as exc:
-            raise damaged_value(self._path, key, exc) from exc
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value under ``key``, or ``default`` if there is none."""
+        value = self._lookup(key)
+        return default if value is _MISSING else value
+
+    def _lookup(self, key: str) -> Any:
+        """The value under ``key`` or ``_MISSING``: from this connection's read cache while
+        nothing was committed since it was validated (:mod:`storeroom.safe.cache`), else from
+        the file. This is the hottest path: statements run inline, ``_run`` only on errors."""
         if type(key) is not str or not key.isascii():
             key = check_key(key)
         st = self._state()
-        st.busy = True
+        shm = st.shm
+        cached = shm is not None and not st.depth
+        st.busy = True  # inlined ThreadState.call
         try:
+            if cached:
+                try:
+                    same = shm[:read_cache.HEADER] == st.hdr  # type: ignore[index]
+                except ValueError:  # unmapped meanwhile: the safe was closed
+                    same = cached = False
+                if not same and cached:
+                    read_cache.revalidate(st, st.cur)
+                hit = st.cache.get(key) if cached else None
+                if hit is not None:
+                    value = hit[1]
+                    # decoded once before: the pickle is sound
+                    return loads(hit[0]) if value is read_cache.DECODE else value
             row = st.cur.execute(engine.GET, (key,)).fetchone()
         except sqlite3.Error:
             row = self._run(lambda cur: cur.execute(engine.GET, (key,)).fetchone())
+            cached = False  # waited for a lock: validate again on the next read
         finally:
             st.busy = False
         if row is None:
-            return default
+            return _MISSING
+        blob = row[0]
         try:
-            return loads(row[0])
+            value = loads(blob)
         except Exception as exc:
             raise damaged_value(self._path, key, exc) from exc
+        if cached:
+            read_cache.remember(st, key, blob, value)
+        return value
 
     def __contains__(self, key: object) -> bool:
         """True if a value (possibly ``None``) is stored under ``key``."""
@@ -144,13 +159,38 @@ class SafeMapping(MutableMapping[str, Any]):
         blob = dumps(value)
         self._space.check(len(blob) + len(key))
         params = (key, blob)
-        self._run(lambda cur: cur.execute(engine.PUT, params))
+        st = self._state()
+        if st.depth:  # inside a transaction: the cache is emptied when it ends
+            self._run(lambda cur: cur.execute(engine.PUT, params))
+            return
+        ok = False
+        st.busy = True  # inlined ThreadState.call: one autocommit statement
+        try:
+            st.cur.execute(engine.PUT, params)
+            ok = True
+        except sqlite3.Error:
+            pass
+        finally:
+            st.busy = False
+        try:
+            if not ok:  # busy, or an error: wait and retry, or raise the safe's error
+                self._run(lambda cur: cur.execute(engine.PUT, params))
+        except BaseException:
+            st.cache.pop(key, None)
+            raise
+        if st.shm is not None:  # this connection's own write: the cache follows it
+            read_cache.remember(st, key, blob, value)
 
     def __delitem__(self, key: str) -> None:
         """Delete ``key``; raise ``KeyError`` if it is missing."""
         k = check_key(key)
         self._space.check(0)
-        if self._run(lambda cur: cur.execute(engine.DELETE, (k,)).rowcount) == 0:
+        st = self._state()
+        try:
+            deleted = self._run(lambda cur: cur.execute(engine.DELETE, (k,)).rowcount)
+        finally:
+            st.cache.pop(k, None)
+        if deleted == 0:
             raise KeyError(key)
 
     @overload
@@ -227,7 +267,11 @@ class SafeMapping(MutableMapping[str, Any]):
     def clear(self) -> None:
         """Delete every key, as one transaction."""
         self._space.check(0)
-        self._run(lambda cur: cur.execute(engine.CLEAR))
+        st = self._state()
+        try:
+            self._run(lambda cur: cur.execute(engine.CLEAR))
+        finally:
+            st.cache.clear()
 
 
 class _ItemsView(ItemsView[str, Any]):

@@ -188,10 +188,18 @@ class Safe(SafeMapping):
             yield state
         except BaseException:
             state.depth = 0
-            self._end(state, "ROLLBACK")
+            try:
+                self._end(state, "ROLLBACK")
+            finally:
+                state.cache.clear()
             raise
         state.depth = 0
-        self._end(state, "COMMIT")
+        try:
+            self._end(state, "COMMIT")
+        finally:
+            # the transaction's writes bypassed the read cache: whatever it holds for the
+            # keys they touched is stale now (or, after a rollback, was never committed)
+            state.cache.clear()
 
     def _savepoint(self, state: ThreadState) -> Iterator[ThreadState]:
         name = f"safe_sp{state.depth}"

@@ -30,14 +30,16 @@ and open fresh connections.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from storeroom.safe import cache as read_cache
 from storeroom.safe.errors import SafeError
 
 T = TypeVar("T")
@@ -57,6 +59,10 @@ _lock = threading.Lock()
 _OPENING: list[str] = []
 #: Inherited connections that were busy at fork time: kept open forever, never used.
 _ABANDONED: list[sqlite3.Connection] = []
+#: ``(st_dev, st_ino)`` of a ``-shm`` file -> [its mapping, its descriptor, states using it].
+_SHM: dict[tuple[int, int], list[Any]] = {}
+#: Descriptors of ``-shm`` files that could not be verified: never closed (see ``_unmap``).
+_LEAKED: list[int] = []
 #: ``(st_dev, st_ino)`` of the files such connections are open on: unusable in this process.
 _UNUSABLE: set[tuple[int, int]] = set()
 
@@ -66,14 +72,20 @@ class ThreadState:
 
     ``busy`` is true while a statement runs on the connection (or it is being closed), so that
     a fork from another thread at that moment leaves the connection alone in the child.
+    ``shm``, ``hdr``, ``dv`` and ``cache`` are the connection's read cache
+    (:mod:`storeroom.safe.cache`): the mapped WAL-index header, its copy and the
+    ``data_version`` when last validated, and the cached values.
     """
 
     __slots__ = (
-        "owner", "path", "conn", "cur", "gen", "depth", "busy", "closed", "thread", "__weakref__"
+        "owner", "path", "conn", "cur", "gen", "depth", "busy", "closed", "thread",
+        "shm", "shm_id", "hdr", "dv", "cache", "__weakref__"
     )
 
     #: Kept on the class so that closing still works during interpreter shutdown.
     _generation = GENERATION
+    _detach = staticmethod(read_cache.detach)
+    _unmap: ClassVar[Callable[[tuple[int, int]], None]]  # set below, once defined
 
     def __init__(self, owner: object, path: str, conn: sqlite3.Connection) -> None:
         self.closed = False
@@ -85,6 +97,11 @@ class ThreadState:
         self.path = path
         self.conn = conn
         self.cur = conn.cursor()
+        self.shm: mmap.mmap | None = None
+        self.shm_id: tuple[int, int] | None = None
+        self.hdr = b""
+        self.dv: int | None = None
+        self.cache: dict[str, tuple[bytes, Any]] = {}
         with _lock:
             _LIVE.add(self)
 
@@ -102,10 +119,15 @@ class ThreadState:
             return
         self.busy = True
         try:
+            # unmapped first: the -shm file may go away once the last connection closes
+            self._detach(self)
             self.conn.close()
         finally:
             self.closed = True
             self.busy = False
+        if self.shm_id is not None:
+            type(self)._unmap(self.shm_id)
+            self.shm_id = None
 
     __del__ = close
 
@@ -122,10 +144,72 @@ def open_state(owner: object, path: str, connect: Callable[[], sqlite3.Connectio
     with _lock:
         _OPENING.append(path)
     try:
-        return ThreadState(owner, path, connect())
+        state = ThreadState(owner, path, connect())
+        map_shm(state)
+        return state
     finally:
         with _lock:
             _OPENING.remove(path)
+
+
+def map_shm(state: ThreadState) -> None:
+    """Give ``state`` a read-only mapping of its file's WAL index (``-shm``), which turns its
+    read cache on (:mod:`storeroom.safe.cache`); leave it off if there is no such file.
+
+    Called while ``state.path`` is listed in ``_OPENING``, right after its connection opened
+    (SQLite then has the ``-shm`` file open and locked: no other process truncates it).
+    """
+    shm_path = state.path + "-shm"
+    try:
+        st = os.stat(shm_path)
+    except OSError:
+        return
+    if st.st_size < read_cache.HEADER_BLOCK:
+        return
+    ident = (st.st_dev, st.st_ino)
+    with _lock:
+        entry = _SHM.get(ident)
+        if entry is None:
+            try:
+                fd = os.open(shm_path, os.O_RDONLY)
+            except OSError:
+                return
+            try:
+                same = (os.fstat(fd).st_dev, os.fstat(fd).st_ino) == ident
+                shm = mmap.mmap(fd, read_cache.HEADER_BLOCK, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                same = False
+            if not same:  # replaced meanwhile (or cannot be mapped): kept open, see _unmap
+                _LEAKED.append(fd)
+                return
+            entry = _SHM[ident] = [shm, fd, 0]
+        entry[2] += 1
+    state.shm = entry[0]
+    state.shm_id = ident
+
+
+def _unmap(ident: tuple[int, int]) -> None:
+    """A state stopped using the mapping ``ident`` (after closing its connection): close the
+    mapping and its descriptors once no state of this process uses it and no connection is
+    being opened. Closing any descriptor of a file releases every POSIX lock this process
+    holds on it, so this must never happen while an SQLite connection here has it open."""
+    try:
+        with _lock:
+            entry = _SHM.get(ident)
+            if entry is None:
+                return
+            entry[2] -= 1
+            if entry[2] > 0 or _OPENING:  # in use, or maybe about to be: keep it
+                return
+            del _SHM[ident]
+            entry[0].close()  # closes the mapping's own duplicate of the descriptor
+            os.close(entry[1])
+    except Exception:  # pragma: no cover - interpreter shutdown: module globals are gone
+        pass
+
+
+#: Kept on the class so that closing still works during interpreter shutdown.
+ThreadState._unmap = _unmap
 
 
 def check_usable(path: str) -> None:
@@ -208,6 +292,7 @@ def _after_fork_in_child() -> None:
     for state in list(_LIVE):
         if state.closed:
             continue
+        state.shm = None  # the parent's cache: never consulted here
         try:
             busy = state.busy or state.conn.in_transaction
         except sqlite3.ProgrammingError:  # closed in the parent, just before the fork

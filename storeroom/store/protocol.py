@@ -18,11 +18,12 @@ only (no I/O), so the ``_async`` -> ``_sync`` generation does not apply to them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from ..query.ast import Node
 from ..query.order import Order
 from ..query.plan import Query
+from .aggregate import AggSpec
 from .plan import Split
 from .types import Create, Delete, EditResult, Page, PreparedEdit, StoreMeta, Update
 
@@ -36,6 +37,10 @@ Key = tuple[Any, ...]
 
 Values = dict[str, Any]
 """Attribute values as a backend receives them: validated and encoded for storage."""
+
+FexprUse = Literal["update", "batch", "where"]
+"""Where ``F`` expressions are to be written (see ``Backend.native_fexpr``): by
+``update``, in an update edit of ``apply``, or by ``update_where``."""
 
 
 @runtime_checkable
@@ -111,12 +116,35 @@ class Backend(Protocol[T]):
         """How many items match the native filter ``node``."""
         ...
 
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """The aggregates ``specs`` over the items matching the native filter ``node``
+        (``{name: value}``, readings of ``store/aggregate.py``): natively where the
+        database can, else with ``store.aggregate.Accumulator`` over ``iterate``."""
+        ...
+
     def update_where(self, node: Node, values: Values) -> int:
         """Write ``values`` to every item matching ``node`` (checked when written)."""
         ...
 
     def delete_where(self, node: Node) -> int:
         """Delete every item matching ``node`` (checked when deleted)."""
+        ...
+
+    def native_fexpr(self, values: Values, pre: Node | None, use: FexprUse) -> bool:
+        """Whether this backend evaluates the ``F`` expressions in ``values`` itself, in
+        one atomic write per item, when they reach it through ``use``:
+
+        - ``"update"``: ``update(key, values, pre)``;
+        - ``"batch"``: an update edit of ``apply`` (atomic or not) whose precondition is
+          ``pre``; an ``F`` then sees the item as the batch's earlier edits left it;
+        - ``"where"``: ``update_where(pre, values)`` (``pre`` is the filter).
+
+        A result outside its attribute's ``ge`` / ``le`` (or 64 bits) raises
+        ``ValidationError`` with nothing written (in a batch: the edit's outcome is
+        ``invalid``). When False, the store reads the items, computes the results and
+        writes them guarded by the values read (``store/fexpr.py``), and the backend
+        only ever sees plain values.
+        """
         ...
 
     def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
@@ -190,12 +218,35 @@ class AsyncBackend(Protocol[T]):
         """How many items match the native filter ``node``."""
         ...
 
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """The aggregates ``specs`` over the items matching the native filter ``node``
+        (``{name: value}``, readings of ``store/aggregate.py``): natively where the
+        database can, else with ``store.aggregate.Accumulator`` over ``iterate``."""
+        ...
+
     async def update_where(self, node: Node, values: Values) -> int:
         """Write ``values`` to every item matching ``node`` (checked when written)."""
         ...
 
     async def delete_where(self, node: Node) -> int:
         """Delete every item matching ``node`` (checked when deleted)."""
+        ...
+
+    def native_fexpr(self, values: Values, pre: Node | None, use: FexprUse) -> bool:
+        """Whether this backend evaluates the ``F`` expressions in ``values`` itself, in
+        one atomic write per item, when they reach it through ``use``:
+
+        - ``"update"``: ``update(key, values, pre)``;
+        - ``"batch"``: an update edit of ``apply`` (atomic or not) whose precondition is
+          ``pre``; an ``F`` then sees the item as the batch's earlier edits left it;
+        - ``"where"``: ``update_where(pre, values)`` (``pre`` is the filter).
+
+        A result outside its attribute's ``ge`` / ``le`` (or 64 bits) raises
+        ``ValidationError`` with nothing written (in a batch: the edit's outcome is
+        ``invalid``). When False, the store reads the items, computes the results and
+        writes them guarded by the values read (``store/fexpr.py``), and the backend
+        only ever sees plain values.
+        """
         ...
 
     async def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
@@ -315,6 +366,11 @@ class StoreLike(Protocol[T]):
         """How many items match."""
         ...
 
+    def aggregate(self, where: Any = None, *, aggregates: dict[str, Any],
+                  **lookups: Any) -> dict[str, Any]:
+        """The named aggregates (``Count Sum Min Max Avg``) over the matching items."""
+        ...
+
     def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them."""
         ...
@@ -390,6 +446,11 @@ class AsyncStoreLike(Protocol[T]):
         """How many items match."""
         ...
 
+    async def aggregate(self, where: Any = None, *, aggregates: dict[str, Any],
+                        **lookups: Any) -> dict[str, Any]:
+        """The named aggregates (``Count Sum Min Max Avg``) over the matching items."""
+        ...
+
     async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them."""
         ...
@@ -410,5 +471,5 @@ class AsyncStoreLike(Protocol[T]):
 
 
 __all__ = ["AsyncBackend", "AsyncStoreLike", "AsyncTransaction", "AsyncTransactionalBackend",
-           "Backend", "Key", "Outcome", "StoreLike", "Transaction", "TransactionalBackend",
+           "Backend", "FexprUse", "Key", "Outcome", "StoreLike", "Transaction", "TransactionalBackend",
            "Values"]

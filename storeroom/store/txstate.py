@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,3 +29,25 @@ class OpenTransaction:
     tx: Any
     backend: Any
     owner: tuple[int, Any]
+
+
+class PerTask:
+    """Stands in for the backend of a store once it has opened a transaction: every
+    member is looked up on the backend bound to the open transaction of the calling
+    thread / task (``transaction()``), or on ``base`` outside one.
+
+    A store that never opens a transaction keeps its backend itself (a plain attribute:
+    nothing to pay on its hot path); only a store that does pays this lookup.
+    """
+
+    __slots__ = ("var", "base")
+
+    def __init__(self, var: ContextVar[OpenTransaction | None], base: Any) -> None:
+        self.var = var
+        self.base = base
+
+    def __getattr__(self, name: str) -> Any:
+        tx = self.var.get()
+        if tx is None or tx.owner != owner():
+            return getattr(self.base, name)
+        return getattr(tx.backend, name)

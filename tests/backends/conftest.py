@@ -240,6 +240,29 @@ class StoreFactory:
                 await result
 
 
+# Servers that run the same backend code as another one in the list: tests marked
+# ``one_server_per_backend`` (sizes and depths of the backend's sans-I/O compilers, whose
+# result cannot depend on which server answers) are deselected on them to keep the suite
+# fast. moto_server is in the list for DynamoDB transactions; dynalite runs the same code.
+SAME_CODE_AS = {"dynamodb-moto": "dynamodb"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``one_server_per_backend`` tests on the servers of ``SAME_CODE_AS``."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        spec = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        if (item.get_closest_marker("one_server_per_backend") is not None
+                and getattr(spec, "id", None) in SAME_CODE_AS):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(params=BACKENDS, ids=[b.id for b in BACKENDS])
 def backend(request: pytest.FixtureRequest) -> BackendSpec:
     spec: BackendSpec = request.param

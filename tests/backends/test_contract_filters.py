@@ -21,6 +21,9 @@ from storeroom import Create, Index, Q, Update, stored
 from storeroom.model import meta_of
 from storeroom.query import build_filter, compile_local
 
+# sizes and depths of the compilers: once per backend's code (see conftest SAME_CODE_AS)
+pytestmark = pytest.mark.one_server_per_backend
+
 
 class Tone(enum.Enum):
     LOW = "low"

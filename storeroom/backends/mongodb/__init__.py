@@ -14,7 +14,7 @@ from ...model.stored import meta_of
 from ._async.backend import AsyncMongoBackend
 from ._sync.backend import MongoBackend
 from .core import MongoCore
-from .observe import CommandObserver
+from .observe import CommandObserver, watch_client
 
 DEFAULT_DATABASE = "storeroom"
 
@@ -31,7 +31,7 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
     """A store backend for ``model`` in a MongoDB database.
 
     ``client``: an existing ``MongoClient`` / ``AsyncMongoClient`` to use (not closed by
-    the store); otherwise one is opened from ``url`` with ``options`` (pymongo client
+    the store; storeroom's command listener is added to it, see ``watch_client``); otherwise one is opened from ``url`` with ``options`` (pymongo client
     keyword arguments, e.g. ``event_listeners``) and closed with the store.
     ``transactions=False`` declares that the server runs no multi-document transactions
     (atomic batches then raise ``UnsupportedOperation``); by default that is asked of the
@@ -49,9 +49,11 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
         else:
             from pymongo import MongoClient
             client = MongoClient(url, **options)
+    else:
+        watch_client(client)  # the observer seam: a user's client is observed as ours
     cls = AsyncMongoBackend if is_async else MongoBackend
     return cls(core, client, database_name(url), own_client=own, transactions=transactions)
 
 
 __all__ = ["AsyncMongoBackend", "MongoBackend", "MongoCore", "backend_for_url",
-           "database_name", "CommandObserver"]
+           "database_name", "CommandObserver", "watch_client"]

@@ -13,7 +13,14 @@ Values (all round-trip exactly)
     datetime: fixed-width ISO-8601 UTC text with microseconds (BSON dates keep only
     milliseconds), so text order is time order. date: ISO text. UUID: canonical text
     (text order is UUID order). Decimal: its exact text. JSON kinds (list, dict,
-    dataclasses): pydantic's JSON text.
+    dataclasses): the JSON that pydantic writes, as BSON arrays and sub-documents (so
+    that dotted paths reach into them): numbers stay int64 / double, an int beyond 64
+    bits is a Decimal128 (compared by value; beyond 34 significant digits it is
+    refused), infinities and NaN are the JSON strings
+    ``"Infinity"`` / ``"NaN"``, bytes base64 text. A dict key holding ``%``, ``.`` or NUL,
+    or starting with ``$``, is stored percent-escaped (``%25``, ``%2E``, ``%00``, a
+    leading ``%24``): BSON keys hold no NUL and MongoDB reserves ``.`` and ``$``. A value
+    stored as a string is the JSON text that earlier versions wrote, and still reads.
 
 Filters
     Compiled to query documents that agree with local evaluation (two-valued logic:
@@ -26,6 +33,16 @@ Filters
     does not compare numerically) and ``lt``/``lte``/``gt``/``gte``/``range`` and
     ordering of bytes (BSON orders binary by length first).
 
+Nested paths (``address__city``, ``tags__contains``)
+    Dotted paths when :func:`~storeroom.query.paths.document_path` allows (every step a
+    dataclass field or a ``dict[str, X]`` key, so no array is ever traversed; a ``str``,
+    ``int`` or ``bool`` leaf): comparisons, ``$in``/``$nin``, case-sensitive text
+    operators by ``$regex``; list membership is ``$elemMatch`` with ``$eq``. Local: the
+    i-operators (the shadow lower-case field is top-level only), loose ``Any`` values
+    (MongoDB compares across types, traverses arrays and matches ``[null]`` as null),
+    other leaf kinds, dicts whose keys are not ``str``. (Equality of a whole list or
+    dict attribute, key-order sensitive here, is ``InvalidFilter`` on every backend.)
+
 Ordering
     ``None`` sorts last in both directions. MongoDB puts missing values first when
     ascending, so an order with an optional attribute ascending runs as an aggregation
@@ -35,12 +52,15 @@ Ordering
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+from bson.decimal128 import Decimal128
 
 from ...errors import ValidationError
 from ...model.attrs import Attr
@@ -69,9 +89,12 @@ from ...query.ast import (
     fold,
 )
 from ...query.order import Order
+from ...query.paths import LIST, document_path, path_info
+from ...store.aggregate import AggSpec
+from ...store.fexpr import Expr, F, increment
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
-from ..values import iso_utc, json_text_dumper, json_text_loader
+from ..values import iso_utc, json_doc_dumper, json_doc_loader
 
 Conv = Callable[[Any], Any] | None
 
@@ -109,8 +132,63 @@ def _enum_value(check: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     return conv
 
 
-_json_dump = json_text_dumper
-_json_load = json_text_loader
+_ESCAPE = re.compile(r"[%.\x00]|^\$")
+_UNESCAPE = re.compile(r"%(25|2E|00|24)")
+_ESCAPES = {"%": "%25", ".": "%2E", "\x00": "%00", "$": "%24"}
+_UNESCAPES = {"25": "%", "2E": ".", "00": "\x00", "24": "$"}
+
+
+def esc_key(k: str) -> str:
+    """A dict key as a BSON field name (``%``, ``.``, NUL and a leading ``$`` escaped)."""
+    return _ESCAPE.sub(lambda m: _ESCAPES[m.group()], k)
+
+
+def unesc_key(k: str) -> str:
+    """The inverse of :func:`esc_key`."""
+    return _UNESCAPE.sub(lambda m: _UNESCAPES[m.group(1)], k) if "%" in k else k
+
+
+def _to_bson(name: str, v: Any) -> Any:
+    """Parsed JSON as BSON values: keys escaped, ints checked against int64."""
+    t = type(v)
+    if t is dict:
+        return {esc_key(k): _to_bson(name, x) for k, x in v.items()}
+    if t is list:
+        return [_to_bson(name, x) for x in v]
+    if t is int and not INT64_MIN <= v <= INT64_MAX:
+        return _big_int(name, v)
+    return v
+
+
+def _big_int(name: str, v: int) -> Decimal128:
+    """An int beyond 64 bits as a Decimal128, which the server compares with other
+    numbers by value; beyond its 34 significant digits, a ValidationError."""
+    text = str(abs(v))
+    digits = text.rstrip("0")
+    if len(digits) > 34:
+        raise ValidationError.one(name, v, "range", f"{v!r} in {name} has more than 34 "
+                                  "significant digits: a MongoDB number holds no more")
+    sign = "-" if v < 0 else ""
+    return Decimal128(Decimal(f"{sign}{digits}E{len(text) - len(digits)}"))
+
+
+def _from_bson(v: Any) -> Any:
+    t = type(v)
+    if t is dict:
+        return {unesc_key(k): _from_bson(x) for k, x in v.items()}
+    if t is list:
+        return [_from_bson(x) for x in v]
+    if t is Decimal128:  # only ever an int beyond 64 bits (a Decimal is JSON text)
+        return int(v.to_decimal())
+    return v
+
+
+def _json_dump(a: Attr) -> Callable[[Any], Any]:
+    return json_doc_dumper(a, lambda v: _to_bson(a.name, v))
+
+
+def _json_load(a: Attr) -> Callable[[Any], Any]:
+    return json_doc_loader(a, _from_bson)
 
 
 def to_mongo(a: Attr) -> Conv:
@@ -251,6 +329,68 @@ class MongoCore:
             out["$unset"] = unsets
         return out
 
+    def fexpr_update(self, values: dict[str, Any], q: dict[str, Any]
+                     ) -> tuple[Any, dict[str, Any]]:
+        """The update and query of a write of changes holding ``F`` expressions, one
+        atomic ``find_one_and_update`` / ``update_many``: ``$inc`` when each is an int
+        increment of its own attribute (the bounds moved onto it in the query), else
+        an update pipeline whose one ``$set`` stage computes every result from the
+        document before the update (``$add`` / ``$subtract`` / ``$multiply``; plain
+        changes as ``$literal``), the results' bounds (and 64 bits / finiteness) in
+        the query's ``$expr``."""
+        meta = self.meta
+        plain = {n: v for n, v in values.items() if not isinstance(v, F)}
+        conds: list[dict[str, Any]] = [q]
+        incs = {n: increment(n, v) for n, v in values.items() if isinstance(v, F)}
+        if all(c is not None and meta.attrs[n].kind == INT for n, c in incs.items()):
+            doc = self.update_doc(plain) if plain else {}
+            inc: dict[str, Any] = {}
+            for n, c in incs.items():
+                assert c is not None
+                inc[self.paths[n]] = c
+                a = meta.attrs[n]
+                bound: dict[str, Any] = {}
+                if a.ge is not None:
+                    bound["$gte"] = a.ge - c
+                if a.le is not None:
+                    bound["$lte"] = a.le - c
+                if bound:
+                    conds.append({self.paths[n]: bound})
+            doc["$inc"] = inc
+            return doc, (conds[0] if len(conds) == 1 else {"$and": conds})
+        plain_doc = self.update_doc(plain) if plain else {}
+        sets: dict[str, Any] = {p: {"$literal": v}
+                                for p, v in plain_doc.get("$set", {}).items()}
+        checks: list[dict[str, Any]] = []
+        for n, v in values.items():
+            if not isinstance(v, F):
+                continue
+            e = self._mexpr(v)
+            sets[self.paths[n]] = e
+            a = meta.attrs[n]
+            if meta.attrs[n].kind == INT:
+                checks += [{"$gte": [e, -(2**63)]}, {"$lte": [e, 2**63 - 1]}]
+            else:  # NaN is below every number in MongoDB's order: refused too
+                checks += [{"$gt": [e, float("-inf")]}, {"$lt": [e, float("inf")]}]
+            if a.ge is not None:
+                checks.append({"$gte": [e, a.ge]})
+            if a.le is not None:
+                checks.append({"$lte": [e, a.le]})
+        pipeline: list[dict[str, Any]] = [{"$set": sets}]
+        if "$unset" in plain_doc:
+            pipeline.append({"$unset": list(plain_doc["$unset"])})
+        conds.append({"$expr": {"$and": checks}})
+        return pipeline, {"$and": conds}
+
+    def _mexpr(self, e: Any) -> Any:
+        """An ``F`` expression as an aggregation expression over the stored document."""
+        if type(e) is Expr:
+            op = {"+": "$add", "-": "$subtract", "*": "$multiply"}[e.op]
+            return {op: [self._mexpr(e.left), self._mexpr(e.right)]}
+        if type(e) is F:
+            return "$" + self.paths[e.name]
+        return {"$literal": e}
+
     def build(self, doc: dict[str, Any]) -> Any:
         """An item from a document, without validation."""
         d: dict[str, Any] = {}
@@ -298,8 +438,8 @@ class MongoCore:
     def _cond_native(self, node: Cond) -> bool:
         """True when one condition runs natively with local evaluation's meaning."""
         a = self.attrs.get(node.attr)
-        if a is None:  # a nested path: documents hold JSON values as text, no dotted path
-            return False
+        if a is None or (a.kind == JSON and node.op == "contains"):
+            return self._path_native(node)  # a nested path or list membership
         if node.op == "isnull":
             return True
         kind = a.kind
@@ -310,6 +450,22 @@ class MongoCore:
         if kind == BYTES and node.op in ORDER_OPERATORS:
             return False
         return True
+
+    def _path_native(self, node: Cond) -> bool:
+        """True when a nested condition runs as a dotted path with local evaluation's
+        meaning (:func:`~storeroom.query.paths.document_path`; no i-operator, ints within
+        64 bits, lists within ``MAX_IN``)."""
+        if document_path(self.meta, node) is None:
+            return False
+        op = node.op
+        if op == "isnull":
+            return True
+        if op in ("iexact", "icontains", "istartswith", "iendswith"):  # no shadow field
+            return False
+        values = node.value if op in LIST_OPERATORS or op == "range" else (node.value,)
+        if op in LIST_OPERATORS and len(values) > MAX_IN:
+            return False
+        return all(type(v) is not int or INT64_MIN <= v <= INT64_MAX for v in values)
 
     def split(self, node: Node) -> Split:
         """What of a filter runs on the server."""
@@ -333,8 +489,13 @@ class MongoCore:
 
     def _cond(self, c: Cond) -> dict[str, Any]:
         name, op, value = c.attr, c.op, c.value
+        a = self.attrs.get(name)
+        if a is None or (a.kind == JSON and op == "contains"):
+            return self._path_cond(c)
         path = self.paths[name]
         if op == "isnull":
+            if a.kind == JSON:  # None is no field; an array holding null is no None
+                return {path: {"$exists": not value}}
             return {path: None} if value else {path: {"$ne": None}}
         if op in ("eq", "ne", "lt", "lte", "gt", "gte"):
             cond: dict[str, Any] = {f"${op}": self.value(name, value)}
@@ -355,6 +516,23 @@ class MongoCore:
         if op.startswith("i"):
             return {f"{LOWER}.{name}": {"$regex": text_regex(op, text.lower())}}
         return {path: {"$regex": text_regex(op, text)}}
+
+    def _path_cond(self, c: Cond) -> dict[str, Any]:
+        """The query of a native nested condition: a dotted path of escaped keys."""
+        info = path_info(self.meta, c.attr)
+        path = ".".join((self.paths[info.root], *map(esc_key, info.keys)))
+        op, value = c.op, _plain(c.value)
+        if op == "isnull":  # missing, null, or a null on the way (no array on a strict path)
+            return {path: None} if value else {path: {"$ne": None}}
+        if info.shape == LIST:  # membership: an element equal to the value
+            return {path: {"$elemMatch": {"$eq": value}}}
+        if op in ("eq", "ne", "lt", "lte", "gt", "gte"):
+            return {path: {f"${op}": value}}
+        if op in ("in", "not_in"):
+            return {path: {"$in" if op == "in" else "$nin": [_plain(v) for v in value]}}
+        if op == "range":
+            return {path: {"$gte": _plain(value[0]), "$lte": _plain(value[1])}}
+        return {path: {"$regex": text_regex(op, value)}}
 
     # ordering -------------------------------------------------------------------------
     def can_order(self, order: Order) -> bool:
@@ -394,6 +572,31 @@ class MongoCore:
         if drop:
             stages.append({"$project": drop})
         return stages
+
+    def group_pipeline(self, query: dict[str, Any], specs: tuple[AggSpec, ...]
+                       ) -> list[dict[str, Any]] | None:
+        """An aggregation computing ``specs`` over the matches (``$match`` then one
+        ``$group``), or None when one is not native (only Count, and Sum / Min / Max /
+        Avg of int and float attributes are: other kinds are stored as strings). Avg
+        gives the sum and the count (``store.aggregate.finish`` divides)."""
+        if not all(s.attr is None or self.attrs[s.attr].value_kind in (INT, FLOAT)
+                   for s in specs):
+            return None
+        group: dict[str, Any] = {"_id": None}
+        for i, s in enumerate(specs):
+            if s.attr is None:
+                group[f"a{i}"] = {"$sum": 1}
+                continue
+            path = f"${self.paths[s.attr]}"
+            present = {"$cond": [{"$eq": [{"$ifNull": [path, None]}, None]}, 0, 1]}
+            if s.func == "count":
+                group[f"a{i}"] = {"$sum": present}
+            elif s.func == "avg":
+                group[f"a{i}"] = {"$sum": path}
+                group[f"n{i}"] = {"$sum": present}
+            else:
+                group[f"a{i}"] = {f"${s.func}": path}
+        return [{"$match": query}, {"$group": group}]
 
     # indexes --------------------------------------------------------------------------
     def index_specs(self) -> list[tuple[list[tuple[str, int]], dict[str, Any]]]:

@@ -1,6 +1,7 @@
 """MongoDB on the observer seam: pymongo's command monitoring sees every command sent.
 
-A ``CommandObserver`` is registered on every client a store opens. Its ``started``
+A ``CommandObserver`` is registered on every client a store opens, and added to a
+client the user passes in (``watch_client``). Its ``started``
 hook reads the context variable once and returns when nothing observes; otherwise it
 remembers the command until ``succeeded`` / ``failed`` hand one ``QueryRecord`` to the
 observers the command started under (pymongo calls the hooks in the thread / task that
@@ -9,6 +10,8 @@ sends the command).
 
 from __future__ import annotations
 
+import threading
+import warnings
 from typing import Any
 
 from pymongo import monitoring
@@ -63,3 +66,37 @@ class CommandObserver(monitoring.CommandListener):
                                    event.duration_micros / 1e6, None, p[3],
                                    type(event.failure).__name__ if not isinstance(
                                        event.failure, dict) else "CommandFailure"))
+
+
+_WATCH_LOCK = threading.Lock()
+
+
+def watch_client(client: Any) -> None:
+    """Add a ``CommandObserver`` to ``client`` (a user's ``MongoClient`` /
+    ``AsyncMongoClient``) unless it has one: every command a store sends through it is
+    then recorded as through a client storeroom opened.
+
+    pymongo takes listeners only when a client is made (``event_listeners=``), and its
+    global ``monitoring.register`` reaches only clients made later: the observer is
+    appended to the listener set the client and its pools share, which pymongo reads on
+    every command. The user's own commands through that client are recorded too while a
+    ``QueryLog`` is open (or the global loggers / tracing are on), as storeroom's are.
+    A pymongo whose listener set is laid out otherwise gets a warning, not an error.
+    """
+    with _WATCH_LOCK:
+        try:
+            listeners = client.options.pool_options._event_listeners
+            if any(isinstance(lst, CommandObserver) for lst in listeners.event_listeners()):
+                return
+            commands = listeners._EventListeners__command_listeners
+            if not isinstance(commands, list):
+                raise TypeError(type(commands).__name__)
+        except (AttributeError, TypeError) as exc:
+            warnings.warn(f"storeroom cannot observe this pymongo client's commands "
+                          f"({type(exc).__name__}: {exc}); pass event_listeners="
+                          f"[storeroom.backends.mongodb.CommandObserver()] when making it",
+                          RuntimeWarning, stacklevel=3)
+            return
+        commands.append(CommandObserver())
+        # read by pymongo on every command (whether to build the events at all)
+        listeners._EventListeners__enabled_for_commands = True

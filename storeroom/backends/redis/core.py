@@ -51,6 +51,9 @@ SMALL_SET = 1000
 # the members of those values, instead of one range read per value
 BIG_IN = 256
 MAX_RETRIES = 20
+# a guarded write of F results loses to every concurrent increment of its items: tried
+# as often as the store tries its guarded writes (each round, some writer wins)
+FEXPR_RETRIES = 10_000
 
 Interval = LexInterval  # [lo, hi) in member bytes; None: unbounded (query.intervals)
 
@@ -845,5 +848,5 @@ def too_busy(what: str) -> BackendError:
 
 
 __all__ = ["RedisCore", "Program", "Segment", "Driver", "NATIVE_OPS", "LUA", "LUA_SHA",
-           "lex_lo", "lex_hi", "SMALL_SET", "MAX_RETRIES", "NOTHING", "EVERYTHING",
+           "lex_lo", "lex_hi", "SMALL_SET", "FEXPR_RETRIES", "MAX_RETRIES", "NOTHING", "EVERYTHING",
            "Dec", "enc_int"]

@@ -187,11 +187,6 @@ class FilterCompiler:
             return ea is not None and ea.kind in d.json_kinds and (ok is None or ok(ea, node))
         return False
 
-    def _path_attr(self, c: Cond) -> Any:
-        """The attribute a condition compares: a model attribute or a nested leaf."""
-        a = self.meta.attrs.get(c.attr)
-        return a if a is not None else path_info(self.meta, c.attr).attr
-
     def fits(self, node: Node) -> bool:
         """True when one statement can hold the node's values (parameter count, size)."""
         d = self.dialect
@@ -243,7 +238,7 @@ class FilterCompiler:
         a = self.meta.attrs.get(c.attr)
         if a is None or (a.kind == JSON and c.op == "contains"):
             return self._path_cond(c, b)
-        return self._cond_on(self.table.c[c.attr], a, a.optional, c, b)
+        return self._cond_on(self.table.c[c.attr], a.optional, c, b)
 
     def _path_cond(self, c: Cond, b: Binder) -> Any:
         info = path_info(self.meta, c.attr)
@@ -263,9 +258,9 @@ class FilterCompiler:
             params = [b.bind(v) for v in d.text_params(c.op, c.value)]
             return d.json_text(col, info.keys, c.op, params)
         expr = d.json_scalar(col, info.keys, info.attr.kind)
-        return self._cond_on(expr, info.attr, True, c, b)
+        return self._cond_on(expr, True, c, b)
 
-    def _cond_on(self, col: Any, a: Any, nullable: bool, c: Cond, b: Binder) -> Any:
+    def _cond_on(self, col: Any, nullable: bool, c: Cond, b: Binder) -> Any:
         op = c.op
         if op == "isnull":
             return col.is_(None) if c.value else col.is_not(None)

@@ -15,8 +15,10 @@ import sqlalchemy as sa
 
 from ...model.codegen import compile_generated
 from ...model.stored import ModelMeta
+from ...model.types import FLOAT, INT
 from ...query.ast import OPERATORS, Node
 from ...query.order import Order
+from ...store.aggregate import AggSpec
 from ...store.plan import Split, list_superset, split_filter
 from ..batch import written_names
 from ..common import make_store_meta
@@ -363,8 +365,10 @@ class SqlCore:
             pred = self.fc.compile(node, b)
             if form is not None:  # bound after the filter's values, as listed above
                 pred = sa.and_(pred, self.fc.keyset(order, form, b))  # type: ignore[arg-type]
-            if kind == "lock":  # the matching rows, locked until the transaction ends
-                return sa.select(*self.cols).where(pred).with_for_update()
+            if kind == "lock":  # the matching rows, locked until the transaction ends,
+                # in key order: two writers locking rows in one order never deadlock
+                return sa.select(*self.cols).where(pred).order_by(
+                    *(self.table.c[n] for n in self.key_names)).with_for_update()
             if kind == "select":
                 stmt: Any = sa.select(*self.cols).where(pred)
                 if order:
@@ -387,6 +391,34 @@ class SqlCore:
                 return self.table.delete().where(sa.and_(self.key_where(), pred))
             raise ValueError(kind)
         sql = self.cached(key, make)
+        if self.expanding and "__[POSTCOMPILE_" in sql[0]:
+            return self._expand(sql, values)
+        return sql, values
+
+    def aggregate_sql(self, node: Node, specs: tuple[AggSpec, ...]
+                      ) -> tuple[Sql, list[Any]] | None:
+        """One SELECT of the aggregate functions over a filter, and its values; None when
+        an aggregate is not run natively (only Count, and Sum / Min / Max / Avg of int and
+        float columns are: other kinds are stored in text forms). Avg selects the sum and
+        the count (``store.aggregate.finish`` divides, so every backend rounds alike)."""
+        if not all(s.attr is None or s.kind in (INT, FLOAT) for s in specs):
+            return None
+        fc = self.fc
+        shp, values = fc.shape_values(node)
+        shape = tuple((s.func, s.attr) for s in specs)
+
+        def make() -> Any:
+            c = self.table.c
+            cols: list[Any] = []
+            for s in specs:
+                if s.attr is None:
+                    cols.append(sa.func.count())
+                elif s.func == "avg":
+                    cols += [sa.func.sum(c[s.attr]), sa.func.count(c[s.attr])]
+                else:
+                    cols.append(getattr(sa.func, s.func)(c[s.attr]))
+            return sa.select(*cols).select_from(self.table).where(fc.compile(node, Binder()))
+        sql = self.cached(("aggregate", shp, shape), make)
         if self.expanding and "__[POSTCOMPILE_" in sql[0]:
             return self._expand(sql, values)
         return sql, values

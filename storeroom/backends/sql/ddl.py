@@ -13,8 +13,15 @@ a lock that serializes storeroom's DDL on the database, then creates what is mis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+
+from ...observe import QueryRecord, Site, emit
+
+R = TypeVar("R")
 
 # pg_advisory_xact_lock key: "storeroo" as a big-endian int64
 PG_DDL_LOCK = 0x73746F7265726F6F
@@ -51,3 +58,47 @@ def mark_ready(cores: Iterable[Any]) -> None:
     """Record that the tables of ``cores`` exist (after the transaction that made them)."""
     for core in cores:
         core.ready = True
+
+
+def watched(fn: Callable[[Any], R], site: Site, logs: Any) -> Callable[[Any], R]:
+    """``fn(conn)`` with every statement SQLAlchemy sends on the sync connection ``conn``
+    recorded on the observer seam (``logs``: what ``OBSERVERS.get()`` gave the caller).
+
+    storeroom's own statements skip SQLAlchemy's execution layer and are recorded by its
+    driver; DDL (``create_all``) and the bookkeeping statements do run through SQLAlchemy
+    (table reflection, ``CREATE TABLE``, ``CREATE INDEX``, the DDL locks): its cursor
+    events see them. The listeners are on ``conn`` only, for the call only (SQLAlchemy's
+    ``handle_error`` cannot be per connection: a statement that raised is the one whose
+    ``after`` never came).
+    """
+    def run(conn: Any) -> R:
+        pending: list[tuple[float, str, Any]] = []
+
+        def before(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any,
+                   _many: bool) -> None:
+            pending.append((time.perf_counter(), statement, params))
+
+        def after(_c: Any, cursor: Any, statement: str, params: Any, _ctx: Any,
+                  _many: bool) -> None:
+            t0 = pending.pop()[0] if pending else time.perf_counter()
+            n = getattr(cursor, "rowcount", -1)
+            emit(logs, QueryRecord(site.backend, site.engine, statement.strip(), params,
+                                   time.perf_counter() - t0,
+                                   n if isinstance(n, int) and n >= 0 else None,
+                                   site.collection))
+
+        event.listen(conn, "before_cursor_execute", before)
+        event.listen(conn, "after_cursor_execute", after)
+        try:
+            return fn(conn)
+        except BaseException as exc:
+            if pending:  # the statement that failed
+                t0, statement, params = pending.pop()
+                emit(logs, QueryRecord(site.backend, site.engine, statement.strip(), params,
+                                       time.perf_counter() - t0, None, site.collection,
+                                       type(exc).__name__))
+            raise
+        finally:
+            event.remove(conn, "before_cursor_execute", before)
+            event.remove(conn, "after_cursor_execute", after)
+    return run

@@ -8,8 +8,11 @@ every new connection. ``docs/sql.md`` documents the URL options and what each gi
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+import threading
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +46,37 @@ AUTOCOMMIT_OPTION = "storeroom_autocommit"
 BEGIN_OPTION = "storeroom_begin"
 """Engine execution option: the statement that opens a transaction (SQLite:
 ``BEGIN IMMEDIATE`` by default, see ``transaction_mode``; elsewhere ``BEGIN``)."""
+
+
+SQLITE_INFO = "storeroom_sqlite"
+"""Key of ``SqliteConnectionInfo`` in a SQLite connection's pool record ``info``."""
+
+
+class SqliteConnectionInfo:
+    """What the async SQLite driver (``sql.sqlite_loop``) must know of one connection.
+
+    ``inline``: no statement can wait on another connection's lock except to start a
+    write (WAL mode, or an in-memory database no other connection shares); ``syncs``:
+    a commit fsyncs (``synchronous=FULL``/``EXTRA`` on a file); ``busy_ms``: the
+    engine's busy timeout; ``lock``: held by whichever thread is using the connection;
+    ``deadline``: when a read running on the event loop is interrupted (0: never), by
+    the progress handler the async driver installs once (``watched``).
+    """
+
+    __slots__ = ("inline", "syncs", "busy_ms", "lock", "deadline", "watched")
+
+    def __init__(self, inline: bool, syncs: bool, busy_ms: int) -> None:
+        self.inline = inline
+        self.syncs = syncs
+        self.busy_ms = busy_ms
+        self.lock = threading.Lock()
+        self.deadline = 0.0
+        self.watched = False
+
+
+# an async engine's connection info by aiosqlite connection (the dialect's commit and
+# rollback see only the DB-API connection, not its pool record)
+_ASYNC_INFO: weakref.WeakKeyDictionary[Any, SqliteConnectionInfo] = weakref.WeakKeyDictionary()
 
 
 def begin_statement(engine_or_conn: Any) -> str:
@@ -120,7 +154,8 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
     sync_engine = getattr(engine, "sync_engine", engine)
     settings = {**SQLITE_DEFAULT_PRAGMAS, **options}
     mode = settings.pop("transaction_mode", DEFAULT_TRANSACTION_MODE)
-    if sync_engine.url.database in (None, "", ":memory:"):
+    memory = sync_engine.url.database in (None, "", ":memory:")
+    if memory:
         settings.pop("journal_mode", None)
     if sys.platform == "darwin" and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"):
         settings["fullfsync"] = "ON"  # macOS: fsync alone does not reach the disk
@@ -145,9 +180,35 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
                 set_journal_mode(cur, journal, wait_s)
             for k, v in settings.items():
                 cur.execute(f"PRAGMA {k}={v}")
+            # what the async driver may run on the event loop (the mode SQLite is in,
+            # not the one asked for: a memory database stays in "memory")
+            cur.execute("PRAGMA journal_mode")
+            current = str(cur.fetchone()[0]).lower()
         finally:
             cur.close()
+        info = record.info[SQLITE_INFO] = SqliteConnectionInfo(
+            inline=memory or current == "wal",
+            syncs=not memory and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"),
+            busy_ms=int(settings["busy_timeout"]))
+        aio = getattr(dbapi_conn, "driver_connection", None)
+        if aio is not None and not isinstance(aio, sqlite3.Connection):
+            _ASYNC_INFO[aio] = info
         register_sqlite_functions(dbapi_conn)
+
+    if sync_engine is not engine:  # an async engine: its commits and rollbacks, too
+        _end_on_loop(sync_engine.dialect)
+
+    @event.listens_for(sync_engine, "reset")
+    def _on_reset(dbapi_conn: Any, record: Any, reset_state: Any) -> None:
+        # the pool's reset (its own is off: pool_reset_on_return=None, see
+        # create_sql_engine) rolls back only a connection that is in a transaction: a
+        # context's connection, committed, goes back without aiosqlite's thread hop
+        if getattr(reset_state, "terminate_only", False):
+            return  # the connection is being closed
+        db = getattr(getattr(dbapi_conn, "driver_connection", None), "_connection", dbapi_conn)
+        if isinstance(db, sqlite3.Connection) and not db.in_transaction:
+            return
+        dbapi_conn.rollback()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -155,7 +216,81 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
         if options.get(AUTOCOMMIT_OPTION):
             return
         # a connection may begin otherwise than its engine (storeroom's DDL: IMMEDIATE)
-        conn.exec_driver_sql(options.get(BEGIN_OPTION, begin))
+        statement = options.get(BEGIN_OPTION, begin)
+        if not _begin_on_loop(conn, statement):
+            conn.exec_driver_sql(statement)
+
+
+def _end_on_loop(dialect: Any) -> None:
+    """An async SQLite engine's COMMIT and ROLLBACK on the event loop when they do not
+    wait: on this engine's own dialect instance, its ``do_commit`` / ``do_rollback`` run
+    the statement on the ``sqlite3`` connection instead of through aiosqlite's thread
+    (a hop at the end of every context). Neither waits for a lock in WAL mode; a COMMIT
+    that fsyncs (``synchronous=FULL``) still goes to the thread, as in ``sqlite_loop``.
+    """
+    plain_commit = dialect.do_commit
+    plain_rollback = dialect.do_rollback
+
+    def end(dbapi_conn: Any, statement: str, commits: bool) -> bool:
+        aio = getattr(dbapi_conn, "driver_connection", None)
+        info = _ASYNC_INFO.get(aio) if aio is not None else None
+        if info is None or not info.inline or (commits and info.syncs):
+            return False
+        db = getattr(aio, "_connection", None)
+        if not isinstance(db, sqlite3.Connection) or not info.lock.acquire(False):
+            return False
+        try:
+            if db.in_transaction:
+                db.execute(statement)
+        finally:
+            info.lock.release()
+        return True
+
+    def do_commit(dbapi_conn: Any) -> None:
+        if not end(dbapi_conn, "COMMIT", True):
+            plain_commit(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        if not end(dbapi_conn, "ROLLBACK", False):
+            plain_rollback(dbapi_conn)
+
+    dialect.do_commit = do_commit
+    dialect.do_rollback = do_rollback
+
+
+def _begin_on_loop(conn: Any, statement: str) -> bool:
+    """An async SQLite connection's BEGIN run on the event loop, when it does not wait.
+
+    Through aiosqlite a BEGIN is three thread hops (cursor, execute, close), most of a
+    small context's cost. On a connection whose statements may run inline (see
+    ``sql.sqlite_loop``) it runs on the ``sqlite3`` connection with ``busy_timeout=0``:
+    when another connection holds the write lock it fails at once having done nothing,
+    and the caller runs it the usual way, waiting on the connection's thread. False when
+    it did not run (then the caller runs it); a sync engine's connection never does.
+    """
+    fairy = conn.connection
+    info = fairy.info.get(SQLITE_INFO)
+    aio = getattr(fairy.dbapi_connection, "driver_connection", None)  # aiosqlite's
+    db = getattr(aio, "_connection", None)
+    if info is None or not info.inline or aio is db or not isinstance(db, sqlite3.Connection):
+        return False
+    lock = info.lock
+    if not lock.acquire(False):  # the connection's thread is using it
+        return False
+    try:
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute(statement)
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF == 5:  # SQLITE_BUSY: it would wait
+                return False
+            raise
+        finally:
+            db.execute(f"PRAGMA busy_timeout={info.busy_ms}")
+    finally:
+        lock.release()
+    return True
 
 
 def set_journal_mode(cur: Any, mode: str, wait_s: float) -> None:
@@ -237,6 +372,8 @@ def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
         if not database or database == ":memory:":
             kw.setdefault("poolclass", sa.pool.StaticPool)
         kw.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        # configure_sqlite's reset event rolls back what is open, and only that
+        kw.setdefault("pool_reset_on_return", None)
     else:
         kw.setdefault("pool_pre_ping", True)
     if is_async:

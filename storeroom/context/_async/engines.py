@@ -259,6 +259,17 @@ def _site(name: str, conn: Any) -> Site:
     return Site(conn.dialect.name, name)
 
 
+def _savepoint_name(nested: Any) -> str:
+    # SQLAlchemy names the savepoints it opens (sa_savepoint_N) on its transaction object
+    tx = getattr(nested, "sync_transaction", nested)
+    return str(getattr(tx, "_savepoint", "") or "")
+
+
+def _savepoint_statement(nested: Any) -> str:
+    name = _savepoint_name(nested)
+    return f"SAVEPOINT {name}" if name else "SAVEPOINT"
+
+
 class Savepoint:
     """``async with ctx.savepoint():`` a nested transaction on the context's connections.
 
@@ -267,12 +278,15 @@ class Savepoint:
     inside the block join it too.
     """
 
-    __slots__ = ("_engines", "_only", "_nested")
+    __slots__ = ("_engines", "_only", "_nested", "_sites")
 
     def __init__(self, engines: AsyncEngines, only: str | None) -> None:
         self._engines = engines
         self._only = only
         self._nested: list[Any] = []
+        # per nested transaction: (Site, savepoint name) of a SQL one joined while
+        # something observed (its RELEASE / ROLLBACK TO is recorded too), else None
+        self._sites: list[tuple[Site, str] | None] = []
 
     async def __aenter__(self) -> Savepoint:
         engines = self._engines
@@ -289,6 +303,7 @@ class Savepoint:
                 for nested in reversed(self._nested):  # the ones joined already
                     await nested.commit()
                 self._nested = []
+                self._sites = []
                 raise
         if engines._savepoints is None:
             engines._savepoints = []
@@ -297,24 +312,43 @@ class Savepoint:
 
     async def _join(self, name: str, conn: Any) -> None:
         if self._only is None or self._only == name:
+            if OBSERVERS.get() and not isinstance(conn, AsyncStoreUnit):
+                # the observer seam records a SQL connection's SAVEPOINT (its name is
+                # SQLAlchemy's, known once it ran) as it records the context's BEGIN
+                site = _site(name, conn)
+                nested = await async_observed(site, "SAVEPOINT", None, conn.begin_nested,
+                                              statement_of=_savepoint_statement)
+                self._nested.append(nested)
+                self._sites.append((site, _savepoint_name(nested)))
+                return
             nested = await conn.begin_nested()
             if nested is not None:  # None: a store engine without a transaction (yet)
                 self._nested.append(nested)
+                self._sites.append(None)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         savepoints = self._engines._savepoints
         if savepoints is not None and self in savepoints:
             savepoints.remove(self)
         error: BaseException | None = None
-        for nested in reversed(self._nested):
+        for nested, watched in zip(reversed(self._nested), reversed(self._sites),
+                                   strict=True):
             try:
                 if exc_type is None and error is None:
-                    await nested.commit()
-                else:
+                    if watched is None:
+                        await nested.commit()
+                    else:
+                        await async_observed(watched[0], f"RELEASE SAVEPOINT {watched[1]}".rstrip(),
+                                             None, nested.commit)
+                elif watched is None:
                     await nested.rollback()
+                else:
+                    await async_observed(watched[0], f"ROLLBACK TO SAVEPOINT {watched[1]}".rstrip(),
+                                         None, nested.rollback)
             except BaseException as failure:  # noqa: BLE001
                 if error is None:
                     error = failure
         self._nested = []
+        self._sites = []
         if error is not None and exc_type is None:
             raise error

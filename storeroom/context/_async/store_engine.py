@@ -256,6 +256,10 @@ class AsyncUnitBackend:
         """As the engine's backend."""
         return bool(self._shared.can_order(order))
 
+    def native_fexpr(self, values: dict[str, Any], pre: Any, use: Any) -> bool:
+        """As the engine's backend (its unit-of-work twin evaluates what it does)."""
+        return bool(self._shared.native_fexpr(values, pre, use))
+
     async def create_tables(self) -> None:
         """Create the table (outside the context's transaction)."""
         await self._shared.create_tables()
@@ -324,6 +328,10 @@ class AsyncUnitBackend:
     async def count(self, node: Any) -> int:
         """In the context's unit of work."""
         return int(await self._op(False, "count", node))
+
+    async def aggregate(self, node: Any, specs: Any) -> dict[str, Any]:
+        """In the context's unit of work."""
+        return dict(await self._op(False, "aggregate", node, specs))
 
     async def update_where(self, node: Any, values: dict[str, Any]) -> int:
         """In the context's unit of work."""

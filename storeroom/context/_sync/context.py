@@ -8,6 +8,7 @@ from typing import Any
 
 from ...errors import MiddlewareSetupError, ResourceSetupError
 from .. import binding
+from ..current import CURRENT
 from ..meta import EMPTY_META, Meta
 from ..states import ACTIVE, CLOSING, ENDED, EXITING, NAMES, NEW
 from .dal import DAL
@@ -43,6 +44,7 @@ class Context:
         "_parent",
         "_state",
         "_token",
+        "_ctoken",
         "_mw_gens",
         "_resources",
         "_res_gens",
@@ -66,6 +68,7 @@ class Context:
         self._parent: Context | None = None
         self._state = NEW
         self._token: Any = None
+        self._ctoken: Any = None
         self._mw_gens: list[Any] | None = None
         self._resources: dict[str, Any] | None = None
         self._res_gens: dict[str, Any] | None = None
@@ -170,24 +173,28 @@ class Context:
         return value
 
     # stores and transactions -------------------------------------------
-    def store(self, model: type) -> Any:
+    def store(self, model: type, engine: str | None = None) -> Any:
         """The store of ``model`` bound to this context (memoized per context).
 
-        ``model`` must be registered with ``dm.register_models``; the store
-        takes its connections from ``ctx.engines.connection_for``.
+        ``model`` must be registered with ``dm.register_models`` (``LookupError``
+        otherwise); the store takes its connections from ``ctx.engines.connection_for``,
+        on the model's engine or on ``engine`` when given.
         """
         stores = self._stores
+        memo: Any = model if engine is None else (model, engine)
         if stores is not None:
-            found = stores.get(model)
+            found = stores.get(memo)
             if found is not None:
                 return found
         engine_name = self._dm._engine_for_model(model)
+        if engine is not None:
+            engine_name = self._dm._topology.get(engine).name
         # looked up at call time: the binding module's functions are the seam to the store
         bind = binding.bind_async_store if IS_ASYNC else binding.bind_store
         bound: Any = bind(model, self, engine_name)
         if self._stores is None:
             self._stores = {}
-        self._stores[model] = bound
+        self._stores[memo] = bound
         return bound
 
     def savepoint(self, engine: str | None = None) -> Savepoint:
@@ -216,6 +223,7 @@ class Context:
         var = self._dm._active
         self._parent = var.get()
         self._token = var.set(self)
+        self._ctoken = CURRENT.set(self)
         self._state = ACTIVE
         middleware = self._registry.context_middleware
         if middleware:
@@ -290,6 +298,11 @@ class Context:
         except ValueError:  # exited in another thread or task than it was entered in
             pass
         self._token = None
+        try:
+            CURRENT.reset(self._ctoken)
+        except ValueError:  # as above
+            pass
+        self._ctoken = None
         return error
 
     def __repr__(self) -> str:

@@ -257,6 +257,10 @@ class UnitBackend:
         """As the engine's backend."""
         return bool(self._shared.can_order(order))
 
+    def native_fexpr(self, values: dict[str, Any], pre: Any, use: Any) -> bool:
+        """As the engine's backend (its unit-of-work twin evaluates what it does)."""
+        return bool(self._shared.native_fexpr(values, pre, use))
+
     def create_tables(self) -> None:
         """Create the table (outside the context's transaction)."""
         self._shared.create_tables()
@@ -325,6 +329,10 @@ class UnitBackend:
     def count(self, node: Any) -> int:
         """In the context's unit of work."""
         return int(self._op(False, "count", node))
+
+    def aggregate(self, node: Any, specs: Any) -> dict[str, Any]:
+        """In the context's unit of work."""
+        return dict(self._op(False, "aggregate", node, specs))
 
     def update_where(self, node: Any, values: dict[str, Any]) -> int:
         """In the context's unit of work."""

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
 
-from ...backends.batch import upsert_key
+from ...backends.batch import NOT_APPLIED, upsert_key, upserted
+from ...backends.common import invalid
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, Node
@@ -24,16 +25,16 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, prepare
 from ...query.q import to_node
+from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..protocol import AsyncBackend, AsyncTransactionalBackend
-from ..txstate import OpenTransaction, owner
+from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
-    INVALID,
     MISSING_KEY,
     PRECONDITION_FAILED,
     Create,
@@ -73,6 +74,9 @@ class AsyncStore(Generic[T]):
         self._m: ModelMeta = meta_of(model)
         self._keys: CursorKeys | None = None if secret is None else cursor_keys(secret)
         self._base: AsyncBackend[T] = backend
+        # the backend each operation runs on: ``backend`` until the store first opens a
+        # transaction, a ``PerTask`` from then on (bound to the open transaction, if any)
+        self._b: AsyncBackend[T] = backend
         # the transaction (``transaction()``) each thread / task is in: made on first use
         self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
@@ -82,17 +86,6 @@ class AsyncStore(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
-
-    @property
-    def _b(self) -> AsyncBackend[T]:
-        """The backend this thread / task runs on: bound to its open transaction, if any."""
-        var = self._txvar
-        if var is None:
-            return self._base
-        tx = var.get()
-        if tx is None or tx.owner != owner():
-            return self._base
-        return cast("AsyncBackend[T]", tx.backend)
 
     # transactions ----------------------------------------------------------------------
     @asynccontextmanager
@@ -112,6 +105,7 @@ class AsyncStore(Generic[T]):
         var = self._txvar
         if var is None:
             var = self._txvar = ContextVar(f"storeroom_tx_{id(self)}", default=None)
+            self._b = cast("AsyncBackend[T]", PerTask(var, self._base))
         me = owner()
         cur = var.get()
         if cur is not None and cur.owner == me:  # nested: a savepoint
@@ -151,6 +145,10 @@ class AsyncStore(Generic[T]):
             return
         # every member of the stand-in raises StoreClosed, whatever the protocol says
         self._base = cast("AsyncBackend[T]", ClosedBackend(repr(self)))
+        if self._txvar is None:
+            self._b = self._base
+        else:
+            cast("PerTask", self._b).base = self._base
         if self._unclosed is not None:
             self._unclosed.detach()
         await backend.close()
@@ -223,10 +221,8 @@ class AsyncStore(Generic[T]):
         if pre is not None and pre == NOTHING:
             return None
         b = self._b
-        if has_expr(values):
-            native = getattr(b, "native_fexpr", False)
-            if not (native if isinstance(native, bool) else native(values, pre)):
-                return await self._update_expr(key, values, pre)
+        if has_expr(values) and not b.native_fexpr(values, pre, "update"):
+            return await self._update_expr(key, values, pre)
         return await b.update(key, values, pre)
 
     async def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
@@ -321,6 +317,30 @@ class AsyncStore(Generic[T]):
                 n += 1
         return n
 
+    async def aggregate(self, where: Any = None, *, aggregates: Mapping[str, Aggregate],
+                        **lookups: Any) -> dict[str, Any]:
+        """The named aggregates over the matching items: ``{"n": 3, "top": 5}`` for
+        ``aggregates={"n": Count(), "top": Max("priority")}``.
+
+        Run by the backend (natively on SQL and MongoDB) when it runs the whole filter,
+        else evaluated here over the natively filtered items; over no items Sum, Min,
+        Max and Avg are None and Count is 0.
+        """
+        specs = prepare_aggregates(self._m, aggregates)
+        node = build_filter(self._m, where, None, lookups)
+        acc = Accumulator(specs)
+        if node == NOTHING:
+            return acc.result()
+        b = self._b
+        split = b.split(node)
+        if split.all_native:
+            return await b.aggregate(split.native, specs)
+        keep = compile_local(split.local)
+        async for item in b.iterate(split.native):
+            if keep(item):
+                acc.add(item)
+        return acc.result()
+
     async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
         """The items at ``keys``, aligned with them (None for a missing key)."""
         m = self._m
@@ -372,15 +392,16 @@ class AsyncStore(Generic[T]):
                 results[i] = EditResult(e, False, None, MISSING_KEY,
                                         "no item has a key holding a lone surrogate")
             except ValidationError as exc:
-                results[i] = EditResult(e, False, None, INVALID, str(exc))
+                results[i] = EditResult(e, *invalid(exc))
             except StoreroomError as exc:
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
         if atomic:
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
-                                 self._fill(edits, results, "not applied: batch failed"))
-        if prepared and getattr(self._b, "native_fexpr", False) is not True and any(
-                p.kind == "update" and has_expr(p.values) for p in prepared):
+                                 _not_applied(edits, results))
+        b = self._b
+        if not all(b.native_fexpr(p.values, p.precondition, "batch") for p in prepared
+                   if p.kind == "update" and has_expr(p.values)):
             outcomes = await self._apply_expr(prepared, atomic)
         else:
             outcomes = await self._b.apply(prepared, atomic) if prepared else []
@@ -389,9 +410,7 @@ class AsyncStore(Generic[T]):
             results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
             failed = failed or not ok
         if atomic and failed:
-            out = [r if r is not None and not r.ok else
-                   EditResult(edits[i], False, None, None, "not applied: batch failed")
-                   for i, r in enumerate(results)]
+            out = _not_applied(edits, results)
             raise BatchError("batch not applied: " + "; ".join(
                 f"#{i} {r.code}" for i, r in enumerate(out) if r.code), out)
         return [r for r in results if r is not None]
@@ -415,8 +434,7 @@ class AsyncStore(Generic[T]):
         if not values:  # nothing to write: how many match
             return await self._count(node)
         b = self._b
-        if has_expr(values) and not (getattr(b, "native_fexpr", False) is True
-                                     or getattr(b, "native_fexpr_where", False)):
+        if has_expr(values) and not b.native_fexpr(values, node, "where"):
             return await self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
@@ -430,20 +448,22 @@ class AsyncStore(Generic[T]):
         return await self._b.delete_where(node)
 
     async def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
-        """Apply edits holding ``F`` expressions on a backend that does not evaluate them.
+        """Apply edits holding ``F`` expressions some of which the backend does not
+        evaluate in a batch (``native_fexpr(..., "batch")``).
 
-        Not atomic: in order, runs of plain edits in one call, each ``F`` update as
-        ``update`` does it. Atomic: the items read first, the results computed, and the
-        batch applied with every ``F`` update guarded by the values read; tried again
-        when another writer came between (so an ``F`` refers to the values before the
-        batch).
+        Not atomic: in order, runs of edits the backend takes in one call, each other
+        ``F`` update as ``update`` does it. Atomic: the items read first, the results
+        computed, and the batch applied with every ``F`` update guarded by the values
+        read; tried again when another writer came between. An ``F`` refers to the item as
+        the batch's earlier edits left it, as on the backends' own paths.
         """
         b = self._b
         if not atomic:
             out: list[Any] = []
             run: list[PreparedEdit] = []
             for p in prepared:
-                if p.kind == "update" and has_expr(p.values):
+                if p.kind == "update" and has_expr(p.values) and not b.native_fexpr(
+                        p.values, p.precondition, "batch"):
                     if run:
                         out.extend(await b.apply(run, False))
                         run = []
@@ -456,26 +476,37 @@ class AsyncStore(Generic[T]):
         outcomes: list[Any] = []
         for _ in range(EXPR_RETRIES):
             edits: list[PreparedEdit] = []
-            keys = [p.key for p in prepared if p.kind == "update" and has_expr(p.values)]
-            items = dict(zip(keys, await b.get_many(keys), strict=True))
+            keys = list(dict.fromkeys(p.key for p in prepared
+                                      if p.kind == "update" and has_expr(p.values)))
+            # the state of each key an F reads, advanced edit by edit as the backend will
+            # apply them, so an F sees the batch's earlier edits (as on every other path)
+            items: dict[Any, dict[str, Any] | None] = {
+                k: None if i is None else dict(i.__dict__)
+                for k, i in zip(keys, await b.get_many(keys), strict=True)}
             raced = False
             for p in prepared:
+                k = p.key if p.kind in ("update", "delete") else upsert_key(self._m, p.values)
+                item = items.get(k)
                 if p.kind == "update" and has_expr(p.values):
-                    item = items[p.key]
                     if item is None:  # the backend reports it (missing_key)
                         edits.append(p)
                         continue
                     try:
                         values = resolve(self._m, p.values, item)
                     except ValidationError as exc:
-                        return [(False, None, INVALID, str(exc)) if q is p else
-                                (False, None, None, "not applied: batch failed")
+                        return [invalid(exc) if q is p else
+                                NOT_APPLIED
                                 for q in prepared]
                     edits.append(PreparedEdit("update", p.key, values,
                                               guard(p.values, item, p.precondition),
                                               p.index))
                 else:
+                    values = p.values
                     edits.append(p)
+                if k in items:
+                    items[k] = (None if p.kind == "delete" else
+                                upserted(self._m, item, values) if p.kind == "upsert" else
+                                {**(item or {}), **values})
             outcomes = await b.apply(edits, True)
             for p, (ok, _, code, _) in zip(prepared, outcomes, strict=True):
                 if not ok and code == PRECONDITION_FAILED and has_expr(p.values):
@@ -490,9 +521,12 @@ class AsyncStore(Generic[T]):
     async def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            item = await self._update_expr(p.key, p.values, p.precondition)
+            if self._b.native_fexpr(p.values, p.precondition, "update"):
+                item = await self._b.update(p.key, p.values, p.precondition)
+            else:
+                item = await self._update_expr(p.key, p.values, p.precondition)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
         except StoreroomError as exc:
             if type(exc).__name__ == "Conflict":
                 return (False, None, DUPLICATE_KEY, str(exc))
@@ -524,8 +558,10 @@ class AsyncStore(Generic[T]):
                 return 0
             if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
                 n = 0
+                native = b.native_fexpr(values, node, "update")
                 for e in edits:
-                    n += await self._update_expr(e.key, values, node) is not None
+                    n += await (b.update(e.key, values, node) if native else
+                                self._update_expr(e.key, values, node)) is not None
                 return n
             outcomes = await b.apply(edits, True)
             if all(o[0] for o in outcomes):
@@ -589,12 +625,6 @@ class AsyncStore(Generic[T]):
             return PreparedEdit("create" if key is None else "upsert", key, values, None, i)
         raise ValidationError.one(None, e, "type", f"not an edit: {e!r}")
 
-    @staticmethod
-    def _fill(edits: list[Any], results: list[EditResult | None], detail: str
-              ) -> list[EditResult]:
-        return [r if r is not None else EditResult(edits[i], False, None, None, detail)
-                for i, r in enumerate(results)]
-
     async def _fetch(self, node: Node, order: Order, want: int,
                      after: tuple[Any, ...] | None = None) -> list[T]:
         """Up to ``want`` items matching ``node`` in ``order`` after the position ``after``
@@ -640,6 +670,13 @@ def _sequence(name: str, values: Any) -> list[Any]:
         raise ValidationError.one(name, values, "type",
                                   f"{name} is a list, got {type(values).__name__}")
     return list(values)
+
+
+def _not_applied(edits: list[Any], results: list[EditResult | None]) -> list[EditResult]:
+    """The results of an atomic batch that failed: each failure as it is, every other
+    edit (applied, or never tried) ``NOT_APPLIED``."""
+    return [r if r is not None and not r.ok else EditResult(edits[i], *NOT_APPLIED)
+            for i, r in enumerate(results)]
 
 
 __all__ = ["AsyncStore", "DUPLICATE_KEY", "MISSING_KEY"]

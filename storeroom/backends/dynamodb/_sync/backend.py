@@ -14,20 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ....errors import BackendError, Conflict, UnsupportedOperation
+from ....errors import BackendError, Conflict, UnsupportedOperation, ValidationError
 from ....query.ast import EVERYTHING, And, Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
 from ....query.prepare import simplify
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
+from ....store.protocol import FexprUse
 from ....store.types import PreparedEdit
-from ...batch import kept_names, simulate, written_names
+from ...batch import failed_at, kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
     Outcome,
     duplicate,
+    invalid,
     key_dict,
     missing,
     ok,
@@ -50,7 +53,6 @@ from ..core import (
 
 CCF = "ConditionalCheckFailedException"
 SECRET_ITEM = "secret\x1fcursor"  # the cursor secret's key in the companion table
-NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 NO_TX = ("{what}: this DynamoDB endpoint has no TransactWriteItems (dynalite); unique "
          "attributes and atomic batches need transactions - use moto_server or AWS")
 RETRIES = 8
@@ -430,13 +432,9 @@ class DynamoBackend:
         expr = has_expr(values)
         for _ in range(RETRIES):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return None
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return None
             if expr:  # F results inside their bounds: part of the one conditional write
                 cond = " AND ".join([cond, *core.fexpr_bounds(values, ex)])
             params = {"TableName": core.table, "Key": core.key_av(key),
@@ -460,10 +458,16 @@ class DynamoBackend:
             return core.build(r["Attributes"])
         raise BackendError(f"update on {core.table}: the item kept changing under the check")
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` writes these ``F`` expressions in one ``UpdateItem``
-        (``SET #a = #x + :c``, bounds in its condition): int ``±F(x) + c`` only, and a
-        native precondition; others the store writes guarded by the values read."""
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """True when these ``F`` expressions are int ``±F(x) + c`` (``SET #a = #x + :c``,
+        DynamoDB never multiplies), no unique attribute changes, and the precondition
+        (``update_where``: the filter) is native; others the store writes guarded by
+        the values read. By key and in a non-atomic batch: one ``UpdateItem``, bounds
+        in its condition. ``update_where``: every match's result checked as read, then
+        per match that ``UpdateItem`` conditioned on the filter. An atomic batch: the
+        results computed from the items read (``TransactWriteItems`` returns no values,
+        so the items each edit returns are known only so) and written in one
+        transaction guarded by what was read, again on a concurrent change."""
         return (pre is None or self.core.split(pre).all_native) and \
             self.core.native_fexpr(values)
 
@@ -527,13 +531,9 @@ class DynamoBackend:
         core = self.core
         if not core.unique and (pre is None or core.split(pre).all_native):
             ex = Expr()
-            cond = core.exists_cond(ex)
-            if pre is not None:
-                compiled = core.compiler.compile(core.normalize(pre), ex)
-                if compiled is False:
-                    return False
-                if compiled is not True:
-                    cond = f"{cond} AND {compiled}"
+            cond = core.write_cond(pre, ex)
+            if cond is None:
+                return False
             try:
                 self._call("delete_item", {"TableName": core.table,
                                                  "Key": core.key_av(key),
@@ -676,6 +676,13 @@ class DynamoBackend:
                 return
             params["ExclusiveStartKey"] = lek
 
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
+
     def count(self, node: Node) -> int:
         """How many match (Select=COUNT when nothing is left to check locally)."""
         self._ensure()
@@ -703,8 +710,20 @@ class DynamoBackend:
                 for i in self.iterate(split.native) if keep(i)]
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
-        """Per matching item, an update conditioned on the filter."""
-        keys = self._keys(node)
+        """Per matching item, an update conditioned on the filter (``F`` expressions:
+        every match's result checked first, ``ValidationError`` and nothing written
+        when one is out of its bounds; each write checks them again)."""
+        if has_expr(values):
+            names = self.core.key_names
+            split = self.core.split(node)
+            keep = compile_local(split.local)
+            keys = []
+            for i in self.iterate(split.native):
+                if keep(i):
+                    resolve(self.core.meta, values, i)  # raises when a result is out
+                    keys.append(tuple(getattr(i, n) for n in names))
+        else:
+            keys = self._keys(node)
         if len(keys) > 1 and sets_unique(self.core.meta, values):
             # the first update would take the value, the second fail: refused up front
             raise unique_for_many(self.core.meta, values)
@@ -749,6 +768,8 @@ class DynamoBackend:
                     out.append(missing(key_dict(meta, e.key)))
             except Conflict as exc:
                 out.append(duplicate(exc))
+            except ValidationError as exc:  # an F result outside its bounds
+                out.append(invalid(exc))
         return out
 
     def _update_edit(self, e: PreparedEdit) -> Outcome:
@@ -790,7 +811,7 @@ class DynamoBackend:
             try:
                 tx, uniq_puts = self._atomic_items(state, raws, last)
             except _SameValue as dup:
-                return _failed(len(edits), dup.index, duplicate(
+                return failed_at(len(edits), dup.index, duplicate(
                     f"{core.meta.name}: two items of the batch have {dup.attr}={dup.value!r}"))
             if len(tx) > 100:
                 raise UnsupportedOperation(
@@ -802,7 +823,7 @@ class DynamoBackend:
             for i, (a, value, key) in uniq_puts.items():
                 if i < len(codes) and codes[i] == "ConditionalCheckFailed":
                     idx = last[key]
-                    return _failed(len(edits), idx, duplicate(
+                    return failed_at(len(edits), idx, duplicate(
                         f"{core.meta.name}: an item with {a}={value!r} exists already"))
             self.conn.sleep(0.01)  # changed since read: plan again
         raise BackendError(f"atomic edit_batch on {core.table}: items kept changing")
@@ -874,12 +895,6 @@ def _enough(out: list[Any], limit: int, tie: str | None) -> bool:
     if tie is None:
         return len(out) >= limit
     return len(out) > limit and getattr(out[-1], tie) != getattr(out[limit - 1], tie)
-
-
-def _failed(n: int, idx: int, outcome: Outcome) -> list[Outcome]:
-    out = [NOT_APPLIED] * n
-    out[idx] = outcome
-    return out
 
 
 def _same_key(parts: tuple[Any, ...]) -> Any:

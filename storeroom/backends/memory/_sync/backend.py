@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from ....errors import Conflict, ValidationError
 from ....model.stored import ModelMeta, meta_of
@@ -15,12 +16,16 @@ from ....query.ast import Node
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
-from ....store.types import INVALID, PreparedEdit
-from ...batch import upserted
+from ....store.protocol import FexprUse
+from ....store.types import PreparedEdit
+from ...batch import stopped, upserted
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, key_dict, make_store_meta, missing, ok, refusal
+from ...common import Outcome, duplicate, invalid, key_dict, make_store_meta, missing, ok, refusal
+
+R = TypeVar("R")
 
 # One table per (url name, model name), shared by every store opened on the same name.
 _TABLES: dict[tuple[str, str], _Table] = {}
@@ -188,7 +193,6 @@ class MemoryBackend:
     """Items kept in a dict in this process (``memory://name`` shares one table per name)."""
 
     max_local_sort = None
-    native_fexpr = True  # F expressions are evaluated under the table's lock
     holds_connections = False  # nothing to release: an unclosed store does not warn
 
     def __init__(self, model: type, name: str = "") -> None:
@@ -202,6 +206,11 @@ class MemoryBackend:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
             self._t = _Table()
+
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """Always True: ``F`` expressions are evaluated under the table's lock, by
+        ``update``, in batches and by ``update_where`` alike."""
+        return True
 
     def split(self, node: Node) -> Split:
         """Everything runs "natively" here."""
@@ -242,6 +251,13 @@ class MemoryBackend:
 
     def _build(self, values: dict[str, Any]) -> Any:
         return self._m.build(_copy(values))
+
+    def _observed(self, name: str, method: Callable[..., R], *args: Any
+                  ) -> R:
+        # memory has no round trips: the observer seam sees one record per store
+        # operation. Inside it OBSERVERS is empty, so ``method`` (the operation itself,
+        # called again) takes its plain path: unobserved, one context-variable read.
+        return observed(_SITE, name, args, partial(method, *args), _rows, self._m.name)
 
     def _check_unique(self, values: dict[str, Any], key: tuple[Any, ...] | None) -> None:
         for a in self._m.unique_attrs:
@@ -302,31 +318,43 @@ class MemoryBackend:
 
     def insert(self, values: dict[str, Any]) -> Any:
         """Store a new item; Conflict on a duplicate key or unique value."""
+        if OBSERVERS.get():
+            return self._observed("insert", self.insert, values)
         with self._t.lock:
             return self._insert(values)
 
     def upsert(self, values: dict[str, Any]) -> Any:
         """Create, or fully update the item at the key; Conflict on a unique value."""
+        if OBSERVERS.get():
+            return self._observed("upsert", self.upsert, values)
         with self._t.lock:
             return self._upsert(values)
 
     def get(self, key: tuple[Any, ...]) -> Any:
         """The item at key, or None."""
+        if OBSERVERS.get():
+            return self._observed("get", self.get, key)
         row = self._t.rows.get(key)
         return None if row is None else self._build(row)
 
     def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """Items aligned with keys."""
+        if OBSERVERS.get():
+            return self._observed("get_many", self.get_many, keys)
         rows = self._t.rows
         return [None if (r := rows.get(k)) is None else self._build(r) for k in keys]
 
     def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         """Apply changes; None when missing or the precondition fails."""
+        if OBSERVERS.get():
+            return self._observed("update", self.update, key, values, pre)
         with self._t.lock:
             return self._update(key, values, pre)
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
         """Delete; False when missing or the precondition fails."""
+        if OBSERVERS.get():
+            return self._observed("delete", self.delete, key, pre)
         with self._t.lock:
             return self._delete(key, pre)
 
@@ -339,6 +367,8 @@ class MemoryBackend:
 
     def find(self, query: Query) -> list[Any]:
         """Matching items in order after the query's cursor position, at most limit."""
+        if OBSERVERS.get():
+            return self._observed("find", self.find, query)
         limit = query.limit
         items = sort_items(self._matching(query.where()), query.order)
         items = items if limit is None else items[:limit]
@@ -349,12 +379,23 @@ class MemoryBackend:
         for item in self._matching(node):
             yield self._build(item.__dict__)
 
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
+
     def count(self, node: Node) -> int:
         """How many match."""
+        if OBSERVERS.get():
+            return self._observed("count", self.count, node)
         return len(self._matching(node))
 
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
         """Apply changes to every match (all or nothing: a unique value conflicts)."""
+        if OBSERVERS.get():
+            return self._observed("update_where", self.update_where, node, values)
         with self._t.lock:
             keys = [tuple(getattr(i, a) for a in self._m.key.attrs) for i in self._matching(node)]
             snapshot = dict(self._t.rows)
@@ -366,12 +407,16 @@ class MemoryBackend:
 
     def delete_where(self, node: Node) -> int:
         """Delete every match."""
+        if OBSERVERS.get():
+            return self._observed("delete_where", self.delete_where, node)
         with self._t.lock:
             keys = [tuple(getattr(i, a) for a in self._m.key.attrs) for i in self._matching(node)]
             return sum(1 for k in keys if self._delete(k, None))
 
     def apply(self, edits: list[PreparedEdit], atomic: bool) -> list[Outcome]:
         """Apply prepared edits in order; atomic restores everything when one fails."""
+        if OBSERVERS.get():
+            return self._observed("apply", self.apply, edits, atomic)
         out: list[Outcome] = []
         with self._t.lock:
             snapshot = (dict(self._t.rows), self._t.sequence) if atomic else None
@@ -380,9 +425,7 @@ class MemoryBackend:
                 if atomic and not out[-1][0]:
                     assert snapshot is not None
                     self._t.rows, self._t.sequence = snapshot
-                    out.extend((False, None, None, "not applied: batch failed")
-                               for _ in edits[len(out):])
-                    return out
+                    return stopped(out, len(edits))
         return out
 
     def _apply_one(self, e: PreparedEdit) -> Outcome:
@@ -400,7 +443,7 @@ class MemoryBackend:
         except Conflict as exc:
             return duplicate(exc)
         except ValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
 
 
 class MemoryTxBackend(MemoryBackend):
@@ -452,11 +495,9 @@ def _everything() -> Node:
 
 
 _SITE = Site("memory")
-_OBSERVED = ("insert", "get", "get_many", "update", "delete", "find", "count",
-             "update_where", "delete_where", "apply")
 
 
-def _rows(result: Any) -> int | None:
+def _rows(result: object) -> int | None:
     if isinstance(result, bool):
         return int(result)
     if isinstance(result, int):
@@ -464,21 +505,3 @@ def _rows(result: Any) -> int | None:
     if isinstance(result, list):
         return len(result)
     return None if result is None else 1
-
-
-def _observe(name: str, fn: Any) -> Any:
-    # memory has no round trips: the observer seam sees one record per store operation
-    def method(self: Any, *args: Any) -> Any:
-        if not OBSERVERS.get():
-            return fn(self, *args)
-        return observed(_SITE, name, args, lambda: fn(self, *args), _rows,
-                                    self._m.name)
-    method.__name__ = name
-    method.__doc__ = fn.__doc__
-    return method
-
-
-for _cls in (MemoryBackend, MemoryTxBackend):
-    for _name in _OBSERVED:
-        if _name in _cls.__dict__:
-            setattr(_cls, _name, _observe(_name, _cls.__dict__[_name]))

@@ -21,14 +21,17 @@ from ....query.ast import Node
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....query.plan import Query
-from ....store.fexpr import F, has_expr, increment, resolve
+from ....store.aggregate import Accumulator, AggSpec, finish
+from ....store.fexpr import F, has_expr, resolve
 from ....store.plan import Split
-from ....store.types import ERROR, INVALID, PreparedEdit
-from ...batch import kept_names
+from ....store.protocol import FexprUse
+from ....store.types import ERROR, PreparedEdit
+from ...batch import kept_names, stopped
 from ...bookkeeping import BOOKKEEPING, CURSOR_SECRET, new_secret, secret_bytes
 from ...common import (
     Outcome,
     duplicate,
+    invalid,
     key_dict,
     missing,
     ok,
@@ -42,8 +45,11 @@ from ..core import LOWER, SEQUENCES, MongoCore
 # when the item changed between the read and the write
 _CAS_TRIES = 20
 _TX_TRIES = 3
+# an atomic batch or update_where holding F expressions conflicts with every concurrent
+# one on the same items (each increment is a write): a transient transaction error is
+# retried this often (each round, some transaction commits)
+_FEXPR_TX_TRIES = 1000
 RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
-_NOT_APPLIED: Outcome = (False, None, None, "not applied: batch failed")
 
 
 def _wrap(exc: BaseException, what: str) -> StoreroomError:
@@ -405,39 +411,17 @@ class MongoBackend:
             return (self._update_checked(key, values, pre, self._session))[1]
         return self._update(key, values, pre, self._session)
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` writes these ``F`` expressions natively: each one an int
-        increment of its own attribute (``$inc``, bounds in the query), and a native
-        precondition; other expressions the store writes guarded by the values read."""
-        attrs = self.core.meta.attrs
-        return (pre is None or self.core.split(pre).all_native) and all(
-            not isinstance(v, F) or (attrs[n].kind == "int" and increment(n, v) is not None)
-            for n, v in values.items())
-
-    def _inc(self, values: dict[str, Any], q: dict[str, Any]) -> tuple[dict[str, Any],
-                                                                       dict[str, Any]]:
-        """The update document and query of an update with increments (``native_fexpr``):
-        ``$inc`` for each, and the query keeps every result inside its bounds."""
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """True when these ``F`` expressions are written natively (any ``+ - *``, see
+        ``MongoCore.fexpr_update``: ``$inc`` or an update pipeline, the bounds in the
+        query): by key and in batches (in the batch's session) with a native
+        precondition; by ``update_where`` when the filter is native and no unique
+        attribute changes (``update_many``; with bounds, inside a transaction)."""
         core = self.core
-        plain = {n: v for n, v in values.items() if not isinstance(v, F)}
-        doc = core.update_doc(plain) if plain else {}
-        inc: dict[str, Any] = {}
-        conds: list[dict[str, Any]] = [q]
-        for n, v in values.items():
-            if isinstance(v, F):
-                c = increment(n, v)
-                assert c is not None
-                inc[core.paths[n]] = c
-                a = core.meta.attrs[n]
-                bound: dict[str, Any] = {}
-                if a.ge is not None:
-                    bound["$gte"] = a.ge - c
-                if a.le is not None:
-                    bound["$lte"] = a.le - c
-                if bound:
-                    conds.append({core.paths[n]: bound})
-        doc["$inc"] = inc
-        return doc, (conds[0] if len(conds) == 1 else {"$and": conds})
+        if use == "where":
+            return pre is not None and core.split(pre).all_native and \
+                not sets_unique(core.meta, values)
+        return pre is None or core.split(pre).all_native
 
     def _update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None,
                       session: Any) -> Any:
@@ -452,7 +436,7 @@ class MongoBackend:
                     self._check_unique({n: v for n, v in values.items()
                                               if not isinstance(v, F)},
                                              core.key_id(key), session)
-                upd, guarded = self._inc(values, q)
+                upd, guarded = core.fexpr_update(values, q)
                 doc = self.coll.find_one_and_update(
                     guarded, upd, projection=core.projection,
                     return_document=ReturnDocument.AFTER, session=session)
@@ -592,6 +576,27 @@ class MongoBackend:
         except PyMongoError as exc:
             raise _wrap(exc, f"count {core.name}") from exc
 
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """One aggregation pipeline (``$match``, ``$group``) when every aggregate is native
+        (see ``MongoCore.group_pipeline``), else evaluated here over the matches."""
+        core = self.core
+        self._ensure()
+        stages = core.group_pipeline(core.compile(node), specs)
+        if stages is None:
+            acc = Accumulator(specs)
+            for item in self.iterate(node):
+                acc.add(item)
+            return acc.result()
+        try:
+            cursor = self.coll.aggregate(stages, session=self._session)
+            docs = cursor.to_list(None)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"aggregate {core.name}") from exc
+        doc = docs[0] if docs else {}
+        raw = {s.name: (doc.get(f"a{i}"), doc.get(f"n{i}")) if s.func == "avg"
+               else doc.get(f"a{i}") for i, s in enumerate(specs)}
+        return finish(specs, raw)
+
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
         """Apply changes to every match (``update_many``, when the server evaluates the
         whole filter); how many matched."""
@@ -608,11 +613,73 @@ class MongoBackend:
         if not split.all_native:
             return sum([self.update(k, values, node) is not None
                         for k in self._keys(split)])
+        if has_expr(values):
+            return self._update_where_f(node, values)
         q = core.compile(node)
         try:
             if not values:
                 return int(self.coll.count_documents(q, session=self._session))
             res = self.coll.update_many(q, core.update_doc(values), session=self._session)
+        except DuplicateKeyError as exc:
+            raise Conflict(core.conflict_text(values)) from exc
+        except PyMongoError as exc:
+            raise _wrap(exc, f"update {core.name}") from exc
+        return int(res.matched_count)
+
+    def _update_where_f(self, node: Node, values: dict[str, Any]) -> int:
+        """``update_where`` with ``F`` expressions and a native filter: one ``update_many``
+        (``MongoCore.fexpr_update``). With bounds, in a transaction (the context's, or
+        one of its own): a match whose result is outside them is looked for first
+        (``ValidationError``, nothing written), then all are written, on one snapshot.
+        Without transactions: every match's result checked as read, then each match
+        written by key with its bounds in the query."""
+        core = self.core
+        q = core.compile(node)
+        upd, guarded = core.fexpr_update(values, q)
+        if guarded is q:  # no bounds: nothing can be refused
+            return self._update_many(q, upd, values, self._session)
+        if self._session is not None:
+            return self._update_many_checked(q, upd, guarded, values, self._session)
+        if not self._tx:
+            keys = []
+            for item in self.iterate(node):
+                resolve(core.meta, values, item)  # raises when a result is out
+                keys.append(core.key_of(item))
+            return sum([self._update(k, values, node, None) is not None for k in keys])
+        for attempt in range(_FEXPR_TX_TRIES):
+            try:
+                with self.client.start_session() as s:
+                    with s.start_transaction():
+                        return self._update_many_checked(q, upd, guarded, values, s)
+            except (BackendError, PyMongoError) as exc:
+                cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
+                if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
+                        cause.has_error_label("TransientTransactionError")):
+                    continue
+                if isinstance(exc, StoreroomError):
+                    raise
+                raise _wrap(exc, f"update {core.name}") from exc
+        raise BackendError(f"update {core.name}: transaction kept conflicting")
+
+    def _update_many_checked(self, q: dict[str, Any], upd: Any, guarded: dict[str, Any],
+                                   values: dict[str, Any], session: Any) -> int:
+        """In ``session``'s transaction: ``ValidationError`` when a match's result would be
+        out of its bounds (nothing written), else every match written."""
+        core = self.core
+        try:
+            bad = self.coll.find_one({"$and": [q, {"$nor": [guarded]}]},
+                                           core.projection, session=session)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"update {core.name}") from exc
+        if bad is not None:
+            resolve(core.meta, values, core.build(bad))  # raises: the error names it
+        return self._update_many(guarded, upd, values, session)
+
+    def _update_many(self, q: dict[str, Any], upd: Any, values: dict[str, Any],
+                           session: Any) -> int:
+        core = self.core
+        try:
+            res = self.coll.update_many(q, upd, session=session)
         except DuplicateKeyError as exc:
             raise Conflict(core.conflict_text(values)) from exc
         except PyMongoError as exc:
@@ -681,8 +748,7 @@ class MongoBackend:
                 out.append(outcome)
                 if not outcome[0]:
                     self._undo(before, session)
-                    out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                    return out
+                    return stopped(out, len(edits))
                 if e.kind == "create":
                     kid = core.key_id(core.key_of(outcome[1]))
                     before.setdefault(_hashable(kid), None)
@@ -702,7 +768,8 @@ class MongoBackend:
 
     def _apply_atomic(self, edits: list[PreparedEdit]) -> list[Outcome]:
         core = self.core
-        for attempt in range(_TX_TRIES):
+        tries = _FEXPR_TX_TRIES if any(has_expr(e.values) for e in edits) else _TX_TRIES
+        for attempt in range(tries):
             try:
                 with self.client.start_session() as s:
                     with s.start_transaction():
@@ -712,12 +779,11 @@ class MongoBackend:
                             out.append(outcome)
                             if not outcome[0]:
                                 s.abort_transaction()
-                                out.extend(_NOT_APPLIED for _ in edits[len(out):])
-                                return out
+                                return stopped(out, len(edits))
                 return out
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
-                if (isinstance(cause, PyMongoError) and attempt + 1 < _TX_TRIES and
+                if (isinstance(cause, PyMongoError) and attempt + 1 < tries and
                         cause.has_error_label("TransientTransactionError")):
                     continue
                 if isinstance(exc, StoreroomError):
@@ -774,7 +840,7 @@ class MongoBackend:
         except Conflict as exc:
             return duplicate(exc)
         except StoreroomValidationError as exc:
-            return (False, None, INVALID, str(exc))
+            return invalid(exc)
 
 
 def _hashable(key_id: Any) -> Any:

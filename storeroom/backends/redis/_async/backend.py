@@ -8,21 +8,25 @@ from typing import Any
 import redis.asyncio as redis_client
 from redis.exceptions import NoScriptError, RedisError
 
-from ....errors import BackendError, Conflict
+from ....errors import BackendError, Conflict, ValidationError
 from ....observe import OBSERVERS, Site, async_observed
 from ....query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds, fold
 from ....query.evaluate import compile_local, sort_items
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
+from ....store.protocol import FexprUse
 from ....store.types import PreparedEdit
+from ...batch import failed_at
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
     FEXPR_LUA,
+    FEXPR_RETRIES,
     FEXPR_SHA,
     LUA,
     LUA_SHA,
@@ -94,11 +98,14 @@ class AsyncRedisBackend:
 
     # plumbing ----------------------------------------------------------------------------
     async def _run(self, p: Program) -> int:
-        args = p.args()
+        return int(await self._script(LUA_SHA, LUA, p.args()))
+
+    async def _script(self, sha: str, lua: str, args: list[Any]) -> Any:
+        """Run a Lua script by its digest, sending its text when the server lacks it."""
         try:
-            return int(await self.r.evalsha(LUA_SHA, *args))
+            return await self.r.evalsha(sha, *args)
         except NoScriptError:
-            return int(await self.r.eval(LUA, *args))
+            return await self.r.eval(lua, *args)
 
     async def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
@@ -150,10 +157,7 @@ class AsyncRedisBackend:
                 return core.meta.build(values)
         args, ks, taken = core.create_args(values)
         try:
-            try:
-                code = await self.r.evalsha(CREATE_SHA, *args)
-            except NoScriptError:
-                code = await self.r.eval(CREATE_LUA, *args)
+            code = await self._script(CREATE_SHA, CREATE_LUA, args)
         except RedisError as exc:
             raise _wrap(exc, f"create {self._name}") from exc
         if code:
@@ -163,9 +167,11 @@ class AsyncRedisBackend:
     async def _write(self, edits: list[PreparedEdit], keys: list[str], what: str
                      ) -> list[Outcome]:
         """Read the items, simulate the edits, write their net effect guarded by what was
-        read; on a concurrent change, again."""
+        read; on a concurrent change, again (``F`` expressions: as often as the store
+        retries a guarded write, since every concurrent increment changes the item)."""
         core = self.core
-        for _ in range(MAX_RETRIES):
+        tries = FEXPR_RETRIES if any(has_expr(e.values) for e in edits) else MAX_RETRIES
+        for _ in range(tries):
             try:
                 raws = await self._mget([f"{core.base}:{k}" for k in keys])
             except RedisError as exc:
@@ -184,10 +190,7 @@ class AsyncRedisBackend:
                 assert err is not None
                 info = plan.program.info[g - 1]
                 pos = plan.setters.get((info[1], info[3]), 0)
-                out: list[Outcome] = [(False, None, None, "not applied: batch failed")
-                                      for _ in edits]
-                out[pos] = duplicate(err)
-                return out
+                return failed_at(len(edits), pos, duplicate(err))
         raise too_busy(f"{what} {self._name}")
 
     def _keystrs(self, edits: list[PreparedEdit]) -> list[str]:
@@ -198,10 +201,15 @@ class AsyncRedisBackend:
             out[core.keystr(tuple(key))] = None
         return list(out)
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` evaluates these ``F`` expressions in one script run
-        (``RedisCore.native_fexpr``); others the store writes guarded by the values read."""
-        return self.core.native_fexpr(values, pre)
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """``update``: True when one script run evaluates these ``F`` expressions
+        (``RedisCore.native_fexpr``); others the store writes guarded by the values
+        read. Batches and ``update_where``: always True. A non-atomic batch writes each
+        such update as ``update`` does; an atomic batch and ``update_where`` compute
+        the results from the items they read (the batch simulation, ``RedisCore.plan``,
+        must know every new value to keep the indexes and unique records) and write
+        everything in one script guarded by the JSON read, again on a concurrent change."""
+        return use != "update" or self.core.native_fexpr(values, pre)
 
     async def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
         """Apply changes (read, check precondition, guarded write); None if missing.
@@ -223,10 +231,7 @@ class AsyncRedisBackend:
         if pre is None:
             args = core.fexpr_args(key, values)
             try:
-                try:
-                    r = await self.r.evalsha(FEXPR_SHA, *args)
-                except NoScriptError:
-                    r = await self.r.eval(FEXPR_LUA, *args)
+                r = await self._script(FEXPR_SHA, FEXPR_LUA, args)
             except RedisError as exc:
                 raise _wrap(exc, f"update {self._name}") from exc
             code = int(r[0])
@@ -453,6 +458,13 @@ class AsyncRedisBackend:
         except RedisError as exc:
             raise _wrap(exc, f"search {self._name}") from exc
 
+    async def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """Evaluated here over the matching items (no native aggregates)."""
+        acc = Accumulator(specs)
+        async for item in self.iterate(node):
+            acc.add(item)
+        return acc.result()
+
     async def count(self, node: Node) -> int:
         """How many match: ZCARD / ZLEXCOUNT for one condition, else sets of keys."""
         core = self.core
@@ -491,7 +503,7 @@ class AsyncRedisBackend:
         if not keys:
             return 0
         edits = [PreparedEdit(kind, k, values, node, i) for i, k in enumerate(keys)]
-        for _ in range(MAX_RETRIES):
+        for _ in range(FEXPR_RETRIES if has_expr(values) else MAX_RETRIES):
             outs = await self._write_each(edits, what)
             if outs is not None:
                 return sum(1 for o in outs if o[0])
@@ -512,7 +524,11 @@ class AsyncRedisBackend:
         for e, k in zip(edits, keys, strict=True):
             raw = initial[k]
             if raw is not None and compile_local(e.precondition)(build(raw)):
-                live.append(PreparedEdit(e.kind, e.key, e.values, None, e.index))
+                # F results from the item read (ValidationError: nothing written); the
+                # program is guarded by that JSON
+                values = resolve(core.meta, e.values, core.values(raw)) \
+                    if has_expr(e.values) else e.values
+                live.append(PreparedEdit(e.kind, e.key, values, None, e.index))
         if not live:
             return []
         plan = core.plan(live, initial)
@@ -559,8 +575,20 @@ class AsyncRedisBackend:
             return await self._create_many(edits)
         out: list[Outcome] = []
         for e in edits:
-            out.extend(await self._write([e], self._keystrs([e]), "apply"))
+            if e.kind == "update" and e.precondition is None and has_expr(e.values) and \
+                    core.native_fexpr(e.values, None):
+                out.append(await self._fexpr_edit(e))
+            else:
+                out.extend(await self._write([e], self._keystrs([e]), "apply"))
         return out
+
+    async def _fexpr_edit(self, e: PreparedEdit) -> Outcome:
+        """An ``F`` update of a non-atomic batch: one script run, as ``update``."""
+        try:
+            item = await self._update_fexpr(e.key, e.values, None)
+        except ValidationError as exc:
+            return invalid(exc)
+        return ok(item) if item is not None else missing(key_dict(self.core.meta, e.key))
 
     async def _create_many(self, edits: list[PreparedEdit]) -> list[Outcome]:
         """Independent creates, pipelined: one round trip."""

@@ -60,7 +60,8 @@ class AsyncDriver:
     system = "sqlite"
 
     def __init__(self, conn: Any, in_tx: bool = False, begin_sql: str = "BEGIN",
-                 sa: Any = None) -> None:
+                 sa: Any = None, info: Any = None) -> None:
+        # info: the pool's record of the connection (SQLite's async driver reads it)
         self.c = conn
         self.in_tx = in_tx  # True while a transaction is open (ours or a context's)
         self._sp = 0
@@ -230,7 +231,7 @@ class AsyncPooledSource:
         if gate is not None:
             await gate.acquire()
         try:
-            await create_tables(self.engine, [core])
+            await create_tables(self.engine, [core], collection=self.collection)
         finally:
             if gate is not None:
                 gate.release()
@@ -246,7 +247,7 @@ class AsyncPooledSource:
                 if cls is None:
                     from .drivers import driver_class
                     cls = self._driver_class = driver_class(self.engine.dialect.name)
-                driver = cls(raw.driver_connection, False, self._begin, conn)
+                driver = cls(raw.driver_connection, False, self._begin, conn, raw.info)
                 driver.table = self.collection
                 await driver.pin()
             except BaseException:

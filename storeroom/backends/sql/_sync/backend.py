@@ -6,19 +6,37 @@ from __future__ import annotations
 from collections.abc import Iterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ....errors import BackendError, Conflict, StoreroomError, UnsupportedOperation
+from ....errors import (
+    BackendError,
+    Conflict,
+    StoreroomError,
+    UnsupportedOperation,
+    ValidationError,
+)
+from ....observe import OBSERVERS, Site
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
 from ....query.order import Order
 from ....query.plan import Query
+from ....store.aggregate import Accumulator, AggSpec, finish
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
+from ....store.protocol import FexprUse
 from ....store.types import PreparedEdit
-from ...common import Outcome, duplicate, key_dict, missing, ok, refusal
+from ...batch import stopped
+from ...bookkeeping import BOOKKEEPING
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok, refusal
 from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_secret
 from ..core import SqlCore
+from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from .driver import Driver, PooledSource, is_integrity_error, wrap_error
+
+
+def _in_savepoint(conn: Any) -> bytes:
+    """``load_secret`` in a savepoint of ``conn``'s open transaction."""
+    with conn.begin_nested():
+        return load_secret(conn)
 
 
 class SqlTransaction:
@@ -189,19 +207,24 @@ class SqlBackend:
         secret = cached_secret(engine)
         if secret is not None:
             return secret
+        load: Callable[[Any], bytes] = load_secret
+        in_savepoint: Callable[[Any], bytes] = _in_savepoint
+        logs = OBSERVERS.get()
+        if logs:  # the observer seam: SQLAlchemy runs these statements, its events see them
+            site = Site(self.core.dialect_name, getattr(self.src, "name", None), BOOKKEEPING)
+            load, in_savepoint = watched(load, site, logs), watched(in_savepoint, site, logs)
         try:
             held = getattr(self.src, "bookkeeping_connection", None)
             conn = held() if held is not None else None
             if conn is not None:
                 # a SQLite context that wrote holds the write lock (another connection would
                 # wait for it): in its transaction, kept for good once that commits
-                with conn.begin_nested():
-                    kept: bytes = load_secret(conn)
+                kept: bytes = in_savepoint(conn)
                 self.src.after_commit(lambda: cache_secret(engine, kept))
                 return kept
             with engine.connect() as own:
                 own = own.execution_options(**autocommit_options(self.core.dialect_name))
-                loaded: bytes = load_secret(own)
+                loaded: bytes = load(own)
         except Exception as exc:
             raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
         cache_secret(engine, loaded)
@@ -430,16 +453,19 @@ class SqlBackend:
             raise wrap_error(exc, what) from exc
         return out
 
-    native_fexpr_where = True  # update_where evaluates F expressions itself
+    def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
+        """Always True: the database evaluates ``F`` expressions in every use. Without a
+        precondition one guarded UPDATE (``SET a = a - :v … WHERE … AND a - :v >= :ge``,
+        see ``_one_update``); with one (or MySQL's order), the row read locked,
+        computed and written in one transaction or savepoint; in a batch, inside the
+        batch's transaction; ``update_where`` locks the matches first."""
+        return True
 
-    def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
-        """True when ``update`` writes these ``F`` expressions as one guarded UPDATE
-        (``SET a = a - :v … WHERE … AND a - :v >= :ge``): without a precondition, and on
-        MySQL when the assignments can be ordered so that each ``F`` reads the value
-        before the update (MySQL assigns left to right); otherwise the store writes the
-        results guarded by the values read."""
-        return pre is None and (self.core.dialect_name != "mysql"
-                                or set_order(values) is not None)
+    def _one_update(self, values: dict[str, Any]) -> bool:
+        """True when one UPDATE writes these ``F`` expressions: MySQL assigns SET left
+        to right, so there only when the assignments can be ordered for each ``F`` to
+        read the value before the update (``set_order``)."""
+        return self.core.dialect_name != "mysql" or set_order(values) is not None
 
     def _update_f(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any]
                         ) -> Any:
@@ -470,7 +496,7 @@ class SqlBackend:
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
-        if pre is None and has_expr(values) and self.native_fexpr(values, None):
+        if pre is None and has_expr(values) and self._one_update(values):
             return self._update_f(d, key, values)
         if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
             return self._update_f_locked(d, key, values, pre)
@@ -535,7 +561,10 @@ class SqlBackend:
     def _read(self, d: Driver, key: tuple[Any, ...], for_update: bool = False) -> Any:
         core = self.core
         sql = core.sql_get_locked if for_update else core.sql_get
-        row = d.one(sql[0], core.params(sql, core.key_params(key)))
+        try:
+            row = d.one(sql[0], core.params(sql, core.key_params(key)))
+        except Exception as exc:
+            raise wrap_error(exc, f"read {core.meta.name}") from exc
         return None if row is None else core.build(row)
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -609,6 +638,36 @@ class SqlBackend:
             self.src.release(d)
         return int(row[0])
 
+    def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
+        """One SELECT of the aggregate functions (all native); evaluated here over the
+        matches when an aggregate's column is stored in a text form (see
+        ``SqlCore.aggregate_sql``)."""
+        core = self.core
+        compiled = core.aggregate_sql(node, specs)
+        if compiled is None:
+            acc = Accumulator(specs)
+            for item in self.iterate(node):
+                acc.add(item)
+            return acc.result()
+        sql, vals = compiled
+        d = self._driver(write=False)
+        try:
+            row = d.one(sql[0], core.params(sql, core.named(vals)))
+        except Exception as exc:
+            raise wrap_error(exc, f"aggregate {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        raw: dict[str, Any] = {}
+        i = 0
+        for s in specs:
+            if s.func == "avg":
+                raw[s.name] = (row[i], row[i + 1])
+                i += 2
+            else:
+                raw[s.name] = row[i]
+                i += 1
+        return finish(specs, raw)
+
     def update_where(self, node: Node, values: dict[str, Any]) -> int:
         """Apply changes to every match: one UPDATE, or (a filter with a local part) the
         native matches locked, checked here and updated by key in one transaction.
@@ -633,16 +692,10 @@ class SqlBackend:
         matches locked, every result checked against its bounds (one out of them →
         ``ValidationError``, nothing written), then each row updated by key."""
         core = self.core
-        sql, vals = core.where_sql("lock", split.native)
-        try:
-            rows = d.all(sql[0], core.params(sql, core.named(vals)))
-        except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
-        keep = compile_local(split.local)
-        items = [i for i in map(core.build, rows) if keep(i)]
+        items = self._locked_items(d, split)
         results = [resolve(core.meta, values, i) for i in items]  # raises when out
         names = core.key_names
-        native = self.native_fexpr(values, None)
+        native = self._one_update(values)
         n = 0
         for item, plain in zip(items, results, strict=True):
             key = tuple(getattr(item, k) for k in names)
@@ -675,8 +728,8 @@ class SqlBackend:
                                         values)
         return n
 
-    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
-        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+    def _locked_items(self, d: Driver, split: Split) -> list[Any]:
+        """The items matching the whole filter, locked until the transaction ends."""
         core = self.core
         sql, vals = core.where_sql("lock", split.native)
         try:
@@ -684,9 +737,12 @@ class SqlBackend:
         except Exception as exc:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         keep = compile_local(split.local)
-        names = core.key_names
-        build = core.build
-        return [tuple(getattr(i, n) for n in names) for i in map(build, rows) if keep(i)]
+        return [i for i in map(core.build, rows) if keep(i)]
+
+    def _locked_keys(self, d: Driver, split: Split) -> list[tuple[Any, ...]]:
+        """Keys of the rows matching the whole filter, locked until the transaction ends."""
+        names = self.core.key_names
+        return [tuple(getattr(i, n) for n in names) for i in self._locked_items(d, split)]
 
     def delete_where(self, node: Node) -> int:
         """Delete every match: one DELETE, or (a filter with a local part) the native
@@ -731,6 +787,8 @@ class SqlBackend:
             else:
                 d.commit(sp)
             return out
+        except Exception as exc:  # BEGIN / SAVEPOINT / COMMIT / ROLLBACK are bare here
+            raise wrap_error(exc, f"batch on {self.core.meta.name}") from exc
         finally:
             self.src.release(d)
 
@@ -816,13 +874,14 @@ class SqlBackend:
                     continue
             else:
                 j = i + 1
-            for k in range(i, j):
-                e = edits[k]
+            for e in edits[i:j]:
                 sp = d.begin()
                 try:
                     outcome = self._apply_one(d, e)
                 except Conflict as exc:
                     outcome = duplicate(exc)
+                except ValidationError as exc:  # an F result outside its bounds
+                    outcome = invalid(exc)
                 except BaseException:
                     d.rollback(sp)
                     raise
@@ -832,9 +891,7 @@ class SqlBackend:
                     d.rollback(sp)
                 out.append(outcome)
                 if atomic and not outcome[0]:
-                    out.extend((False, None, None, "not applied: batch failed")
-                               for _ in edits[k + 1:])
-                    return out
+                    return stopped(out, len(edits))
             i = j
         return out
 

@@ -51,7 +51,7 @@ class ContextSource:
         if d is None:
             raw = conn.connection
             d = make_driver(raw.driver_connection, conn.dialect.name,
-                            not self.ctx.autocommit, begin_statement(conn))
+                            not self.ctx.autocommit, begin_statement(conn), raw.info)
             # the observer seam's QueryRecord.engine: the engine this connection is of
             d.site = Site(d.system, engines.name_of(conn) or self.name, self.collection)
             self._drivers[id(conn)] = d
@@ -86,13 +86,15 @@ class ContextSource:
         engine = dm.get_engine(writer)
         conn = self._held_sqlite_writer(writer, engine)
         try:
-            create_tables(engine, cores, conn)
+            create_tables(engine, cores, conn, engine_name=writer,
+                                collection=self.collection)
         except Exception:
             if len(cores) == 1:
                 raise
             # another model's table cannot be made: that must not stop this one
             cores = [core]
-            create_tables(engine, cores, conn)
+            create_tables(engine, cores, conn, engine_name=writer,
+                                collection=self.collection)
         if conn is not None:
             ctx.on_commit(partial(mark_ready, cores))
         else:

@@ -61,7 +61,8 @@ class Driver:
     system = "sqlite"
 
     def __init__(self, conn: Any, in_tx: bool = False, begin_sql: str = "BEGIN",
-                 sa: Any = None) -> None:
+                 sa: Any = None, info: Any = None) -> None:
+        # info: the pool's record of the connection (SQLite's async driver reads it)
         self.c = conn
         self.in_tx = in_tx  # True while a transaction is open (ours or a context's)
         self._sp = 0
@@ -231,7 +232,7 @@ class PooledSource:
         if gate is not None:
             gate.acquire()
         try:
-            create_tables(self.engine, [core])
+            create_tables(self.engine, [core], collection=self.collection)
         finally:
             if gate is not None:
                 gate.release()
@@ -247,7 +248,7 @@ class PooledSource:
                 if cls is None:
                     from .drivers import driver_class
                     cls = self._driver_class = driver_class(self.engine.dialect.name)
-                driver = cls(raw.driver_connection, False, self._begin, conn)
+                driver = cls(raw.driver_connection, False, self._begin, conn, raw.info)
                 driver.table = self.collection
                 driver.pin()
             except BaseException:

@@ -16,6 +16,8 @@ from typing import Any
 from ....observe import OBSERVERS, observed
 from .driver import Driver, _int, _one_rows
 
+IS_ASYNC = False
+
 # MySQL client errors that mean the connection is gone
 # (2006 server has gone away, 2013 lost connection, 2014/2045/2055 broken protocol state,
 # 1927 connection killed, 4031 disconnected by the server for inactivity)
@@ -183,17 +185,24 @@ def driver_class(dialect: str) -> type[Driver]:
         return PgDriver
     if dialect in ("mysql", "mariadb"):
         return MysqlDriver
+    if dialect == "sqlite" and IS_ASYNC:
+        # statements on the event loop when they cannot wait (sqlite_loop); the sync
+        # store calls sqlite3 directly already
+        from ..sqlite_loop import loop_driver_class
+        cls: type[Driver] = loop_driver_class()
+        return cls
     return Driver
 
 
 def make_driver(dbapi_conn: Any, dialect: str, in_tx: bool = False,
-                begin_sql: str = "BEGIN") -> Driver:
+                begin_sql: str = "BEGIN", info: Any = None) -> Driver:
     """A driver over a DB-API connection of a dialect (``in_tx``: a transaction is open).
 
     For a connection lent by a context (its transaction open, managed by SQLAlchemy);
-    ``begin_sql`` opens the store's own transactions in an ``autocommit=True`` context.
+    ``begin_sql`` opens the store's own transactions in an ``autocommit=True`` context;
+    ``info``: the pool's record of the connection (``PoolProxiedConnection.info``).
     """
-    return driver_class(dialect)(dbapi_conn, in_tx, begin_sql)
+    return driver_class(dialect)(dbapi_conn, in_tx, begin_sql, None, info)
 
 
 def is_connection_lost(exc: BaseException) -> bool:
