@@ -16,15 +16,14 @@
   ``read_batch`` per ``max_batch`` keys); ``delete_where`` drops the mapped objects
   whose items are gone (found the same way). Mapped objects never keep values the
   database no longer has after a write through the store.
-- a rolled-back savepoint or ``store.transaction()`` clears the context's whole map:
+- a rolled-back savepoint (``ctx.savepoint()``) clears the context's whole map:
   mapped objects may hold values that were rolled back (the objects themselves keep
   them; the next read gives fresh objects).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Iterable
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from ..identity import IdentityMap, ModelMap
@@ -168,16 +167,6 @@ class MappedStore(Store[T]):
                     mapping.drop(k)
                 elif refresh:
                     mapping.adopt(item, True)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """As ``Store.transaction``; a rollback clears the context's identity map."""
-        try:
-            with super().transaction():
-                yield
-        except BaseException:
-            self.identity.clear()
-            raise
 
 
 __all__ = ["MappedStore"]
