@@ -31,6 +31,7 @@ from storeroom import (
     stored,
 )
 from storeroom.context import AsyncDataManager, DataManager
+from storeroom.store.identity import IdentityMap
 from tests.backends.conftest import BACKENDS, MODES, SAME_CODE_AS, BackendSpec, unavailable
 
 # the map does not depend on which server answers: one server per backend's code
@@ -378,3 +379,39 @@ async def test_open_store_has_no_identity_map(d: D) -> None:
         result = store.close()
         if d.is_async:
             await result
+
+
+async def test_objects_writes_and_engine_stores_share_the_map(d: D) -> None:
+    await seed(d, 2)
+    async with d.context() as ctx:
+        objs = MapTask.objects
+        made = await run(objs.create(id="c1", owner="ann"), d.is_async)
+        assert await S(ctx.store(MapTask)).read("c1") is made
+        got, created = await run(objs.get_or_create(id="c1", defaults={"owner": "x"}),
+                                 d.is_async)
+        assert got is made and created is False
+        bulk = await run(objs.bulk_create([MapTask(id="c2", owner="ann")]), d.is_async)
+        assert await run(objs.get(id="c2"), d.is_async) is bulk[0]
+        t1 = await run(objs.get(id="t1"), d.is_async)
+        again, created = await run(objs.update_or_create(id="t1", defaults={"title": "u"}),
+                                   d.is_async)
+        assert again is t1 and t1.title == "u" and created is False
+        # a store of the model on a named engine is another store over the same map
+        named = ctx.store(MapTask, engine="main")
+        assert named is not ctx.store(MapTask)
+        assert await S(named).read("t1") is t1
+
+
+def test_a_stub_is_filled_in_place_by_a_later_full_load() -> None:
+    mapping = IdentityMap().of(MapTask)
+    stub = MapTask.__new__(MapTask)
+    stub.__dict__.update(id="s1")  # only its key, as a relation's stub
+    assert mapping.put_stub(stub) is stub
+    full = MapTask(id="s1", owner="ann", title="full")
+    assert mapping.adopt(full) is stub  # without refresh: a stub is filled
+    assert (stub.owner, stub.title) == ("ann", "full")
+    later = MapTask(id="s1", owner="bob")
+    assert mapping.adopt(later) is stub and stub.owner == "ann"  # no longer a stub
+    assert mapping.put_stub(MapTask(id="s1", owner="x")) is stub  # mapped already
+    mapping.drop("s1")
+    assert mapping.adopt(later) is later

@@ -46,24 +46,29 @@ class MappedAsyncStore(AsyncStore[T]):
         self._map: ModelMap = identity.of(model)
 
     # reads --------------------------------------------------------------------------
-    async def read(self, key: Any, *, refresh: bool = False) -> T | None:
+    # Each read takes the base store's further keyword options (``**options``) and hands
+    # them on, so options added to ``AsyncStore`` (relation loading) pass through.
+    async def read(self, key: Any, *, refresh: bool = False, **options: Any) -> T | None:
         """The item at ``key`` (its mapped object), or None; see the module docstring."""
         try:
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return None
-        item = await self._b.get(parts)
+        if options:
+            item = await super().read(key, **options)
+        else:  # the hot path: as AsyncStore.read, without a further call
+            item = await self._b.get(parts)
         mapping = self._map
         if item is None:
             mapping.drop(mapping.key_of_parts(parts))
             return None
         return mapping.adopt(item, refresh)  # type: ignore[no-any-return]
 
-    async def read_batch(self, keys: Iterable[Any], *, refresh: bool = False
-                         ) -> list[T | None]:
+    async def read_batch(self, keys: Iterable[Any], *, refresh: bool = False,
+                         **options: Any) -> list[T | None]:
         """The items at ``keys`` (mapped objects), aligned with them (None if missing)."""
         keys = _sequence("keys", keys)
-        items = await super().read_batch(keys)
+        items = await super().read_batch(keys, **options)
         mapping = self._map
         out = mapping.adopt_all(items, refresh)
         if None in out:
@@ -76,13 +81,13 @@ class MappedAsyncStore(AsyncStore[T]):
                         pass
         return out
 
-    async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
-                     limit: int | None = None, after: str | None = None,
-                     query: str | None = None, refresh: bool = False,
-                     **lookups: Any) -> Page[T]:
-        """One page of matching items (mapped objects); ``next`` continues."""
-        page = await super().search(where, order_by=order_by, limit=limit, after=after,
-                                    query=query, **lookups)
+    async def search(self, where: Any = None, *, refresh: bool = False,
+                     **options: Any) -> Page[T]:
+        """One page of matching items (mapped objects); ``next`` continues.
+
+        Takes what ``AsyncStore.search`` takes (ordering, limit, cursor, lookups).
+        """
+        page = await super().search(where, **options)
         return Page(self._map.adopt_all(page.items, refresh), page.next)
 
     # writes -------------------------------------------------------------------------

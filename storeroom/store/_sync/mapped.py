@@ -47,24 +47,29 @@ class MappedStore(Store[T]):
         self._map: ModelMap = identity.of(model)
 
     # reads --------------------------------------------------------------------------
-    def read(self, key: Any, *, refresh: bool = False) -> T | None:
+    # Each read takes the base store's further keyword options (``**options``) and hands
+    # them on, so options added to ``Store`` (relation loading) pass through.
+    def read(self, key: Any, *, refresh: bool = False, **options: Any) -> T | None:
         """The item at ``key`` (its mapped object), or None; see the module docstring."""
         try:
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return None
-        item = self._b.get(parts)
+        if options:
+            item = super().read(key, **options)
+        else:  # the hot path: as Store.read, without a further call
+            item = self._b.get(parts)
         mapping = self._map
         if item is None:
             mapping.drop(mapping.key_of_parts(parts))
             return None
         return mapping.adopt(item, refresh)  # type: ignore[no-any-return]
 
-    def read_batch(self, keys: Iterable[Any], *, refresh: bool = False
-                         ) -> list[T | None]:
+    def read_batch(self, keys: Iterable[Any], *, refresh: bool = False,
+                         **options: Any) -> list[T | None]:
         """The items at ``keys`` (mapped objects), aligned with them (None if missing)."""
         keys = _sequence("keys", keys)
-        items = super().read_batch(keys)
+        items = super().read_batch(keys, **options)
         mapping = self._map
         out = mapping.adopt_all(items, refresh)
         if None in out:
@@ -77,13 +82,13 @@ class MappedStore(Store[T]):
                         pass
         return out
 
-    def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
-                     limit: int | None = None, after: str | None = None,
-                     query: str | None = None, refresh: bool = False,
-                     **lookups: Any) -> Page[T]:
-        """One page of matching items (mapped objects); ``next`` continues."""
-        page = super().search(where, order_by=order_by, limit=limit, after=after,
-                                    query=query, **lookups)
+    def search(self, where: Any = None, *, refresh: bool = False,
+                     **options: Any) -> Page[T]:
+        """One page of matching items (mapped objects); ``next`` continues.
+
+        Takes what ``Store.search`` takes (ordering, limit, cursor, lookups).
+        """
+        page = super().search(where, **options)
         return Page(self._map.adopt_all(page.items, refresh), page.next)
 
     # writes -------------------------------------------------------------------------
