@@ -270,8 +270,12 @@ async def test_update_where_and_delete_where_keep_mapped_objects_current(d: D) -
     async with d.context() as ctx:
         tasks = S(ctx.store(MapTask))
         items = await tasks.all(order_by="id")
+        items[2].title = "unsaved"  # an attribute update_where does not change: kept
+        items[3].done = True  # one it changes: takes the stored value
         assert await tasks.update_where(changes={"done": True}, rank__lt=2) == 2
         assert [t.done for t in items] == [True, True, False, False]
+        assert items[2].title == "unsaved"
+        items[2].title = "task 2"
         assert [await tasks.read(t.id) is t for t in items] == [True] * 4
         assert await run(MapTask.objects.filter(rank__gte=3).update(title="qs"),
                          d.is_async) == 1

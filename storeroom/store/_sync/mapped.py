@@ -12,9 +12,10 @@
 - ``create`` maps the item it returns; ``update`` / ``upsert`` update the mapped
   object in place and return it; ``delete`` drops it. ``edit_batch`` does the same per
   applied edit (its results' ``item`` is the mapped object).
-- ``update_where`` re-reads the model's mapped objects afterwards (in place, one
-  ``read_batch`` per ``max_batch`` keys); ``delete_where`` drops the mapped objects
-  whose items are gone (found the same way). Mapped objects never keep values the
+- ``update_where`` re-reads the model's mapped objects afterwards (one batched read
+  per ``max_batch`` keys): the attributes it changed (and ``on_update`` ones) take
+  the stored values in place; ``delete_where`` drops the mapped objects whose items
+  are gone (found the same way). Mapped objects never keep values the
   database no longer has after a write through the store.
 - a rolled-back savepoint (``ctx.savepoint()``) clears the context's whole map:
   mapped objects may hold values that were rolled back (the objects themselves keep
@@ -45,6 +46,9 @@ class MappedStore(Store[T]):
         super().__init__(model, backend, secret=secret)
         self.identity = identity
         self._map: ModelMap = identity.of(model)
+        # the attributes every update rewrites (updated_at): update_where re-reads them
+        self._on_update = tuple(a.name for a in self._m.stored_attrs
+                                if a.generator is not None and a.generator.on_update is not None)
 
     # reads --------------------------------------------------------------------------
     # Each read takes the base store's further keyword options (``**options``) and hands
@@ -141,11 +145,17 @@ class MappedStore(Store[T]):
 
     def update_where(self, where: Any = None, *, changes: dict[str, Any],
                            **lookups: Any) -> int:
-        """As ``Store.update_where``; then the model's mapped objects are read again
-        (updated in place; those whose items are gone dropped)."""
+        """As ``Store.update_where``; then the model's mapped objects are read again:
+        the attributes ``changes`` names (and those every update rewrites, such as an
+        ``updated_at``) take their stored values in place, and the objects whose items
+        are gone are dropped. Other attributes are left as they are (unsaved changes
+        made to them are kept)."""
         n = super().update_where(where, changes=changes, **lookups)
-        if n:
-            self._reload_mapped(refresh=True)
+        if n and changes:
+            attrs = self._m.attrs
+            names = tuple(dict.fromkeys(
+                [k for k in changes if k in attrs and attrs[k].store] + list(self._on_update)))
+            self._reload_mapped(names)
         return n
 
     def delete_where(self, where: Any = None, **lookups: Any) -> int:
@@ -153,12 +163,12 @@ class MappedStore(Store[T]):
         are dropped from the map."""
         n = super().delete_where(where, **lookups)
         if n:
-            self._reload_mapped(refresh=False)
+            self._reload_mapped(())
         return n
 
-    def _reload_mapped(self, refresh: bool) -> None:
+    def _reload_mapped(self, names: tuple[str, ...]) -> None:
         """Read every mapped key of the model again: a gone item's object is dropped,
-        the others are updated in place when ``refresh`` (else left as they are)."""
+        the others take the stored values of attributes ``names`` in place."""
         mapping = self._map
         single = len(self._m.key_attrs) == 1
         keys = list(mapping.objects)
@@ -167,11 +177,16 @@ class MappedStore(Store[T]):
             chunk = keys[at:at + step]
             parts = [(k,) if single else k for k in chunk]
             fresh = self._b.get_many(parts)
+            objects = mapping.objects
             for k, item in zip(chunk, fresh, strict=True):
                 if item is None:
                     mapping.drop(k)
-                elif refresh:
-                    mapping.adopt(item, True)
+                elif names:
+                    mapped = objects.get(k)
+                    if mapped is not None:  # (another task of the context may drop it)
+                        d, got = mapped.__dict__, item.__dict__
+                        for name in names:
+                            d[name] = got[name]
 
 
 __all__ = ["MappedStore"]
