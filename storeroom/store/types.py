@@ -53,6 +53,12 @@ class Page(Generic[T]):
         object.__setattr__(page, "_sign", sign)
         return page
 
+    def with_items(self, items: list[T]) -> Page[T]:
+        """The same page (its cursor still made lazily) holding ``items`` instead."""
+        page = type(self)(items, self._next)
+        object.__setattr__(page, "_sign", self._sign)
+        return page
+
     @property
     def next(self) -> str | None:
         """The cursor of the following page (pass it as ``after=``), or None."""

@@ -194,8 +194,12 @@ class AsyncStore(Generic[T]):
             return await self._b.insert(values)
         return await self._b.upsert(values)
 
-    async def read(self, key: Any) -> T | None:
-        """The item at ``key``, or None."""
+    async def read(self, key: Any, *, refresh: bool = False) -> T | None:
+        """The item at ``key``, or None.
+
+        ``refresh`` matters in a context's identity map only (see ``MappedAsyncStore``):
+        a store without one returns fresh objects always, so there it changes nothing.
+        """
         try:
             parts = key_parts(self._m, key)
         except NoSuchKey:
@@ -255,8 +259,12 @@ class AsyncStore(Generic[T]):
 
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
-                     query: str | None = None, **lookups: Any) -> Page[T]:
-        """One page of the items matching the filter, in order; ``next`` continues."""
+                     query: str | None = None, refresh: bool = False,
+                     **lookups: Any) -> Page[T]:
+        """One page of the items matching the filter, in order; ``next`` continues.
+
+        ``refresh``: as on ``read``.
+        """
         m = self._m
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
@@ -280,8 +288,9 @@ class AsyncStore(Generic[T]):
 
     async def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                          limit: int | None = None, query: str | None = None,
-                         **lookups: Any) -> AsyncIterator[T]:
-        """Every matching item, page by page (``limit`` is the page size)."""
+                         refresh: bool = False, **lookups: Any) -> AsyncIterator[T]:
+        """Every matching item, page by page (``limit`` is the page size; ``refresh``: as
+        on ``read``)."""
         m = self._m
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
@@ -295,10 +304,15 @@ class AsyncStore(Generic[T]):
             if more:
                 items = items[:limit]
                 position = order_values(items[-1], order)
-            for item in items:
+            for item in self._mapped(items, refresh):
                 yield item
             if not more:
                 return
+
+    def _mapped(self, items: list[T], refresh: bool) -> list[T]:
+        """``items`` as this store hands them out: as read here; a store with an identity
+        map returns the mapped objects (``refresh``: updated from ``items``)."""
+        return items
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
@@ -341,8 +355,10 @@ class AsyncStore(Generic[T]):
                 acc.add(item)
         return acc.result()
 
-    async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
-        """The items at ``keys``, aligned with them (None for a missing key)."""
+    async def read_batch(self, keys: Iterable[Any], *, refresh: bool = False
+                         ) -> list[T | None]:
+        """The items at ``keys``, aligned with them (None for a missing key; ``refresh``:
+        as on ``read``)."""
         m = self._m
         parts: list[tuple[Any, ...] | None] = []
         none = False  # a key no item can have: None in its slot, not asked for
