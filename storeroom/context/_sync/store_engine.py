@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...backends.registry import make_backend
+from ...errors import UnsupportedOperation
 from ...observe import ENGINE, OBSERVERS
 from ...query.cursor import CursorKeys
 from ...store._sync.store import Store
@@ -237,6 +238,12 @@ class UnitBackend:
 
     def _b(self, write: bool) -> Any:
         return self._engines._store_backend(self._name, self._shared, write)
+
+    def begin(self) -> Any:
+        """``UnsupportedOperation``: the context owns the transaction (as on SQL)."""
+        raise UnsupportedOperation(
+            f"{self.store_meta.backend}: a store of a context runs in the context's unit "
+            "of work; use ctx.savepoint() to nest one")
 
     def _op(self, write: bool, op: str, *args: Any) -> Any:
         # one operation in the unit of work; while something observes, the records of
