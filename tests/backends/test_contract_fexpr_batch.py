@@ -221,8 +221,11 @@ async def test_native_round_trips(store_factory):
         assert by_key == ["findAndModify"]  # an update pipeline
     elif spec == "redis":
         assert plain == ["EVALSHA", "EVALSHA"]
-        assert atomic == ["MGET", "EVALSHA"]  # read, one guarded script
-        assert where[-2:] == ["MGET", "EVALSHA"] and where.count("MGET") == 1
+        # one script reads, evaluates and writes (no read before it); update_where:
+        # the candidates from the key index, then that script
+        assert atomic == ["EVALSHA"]
+        assert where[-1] == "EVALSHA" and where.count("EVALSHA") == 1, where
+        assert "MGET" not in where and "MGET" not in where_unbounded, where
     elif spec.startswith("dynamodb"):
         assert plain == ["UpdateItem", "UpdateItem"]
         if atomic is not None:

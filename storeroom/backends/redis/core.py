@@ -28,8 +28,8 @@ from urllib.parse import quote
 
 from ...errors import BackendError, Conflict
 from ...model.stored import ModelMeta
-from ...model.types import DECIMAL, FLOAT, INT, STR
-from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, conds
+from ...model.types import BOOL, DECIMAL, FLOAT, INT, STR
+from ...query.ast import EVERYTHING, NOTHING, And, Cond, Node, Not, Or, conds
 from ...query.evaluate import compile_local
 from ...query.intervals import LexInterval, meet_all_lex, meet_lex
 from ...query.order import Order
@@ -217,6 +217,191 @@ redis.call('SET', KEYS[1], doc)
 return {0, doc}
 """
 FEXPR_SHA = hashlib.sha1(FEXPR_LUA.encode()).hexdigest()
+
+
+# ``F`` updates of several items in one run, for an atomic batch of updates and for
+# ``update_where``: no read before it and no guard, the items are read, checked and
+# written inside the script. ARGV[1]: 'a' (atomic batch: stop at the first edit that
+# fails) or 'w' (update_where: skip a missing item or one its filter does not match);
+# ARGV[2]: the number of edits; per edit: its KEYS index, the number of ARGV slots that
+# follow for it, npred and the predicate's tokens (``lua_pred``), then nt and the targets
+# and np and the plain changes as in ``FEXPR_LUA``. Each edit sees the ones before it.
+# Returns {0, n applied, the doc after each edit (mode 'a')...}; {1 | 4, e, nil, docs
+# after the edits before e} when edit e's item is missing | its predicate is false (mode
+# 'a'); {2, e, doc before e, ...} a result out of bounds; {3}: something Lua cannot
+# evaluate exactly (a non-int operand, beyond 2^53, an absent attribute): the caller
+# takes the guarded path. Nothing is written unless 0.
+MULTI_FEXPR_LUA = """
+local BIG = 9007199254740992
+local EXACT = {}
+local function scan(doc)
+  local vals = {}
+  local i, n, depth, key, want, vkey, vstart = 1, #doc, 0, nil, false, nil, 0
+  local function str_end(j)
+    j = j + 1
+    while true do
+      local c = string.byte(doc, j)  -- 92: a backslash, 34: the closing quote
+      if c == 92 then j = j + 2 elseif c == 34 then return j else j = j + 1 end
+    end
+  end
+  while i <= n do
+    local ch = string.sub(doc, i, i)
+    if ch == '"' then
+      local j = str_end(i)
+      if depth == 1 and want then key = string.sub(doc, i + 1, j - 1); want = false
+      elseif depth == 1 and key then vals[key] = {i, j}; key = nil end
+      i = j + 1
+    elseif ch == '{' or ch == '[' then
+      if depth == 1 and key then vkey = key; vstart = i; key = nil end
+      depth = depth + 1
+      if depth == 1 then want = true end
+      i = i + 1
+    elseif ch == '}' or ch == ']' then
+      depth = depth - 1
+      if depth == 1 and vkey then vals[vkey] = {vstart, i}; vkey = nil end
+      i = i + 1
+    elseif ch == ',' then
+      if depth == 1 then want = true end
+      i = i + 1
+    elseif depth == 1 and key and ch ~= ':' then
+      local s, e = string.find(doc, '^[-0-9.eE+a-z]+', i)
+      vals[key] = {s, e}; key = nil
+      i = e + 1
+    else i = i + 1 end
+  end
+  return vals
+end
+local function raw(doc, vals, name)
+  local v = vals[name]
+  if not v then error(EXACT) end
+  return string.sub(doc, v[1], v[2])
+end
+local function num(doc, vals, name)
+  local text = raw(doc, vals, name)
+  if text == 'null' then return nil end
+  if not string.find(text, '^-?%d+$') then error(EXACT) end
+  local x = tonumber(text)
+  if math.abs(x) >= BIG then error(EXACT) end
+  return x
+end
+local function pred(doc, vals, a, stop)
+  local st = {}
+  while a < stop do
+    local tok = ARGV[a]
+    if tok == 'T' then st[#st + 1] = true; a = a + 1
+    elseif tok == 'q' then  -- the value's JSON is one of c texts
+      local text = raw(doc, vals, ARGV[a + 1])
+      local c = tonumber(ARGV[a + 2])
+      local found = false
+      for j = 1, c do
+        if ARGV[a + 2 + j] == text then found = true end
+      end
+      st[#st + 1] = found; a = a + 3 + c
+    elseif tok == 'o' then  -- an int attribute compared (None: false)
+      local x = num(doc, vals, ARGV[a + 1])
+      local op, y = ARGV[a + 2], tonumber(ARGV[a + 3])
+      local r = false
+      if x ~= nil then
+        if op == 'lt' then r = x < y elseif op == 'lte' then r = x <= y
+        elseif op == 'gt' then r = x > y else r = x >= y end
+      end
+      st[#st + 1] = r; a = a + 4
+    elseif tok == '!' then st[#st] = not st[#st]; a = a + 1
+    else  -- '&' or '|' of the c values on top
+      local c = tonumber(ARGV[a + 1])
+      local r = tok == '&'
+      for j = 1, c do
+        local x = st[#st]; st[#st] = nil
+        if tok == '&' then r = r and x else r = r or x end
+      end
+      st[#st + 1] = r; a = a + 2
+    end
+  end
+  return st[1]
+end
+local function edit(doc, vals, a)
+  local out = {}
+  local nt = tonumber(ARGV[a]); a = a + 1
+  for t = 1, nt do
+    local name, lo, hi, ntok = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+    a = a + 4
+    local st = {}
+    for k = 1, ntok do
+      local tok = ARGV[a]; a = a + 1
+      if tok == 'r' then
+        local x = num(doc, vals, ARGV[a]); a = a + 1
+        if x == nil then error(EXACT) end
+        st[#st + 1] = x
+      elseif tok == 'c' then
+        local x = tonumber(ARGV[a]); a = a + 1
+        if x == nil or x ~= math.floor(x) or math.abs(x) >= BIG then error(EXACT) end
+        st[#st + 1] = x
+      else
+        local r = st[#st]; st[#st] = nil
+        local l = st[#st]
+        if tok == '+' then l = l + r elseif tok == '-' then l = l - r else l = l * r end
+        if math.abs(l) >= BIG then error(EXACT) end
+        st[#st] = l
+      end
+    end
+    local r = st[1]
+    if (lo ~= '' and r < tonumber(lo)) or (hi ~= '' and r > tonumber(hi)) then
+      return false
+    end
+    if num(doc, vals, name) == nil then error(EXACT) end
+    out[#out + 1] = {vals[name][1], vals[name][2], string.format('%.0f', r)}
+  end
+  local np = tonumber(ARGV[a]); a = a + 1
+  for p = 1, np do
+    local v = vals[ARGV[a]]
+    if not v then error(EXACT) end
+    out[#out + 1] = {v[1], v[2], ARGV[a + 1]}
+    a = a + 2
+  end
+  table.sort(out, function(p, q) return p[1] > q[1] end)
+  for _, o in ipairs(out) do
+    doc = string.sub(doc, 1, o[1] - 1) .. o[3] .. string.sub(doc, o[2] + 1)
+  end
+  return doc
+end
+local function run()
+  local mode = ARGV[1]
+  local docs, changed, order, res = {}, {}, {}, {}
+  local n, a = 0, 3
+  for e = 1, tonumber(ARGV[2]) do
+    local ki, len = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local nxt = a + 2 + len
+    a = a + 2
+    local doc = docs[ki]
+    if doc == nil then
+      doc = redis.call('GET', KEYS[ki]); docs[ki] = doc
+    end
+    if not doc then
+      if mode == 'a' then return {1, e, false, unpack(res)} end
+    else
+      local vals = scan(doc)
+      local np = tonumber(ARGV[a])
+      local hit = np == 0 or pred(doc, vals, a + 1, a + 1 + np)
+      a = a + 1 + np
+      if hit then
+        local new = edit(doc, vals, a)
+        if not new then return {2, e, doc, unpack(res)} end
+        docs[ki] = new; n = n + 1
+        if not changed[ki] then changed[ki] = true; order[#order + 1] = ki end
+        if mode == 'a' then res[#res + 1] = new end
+      elseif mode == 'a' then return {4, e, false, unpack(res)} end
+    end
+    a = nxt
+  end
+  for _, ki in ipairs(order) do redis.call('SET', KEYS[ki], docs[ki]) end
+  return {0, n, unpack(res)}
+end
+local ok, r = pcall(run)
+if ok then return r end
+if r == EXACT then return {3} end
+error(r)
+"""
+MULTI_FEXPR_SHA = hashlib.sha1(MULTI_FEXPR_LUA.encode()).hexdigest()
 
 
 def rpn(expr: Any, out: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -799,6 +984,68 @@ class RedisCore:
 
     def fexpr_args(self, key: tuple[Any, ...], values: dict[str, Any]) -> list[Any]:
         """``numkeys, *keys, *argv`` of ``FEXPR_LUA`` for a ``native_fexpr`` update."""
+        return [1, self.item_key(key), *self.edit_tokens(values)]
+
+    def lua_pred(self, node: Node | None) -> list[str] | None:
+        """``node`` as the predicate tokens of ``MULTI_FEXPR_LUA`` (RPN; empty for no
+        condition); None when Lua cannot evaluate it exactly as local evaluation does.
+        Kept to what compares the item's JSON text or its top-level ints: ``eq ne in
+        not_in isnull`` on str, int and bool attributes (and None), ``lt lte gt gte
+        range`` on int attributes with int bounds below 2^53."""
+        if node is None:
+            return []
+        out: list[str] = []
+        return out if self._pred(node, out) else None
+
+    def _pred(self, node: Node, out: list[str]) -> bool:
+        if node == EVERYTHING:
+            out.append("T")
+            return True
+        if isinstance(node, (And, Or)):
+            if not all(self._pred(n, out) for n in node.items):
+                return False
+            out += ("&" if isinstance(node, And) else "|", str(len(node.items)))
+            return True
+        if isinstance(node, Not):
+            if not self._pred(node.item, out):
+                return False
+            out.append("!")
+            return True
+        if not isinstance(node, Cond) or "." in node.attr:
+            return False
+        a = self.meta.attrs.get(node.attr)
+        if a is None or not a.store or a.kind not in _LUA_TYPES:
+            return False
+        op, v, kind = node.op, node.value, _LUA_TYPES[a.kind]
+        if op == "isnull":
+            out += ("q", a.name, "1", "null")
+            if not v:
+                out.append("!")
+            return True
+        if op in ("eq", "ne", "in", "not_in"):
+            vs = list(v) if op in ("in", "not_in") else [v]
+            if not all(x is None or type(x) is kind for x in vs):
+                return False
+            out += ("q", a.name, str(len(vs)), *(doc_value(a, x) for x in vs))
+            if op in ("ne", "not_in"):
+                out.append("!")
+            return True
+        if kind is not int:
+            return False
+        bounds = {"lt": [("lt", v)], "lte": [("lte", v)], "gt": [("gt", v)],
+                  "gte": [("gte", v)]}.get(op)
+        if op == "range":
+            bounds = [("gte", v[0]), ("lte", v[1])]
+        if bounds is None or not all(type(x) is int and abs(x) < 2 ** 53 for _, x in bounds):
+            return False
+        for o, x in bounds:
+            out += ("o", a.name, o, str(x))
+        if len(bounds) > 1:
+            out += ("&", str(len(bounds)))
+        return True
+
+    def edit_tokens(self, values: dict[str, Any]) -> list[Any]:
+        """The targets and plain changes of an ``F`` update, as ``FEXPR_LUA`` takes them."""
         exprs = {n: v for n, v in values.items() if isinstance(v, F)}
         plain = {n: v for n, v in values.items() if not isinstance(v, F)}
         argv: list[Any] = [str(len(exprs))]
@@ -810,7 +1057,20 @@ class RedisCore:
         argv.append(str(len(plain)))
         for n, v in plain.items():
             argv += (n, doc_value(self.meta.attrs[n], v))
-        return [1, self.item_key(key), *argv]
+        return argv
+
+    def multi_fexpr_args(self, mode: str, edits: list[tuple[tuple[Any, ...], dict[str, Any],
+                                                             list[str]]]) -> list[Any]:
+        """``numkeys, *keys, *argv`` of ``MULTI_FEXPR_LUA``: per edit its key, its values
+        (``native_fexpr``) and its predicate tokens (``lua_pred``)."""
+        keys: dict[str, int] = {}
+        argv: list[Any] = [mode, str(len(edits))]
+        for key, values, pred in edits:
+            ik = self.item_key(key)
+            ki = keys.setdefault(ik, len(keys) + 1)
+            body = [str(len(pred)), *pred, *self.edit_tokens(values)]
+            argv += (str(ki), str(len(body)), *body)
+        return [len(keys), *keys, *argv]
 
     def guard_failure(self, p: Program, g: int) -> tuple[str, Conflict | None]:
         """What a failed guard means: ("retry", None) or ("conflict", Conflict)."""
@@ -839,6 +1099,10 @@ class RedisCore:
         return keep
 
 
+# the attribute kinds ``lua_pred`` compares, and the exact type of their values
+_LUA_TYPES: dict[str, type] = {STR: str, INT: int, BOOL: bool}
+
+
 def _same(a: Any, b: Any) -> bool:
     return a is b or (type(a) is type(b) and a == b)
 
@@ -848,5 +1112,6 @@ def too_busy(what: str) -> BackendError:
 
 
 __all__ = ["RedisCore", "Program", "Segment", "Driver", "NATIVE_OPS", "LUA", "LUA_SHA",
+           "MULTI_FEXPR_LUA", "MULTI_FEXPR_SHA",
            "lex_lo", "lex_hi", "SMALL_SET", "FEXPR_RETRIES", "MAX_RETRIES", "NOTHING", "EVERYTHING",
            "Dec", "enc_int"]

@@ -20,9 +20,9 @@ from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
 from ....store.types import PreparedEdit
-from ...batch import failed_at
+from ...batch import NOT_APPLIED, failed_at
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, invalid, key_dict, missing, ok
+from ...common import Outcome, duplicate, invalid, key_dict, missing, ok, precondition_failed
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
@@ -32,6 +32,8 @@ from ..core import (
     LUA,
     LUA_SHA,
     MAX_RETRIES,
+    MULTI_FEXPR_LUA,
+    MULTI_FEXPR_SHA,
     SMALL_SET,
     Program,
     RedisCore,
@@ -206,10 +208,13 @@ class RedisBackend:
         """``update``: True when one script run evaluates these ``F`` expressions
         (``RedisCore.native_fexpr``); others the store writes guarded by the values
         read. Batches and ``update_where``: always True. A non-atomic batch writes each
-        such update as ``update`` does; an atomic batch and ``update_where`` compute
-        the results from the items they read (the batch simulation, ``RedisCore.plan``,
-        must know every new value to keep the indexes and unique records) and write
-        everything in one script guarded by the JSON read, again on a concurrent change."""
+        such update as ``update`` does. An atomic batch of updates only and
+        ``update_where`` are one ``MULTI_FEXPR_LUA`` run (no read before it) when every
+        update is ``RedisCore.native_fexpr`` (int targets, no indexed or unique
+        attribute changed) and its precondition or filter is one ``lua_pred`` compiles;
+        the rest computes the results from the items read (the batch simulation,
+        ``RedisCore.plan``, keeps the indexes and unique records) and writes everything
+        in one script guarded by the JSON read, again on a concurrent change."""
         return use != "update" or self.core.native_fexpr(values, pre)
 
     def update(self, key: tuple[Any, ...], values: dict[str, Any], pre: Node | None) -> Any:
@@ -503,12 +508,79 @@ class RedisBackend:
             raise _wrap(exc, f"{what} {self._name}") from exc
         if not keys:
             return 0
+        if kind == "update" and has_expr(values):
+            n = self._where_lua(node, keys, values)
+            if n is not None:
+                return n
         edits = [PreparedEdit(kind, k, values, node, i) for i, k in enumerate(keys)]
         for _ in range(FEXPR_RETRIES if has_expr(values) else MAX_RETRIES):
             outs = self._write_each(edits, what)
             if outs is not None:
                 return sum(1 for o in outs if o[0])
         raise too_busy(f"{what} {self._name}")
+
+    def _where_lua(self, node: Node, keys: list[tuple[Any, ...]],
+                         values: dict[str, Any]) -> int | None:
+        """``update_where`` of ``F`` expressions as one ``MULTI_FEXPR_LUA`` run: each
+        candidate read, checked against the filter and written inside it; None when the
+        changes or the filter are not for Lua (``native_fexpr``) and the guarded path
+        must write them. ValidationError (nothing written) for a result out of bounds."""
+        core = self.core
+        pred = core.lua_pred(node) if core.native_fexpr(values, None) else None
+        if pred is None:
+            return None
+        args = core.multi_fexpr_args("w", [(k, values, pred) for k in keys])
+        try:
+            r = self._script(MULTI_FEXPR_SHA, MULTI_FEXPR_LUA, args)
+        except RedisError as exc:
+            raise _wrap(exc, f"update {self._name}") from exc
+        code = int(r[0])
+        if code == 0:
+            return int(r[1])
+        if code == 2:  # the error names the result out of bounds
+            resolve(core.meta, values, core.values(r[2]))
+        return None
+
+    def _apply_lua(self, edits: list[PreparedEdit]) -> list[Outcome] | None:
+        """An atomic batch of ``F`` updates as one ``MULTI_FEXPR_LUA`` run (all or
+        nothing, each update seeing the ones before it); None when it is not one
+        (``native_fexpr``) and the guarded path must write it."""
+        core = self.core
+        if not all(e.kind == "update" for e in edits) or \
+                not any(has_expr(e.values) for e in edits):
+            return None
+        todo = []
+        for e in edits:
+            pred = core.lua_pred(e.precondition)
+            if pred is None or not core.native_fexpr(e.values, None):
+                return None
+            todo.append((e.key, e.values, pred))
+        try:
+            r = self._script(MULTI_FEXPR_SHA, MULTI_FEXPR_LUA,
+                                   core.multi_fexpr_args("a", todo))
+        except RedisError as exc:
+            raise _wrap(exc, f"apply {self._name}") from exc
+        code = int(r[0])
+        if code == 3:
+            return None
+        build = core.build
+        if code == 0:
+            return [ok(build(d)) for d in r[2:]]
+        pos = int(r[1]) - 1
+        out: list[Outcome] = [ok(build(d)) for d in r[3:]]
+        e = edits[pos]
+        if code == 1:
+            out.append(missing(key_dict(core.meta, e.key)))
+        elif code == 4:
+            out.append(precondition_failed(key_dict(core.meta, e.key)))
+        else:
+            try:
+                resolve(core.meta, e.values, core.values(r[2]))
+            except ValidationError as exc:
+                out.append(invalid(exc))
+            else:  # not reached: Lua found a result out of bounds
+                raise BackendError(f"apply {self._name}: a bound Python does not see")
+        return out + [NOT_APPLIED] * (len(edits) - len(out))
 
     def _write_each(self, edits: list[PreparedEdit], what: str) -> list[Outcome] | None:
         """Edits each applied if its precondition holds, all in one guarded program;
@@ -571,6 +643,9 @@ class RedisBackend:
                     e.values[seq.name] = start + i
                     e.key = core.key_of(e.values)
         if atomic:
+            done = self._apply_lua(edits)
+            if done is not None:
+                return done
             return self._write(edits, self._keystrs(edits), "apply")
         if all(e.kind == "create" for e in edits):
             return self._create_many(edits)
