@@ -90,6 +90,7 @@ async def test_update_where_f_filters_in_one_script(store_factory):
         (Q(tag__in=["y", "q"]) | Q(note="hi"), ["b", "c"]),
         (Q(tag__not_in=["x", "y"]), []),
         (Q(hits__ne=-1) & Q(tag="y"), ["c"]),
+        (Q(id__in=["a", "c"]) & ~Q(id="c"), ["a"]),
     ]
     for where, ids in cases:
         before = {i.id: i.hits for i in await s.all()}
@@ -135,3 +136,26 @@ async def test_f_guarded_where_lua_cannot(store_factory):
         assert [i.id for i in await s.search_all(rank=1)] == ["a"]
         if _redis(store_factory):
             assert log.statements() == ["MGET", "EVALSHA"]
+
+
+async def test_f_beyond_2_53_falls_back_exactly(store_factory):
+    """A value Lua's doubles do not hold exactly: the script writes nothing and the
+    guarded path gives the exact result."""
+    s = store_factory(Meter)
+    await _seed(s)
+    big = 2 ** 60
+    await s.update("c", hits=big)
+    async with QueryLog() as log:
+        assert await s.update_where(Q(tag="y"), changes={"hits": F("hits") + 1}) == 1
+    assert (await s.read("c")).hits == big + 1
+    if _redis(store_factory):  # the script gave up, then the items read, the guarded write
+        assert log.statements()[-3:] == ["EVALSHA", "MGET", "EVALSHA"], log.statements()
+    if s.meta.atomic_batch:
+        async with QueryLog() as log:
+            res = await s.edit_batch([Update("a", n=F("n") + 1),
+                                      Update("c", hits=F("hits") * 2)], atomic=True)
+        if _redis(store_factory):
+            assert log.statements() == ["EVALSHA", "MGET", "EVALSHA"], log.statements()
+        assert (res[0].item.n, res[1].item.hits) == (6, 2 * big + 2)
+        assert [(i.id, i.n, i.hits) for i in await s.all()] == [
+            ("a", 6, 1), ("b", 0, 2), ("c", 7, 2 * big + 2)]
