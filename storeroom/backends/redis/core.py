@@ -119,119 +119,21 @@ return 0
 """
 CREATE_SHA = hashlib.sha1(CREATE_LUA.encode()).hexdigest()
 
-
-
-# An update of int ``F`` expressions by key, evaluated here so that it is one atomic run
-# (no read first). KEYS[1] = the item; ARGV = nt, then per target: name, lo, hi (''
-# unbounded), ntok, RPN tokens ('r' name | 'c' number | op). The item's JSON is scanned for
-# its top-level number fields and the results spliced in, so every other byte is kept.
-# Then np, and per plain change: name, its JSON. Returns {0, new doc}, {1} missing, {2, doc} a result out of bounds (nothing written),
-# {3} not exact in Lua's doubles (beyond 2^53): the caller takes the guarded path.
-FEXPR_LUA = """
-local doc = redis.call('GET', KEYS[1])
-if not doc then return {1} end
--- the span of each top-level value: {first, last}
-local vals = {}
-local i, n, depth, key, want, vkey, vstart = 1, #doc, 0, nil, false, nil, 0
-local function str_end(j)
-  j = j + 1
-  while true do
-    local c = string.byte(doc, j)  -- 92: a backslash, 34: the closing quote
-    if c == 92 then j = j + 2 elseif c == 34 then return j else j = j + 1 end
-  end
-end
-while i <= n do
-  local ch = string.sub(doc, i, i)
-  if ch == '"' then
-    local j = str_end(i)
-    if depth == 1 and want then key = string.sub(doc, i + 1, j - 1); want = false
-    elseif depth == 1 and key then vals[key] = {i, j}; key = nil end
-    i = j + 1
-  elseif ch == '{' or ch == '[' then
-    if depth == 1 and key then vkey = key; vstart = i; key = nil end
-    depth = depth + 1
-    if depth == 1 then want = true end
-    i = i + 1
-  elseif ch == '}' or ch == ']' then
-    depth = depth - 1
-    if depth == 1 and vkey then vals[vkey] = {vstart, i}; vkey = nil end
-    i = i + 1
-  elseif ch == ',' then
-    if depth == 1 then want = true end
-    i = i + 1
-  elseif depth == 1 and key and ch ~= ':' then
-    local s, e = string.find(doc, '^[-0-9.eE+a-z]+', i)
-    vals[key] = {s, e}; key = nil
-    i = e + 1
-  else i = i + 1 end
-end
-local BIG = 9007199254740992
-local function num(name)
-  local v = vals[name]
-  if not v then return nil end
-  local text = string.sub(doc, v[1], v[2])
-  if not string.find(text, '^-?%d+$') then return nil end
-  local x = tonumber(text)
-  if math.abs(x) >= BIG then return nil end
-  return x
-end
-local a = 2
-local out = {}
-for t = 1, tonumber(ARGV[1]) do
-  local name, lo, hi = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local ntok = tonumber(ARGV[a + 3]); a = a + 4
-  local st = {}
-  for k = 1, ntok do
-    local tok = ARGV[a]; a = a + 1
-    if tok == 'r' then
-      local x = num(ARGV[a]); a = a + 1
-      if x == nil then return {3} end
-      st[#st + 1] = x
-    elseif tok == 'c' then st[#st + 1] = tonumber(ARGV[a]); a = a + 1
-    else
-      local r = st[#st]; st[#st] = nil
-      local l = st[#st]
-      if tok == '+' then l = l + r elseif tok == '-' then l = l - r else l = l * r end
-      if math.abs(l) >= BIG then return {3} end
-      st[#st] = l
-    end
-  end
-  local r = st[1]
-  if (lo ~= '' and r < tonumber(lo)) or (hi ~= '' and r > tonumber(hi)) then
-    return {2, doc}
-  end
-  if num(name) == nil then return {3} end
-  out[#out + 1] = {vals[name][1], vals[name][2], string.format('%.0f', r)}
-end
-for p = 1, tonumber(ARGV[a]) do
-  local v = vals[ARGV[a + 1]]
-  if not v then return {3} end
-  out[#out + 1] = {v[1], v[2], ARGV[a + 2]}
-  a = a + 2
-end
-table.sort(out, function(p, q) return p[1] > q[1] end)
-for _, o in ipairs(out) do
-  doc = string.sub(doc, 1, o[1] - 1) .. o[3] .. string.sub(doc, o[2] + 1)
-end
-redis.call('SET', KEYS[1], doc)
-return {0, doc}
-"""
-FEXPR_SHA = hashlib.sha1(FEXPR_LUA.encode()).hexdigest()
-
-
-# ``F`` updates of several items in one run, for an atomic batch of updates and for
+# ``F`` updates of int attributes in one run: by key, an atomic batch of updates and
 # ``update_where``: no read before it and no guard, the items are read, checked and
 # written inside the script. ARGV[1]: 'a' (atomic batch: stop at the first edit that
 # fails) or 'w' (update_where: skip a missing item or one its filter does not match);
 # ARGV[2]: the number of edits; per edit: its KEYS index, the number of ARGV slots that
 # follow for it, npred and the predicate's tokens (``lua_pred``), then nt and the targets
-# and np and the plain changes as in ``FEXPR_LUA``. Each edit sees the ones before it.
+# (name, lo, hi ('' unbounded), ntok, RPN tokens: 'r' name | 'c' number | op), then np
+# and the plain changes (name, JSON). The item's JSON is scanned for its top-level values
+# and the results spliced in, so every other byte is kept. Each edit sees the ones before it.
 # Returns {0, n applied, the doc after each edit (mode 'a')...}; {1 | 4, e, nil, docs
 # after the edits before e} when edit e's item is missing | its predicate is false (mode
 # 'a'); {2, e, doc before e, ...} a result out of bounds; {3}: something Lua cannot
 # evaluate exactly (a non-int operand, beyond 2^53, an absent attribute): the caller
 # takes the guarded path. Nothing is written unless 0.
-MULTI_FEXPR_LUA = """
+FEXPR_LUA = """
 local BIG = 9007199254740992
 local EXACT = {}
 local function scan(doc)
@@ -401,7 +303,7 @@ if ok then return r end
 if r == EXACT then return {3} end
 error(r)
 """
-MULTI_FEXPR_SHA = hashlib.sha1(MULTI_FEXPR_LUA.encode()).hexdigest()
+FEXPR_SHA = hashlib.sha1(FEXPR_LUA.encode()).hexdigest()
 
 
 def rpn(expr: Any, out: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -975,19 +877,16 @@ class RedisCore:
     def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
         """True when ``FEXPR_LUA`` writes this update alone: every ``F`` expression of
         an int attribute and no change to an indexed or unique attribute (the script
-        rewrites the item only). With a precondition, the backend reads the item, checks
-        it and writes the results guarded by the JSON it read (two round trips)."""
+        rewrites the item only). A precondition ``lua_pred`` does not compile: the
+        backend reads the item, checks it and writes the results guarded by the JSON it
+        read (two round trips)."""
         attrs = self.meta.attrs
         return all(
             (not isinstance(v, F) or attrs[n].kind == INT) and n not in self.ix
             and n not in self.uq for n, v in values.items())
 
-    def fexpr_args(self, key: tuple[Any, ...], values: dict[str, Any]) -> list[Any]:
-        """``numkeys, *keys, *argv`` of ``FEXPR_LUA`` for a ``native_fexpr`` update."""
-        return [1, self.item_key(key), *self.edit_tokens(values)]
-
     def lua_pred(self, node: Node | None) -> list[str] | None:
-        """``node`` as the predicate tokens of ``MULTI_FEXPR_LUA`` (RPN; empty for no
+        """``node`` as the predicate tokens of ``FEXPR_LUA`` (RPN; empty for no
         condition); None when Lua cannot evaluate it exactly as local evaluation does.
         Kept to what compares the item's JSON text or its top-level ints: ``eq ne in
         not_in isnull`` on str, int and bool attributes (and None), ``lt lte gt gte
@@ -1059,9 +958,9 @@ class RedisCore:
             argv += (n, doc_value(self.meta.attrs[n], v))
         return argv
 
-    def multi_fexpr_args(self, mode: str, edits: list[tuple[tuple[Any, ...], dict[str, Any],
+    def fexpr_args(self, mode: str, edits: list[tuple[tuple[Any, ...], dict[str, Any],
                                                              list[str]]]) -> list[Any]:
-        """``numkeys, *keys, *argv`` of ``MULTI_FEXPR_LUA``: per edit its key, its values
+        """``numkeys, *keys, *argv`` of ``FEXPR_LUA``: per edit its key, its values
         (``native_fexpr``) and its predicate tokens (``lua_pred``)."""
         keys: dict[str, int] = {}
         argv: list[Any] = [mode, str(len(edits))]
@@ -1112,6 +1011,6 @@ def too_busy(what: str) -> BackendError:
 
 
 __all__ = ["RedisCore", "Program", "Segment", "Driver", "NATIVE_OPS", "LUA", "LUA_SHA",
-           "MULTI_FEXPR_LUA", "MULTI_FEXPR_SHA",
+           "FEXPR_LUA", "FEXPR_SHA",
            "lex_lo", "lex_hi", "SMALL_SET", "FEXPR_RETRIES", "MAX_RETRIES", "NOTHING", "EVERYTHING",
            "Dec", "enc_int"]

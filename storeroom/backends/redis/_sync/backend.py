@@ -32,8 +32,6 @@ from ..core import (
     LUA,
     LUA_SHA,
     MAX_RETRIES,
-    MULTI_FEXPR_LUA,
-    MULTI_FEXPR_SHA,
     SMALL_SET,
     Program,
     RedisCore,
@@ -209,7 +207,7 @@ class RedisBackend:
         (``RedisCore.native_fexpr``); others the store writes guarded by the values
         read. Batches and ``update_where``: always True. A non-atomic batch writes each
         such update as ``update`` does. An atomic batch of updates only and
-        ``update_where`` are one ``MULTI_FEXPR_LUA`` run (no read before it) when every
+        ``update_where`` are one ``FEXPR_LUA`` run (no read before it) when every
         update is ``RedisCore.native_fexpr`` (int targets, no indexed or unique
         attribute changed) and its precondition or filter is one ``lua_pred`` compiles;
         the rest computes the results from the items read (the batch simulation,
@@ -231,22 +229,24 @@ class RedisBackend:
     def _update_fexpr(self, key: tuple[Any, ...], values: dict[str, Any],
                             pre: Node | None) -> Any:
         """An update with ``F`` expressions (``native_fexpr``): one ``FEXPR_LUA`` run
-        without a precondition; with one (or a value beyond 2^53), read, checked,
-        resolved here and written guarded by the JSON read."""
+        (the precondition checked in it when ``lua_pred`` compiles it); otherwise (or
+        with a value beyond 2^53), read, checked, resolved here and written guarded by
+        the JSON read."""
         core = self.core
-        if pre is None:
-            args = core.fexpr_args(key, values)
+        pred = core.lua_pred(pre)
+        if pred is not None:
+            args = core.fexpr_args("a", [(key, values, pred)])
             try:
                 r = self._script(FEXPR_SHA, FEXPR_LUA, args)
             except RedisError as exc:
                 raise _wrap(exc, f"update {self._name}") from exc
             code = int(r[0])
             if code == 0:
-                return core.build(r[1])
-            if code == 1:
+                return core.build(r[2])
+            if code in (1, 4):  # missing, or the precondition does not hold
                 return None
             if code == 2:  # a result out of bounds: the error names it (nothing written)
-                resolve(core.meta, values, core.values(r[1]))
+                resolve(core.meta, values, core.values(r[2]))
         keep = None if pre is None else compile_local(pre)
         for _ in range(MAX_RETRIES):
             try:
@@ -521,7 +521,7 @@ class RedisBackend:
 
     def _where_lua(self, node: Node, keys: list[tuple[Any, ...]],
                          values: dict[str, Any]) -> int | None:
-        """``update_where`` of ``F`` expressions as one ``MULTI_FEXPR_LUA`` run: each
+        """``update_where`` of ``F`` expressions as one ``FEXPR_LUA`` run: each
         candidate read, checked against the filter and written inside it; None when the
         changes or the filter are not for Lua (``native_fexpr``) and the guarded path
         must write them. ValidationError (nothing written) for a result out of bounds."""
@@ -529,9 +529,9 @@ class RedisBackend:
         pred = core.lua_pred(node) if core.native_fexpr(values, None) else None
         if pred is None:
             return None
-        args = core.multi_fexpr_args("w", [(k, values, pred) for k in keys])
+        args = core.fexpr_args("w", [(k, values, pred) for k in keys])
         try:
-            r = self._script(MULTI_FEXPR_SHA, MULTI_FEXPR_LUA, args)
+            r = self._script(FEXPR_SHA, FEXPR_LUA, args)
         except RedisError as exc:
             raise _wrap(exc, f"update {self._name}") from exc
         code = int(r[0])
@@ -542,7 +542,7 @@ class RedisBackend:
         return None
 
     def _apply_lua(self, edits: list[PreparedEdit]) -> list[Outcome] | None:
-        """An atomic batch of ``F`` updates as one ``MULTI_FEXPR_LUA`` run (all or
+        """An atomic batch of ``F`` updates as one ``FEXPR_LUA`` run (all or
         nothing, each update seeing the ones before it); None when it is not one
         (``native_fexpr``) and the guarded path must write it."""
         core = self.core
@@ -556,8 +556,8 @@ class RedisBackend:
                 return None
             todo.append((e.key, e.values, pred))
         try:
-            r = self._script(MULTI_FEXPR_SHA, MULTI_FEXPR_LUA,
-                                   core.multi_fexpr_args("a", todo))
+            r = self._script(FEXPR_SHA, FEXPR_LUA,
+                                   core.fexpr_args("a", todo))
         except RedisError as exc:
             raise _wrap(exc, f"apply {self._name}") from exc
         code = int(r[0])
