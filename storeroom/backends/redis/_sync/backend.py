@@ -578,8 +578,8 @@ class RedisBackend:
                 resolve(core.meta, e.values, core.values(r[2]))
             except ValidationError as exc:
                 out.append(invalid(exc))
-            else:  # not reached: Lua found a result out of bounds
-                raise BackendError(f"apply {self._name}: a bound Python does not see")
+            else:  # Lua saw a bound Python does not (nothing was written): guarded path
+                return None
         return out + [NOT_APPLIED] * (len(edits) - len(out))
 
     def _write_each(self, edits: list[PreparedEdit], what: str) -> list[Outcome] | None:
