@@ -15,7 +15,10 @@ Layout under ``base = {prefix}:{table}``:
 A key string is percent-encoded, so it never starts with ``#``. Every write (item,
 index entries, uniqueness) is one Lua script run: guards first (the item is absent /
 still holds the JSON read before / a unique value is free), then the writes, so a write
-is atomic and a concurrent change makes it retry instead of interleave.
+is atomic and a concurrent change makes it retry instead of interleave. ``F`` updates
+of int attributes that change no indexed or unique attribute (by key, an atomic batch
+of updates, ``update_where``) are instead one run of ``FEXPR_LUA``, which reads, checks
+the precondition or filter, evaluates and writes inside the script: no guard, no retry.
 """
 
 from __future__ import annotations
