@@ -159,3 +159,16 @@ async def test_f_beyond_2_53_falls_back_exactly(store_factory):
         assert (res[0].item.n, res[1].item.hits) == (6, 2 * big + 2)
         assert [(i.id, i.n, i.hits) for i in await s.all()] == [
             ("a", 6, 1), ("b", 0, 2), ("c", 7, 2 * big + 2)]
+
+
+async def test_update_where_f_filter_on_escaped_text(store_factory):
+    """A filter value whose JSON has escapes and non-ASCII text matches as locally."""
+    s = store_factory(Meter)
+    odd = 'q"{,}\\é\n'
+    await s.create(Meter(id="a", tag=odd, note="[1, {\"x\": 2}]"))
+    await s.create(Meter(id="b", tag=odd[:-1]))
+    async with QueryLog() as log:
+        assert await s.update_where(Q(tag=odd), changes={"hits": F("hits") + 1}) == 1
+    assert [(i.id, i.hits) for i in await s.all()] == [("a", 1), ("b", 0)]
+    if _redis(store_factory):
+        assert "MGET" not in log.statements()
