@@ -12,14 +12,13 @@ Every engine joins the context's unit of work as its backend allows:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from contract_models import Note, Task
 
 from storeroom import AsyncStore, BatchError, Create, UnsupportedOperation
-from storeroom.context import AsyncDataManager, DataManager
+from tests.dual_manager import DualManager
 
 
 class S:
@@ -48,38 +47,11 @@ class S:
         return list(self.store.search_all())
 
 
-class D:
-    """A data manager of either flavor, its contexts entered the same way."""
+class D(DualManager):
+    """A data manager of either flavor over the contract models."""
 
     def __init__(self, is_async: bool, url: str, **options: Any) -> None:
-        self.is_async = is_async
-        self.dm: Any = AsyncDataManager() if is_async else DataManager()
-        self.engine = self.dm.add_engine("main", url, **options)
-        self.dm.register_models(Task, Note)
-
-    @asynccontextmanager
-    async def context(self, **kw: Any) -> AsyncIterator[Any]:
-        if self.is_async:
-            async with self.dm.context(**kw) as ctx:
-                yield ctx
-        else:
-            with self.dm.context(**kw) as ctx:
-                yield ctx
-
-    @asynccontextmanager
-    async def savepoint(self, ctx: Any) -> AsyncIterator[None]:
-        if self.is_async:
-            async with ctx.savepoint():
-                yield
-        else:
-            with ctx.savepoint():
-                yield
-
-    async def close(self) -> None:
-        if self.is_async:
-            await self.dm.close()
-        else:
-            self.dm.close()
+        super().__init__(is_async, url, (Task, Note), **options)
 
 
 @pytest.fixture

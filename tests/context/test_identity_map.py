@@ -13,7 +13,6 @@ import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,9 @@ from storeroom import (
     open_store,
     stored,
 )
-from storeroom.context import AsyncDataManager, DataManager
 from storeroom.store.identity import IdentityMap
 from tests.backends.conftest import BACKENDS, MODES, SAME_CODE_AS, BackendSpec, unavailable
+from tests.dual_manager import DualManager
 
 # the map does not depend on which server answers: one server per backend's code
 MAP_BACKENDS = [b for b in BACKENDS if b.id not in SAME_CODE_AS]
@@ -85,42 +84,14 @@ async def run(value: Any, is_async: bool) -> Any:
     return await value if is_async else value
 
 
-class D:
-    """A data manager of either flavor over one backend URL."""
+class D(DualManager):
+    """A data manager of either flavor over one backend URL (unavailable drivers skip)."""
 
     def __init__(self, is_async: bool, url: str) -> None:
-        self.is_async = is_async
-        self.url = url
-        self.dm: Any = AsyncDataManager() if is_async else DataManager()
         try:
-            self.dm.add_engine("main", url)
+            super().__init__(is_async, url, (MapTask, MapPair))
         except (ImportError, ValueError) as exc:
             unavailable(url.split(":", 1)[0], f"{type(exc).__name__}: {exc}")
-        self.dm.register_models(MapTask, MapPair)
-
-    @asynccontextmanager
-    async def context(self, **kw: Any) -> AsyncIterator[Any]:
-        if self.is_async:
-            async with self.dm.context(**kw) as ctx:
-                yield ctx
-        else:
-            with self.dm.context(**kw) as ctx:
-                yield ctx
-
-    @asynccontextmanager
-    async def savepoint(self, ctx: Any) -> AsyncIterator[None]:
-        if self.is_async:
-            async with ctx.savepoint():
-                yield
-        else:
-            with ctx.savepoint():
-                yield
-
-    async def close(self) -> None:
-        if self.is_async:
-            await self.dm.close()
-        else:
-            self.dm.close()
 
 
 @pytest.fixture(params=MAP_BACKENDS, ids=[b.id for b in MAP_BACKENDS])
