@@ -42,6 +42,9 @@ class FieldOptions:
     unique: bool = False
     index: bool = False
     generator: Generator | None = None
+    reverse: str | None = None
+    through: Any = None
+    on_delete: str | None = None
 
 
 #: the names of the options, in order: what an ``Attr`` copies from its field's options
@@ -69,6 +72,9 @@ class FieldKwargs(TypedDict, total=False):
     sortable: bool
     unique: bool
     index: bool
+    reverse: str | None
+    through: Any
+    on_delete: str | None
 
 
 # typed overloads: a type checker sees ``field(default=0)`` as an int default, so a default
@@ -97,6 +103,9 @@ def field(
     sortable: bool = True,
     unique: bool = False,
     index: bool = False,
+    reverse: str | None = None,
+    through: Any = None,
+    on_delete: str | None = None,
 ) -> Any:
     """Declare an attribute with options; use as the default of an annotated class attribute.
 
@@ -120,12 +129,26 @@ def field(
         sortable: ``False`` makes ordering by the attribute raise ``InvalidFilter``.
         unique: No two items share a value; a write that would raises ``Conflict``.
         index: The backend keeps an index on the attribute.
+        reverse: On a ``Many[M]``: the name of the ``Ref`` on ``M`` pointing back here
+            (optional when exactly one does).
+        through: On a ``Many[M]``: the model (class or name) with two ``Ref``s that makes
+            the relation many-to-many.
+        on_delete: On a ``Ref[M]``: what deleting the referenced item does to this one:
+            ``"block"`` (the default: ``Conflict``), ``"cascade"`` (deleted too),
+            ``"nullify"`` (set to None; the attribute must be ``| None``) or
+            ``"ignore"`` (left dangling; it then loads as None).
     """
     opts = FieldOptions(
         max_length=max_length, min_length=min_length, ge=ge, le=le, pattern=pattern,
         store=store, creatable=creatable, updatable=updatable, readable=readable,
-        sortable=sortable, unique=unique, index=index,
+        sortable=sortable, unique=unique, index=index, reverse=reverse, through=through,
+        on_delete=on_delete,
     )
+    if (reverse is not None or through is not None) and default is dataclasses.MISSING \
+            and default_factory is dataclasses.MISSING:
+        # a Many[M] is never stored nor required: left out, it is "not loaded"
+        from .relations import NOT_LOADED
+        default = NOT_LOADED
     return dataclasses.field(default=default, default_factory=default_factory,
                              metadata={OPTIONS_KEY: opts})
 
