@@ -22,6 +22,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar, get_args, get_origin
 
 from ..errors import LazyLoadBlocked, ValidationError
+from .undefined import UNDEFINED
 
 if TYPE_CHECKING:
     from .attrs import Attr
@@ -342,6 +343,31 @@ def is_loaded(obj: Any, attr: str | None = None) -> bool:
     raise AttributeError(f"{type(obj).__name__} has no relation {attr!r}")
 
 
+def fill_columns(meta: Any, item: Any) -> None:
+    """Give ``item`` its Ref columns when it was built before its class was configured
+    (the descriptors were not installed yet: the Ref's value sits under its name)."""
+    d = item.__dict__
+    for ref in meta.refs.values():
+        if ref.columns[0] not in d and ref.name in d:
+            RefDescriptor(ref).__set__(item, d.pop(ref.name))
+
+
+def ref_changes(meta: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` of a partial update with each Ref (an object, a key or None) given as
+    its key columns: ``update(key, category=c)`` is ``update(key, category_id=c.id)``."""
+    out: dict[str, Any] = {}
+    for name, v in changes.items():
+        ref = meta.refs.get(name)
+        if ref is None or v is UNDEFINED:
+            out[name] = v
+            continue
+        holder: Any = object.__new__(ref.model)
+        RefDescriptor(ref).__set__(holder, v)
+        for c in ref.columns:
+            out[c] = holder.__dict__[c]
+    return out
+
+
 def column_attr(ref_name: str, column: str, key_attr: Attr, optional: bool, is_key: bool,
                 opts: Any) -> Attr:
     """The stored attribute holding one part of a Ref's key (``<ref>_id`` / ``<ref>_<k>``)."""
@@ -359,4 +385,4 @@ def column_attr(ref_name: str, column: str, key_attr: Attr, optional: bool, is_k
 
 __all__ = ["Ref", "Many", "REF", "MANY", "ON_DELETE", "NOT_LOADED", "RefInfo", "ManyInfo",
            "RefDescriptor", "ManyDescriptor", "Stub", "is_loaded", "make_stub", "relation_of",
-           "stub_class", "column_attr", "looks_like_many"]
+           "stub_class", "column_attr", "looks_like_many", "fill_columns", "ref_changes"]

@@ -217,3 +217,26 @@ def test_a_column_name_clash_is_refused() -> None:
             id: int
             category: Ref[RCategory]
             category_id: int = 0
+
+
+def test_an_item_built_before_configuring_gets_its_columns() -> None:
+    from storeroom.store.prepare import create_values
+
+    @stored(key="id")
+    class REarly:
+        id: int
+        to: Ref[REarlyTarget]  # noqa: F821 - not declared yet: configured later
+
+    early = REarly(id=1, to=7)  # no descriptor yet: the value sits under "to"
+    assert isinstance(REarly.__dict__["__storeroom__"], Pending)
+    target = _declare_early_target()
+    assert create_values(meta_of(REarly), early) == {"id": 1, "to_id": 7}
+    assert early.to.code == 7 and early.to_id == 7
+    assert meta_of(REarly).refs["to"].target is target
+
+
+def _declare_early_target() -> type:
+    @stored(key="code")
+    class REarlyTarget:
+        code: int
+    return REarlyTarget
