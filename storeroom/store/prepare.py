@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from ..model.stored import ModelMeta
 from ..model.relations import fill_columns, ref_changes
+from ..model.stored import ModelMeta
 from ..model.text import has_surrogate
 from ..model.types import INT, STR
 from ..model.undefined import UNDEFINED
