@@ -34,9 +34,20 @@ _pending: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 _configuring: set[type] = set()
 
 
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever a class is registered or forgotten (a cache of
+    ``refs_to`` is valid while it stays the same)."""
+    return _generation
+
+
 def register(cls: type) -> None:
     """Record a ``@stored`` class (called by the decorator, before configuring)."""
+    global _generation
     with lock:
+        _generation += 1
         path = f"{cls.__module__}.{cls.__qualname__}"
         old = _by_path.get(path)
         if old is not None:  # a re-definition (re-run module, notebook cell) replaces it
@@ -75,7 +86,9 @@ OBJECTS = Objects()
 
 def unregister(cls: type) -> None:
     """Forget ``cls`` (a declaration refused while decorating)."""
+    global _generation
     with lock:
+        _generation += 1
         path = f"{cls.__module__}.{cls.__qualname__}"
         if _by_path.get(path) is cls:
             del _by_path[path]
@@ -232,8 +245,15 @@ class _DottedPath:
 def refs_to(target: type) -> tuple[Any, ...]:
     """Every ``RefInfo`` pointing at ``target``, from every registered model (configuring
     every pending model first, so a Ref is known even when ``target`` declares no
-    ``Many``): what ``on_delete`` acts on."""
-    configure()
+    ``Many``): what ``on_delete`` acts on. A model that cannot be configured is left
+    out (no store of it can open). ``generation()`` tells when to ask again."""
+    with lock:
+        todo = list(_pending)
+    for cls in todo:
+        try:
+            configure_model(cls)
+        except ModelConfigError:
+            pass  # a broken declaration: no store of it can open, so no item refers
     with lock:
         classes = tuple(_by_path.values())
     out = []
