@@ -52,3 +52,54 @@ async def test_on_delete_actions_are_native(sql_factory) -> None:  # noqa: ANN00
     assert (await gadgets.read("g1")).maker_id is None
     assert await _backend(gadgets, "delete", ("g1",), None) is True  # CASCADE
     assert await places.all() == []
+
+
+ROUNDS = 4
+
+
+async def test_racing_delete_and_reference_never_leave_a_dangling_block(sql_factory) -> None:  # noqa: ANN001
+    """A delete of a gadget races a create of a Holder referencing it (on_delete="block"):
+    one of them fails; never both succeed (the FOREIGN KEY decides what the store
+    front's checks cannot see)."""
+    from tests.backends.test_contract_precond import _race
+    from tests.backends.test_contract_relations import Holder
+
+    gadgets = sql_factory(Gadget)
+    for n in range(ROUNDS):
+        await gadgets.create(Gadget(id=f"g{n}"))
+
+    async def worker(s, i, step):  # noqa: ANN001, ANN202
+        out = []
+        for n in range(ROUNDS):
+            await step()
+            try:
+                if i == 0:
+                    out.append(await s.delete(f"g{n}"))
+                else:
+                    out.append(await s.create(Holder(id=n, gadget=f"g{n}")) is not None)
+            except (Conflict, ValidationError):
+                out.append(False)
+            except Exception as exc:  # SQLite's lock: refused, not acknowledged
+                if "locked" not in str(exc):
+                    raise
+                out.append(False)
+        return out
+
+    stores = iter([Gadget, Holder])
+    deleted, held = await _race(_Pick(sql_factory, stores), None, worker)
+    holders = sql_factory(Holder)
+    for n in range(ROUNDS):
+        assert not (deleted[n] and held[n]), n
+        if await holders.read(n) is not None:
+            assert await gadgets.read(f"g{n}") is not None
+
+
+class _Pick:
+    """A store factory for ``_race`` that opens each worker's own model."""
+
+    def __init__(self, factory, models) -> None:  # noqa: ANN001
+        self.factory, self.models = factory, models
+        self.is_async = factory.is_async
+
+    def __call__(self, _model):  # noqa: ANN001, ANN204
+        return self.factory(next(self.models))
