@@ -240,3 +240,18 @@ def _declare_early_target() -> type:
     class REarlyTarget:
         code: int
     return REarlyTarget
+
+
+def test_a_ref_to_a_model_keyed_by_refs() -> None:
+    @stored(key="id")
+    class RPointsAtPair:
+        id: int
+        pair: Ref[RProductTag] | None = None
+
+    m = meta_of(RPointsAtPair)
+    assert m.refs["pair"].columns == ("pair_product_id", "pair_tag_id")
+    assert m.refs["pair"].target_key == ("product_id", "tag_id")
+    x = RPointsAtPair(id=1, pair=(3, 4))
+    stub = x.pair
+    assert (stub.product_id, stub.tag_id) == (3, 4)
+    assert stub.product.id == 3 and not is_loaded(stub.product)  # a key Ref stays real
