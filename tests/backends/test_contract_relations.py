@@ -196,3 +196,21 @@ class Holder:
 class Sticker:
     id: int
     gadget: Ref[Gadget] | None = field(default=None, on_delete="ignore")
+
+
+@pytest.mark.one_server_per_backend
+async def test_delete_where_over_many_referenced_items(store_factory) -> None:  # noqa: ANN001
+    """More deleted items than one bounded lookup takes (100 keys): every chunk is
+    planned and applied. The chunking is the store front's, the same on every backend:
+    run where it is cheap, and on DynamoDB, whose IN lists take at most 100 values."""
+    if store_factory.spec.id not in ("memory", "sqlite", "dynamodb"):
+        pytest.skip("the store front's chunking: memory, SQLite and DynamoDB are enough")
+    makers, gadgets = store_factory(Maker), store_factory(Gadget)
+    size = makers.meta.max_batch
+    for start in range(0, 105, size):
+        await makers.edit_batch([Create(Maker(id=i + 1, name="m"))
+                                 for i in range(start, min(start + size, 105))])
+    await gadgets.create(Gadget(id="first", maker=1))
+    await gadgets.create(Gadget(id="last", maker=105))
+    assert await makers.delete_where(name="m") == 105
+    assert [g.maker_id for g in await gadgets.all()] == [None, None]

@@ -550,9 +550,11 @@ class Store(Generic[T]):
             for ref in refs:
                 src = self._related(ref.model)
                 sm = src._m
-                found = [k for k in [_parts(sm, i) for i in
-                                     src.search_all(refers_to(ref, ks))]
-                         if k not in gone.get(ref.model, ())]
+                found: list[tuple[Any, ...]] = []
+                for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
+                    found.extend(k for k in [_parts(sm, i) for i in
+                                             src.search_all(refers_to(ref, chunk))]
+                                 if k not in gone.get(ref.model, ()))
                 if not found:
                     continue
                 if ref.on_delete == "block":
@@ -570,11 +572,12 @@ class Store(Generic[T]):
         ones (each a backend write: not atomic with the delete on these backends)."""
         for kind, src, ref, keys in actions:
             sm = src._m
-            if kind == "nullify":
-                src._b.update_where(build_filter(sm, refers_to(ref, keys)),
-                                          {c: None for c in ref.columns})
-            else:
-                src._b.delete_where(build_filter(sm, keys_filter(sm, keys)))
+            for chunk in _chunks(keys):
+                if kind == "nullify":
+                    src._b.update_where(build_filter(sm, refers_to(ref, chunk)),
+                                              {c: None for c in ref.columns})
+                else:
+                    src._b.delete_where(build_filter(sm, keys_filter(sm, chunk)))
 
     def _batch_relations(self, edits: list[Any], prepared: list[PreparedEdit],
                                results: list[EditResult | None]
@@ -806,6 +809,10 @@ class Store(Generic[T]):
             raise UnsupportedOperation(
                 f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
                 "order by an indexed attribute or narrow the filter")
+
+
+def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
 
 
 def _parts(m: ModelMeta, item: Any) -> tuple[Any, ...]:
