@@ -214,3 +214,16 @@ async def test_delete_where_over_many_referenced_items(store_factory) -> None:  
     await gadgets.create(Gadget(id="last", maker=105))
     assert await makers.delete_where(name="m") == 105
     assert [g.maker_id for g in await gadgets.all()] == [None, None]
+
+
+def test_an_unnamed_memory_store_shares_its_private_database_with_related_stores() -> None:
+    from storeroom import open_store
+    with open_store(Gadget) as gadgets:
+        related = gadgets._related(Maker)  # what the store opens for its references
+        related.create(Maker(id=1, name="m"))
+        assert gadgets.create(Gadget(id="g", maker=1)).maker_id == 1
+        with open_store(Maker) as elsewhere:  # another private database
+            assert elsewhere.read(1) is None
+        assert gadgets._related(Maker) is related
+    with pytest.raises(Exception, match="closed"):
+        related.read(1)  # closed with the store that opened it
