@@ -7,42 +7,46 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from ..store._async.store import AsyncStore
-from ..store._sync.store import Store
+from ..store._async.mapped import MappedAsyncStore
+from ..store._sync.mapped import MappedStore
 
 T = TypeVar("T")
 
 
-def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> Store[T]:
+def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> MappedStore[T]:
     """A sync store of ``model`` on the context's connections of engine ``engine_name``."""
     dm = ctx.data_manager
     spec = dm._topology.get(engine_name)
     if not spec.is_sql:
         # a store engine: the engine's shared backend, run in the context's unit of work
         from ._sync.store_engine import UnitBackend
-        return Store(model, UnitBackend(ctx.engines, spec.name, spec.engine.backend_for(model)),
-                     secret=dm._cursor_keys)
+        return MappedStore(model, UnitBackend(ctx.engines, spec.name,
+                                              spec.engine.backend_for(model)),
+                           ctx.identity_map, secret=dm._cursor_keys)
     from ..backends.sql import SqlBackend
     from ..backends.sql._sync.context_source import ContextSource
     core, tables = _core_and_tables(dm, model, spec)
     source = ContextSource(ctx, engine_name, tables, core.table.name)
-    return Store(model, SqlBackend(core, source), secret=dm._cursor_keys)
+    return MappedStore(model, SqlBackend(core, source), ctx.identity_map,
+                       secret=dm._cursor_keys)
 
 
-def bind_async_store(model: type[T], ctx: Any, engine_name: str | None) -> AsyncStore[T]:
+def bind_async_store(model: type[T], ctx: Any, engine_name: str | None
+                     ) -> MappedAsyncStore[T]:
     """An async store of ``model`` on the context's connections of engine ``engine_name``."""
     dm = ctx.data_manager
     spec = dm._topology.get(engine_name)
     if not spec.is_sql:
         from ._async.store_engine import AsyncUnitBackend
-        return AsyncStore(model, AsyncUnitBackend(ctx.engines, spec.name,
-                                                  spec.engine.backend_for(model)),
-                          secret=dm._cursor_keys)
+        return MappedAsyncStore(model, AsyncUnitBackend(ctx.engines, spec.name,
+                                                        spec.engine.backend_for(model)),
+                                ctx.identity_map, secret=dm._cursor_keys)
     from ..backends.sql import AsyncSqlBackend
     from ..backends.sql._async.context_source import AsyncContextSource
     core, tables = _core_and_tables(dm, model, spec)
     source = AsyncContextSource(ctx, engine_name, tables, core.table.name)
-    return AsyncStore(model, AsyncSqlBackend(core, source), secret=dm._cursor_keys)
+    return MappedAsyncStore(model, AsyncSqlBackend(core, source), ctx.identity_map,
+                            secret=dm._cursor_keys)
 
 
 def _core_and_tables(dm: Any, model: type, spec: Any) -> tuple[Any, Any]:

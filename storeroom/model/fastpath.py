@@ -10,33 +10,41 @@ unchanged; anything else returns None.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from .codegen import compile_generated
 from .stored import ModelMeta
 from .text import has_surrogate
-from .types import BOOL, BYTES, FLOAT, INT, STR
+from .types import BOOL, BYTES, DATETIME, FLOAT, INT, STR
 from .undefined import UNDEFINED
 
-_EXACT = {STR: "str", INT: "int", FLOAT: "float", BOOL: "bool", BYTES: "bytes"}
+_EXACT = {STR: "str", INT: "int", FLOAT: "float", BOOL: "bool", BYTES: "bytes",
+          DATETIME: "datetime"}
 INT64 = (-(2**63), 2**63 - 1)
 
 
 def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
     """A specialised ``create_values`` for plain items of ``meta``'s class."""
     env: dict[str, Any] = {"U": UNDEFINED, "str": str, "int": int, "float": float, "bool": bool,
-                           "bytes": bytes, "len": len, "sur": has_surrogate}
+                           "bytes": bytes, "len": len, "sur": has_surrogate,
+                           "datetime": datetime, "UTC": UTC}
     lines = ["def fast(item):", "    d = item.__dict__", "    out = {}"]
     for i, a in enumerate(meta.stored_attrs):
         n = a.name
         tname = _EXACT.get(a.kind)
         if tname is None or a.pattern is not None or (not a.creatable and a.generator is None):
             return _never
+        if a.kind == DATETIME and (a.ge is not None or a.le is not None):
+            return _never
         lines.append(f"    v = d[{n!r}]")
         gen = a.generator
-        if gen is not None and gen.on_create is None:
-            return _never  # sequence: the backend assigns it; general path
-        if gen is not None:
+        seq = gen is not None and gen.on_create is None  # a sequence: the backend's
+        if seq and a.kind != INT:
+            return _never
+        if seq:  # left out when not given (the backend assigns it), else checked
+            lines.append("    if v is not U:")
+        elif gen is not None:
             env[f"g{i}"] = gen.on_create
             conv = f"str(g{i}())" if a.kind == STR else f"g{i}()"
             lines.append(f"    if v is U: v = {conv}")
@@ -50,6 +58,8 @@ def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
             checks.append(f"not {INT64[0]} <= v <= {INT64[1]}")
         if a.kind == FLOAT:
             checks.append("v != v")
+        if a.kind == DATETIME:  # stored as given only when tz-aware UTC already
+            checks.append("v.tzinfo is not UTC")
         if a.max_length is not None:
             checks.append(f"len(v) > {a.max_length}")
         if a.min_length is not None:
@@ -61,11 +71,12 @@ def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
             env[f"le{i}"] = a.le
             checks.append(f"v > le{i}")
         cond = " or ".join(checks)
+        pad = "    " if seq else ""
         if a.optional:
-            lines.append(f"    if v is not None and ({cond}): return None")
+            lines.append(f"{pad}    if v is not None and ({cond}): return None")
         else:
-            lines.append(f"    if {cond}: return None")
-        lines.append(f"    out[{n!r}] = v")
+            lines.append(f"{pad}    if {cond}: return None")
+        lines.append(f"{pad}    out[{n!r}] = v")
     lines.append("    return out")
     compile_generated("\n".join(lines) + "\n", env, "fast_create", meta.cls)
     # an instance lacking an attribute raises KeyError: create_values takes the general path

@@ -337,7 +337,7 @@ class StoreLike(Protocol[T]):
         """Store a new item."""
         ...
 
-    def read(self, key: Any) -> T | None:
+    def read(self, key: Any, *, refresh: bool = False) -> T | None:
         """The item at ``key``, or None."""
         ...
 
@@ -352,13 +352,14 @@ class StoreLike(Protocol[T]):
 
     def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                limit: int | None = None, after: str | None = None,
-               query: str | None = None, **lookups: Any) -> Page[T]:
+               query: str | None = None, refresh: bool = False,
+               **lookups: Any) -> Page[T]:
         """One page of matching items."""
         ...
 
     def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                    limit: int | None = None, query: str | None = None,
-                   **lookups: Any) -> Iterator[T]:
+                   refresh: bool = False, **lookups: Any) -> Iterator[T]:
         """Every matching item, page by page."""
         ...
 
@@ -371,7 +372,7 @@ class StoreLike(Protocol[T]):
         """The named aggregates (``Count Sum Min Max Avg``) over the matching items."""
         ...
 
-    def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
+    def read_batch(self, keys: Iterable[Any], *, refresh: bool = False) -> list[T | None]:
         """The items at ``keys``, aligned with them."""
         ...
 
@@ -416,7 +417,7 @@ class AsyncStoreLike(Protocol[T]):
         """Store a new item."""
         ...
 
-    async def read(self, key: Any) -> T | None:
+    async def read(self, key: Any, *, refresh: bool = False) -> T | None:
         """The item at ``key``, or None."""
         ...
 
@@ -431,14 +432,15 @@ class AsyncStoreLike(Protocol[T]):
 
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
-                     query: str | None = None, **lookups: Any) -> Page[T]:
+                     query: str | None = None, refresh: bool = False,
+                     **lookups: Any) -> Page[T]:
         """One page of matching items."""
         ...
 
     # an async generator in AsyncStore: a plain def returning the iterator
     def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                    limit: int | None = None, query: str | None = None,
-                   **lookups: Any) -> AsyncIterator[T]:
+                   refresh: bool = False, **lookups: Any) -> AsyncIterator[T]:
         """Every matching item, page by page."""
         ...
 
@@ -451,7 +453,7 @@ class AsyncStoreLike(Protocol[T]):
         """The named aggregates (``Count Sum Min Max Avg``) over the matching items."""
         ...
 
-    async def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
+    async def read_batch(self, keys: Iterable[Any], *, refresh: bool = False) -> list[T | None]:
         """The items at ``keys``, aligned with them."""
         ...
 

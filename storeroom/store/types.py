@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -26,12 +26,62 @@ class StoreMeta:
     backend: str = ""
 
 
-@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a search: ``items`` and the opaque cursor ``next`` (None when done)."""
+    """One page of a search: ``items`` and the opaque cursor ``next`` (None when done).
+
+    Immutable. A store may hand the cursor over as a function that signs it: it runs on
+    the first read of ``next`` (most pages are shown and never continued).
+    """
+
+    __slots__ = ("items", "_next", "_sign")
+    __match_args__ = ("items", "next")
+    __hash__ = None  # type: ignore[assignment]  # (items is a list)
 
     items: list[T]
-    next: str | None = None
+    _next: str | None
+    _sign: Callable[[], str] | None
+
+    def __init__(self, items: list[T], next: str | None = None) -> None:  # noqa: A002
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "_next", next)
+        object.__setattr__(self, "_sign", None)
+
+    @classmethod
+    def signed_later(cls, items: list[T], sign: Callable[[], str]) -> Page[T]:
+        """A page whose cursor ``sign()`` makes when ``next`` is first read."""
+        page = cls(items)
+        object.__setattr__(page, "_sign", sign)
+        return page
+
+    def with_items(self, items: list[T]) -> Page[T]:
+        """The same page (its cursor still made lazily) holding ``items`` instead."""
+        page = type(self)(items, self._next)
+        object.__setattr__(page, "_sign", self._sign)
+        return page
+
+    @property
+    def next(self) -> str | None:
+        """The cursor of the following page (pass it as ``after=``), or None."""
+        sign = self._sign
+        if sign is not None:
+            object.__setattr__(self, "_next", sign())
+            object.__setattr__(self, "_sign", None)
+        return self._next
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        o: Page[Any] = other
+        return (self.items, self.next) == (o.items, o.next)
+
+    def __repr__(self) -> str:
+        return f"Page(items={self.items!r}, next={self.next!r})"
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

@@ -246,9 +246,11 @@ def test_store_engine_in_a_context_evaluates_f_natively():
             s.create(Tally(id="a", n=1))
             with QueryLog() as log:
                 res = s.edit_batch([Update("a", n=F("n") + 2, hits=F("n") * 3)], atomic=True)
+                assert (res[0].item.n, res[0].item.hits) == (3, 3)
                 assert s.update_where(changes={"n": F("n") - 1}) == 1
-            assert (res[0].item.n, res[0].item.hits) == (3, 3)
-            assert log.statements() == ["apply", "update_where"]
+            # the context's identity map then reads its mapped "a" again, in place
+            assert (res[0].item.n, res[0].item.hits) == (2, 3)
+            assert log.statements() == ["apply", "update_where", "get_many"]
         assert dm.get_engine("m").store(Tally).read("a").n == 2
     finally:
         dm.close()

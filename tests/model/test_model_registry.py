@@ -141,17 +141,17 @@ def test_configure_builds_every_pending_model():
     @stored
     class Waits:
         id: str
-        other: Other | None = None
+        other: PendingOther | None = None
 
     @stored
-    class Other:
+    class PendingOther:
         id: str
 
     assert isinstance(Waits.__dict__["__storeroom__"], Pending)
     assert is_stored(Waits) and isinstance(Waits.__dict__["__storeroom__"], Pending)
     registry.configure()
     assert type(Waits.__dict__["__storeroom__"]) is ModelMeta
-    assert Waits in registry.registered() and Other in registry.registered()
+    assert Waits in registry.registered() and PendingOther in registry.registered()
 
     @stored
     class Lost:

@@ -130,7 +130,8 @@ def _aware_utc(v: datetime) -> datetime:
 
 
 def _pg_utc(v: datetime) -> datetime:
-    return v.astimezone(UTC)
+    # a store's own connections run in UTC (``PgDriver.pin``): their values need nothing
+    return v if v.tzinfo is UTC else v.astimezone(UTC)
 
 
 def _dec_sortable(v: Decimal) -> str:

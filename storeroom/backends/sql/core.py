@@ -87,12 +87,32 @@ class SqlCore:
         # write transactions hold the database's write lock)
         self.sql_get_locked = self.compile(
             sa.select(*self.cols).where(self.key_where()).with_for_update())
+        # the autoincrement key the database assigns (a sequence that is the whole key)
+        self.auto: str | None = self.seq.name if self.seq is not None and \
+            sequences.native(meta) else None
+        #: the attributes of a create that leaves the key to the autoincrement (or of
+        #: every create, without one): ``sql_insert`` and ``insert_row`` write exactly these
+        self.insert_names: tuple[str, ...] = tuple(n for n in self.names if n != self.auto)
         self.sql_insert = self._insert()
-        self.insert_row = self._row_encoder(self.sql_insert)
+        self.insert_row = self._row_encoder(self.sql_insert, self.insert_names)
+        # the generated key of an INSERT: the cursor's lastrowid (SQLite, MySQL: free), or
+        # a RETURNING row (PostgreSQL)
+        self.insert_id_free = dialect in ("sqlite", "mysql")
+        self.sql_insert_returning: Sql | None = None
+        if self.auto is not None and not self.insert_id_free:
+            self.sql_insert_returning = self.insert_sql(self.insert_names)
+        # a batch of creates, keys included (allocated first, see ``bulk_ids``)
+        self._insert_all: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
+        # PostgreSQL: ``n`` values of the key's sequence in one statement
+        self.sql_seq_block: Sql | None = None
+        if self.auto is not None and dialect == "postgresql":
+            self.sql_seq_block = self.compile(sa.text(
+                "SELECT nextval(pg_get_serial_sequence(:v_seqname, :v_seqcol)) "
+                "FROM generate_series(1, :v_count)"))
         self.sql_delete = self.compile(self.table.delete().where(self.key_where()))
         self._batch_sql: dict[int, Sql] = {}
         self.array_batch = dialect == "postgresql"  # batch_sql binds one array
-        self._update_sql: dict[tuple[str, ...], Sql] = {}
+        self._update_sql: dict[tuple[str, ...], tuple[Sql, Callable[..., Any]]] = {}
         # lists compile to expanding parameters, spread when a statement runs
         self.expanding = dialect == "mysql"
 
@@ -136,16 +156,35 @@ class SqlCore:
         return self.compile(sa.select(*self.cols).where(self.key_where()))
 
     def _insert(self) -> Sql:
-        auto = self.seq.name if self.seq is not None and sequences.native(self.meta) else None
-        names = [n for n in self.names if n != auto]
-        stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}") for n in names})
+        stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}")
+                                           for n in self.insert_names})
         return self.compile(stmt)
 
-    def _row_encoder(self, sql: Sql) -> Callable[[dict[str, Any]], Any]:
-        """A generated ``values -> parameters`` function for an INSERT of every attribute."""
+    def insert_all(self) -> tuple[Sql, Callable[[dict[str, Any]], Any]]:
+        """The INSERT of every attribute, the autoincrement key included, and its row
+        encoder (a batch of creates whose keys were allocated first)."""
+        got = self._insert_all
+        if got is None:
+            sql = self.compile(self.table.insert().values(
+                {n: sa.bindparam(f"v_{n}") for n in self.names}))
+            got = self._insert_all = (sql, self._row_encoder(sql, self.names))
+        return got
+
+    def bulk_insertable(self, values: dict[str, Any]) -> bool:
+        """True when a create of these values can be one row of a batch's executemany:
+        every attribute, the autoincrement key left to the database (SQLite, PostgreSQL:
+        allocated for the whole batch first; MySQL allocates under its auto-increment
+        lock mode, so its creates with an autoincrement key go one by one)."""
+        if self.auto is None:
+            return self.seq is None and len(values) == len(self.names)
+        return self.dialect_name != "mysql" and len(values) == len(self.insert_names) \
+            and self.auto not in values
+
+    def _row_encoder(self, sql: Sql, names_: Sequence[str]) -> Callable[[dict[str, Any]], Any]:
+        """A generated ``values -> parameters`` function for an INSERT of ``names_``."""
         env: dict[str, Any] = {}
         order = sql[1]
-        names = [n[2:] for n in order] if order is not None else list(self.names)
+        names = [n[2:] for n in order] if order is not None else list(names_)
         parts = []
         for i, n in enumerate(names):
             conv = self.enc.get(n)
@@ -165,13 +204,50 @@ class SqlCore:
 
     def update_key_sql(self, names: tuple[str, ...]) -> Sql:
         """UPDATE of these attributes by key (RETURNING the row where the dialect can)."""
-        sql = self._update_sql.get(names)
-        if sql is None:
+        return self.update_by_key(names)[0]
+
+    def update_by_key(self, names: tuple[str, ...]
+                      ) -> tuple[Sql, Callable[[tuple[Any, ...], dict[str, Any]], Any]]:
+        """``update_key_sql(names)`` and a generated ``(key, values) -> parameters``
+        function for it (the values encoded, in the statement's order)."""
+        got = self._update_sql.get(names)
+        if got is None:
             stmt = self.table.update().where(self.key_where()).values(
                 {n: sa.bindparam(f"s_{n}") for n in names})
             sql = self.compile(stmt.returning(*self.cols) if self.returning else stmt)
-            self._update_sql[names] = sql
-        return sql
+            got = self._update_sql[names] = (sql, self._update_encoder(sql, names))
+        return got
+
+    def _update_encoder(self, sql: Sql, names: tuple[str, ...]
+                        ) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+        env: dict[str, Any] = {}
+        parts: dict[str, str] = {}
+        for i, n in enumerate(names):
+            conv = self.enc.get(n)
+            if conv is None:
+                parts[f"s_{n}"] = f"v[{n!r}]"
+            else:
+                env[f"c{i}"] = conv
+                parts[f"s_{n}"] = f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))"
+        for i, n in enumerate(self.key_names):
+            conv = self.enc.get(n)
+            if conv is None:
+                parts[f"k{i}"] = f"key[{i}]"
+            else:
+                env[f"kc{i}"] = conv
+                parts[f"k{i}"] = f"kc{i}(key[{i}])"
+        order, extra = sql[1], sql[2]
+        if extra:
+            env["extra"] = extra
+            parts.update({k: f"extra[{k!r}]" for k in extra})
+        if order is not None:
+            body = "(" + ", ".join(parts[n] for n in order) + ",)"
+        else:
+            body = "{" + ", ".join(f"{k!r}: {p}" for k, p in parts.items()) + "}"
+        src = f"def params(key, v):\n    return {body}\n"
+        compile_generated(src, env, f"update_encoder[{self.dialect_name}]", self.meta.cls)
+        fn: Callable[[tuple[Any, ...], dict[str, Any]], Any] = env["params"]
+        return fn
 
     def batch_sql(self, n: int) -> Sql:
         """SELECT of ``n`` single-attribute keys (parameters in key order)."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import MiddlewareSetupError, ResourceSetupError
+from ...store.identity import IdentityMap
 from .. import binding
 from ..current import CURRENT
 from ..meta import EMPTY_META, Meta
@@ -52,6 +53,7 @@ class AsyncContext:
         "_exit_errors",
         "_on_commit",
         "_stores",
+        "_identity",
         "__weakref__",
     )
 
@@ -76,6 +78,7 @@ class AsyncContext:
         self._exit_errors: list[BaseException] | None = None
         self._on_commit: list[Callable[[], Any]] | None = None
         self._stores: dict[Any, Any] | None = None
+        self._identity: IdentityMap | None = None
 
     # public attributes --------------------------------------------------
     @property
@@ -172,6 +175,19 @@ class AsyncContext:
         return value
 
     # stores and transactions -------------------------------------------
+    @property
+    def identity_map(self) -> IdentityMap:
+        """This context's identity map: one object per key and model for every store
+        of the context (``ctx.store(Model)``, ``Model.objects``), made on first use.
+
+        ``ctx.identity_map.clear()`` forgets every mapped object (the next reads give
+        fresh ones); a rolled-back ``ctx.savepoint()`` does that too.
+        """
+        found = self._identity
+        if found is None:
+            found = self._identity = IdentityMap()
+        return found
+
     def store(self, model: type, engine: str | None = None) -> Any:
         """The store of ``model`` bound to this context (memoized per context).
 

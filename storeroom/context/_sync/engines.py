@@ -351,5 +351,10 @@ class Savepoint:
                     error = failure
         self._nested = []
         self._sites = []
+        if exc_type is not None or error is not None:
+            # rolled back: mapped objects may hold values the database no longer has
+            identity = self._engines._ctx._identity
+            if identity is not None:
+                identity.clear()
         if error is not None and exc_type is None:
             raise error

@@ -85,6 +85,7 @@ class Store(Generic[T]):
         self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
+        self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
         self._unclosed = watch_unclosed(self, backend)
         # relations: how to open the store of a related model on the same database (set
         # by ``open_store``), the stores so opened (shared by the whole family,
@@ -212,8 +213,12 @@ class Store(Generic[T]):
             return self._b.insert(values)
         return self._b.upsert(values)
 
-    def read(self, key: Any) -> T | None:
-        """The item at ``key``, or None."""
+    def read(self, key: Any, *, refresh: bool = False) -> T | None:
+        """The item at ``key``, or None.
+
+        ``refresh`` matters in a context's identity map only (see ``MappedStore``):
+        a store without one returns fresh objects always, so there it changes nothing.
+        """
         try:
             parts = key_parts(self._m, key)
         except NoSuchKey:
@@ -235,8 +240,8 @@ class Store(Generic[T]):
                 values = update_changes(m, changes)
         except NoSuchKey:
             return None
-        pre = self._precondition(precondition)
-        if pre == NOTHING:
+        pre = None if precondition is None else self._precondition(precondition)
+        if pre is not None and pre == NOTHING:
             return None
         if m.refs:
             self._check_refs([values])
@@ -282,39 +287,60 @@ class Store(Generic[T]):
 
     def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
-                     query: str | None = None, **lookups: Any) -> Page[T]:
-        """One page of the items matching the filter, in order; ``next`` continues."""
+                     query: str | None = None, refresh: bool = False,
+                     **lookups: Any) -> Page[T]:
+        """One page of the items matching the filter, in order; ``next`` continues.
+
+        ``refresh``: as on ``read``.
+        """
         m = self._m
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
-        order = parse_order(m, order_by)
-        fp = fingerprint(m.name, node, order)
+        order = self._order(order_by)
         position = None
         if after is not None:
             keys = self._keys or self._cursor_keys()
-            position = decode_cursor(after, fp, m, order, keys)
+            position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
         items = self._fetch(node, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or self._cursor_keys()
-            return Page(items, encode_cursor(fp, order_values(items[-1], order), keys))
+            # signed when first read (most pages are never continued); the last item's
+            # order values are taken now, before anyone can change the item
+            last = order_values(items[-1], order)
+            return Page.signed_later(items, lambda: encode_cursor(
+                fingerprint(m.name, node, order), last, keys))
         return Page(items, None)
 
     def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                          limit: int | None = None, query: str | None = None,
-                         **lookups: Any) -> Iterator[T]:
-        """Every matching item, page by page (``limit`` is the page size)."""
-        after = None
+                         refresh: bool = False, **lookups: Any) -> Iterator[T]:
+        """Every matching item, page by page (``limit`` is the page size; ``refresh``: as
+        on ``read``)."""
+        m = self._m
+        limit = check_limit(limit, self._max_page)
+        node = build_filter(m, where, query, lookups)
+        order = self._order(order_by)
+        # pages continue from the last item's order values, as a cursor would, without
+        # signing and verifying one (nor reading the cursor secret)
+        position = None
         while True:
-            page = self.search(where, order_by=order_by, limit=limit, after=after,
-                                     query=query, **lookups)
-            for item in page.items:
+            items = self._fetch(node, order, limit + 1, position)
+            more = len(items) > limit
+            if more:
+                items = items[:limit]
+                position = order_values(items[-1], order)
+            for item in self._mapped(items, refresh):
                 yield item
-            if page.next is None:
+            if not more:
                 return
-            after = page.next
+
+    def _mapped(self, items: list[T], refresh: bool) -> list[T]:
+        """``items`` as this store hands them out: as read here; a store with an identity
+        map returns the mapped objects (``refresh``: updated from ``items``)."""
+        return items
 
     def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
@@ -357,8 +383,10 @@ class Store(Generic[T]):
                 acc.add(item)
         return acc.result()
 
-    def read_batch(self, keys: Iterable[Any]) -> list[T | None]:
-        """The items at ``keys``, aligned with them (None for a missing key)."""
+    def read_batch(self, keys: Iterable[Any], *, refresh: bool = False
+                         ) -> list[T | None]:
+        """The items at ``keys``, aligned with them (None for a missing key; ``refresh``:
+        as on ``read``)."""
         m = self._m
         parts: list[tuple[Any, ...] | None] = []
         none = False  # a key no item can have: None in its slot, not asked for
@@ -751,6 +779,23 @@ class Store(Generic[T]):
             keys = CursorKeys((self._b.cursor_secret(),))
         self._keys = keys
         return keys
+
+    def _order(self, order_by: Any) -> Order:
+        """``parse_order`` of ``order_by``, remembered for an order_by of names (a str, or
+        a list or tuple of them: the common case, validated once)."""
+        if type(order_by) is str:
+            key: Any = order_by
+        elif (type(order_by) is tuple or type(order_by) is list) and all(
+                type(n) is str for n in order_by):
+            key = tuple(order_by)
+        else:
+            return parse_order(self._m, order_by)
+        order = self._orders.get(key)
+        if order is None:
+            order = parse_order(self._m, order_by)
+            if len(self._orders) < 256:
+                self._orders[key] = order
+        return order
 
     def _precondition(self, precondition: Any) -> Node | None:
         if precondition is None:

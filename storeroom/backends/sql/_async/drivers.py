@@ -38,14 +38,20 @@ class AsyncPgDriver(AsyncDriver):
             await cur.executemany(sql, rows)
 
     async def pin(self) -> None:
-        """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN."""
+        """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN; the
+        session's time zone UTC, so that psycopg returns ``timestamptz`` values in UTC
+        (storeroom's own) instead of converting each from the server's zone and back
+        (storeroom's SQL never depends on the session's zone)."""
         if not self.c.autocommit:
             await self.c.rollback()  # end SQLAlchemy's implicit transaction, if any
             await self.c.set_autocommit(True)
+        if self.c.info.parameter_status("TimeZone") != "UTC":
+            await self.c.execute("SET TIME ZONE 'UTC'")
 
     async def unpin(self) -> None:
         """Give the connection back to SQLAlchemy's pool as it was."""
         if not self.broken() and self.c.autocommit:
+            await self.c.execute("RESET TIME ZONE")
             await self.c.set_autocommit(False)
 
     def broken(self) -> bool:

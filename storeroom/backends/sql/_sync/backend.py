@@ -269,10 +269,20 @@ class SqlBackend:
                       ) -> Any:
         core = self.core
         names = tuple(values)
-        if not guarded and core.seq is None and names == core.names:
-            # the common case: every attribute, a prebuilt statement and row encoder
+        if not guarded and names == core.insert_names and (core.seq is None
+                                                           or core.auto is not None):
+            # the common case: every attribute (but an autoincrement key), a prebuilt
+            # statement and row encoder; the new key is the cursor's lastrowid where that
+            # is free, else the statement's RETURNING row
+            auto = core.auto
             try:
-                d.run(core.sql_insert[0], core.insert_row(values))
+                if auto is None:
+                    d.run(core.sql_insert[0], core.insert_row(values))
+                elif core.sql_insert_returning is None:
+                    values[auto] = d.insert_id(core.sql_insert[0], core.insert_row(values))
+                else:
+                    values[auto] = (d.one(core.sql_insert_returning[0],
+                                                core.insert_row(values)))[0]
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
@@ -496,13 +506,21 @@ class SqlBackend:
                 return None
             return item
         names = tuple(values)
-        if pre is None:
-            sql = core.update_key_sql(names)
-            named = core.key_params(key)
-        else:
-            sql, pvals = core.where_sql("update_key", pre, names=names)
-            named = core.named(pvals)
-            named.update(core.key_params(key))
+        if pre is None:  # the common case: a prebuilt statement and parameter encoder
+            sql, encode = core.update_by_key(names)
+            try:
+                if core.returning:
+                    row = d.one(sql[0], encode(key, values))
+                    return None if row is None else core.build_returned(row)
+                changed = d.run(sql[0], encode(key, values))
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+                raise wrap_error(exc, f"update {core.meta.name}") from exc
+            return None if changed == 0 else self._read(d, key)
+        sql, pvals = core.where_sql("update_key", pre, names=names)
+        named = core.named(pvals)
+        named.update(core.key_params(key))
         enc = core.encode(values)
         for n in names:
             named[f"s_{n}"] = enc[n]
@@ -760,11 +778,6 @@ class SqlBackend:
         try:
             sp = d.begin()
             try:
-                if not atomic and self._bulk_insertable(edits):
-                    done = self._bulk_insert(d, edits)
-                    if done is not None:
-                        d.commit(sp)
-                        return done
                 out = self._apply_each(d, edits, atomic)
             except BaseException:
                 d.rollback(sp)
@@ -779,51 +792,107 @@ class SqlBackend:
         finally:
             self.src.release(d)
 
-    def _bulk_insertable(self, edits: list[PreparedEdit]) -> bool:
-        core = self.core
-        return core.seq is None and all(e.kind == "create" and len(e.values) == len(core.names)
-                                        for e in edits)
+    def _create_run(self, edits: list[PreparedEdit], i: int) -> int:
+        """The end of the run of creates starting at ``i`` that one executemany can
+        write (``i`` when there is none)."""
+        ok = self.core.bulk_insertable
+        j = i
+        while j < len(edits) and edits[j].kind == "create" and ok(edits[j].values):
+            j += 1
+        return j
 
     def _bulk_insert(self, d: Driver, edits: list[PreparedEdit]
                            ) -> list[Outcome] | None:
-        """All creates with one executemany; None (rolled back) when one conflicts."""
+        """Creates with one executemany in a savepoint of their own (autoincrement keys
+        allocated first); None, rolled back, when anything fails: the caller then applies
+        them one by one, which tells which failed and how."""
         core = self.core
-        sql = core.sql_insert
-        encode = core.insert_row
-        rows = [encode(e.values) for e in edits]
+        auto = core.auto
         sp = d.begin()
         try:
-            d.many(sql[0], rows)
-        except Exception as exc:
+            if auto is None:
+                d.many(core.sql_insert[0], [core.insert_row(e.values) for e in edits])
+                rows = [e.values for e in edits]
+            else:
+                rows = [dict(e.values) for e in edits]
+                rest = self._bulk_ids(d, rows)
+                sql, encode = core.insert_all()
+                if rest:
+                    d.many(sql[0], [encode(v) for v in rest])
+        except Exception:
+            try:
+                d.rollback(sp)
+            except Exception as exc:
+                raise wrap_error(exc, f"create {core.meta.name}") from exc
+            return None
+        except BaseException:
             d.rollback(sp)
-            if is_integrity_error(exc):
-                return None
-            raise wrap_error(exc, f"create {core.meta.name}") from exc
+            raise
         d.commit(sp)
         build = core.meta.build
-        return [(True, build(e.values), None, None) for e in edits]
+        return [(True, build(v), None, None) for v in rows]
+
+    def _bulk_ids(self, d: Driver, rows: list[dict[str, Any]]
+                        ) -> list[dict[str, Any]]:
+        """Autoincrement keys for a batch of creates, in the write transaction; the rows
+        still to insert.
+
+        PostgreSQL: ``nextval`` once per row in one statement. SQLite: the first row is
+        inserted (its ``lastrowid`` is the largest key: AUTOINCREMENT takes the next after
+        the largest ever) and left out of the rows returned; the transaction holds the database's
+        write lock from then on, so the following keys are free; had one been taken
+        anyway, the executemany fails on it and the batch goes one by one."""
+        core = self.core
+        auto: str = core.auto  # type: ignore[assignment]
+        if core.sql_seq_block is not None:
+            sql = core.sql_seq_block
+            got = d.all(sql[0], core.params(sql, {**core.seq_params,
+                                                         "v_count": len(rows)}))
+            for v, n in zip(rows, sorted(r[0] for r in got), strict=True):
+                v[auto] = n
+            return rows
+        first = rows[0]
+        n = d.insert_id(core.sql_insert[0], core.insert_row(first))
+        first[auto] = n
+        for v in rows[1:]:
+            n += 1
+            v[auto] = n
+        return rows[1:]
 
     def _apply_each(self, d: Driver, edits: list[PreparedEdit], atomic: bool
                           ) -> list[Outcome]:
         out: list[Outcome] = []
-        for e in edits:
-            sp = d.begin()
-            try:
-                outcome = self._apply_one(d, e)
-            except Conflict as exc:
-                outcome = duplicate(exc)
-            except ValidationError as exc:  # an F result outside its bounds
-                outcome = invalid(exc)
-            except BaseException:
-                d.rollback(sp)
-                raise
-            if outcome[0]:
-                d.commit(sp)
+        i, end = 0, len(edits)
+        while i < end:
+            # a run of creates: one executemany, else (it failed) one by one as below
+            j = self._create_run(edits, i)
+            if j - i > 1:
+                done = self._bulk_insert(d, edits[i:j])
+                if done is not None:
+                    out.extend(done)
+                    i = j
+                    continue
             else:
-                d.rollback(sp)
-            out.append(outcome)
-            if atomic and not outcome[0]:
-                return stopped(out, len(edits))
+                j = i + 1
+            for e in edits[i:j]:
+                sp = d.begin()
+                try:
+                    outcome = self._apply_one(d, e)
+                except Conflict as exc:
+                    outcome = duplicate(exc)
+                except ValidationError as exc:  # an F result outside its bounds
+                    outcome = invalid(exc)
+                except BaseException:
+                    d.rollback(sp)
+                    raise
+                if outcome[0]:
+                    d.commit(sp)
+                else:
+                    d.rollback(sp)
+                out.append(outcome)
+                if atomic and not outcome[0]:
+                    return stopped(out, len(edits))
+            i = j
         return out
 
     def _apply_one(self, d: Driver, e: PreparedEdit) -> Outcome:

@@ -39,14 +39,20 @@ class PgDriver(Driver):
             cur.executemany(sql, rows)
 
     def pin(self) -> None:
-        """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN."""
+        """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN; the
+        session's time zone UTC, so that psycopg returns ``timestamptz`` values in UTC
+        (storeroom's own) instead of converting each from the server's zone and back
+        (storeroom's SQL never depends on the session's zone)."""
         if not self.c.autocommit:
             self.c.rollback()  # end SQLAlchemy's implicit transaction, if any
             self.c.set_autocommit(True)
+        if self.c.info.parameter_status("TimeZone") != "UTC":
+            self.c.execute("SET TIME ZONE 'UTC'")
 
     def unpin(self) -> None:
         """Give the connection back to SQLAlchemy's pool as it was."""
         if not self.broken() and self.c.autocommit:
+            self.c.execute("RESET TIME ZONE")
             self.c.set_autocommit(False)
 
     def broken(self) -> bool:
