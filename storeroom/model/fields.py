@@ -7,7 +7,7 @@ import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict, TypeVar, Unpack, overload
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, overload
 
 from .undefined import UNDEFINED
 
@@ -79,6 +79,12 @@ class FieldKwargs(TypedDict, total=False):
 
 # typed overloads: a type checker sees ``field(default=0)`` as an int default, so a default
 # of the wrong type is an error in the user's class; without a default the field is required
+# a Many (``reverse=`` / ``through=``) is never a required argument: for a type checker it
+# is not one at all (PEP 681's ``init`` as a Literal), as it is loaded, not given
+@overload
+def field(*, reverse: str, through: Any = None, init: Literal[False] = False) -> Any: ...
+@overload
+def field(*, through: Any, reverse: str | None = None, init: Literal[False] = False) -> Any: ...
 @overload
 def field(*, default: _T, **options: Unpack[FieldKwargs]) -> _T: ...
 @overload
@@ -106,6 +112,7 @@ def field(
     reverse: str | None = None,
     through: Any = None,
     on_delete: str | None = None,
+    init: bool = True,
 ) -> Any:
     """Declare an attribute with options; use as the default of an annotated class attribute.
 
@@ -137,6 +144,8 @@ def field(
             ``"block"`` (the default: ``Conflict``), ``"cascade"`` (deleted too),
             ``"nullify"`` (set to None; the attribute must be ``| None``) or
             ``"ignore"`` (left dangling; it then loads as None).
+        init: ``False`` leaves the attribute out of ``__init__`` (type checkers see a
+            ``Many`` so, though at run time one may be given).
     """
     opts = FieldOptions(
         max_length=max_length, min_length=min_length, ge=ge, le=le, pattern=pattern,
@@ -149,7 +158,7 @@ def field(
         # a Many[M] is never stored nor required: left out, it is "not loaded"
         from .relations import NOT_LOADED
         default = NOT_LOADED
-    return dataclasses.field(default=default, default_factory=default_factory,
+    return dataclasses.field(default=default, default_factory=default_factory, init=init,
                              metadata={OPTIONS_KEY: opts})
 
 
