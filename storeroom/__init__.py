@@ -12,6 +12,7 @@ from .errors import (
     DalMethodError,
     InvalidCursor,
     InvalidFilter,
+    LazyLoadBlocked,
     MiddlewareSetupError,
     MultipleFound,
     NotAuthorized,
@@ -22,7 +23,7 @@ from .errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from .model import UNDEFINED, Index, KeyConfig, field, generated, stored
+from .model import UNDEFINED, Index, KeyConfig, Many, Ref, field, generated, is_loaded, stored
 from .observe import QueryLog, QueryRecord
 from .query import Q, attr, matches
 from .store import (
@@ -54,9 +55,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "errors", "AlreadyExists", "BatchError", "Conflict", "DalMethodError", "InvalidCursor",
-    "InvalidFilter", "MiddlewareSetupError", "MultipleFound", "NotAuthorized", "NotFound", "ReadOnlyError",
+    "InvalidFilter", "LazyLoadBlocked", "MiddlewareSetupError", "MultipleFound", "NotAuthorized", "NotFound", "ReadOnlyError",
     "ResourceSetupError", "StoreroomError", "UnsupportedOperation", "ValidationError",
-    "QueryLog", "QueryRecord", "UNDEFINED", "Index", "KeyConfig", "field", "generated", "stored", "Q", "attr", "matches",
+    "QueryLog", "QueryRecord", "UNDEFINED", "Index", "KeyConfig", "Many", "Ref", "is_loaded", "field", "generated", "stored", "Q", "attr", "matches",
     "AsyncStore", "Create", "Delete", "EditResult", "F", "Page", "Store", "StoreMeta", "Update",
     "Upsert", "Count", "Sum", "Min", "Max", "Avg", "open_async_store", "open_store", "DataManager", "AsyncDataManager", "Service", "Meta",
 ]

@@ -113,7 +113,14 @@ class ModelConfigError(StoreroomError, TypeError):
         self.attribute = attribute
 
 
+class LazyLoadBlocked(StoreroomError):
+    """An attribute that is not loaded was accessed where no hidden I/O may happen: a
+    stub's non-key attribute or an unloaded ``Many``. The message names the path and the
+    fix (``prefetch_related`` / ``select_related``, or ``store.load``)."""
+
+
 __all__ = [
+    "LazyLoadBlocked",
     "StoreroomError",
     "ValidationError",
     "Conflict",

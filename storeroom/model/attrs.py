@@ -37,6 +37,9 @@ class Attr:
     index: bool
     generator: Generator | None
     is_key: bool
+    reverse: str | None = None
+    through: Any = None
+    on_delete: str | None = None
 
     @property
     def has_default(self) -> bool:

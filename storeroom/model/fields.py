@@ -7,7 +7,7 @@ import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict, TypeVar, Unpack, overload
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, overload
 
 from .undefined import UNDEFINED
 
@@ -42,6 +42,9 @@ class FieldOptions:
     unique: bool = False
     index: bool = False
     generator: Generator | None = None
+    reverse: str | None = None
+    through: Any = None
+    on_delete: str | None = None
 
 
 #: the names of the options, in order: what an ``Attr`` copies from its field's options
@@ -69,10 +72,19 @@ class FieldKwargs(TypedDict, total=False):
     sortable: bool
     unique: bool
     index: bool
+    reverse: str | None
+    through: Any
+    on_delete: str | None
 
 
 # typed overloads: a type checker sees ``field(default=0)`` as an int default, so a default
 # of the wrong type is an error in the user's class; without a default the field is required
+# a Many (``reverse=`` / ``through=``) is never a required argument: for a type checker it
+# is not one at all (PEP 681's ``init`` as a Literal), as it is loaded, not given
+@overload
+def field(*, reverse: str, through: Any = None, init: Literal[False] = False) -> Any: ...
+@overload
+def field(*, through: Any, reverse: str | None = None, init: Literal[False] = False) -> Any: ...
 @overload
 def field(*, default: _T, **options: Unpack[FieldKwargs]) -> _T: ...
 @overload
@@ -97,6 +109,10 @@ def field(
     sortable: bool = True,
     unique: bool = False,
     index: bool = False,
+    reverse: str | None = None,
+    through: Any = None,
+    on_delete: str | None = None,
+    init: bool = True,
 ) -> Any:
     """Declare an attribute with options; use as the default of an annotated class attribute.
 
@@ -120,13 +136,29 @@ def field(
         sortable: ``False`` makes ordering by the attribute raise ``InvalidFilter``.
         unique: No two items share a value; a write that would raises ``Conflict``.
         index: The backend keeps an index on the attribute.
+        reverse: On a ``Many[M]``: the name of the ``Ref`` on ``M`` pointing back here
+            (optional when exactly one does).
+        through: On a ``Many[M]``: the model (class or name) with two ``Ref``s that makes
+            the relation many-to-many.
+        on_delete: On a ``Ref[M]``: what deleting the referenced item does to this one:
+            ``"block"`` (the default: ``Conflict``), ``"cascade"`` (deleted too),
+            ``"nullify"`` (set to None; the attribute must be ``| None``) or
+            ``"ignore"`` (left dangling; it then loads as None).
+        init: ``False`` leaves the attribute out of ``__init__`` (type checkers see a
+            ``Many`` so, though at run time one may be given).
     """
     opts = FieldOptions(
         max_length=max_length, min_length=min_length, ge=ge, le=le, pattern=pattern,
         store=store, creatable=creatable, updatable=updatable, readable=readable,
-        sortable=sortable, unique=unique, index=index,
+        sortable=sortable, unique=unique, index=index, reverse=reverse, through=through,
+        on_delete=on_delete,
     )
-    return dataclasses.field(default=default, default_factory=default_factory,
+    if (reverse is not None or through is not None) and default is dataclasses.MISSING \
+            and default_factory is dataclasses.MISSING:
+        # a Many[M] is never stored nor required: left out, it is "not loaded"
+        from .relations import NOT_LOADED
+        default = NOT_LOADED
+    return dataclasses.field(default=default, default_factory=default_factory, init=init,
                              metadata={OPTIONS_KEY: opts})
 
 

@@ -34,9 +34,20 @@ _pending: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 _configuring: set[type] = set()
 
 
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever a class is registered or forgotten (a cache of
+    ``refs_to`` is valid while it stays the same)."""
+    return _generation
+
+
 def register(cls: type) -> None:
     """Record a ``@stored`` class (called by the decorator, before configuring)."""
+    global _generation
     with lock:
+        _generation += 1
         path = f"{cls.__module__}.{cls.__qualname__}"
         old = _by_path.get(path)
         if old is not None:  # a re-definition (re-run module, notebook cell) replaces it
@@ -75,7 +86,9 @@ OBJECTS = Objects()
 
 def unregister(cls: type) -> None:
     """Forget ``cls`` (a declaration refused while decorating)."""
+    global _generation
     with lock:
+        _generation += 1
         path = f"{cls.__module__}.{cls.__qualname__}"
         if _by_path.get(path) is cls:
             del _by_path[path]
@@ -116,7 +129,7 @@ def configure_model(cls: type) -> ModelMeta:
     ``ModelConfigError`` naming the class and attribute when an annotation cannot be
     resolved or the declaration is invalid.
     """
-    from .stored import ModelMeta, Pending, build_meta
+    from .stored import ModelMeta, Pending, build_meta, link_relations
     meta = cls.__dict__.get("__storeroom__")
     if isinstance(meta, ModelMeta):
         return meta
@@ -138,6 +151,13 @@ def configure_model(cls: type) -> ModelMeta:
         # replaces the class's Pending descriptor: later reads are plain attribute reads
         type.__setattr__(cls, "__storeroom__", meta)
         _pending.pop(cls, None)
+        if meta.manys:
+            try:
+                link_relations(meta)  # may configure the other side, which needs this meta
+            except BaseException:
+                type.__setattr__(cls, "__storeroom__", pending)
+                _pending[cls] = True
+                raise
         return meta
 
 
@@ -222,7 +242,31 @@ class _DottedPath:
         raise NameError(f"name {path!r} is not defined")
 
 
-def resolve_hints(cls: type, *, registry: bool) -> dict[str, Any]:
+def refs_to(target: type) -> tuple[Any, ...]:
+    """Every ``RefInfo`` pointing at ``target``, from every registered model (configuring
+    every pending model first, so a Ref is known even when ``target`` declares no
+    ``Many``): what ``on_delete`` acts on. A model that cannot be configured is left
+    out (no store of it can open). ``generation()`` tells when to ask again."""
+    with lock:
+        todo = list(_pending)
+    for cls in todo:
+        try:
+            configure_model(cls)
+        except ModelConfigError:
+            pass  # a broken declaration: no store of it can open, so no item refers
+    with lock:
+        classes = tuple(_by_path.values())
+    out = []
+    for cls in classes:
+        meta = cls.__dict__.get("__storeroom__")
+        for ref in getattr(meta, "refs", {}).values():
+            if ref.target is target:
+                out.append(ref)
+    return tuple(out)
+
+
+def resolve_hints(cls: type, *, registry: bool, names: tuple[str, ...] | None = None,
+                  ) -> dict[str, Any]:
     """The resolved annotation of every dataclass field of ``cls``.
 
     Each field is resolved in the namespace of the class that declares it. Without
@@ -232,6 +276,8 @@ def resolve_hints(cls: type, *, registry: bool) -> dict[str, Any]:
     import dataclasses
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if names is not None and f.name not in names:
+            continue
         owner = next((b for b in cls.__mro__ if f.name in b.__dict__.get("__annotations__", {})),
                      cls)
         raw = owner.__dict__.get("__annotations__", {}).get(f.name, f.type)

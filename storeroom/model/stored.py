@@ -14,6 +14,17 @@ from .attrs import Attr
 from .fields import DEFAULT_OPTIONS, OPTIONS_KEY, FieldOptions, field, option_values
 from .indexes import Index
 from .keys import KeyConfig, PartCodec, part_codec
+from .relations import (
+    NOT_LOADED,
+    ON_DELETE,
+    ManyDescriptor,
+    ManyInfo,
+    RefDescriptor,
+    RefInfo,
+    column_attr,
+    looks_like_many,
+    relation_of,
+)
 from .types import (
     DATETIME,
     INT,
@@ -41,8 +52,12 @@ class ModelMeta:
     """The metadata of a stored class, at ``Model.__storeroom__``."""
 
     def __init__(self, cls: type, name: str, attrs: dict[str, Attr], key: KeyConfig,
-                 indexes: tuple[Index, ...]) -> None:
+                 indexes: tuple[Index, ...], *, refs: dict[str, RefInfo] | None = None,
+                 manys: dict[str, ManyInfo] | None = None) -> None:
         self.cls = cls
+        #: the Ref attributes (not in ``attrs``: their key columns are) and the Many ones
+        self.refs: dict[str, RefInfo] = refs or {}
+        self.manys: dict[str, ManyInfo] = manys or {}
         self.name = name
         self.attrs = attrs
         self.key = key
@@ -231,26 +246,227 @@ def _check_declaration(cls: type, key_names: tuple[str, ...], indexes: tuple[Ind
                                        model=name, attribute=ix_attr)
 
 
+def _opts(f: dataclasses.Field[Any]) -> FieldOptions:
+    return f.metadata.get(OPTIONS_KEY) or DEFAULT_OPTIONS
+
+
+def _target_key_attrs(target: type, cls: type, plain: dict[str, Attr],
+                      key_names: tuple[str, ...], where: str) -> tuple[Attr, ...]:
+    """The key attributes of a Ref's target, without configuring the target when it is
+    still pending (only its key fields are resolved): two models may refer to each other,
+    and the target may name classes not defined yet."""
+    if target is cls:  # a reference to its own model (a tree)
+        if any(k not in plain for k in key_names):
+            raise ModelConfigError(f"{where}: a Ref to its own model cannot be part of the key",
+                                   model=cls.__qualname__)
+        return tuple(plain[k] for k in key_names)
+    found = target.__dict__.get("__storeroom__")
+    if isinstance(found, ModelMeta):
+        return found.key_attrs
+    if not isinstance(found, Pending):
+        raise ModelConfigError(f"{where}: Ref[...] needs a @stored class, got {target!r}",
+                               model=cls.__qualname__)
+    tkeys = found.key_names
+    hints = registry.resolve_hints(target, registry=True, names=tkeys)
+    if any(relation_of(hints[k]) is not None for k in tkeys):
+        return registry.configure_model(target).key_attrs  # a Ref inside the target's key
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    return tuple(_attr_from_field(fields[k], hints, tkeys) for k in tkeys)
+
+
+def _rel_eq(self: Any, other: Any) -> Any:
+    # a model with relations compares its attributes (a Ref by its key columns): the
+    # related objects may be stubs, and a Many may not be loaded
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    a, b = self.__dict__, other.__dict__
+    return all(a.get(n, UNDEFINED) == b.get(n, UNDEFINED) for n in self.__storeroom__.attrs)
+
+
+def _rel_repr(self: Any) -> str:
+    d = self.__dict__
+    shown = ", ".join(f"{n}={d.get(n, UNDEFINED)!r}" for n in self.__storeroom__.attrs)
+    return f"{type(self).__qualname__}({shown})"
+
+
 def build_meta(cls: type, pending: Pending, hints: dict[str, Any]) -> ModelMeta:
-    """The ``ModelMeta`` of a declared class from its resolved annotations (``hints``)."""
+    """The ``ModelMeta`` of a declared class from its resolved annotations (``hints``).
+
+    A ``Ref`` becomes its key columns (``<name>_id`` / ``<name>_<keyattr>``) in
+    ``attrs`` and a ``RefInfo`` in ``refs``; a ``Many`` a ``ManyInfo`` in ``manys``
+    (linked to the other side by ``link_relations`` once the class is configured).
+    """
     key_names = pending.key_names
+    cname = cls.__qualname__
+    fields = dataclasses.fields(cls)
+    field_names = {f.name for f in fields}
+    plain: dict[str, Attr] = {}
+    related: list[tuple[dataclasses.Field[Any], str, Any, bool]] = []
+    for f in fields:
+        rel = relation_of(hints[f.name])
+        opts = _opts(f)
+        if rel is None:
+            if opts.reverse is not None or opts.through is not None:
+                raise ModelConfigError(f"{cname}.{f.name}: reverse= and through= belong on a "
+                                       "Many[...] attribute", model=cname, attribute=f.name)
+            if opts.on_delete is not None:
+                raise ModelConfigError(f"{cname}.{f.name}: on_delete= belongs on a Ref[...] "
+                                       "attribute", model=cname, attribute=f.name)
+            plain[f.name] = _attr_from_field(f, hints, key_names)
+        else:
+            related.append((f, *rel))
+    refs: dict[str, RefInfo] = {}
+    manys: dict[str, ManyInfo] = {}
+    columns_of: dict[str, list[Attr]] = {}
+    for f, kind, target, optional in related:
+        opts = _opts(f)
+        where = f"{cname}.{f.name}"
+        if not (isinstance(target, type) and is_stored(target)):
+            raise ModelConfigError(f"{where}: {'Ref' if kind == 'ref' else 'Many'}[...] needs a "
+                                   f"@stored class, got {target!r}", model=cname,
+                                   attribute=f.name)
+        if kind == "many":
+            problem = (
+                "a Many cannot be part of the key" if f.name in key_names else
+                "on_delete= belongs on a Ref[...] attribute" if opts.on_delete is not None else
+                "a Many is a list, never None: drop '| None'" if optional else
+                "give reverse= or through=, not both" if opts.reverse and opts.through else
+                "a Many is never stored: store=False is implied" if not opts.store else None)
+            if problem:
+                raise ModelConfigError(f"{where}: {problem}", model=cname, attribute=f.name)
+            manys[f.name] = ManyInfo(cls, f.name, target, opts.reverse, opts.through)
+            continue
+        on_delete = opts.on_delete or "block"
+        problem = (
+            "reverse= and through= belong on a Many[...] attribute"
+            if opts.reverse is not None or opts.through is not None else
+            f"on_delete must be one of {', '.join(ON_DELETE)}, got {on_delete!r}"
+            if on_delete not in ON_DELETE else
+            "on_delete='nullify' needs an optional reference: annotate it Ref[...] | None"
+            if on_delete == "nullify" and not optional else
+            "a Ref is always stored (store=False is not supported)" if not opts.store else
+            "a Ref's default can only be None"
+            if f.default not in (dataclasses.MISSING, None)
+            or f.default_factory is not dataclasses.MISSING else None)
+        if problem:
+            raise ModelConfigError(f"{where}: {problem}", model=cname, attribute=f.name)
+        tkeys = _target_key_attrs(target, cls, plain, key_names, where)
+        cols = ((f"{f.name}_id",) if len(tkeys) == 1
+                else tuple(f"{f.name}_{k.name}" for k in tkeys))
+        for c in cols:
+            if c in field_names or any(c in (a.name for a in v) for v in columns_of.values()):
+                raise ModelConfigError(f"{where}: its key column {c!r} is also another "
+                                       "attribute; rename one", model=cname, attribute=f.name)
+        is_key = f.name in key_names
+        refs[f.name] = RefInfo(cls, f.name, target, optional, on_delete, cols,
+                               tuple(k.name for k in tkeys))
+        columns_of[f.name] = [column_attr(f.name, c, k, optional, is_key, opts)
+                              for c, k in zip(cols, tkeys, strict=True)]
     attrs: dict[str, Attr] = {}
-    for f in dataclasses.fields(cls):
-        attrs[f.name] = _attr_from_field(f, hints, key_names)
-    for k in key_names:
+    for f in fields:  # declaration order, a Ref's columns in its place
+        if f.name in plain:
+            attrs[f.name] = plain[f.name]
+        for a in columns_of.get(f.name, ()):
+            attrs[a.name] = a
+    final_key = tuple(c for k in key_names for c in (refs[k].columns if k in refs else (k,)))
+    for k in final_key:
         if attrs[k].kind == JSON:
             raise ModelConfigError(f"{cls.__name__}: key attribute {k!r} must be a scalar",
-                                   model=cls.__qualname__, attribute=k)
+                                   model=cname, attribute=k)
     _check_generators(cls.__name__, attrs)
-    all_indexes = list(pending.indexes)
+
+    def columns(names: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        for n in names:
+            if n in manys:
+                raise ModelConfigError(f"{cname}: an index cannot name the Many {n!r}",
+                                       model=cname, attribute=n)
+            out.extend(refs[n].columns if n in refs else (n,))
+        return tuple(out)
+    all_indexes = [ix if not set(ix.attrs) & set(refs) else
+                   Index(*columns(ix.attrs), unique=ix.unique, name=ix.name)
+                   for ix in pending.indexes]
+    for ix in pending.indexes:
+        columns(ix.attrs)
     for a in attrs.values():
         if a.unique and not a.is_key:
             all_indexes.append(Index(a.name, unique=True))
         elif a.index and not a.is_key:
             all_indexes.append(Index(a.name))
-    keycfg = KeyConfig(*key_names, _codecs=tuple(_key_codec(attrs[k]) for k in key_names))
-    return ModelMeta(cls, pending.table or snake_case(cls.__name__), attrs, keycfg,
-                     tuple(all_indexes))
+    keycfg = KeyConfig(*final_key, _codecs=tuple(_key_codec(attrs[k]) for k in final_key))
+    meta = ModelMeta(cls, pending.table or snake_case(cls.__name__), attrs, keycfg,
+                     tuple(all_indexes), refs=refs, manys=manys)
+    if refs or manys:
+        for info in refs.values():
+            type.__setattr__(cls, info.name, RefDescriptor(info))
+        for many in manys.values():
+            type.__setattr__(cls, many.name, ManyDescriptor(many))
+        type.__setattr__(cls, "__eq__", _rel_eq)
+        type.__setattr__(cls, "__repr__", _rel_repr)
+    return meta
+
+
+def _resolve_through(many: ManyInfo) -> type:
+    through = many.through
+    if isinstance(through, type):
+        return through
+    if isinstance(through, str):
+        import sys
+        mod = sys.modules.get(many.model.__module__)
+        found = getattr(mod, through, None) if "." not in through else None
+        if isinstance(found, type) and is_stored(found):
+            return found
+        try:
+            return registry.lookup(through)
+        except LookupError as exc:
+            raise ModelConfigError(f"{many.model.__qualname__}.{many.name}: through={through!r} "
+                                   "names no @stored class", model=many.model.__qualname__,
+                                   attribute=many.name) from exc
+    raise ModelConfigError(f"{many.model.__qualname__}.{many.name}: through= takes a @stored "
+                           f"class or its name, got {through!r}",
+                           model=many.model.__qualname__, attribute=many.name)
+
+
+def link_relations(meta: ModelMeta) -> None:
+    """Check and complete every ``Many`` of a configured model against the other side
+    (configuring it): ``reverse`` names a ``Ref`` on the target pointing back (found
+    when exactly one does); ``through`` is a model with a ``Ref`` to each side."""
+    cls = meta.cls
+    for many in meta.manys.values():
+        where = f"{cls.__qualname__}.{many.name}"
+        target_meta = registry.configure_model(many.target)
+        if many.through is not None:
+            through = _resolve_through(many)
+            tmeta = registry.configure_model(through)
+            to_self = [r for r in tmeta.refs.values() if r.target is cls]
+            to_target = [r for r in tmeta.refs.values() if r.target is many.target]
+            if many.target is cls:  # many-to-many with its own model: two Refs to it
+                pair = to_self if len(to_self) == 2 else None
+            else:
+                pair = [to_self[0], to_target[0]] if len(to_self) == 1 and len(
+                    to_target) == 1 else None
+            if pair is None:
+                raise ModelConfigError(
+                    f"{where}: through={through.__qualname__} needs exactly one Ref to "
+                    f"{cls.__qualname__} and one to {many.target.__qualname__}",
+                    model=cls.__qualname__, attribute=many.name)
+            many.through, many.through_source, many.through_target = through, pair[0], pair[1]
+            continue
+        if many.reverse is not None:
+            ref = target_meta.refs.get(many.reverse)
+            if ref is None or ref.target is not cls:
+                raise ModelConfigError(
+                    f"{where}: reverse={many.reverse!r} names no Ref[{cls.__qualname__}] on "
+                    f"{many.target.__qualname__}", model=cls.__qualname__, attribute=many.name)
+            continue
+        back = [r.name for r in target_meta.refs.values() if r.target is cls]
+        if len(back) != 1:
+            raise ModelConfigError(
+                f"{where}: {many.target.__qualname__} has "
+                f"{'no Ref' if not back else 'several Refs (' + ', '.join(back) + ')'} to "
+                f"{cls.__qualname__}; name one with field(reverse=...)",
+                model=cls.__qualname__, attribute=many.name)
+        many.reverse = back[0]
 
 
 @overload
@@ -276,6 +492,10 @@ def stored(cls: type[T] | None = None, /, *, key: str | tuple[str, ...] | KeyCon
 
     def wrap(c: type[T]) -> type[T]:
         if not (dataclasses.is_dataclass(c) and "__dataclass_fields__" in c.__dict__):
+            for name, raw in list(c.__dict__.get("__annotations__", {}).items()):
+                if name not in c.__dict__ and looks_like_many(raw):
+                    # a Many is never a required argument: left out, it is not loaded
+                    type.__setattr__(c, name, dataclasses.field(default=NOT_LOADED))
             c = dataclasses.dataclass(kw_only=True)(c)
         _check_declaration(c, key_names, index_list)
         pending = Pending(c, key_names, index_list, table)
@@ -291,6 +511,8 @@ def stored(cls: type[T] | None = None, /, *, key: str | tuple[str, ...] | KeyCon
         except BaseException:
             registry.unregister(c)  # refused: the class never exists for the registry
             raise
+        if any((r := relation_of(h)) is not None and r[0] == "many" for h in hints.values()):
+            return c  # a Many is linked to the other side, which may not be declared yet
         with registry.lock:
             if c.__dict__.get("__storeroom__") is pending:
                 try:

@@ -30,7 +30,11 @@ def open_store(model: type[T], url: str = "memory://", *, secret: Secret = None,
     Close the store (or use it as a context manager) to release its connections.
     """
     keys = None if secret is None else cursor_keys(secret)
-    return Store(model, make_backend(model, url, is_async=False, **options), secret=keys)
+    store: Store[T] = Store(model, make_backend(model, url, is_async=False, **options),
+                            secret=keys)
+    # the stores of related models open on the same database, with the same options
+    store._opener = lambda m: open_store(m, url, secret=keys, **options)
+    return store
 
 
 def open_async_store(model: type[T], url: str = "memory://", *, secret: Secret = None,
@@ -40,4 +44,7 @@ def open_async_store(model: type[T], url: str = "memory://", *, secret: Secret =
     ``secret`` as for :func:`open_store`.
     """
     keys = None if secret is None else cursor_keys(secret)
-    return AsyncStore(model, make_backend(model, url, is_async=True, **options), secret=keys)
+    store: AsyncStore[T] = AsyncStore(model, make_backend(model, url, is_async=True, **options),
+                                      secret=keys)
+    store._opener = lambda m: open_async_store(m, url, secret=keys, **options)
+    return store

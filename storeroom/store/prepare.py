@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
+from ..model.relations import fill_columns, ref_changes
 from ..model.stored import ModelMeta
 from ..model.text import has_surrogate
 from ..model.types import INT, STR
@@ -26,6 +27,8 @@ def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
         raise ValidationError.one(None, item, "type",
                                   f"expected a {meta.cls.__name__}, got {type(item).__name__}",
                                   model=meta.name)
+    if meta.refs:
+        fill_columns(meta, item)
     d = item.__dict__
     errors: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
@@ -65,6 +68,8 @@ def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = Fal
     """
     errors: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
+    if meta.refs and any(n in meta.refs for n in changes):
+        changes = ref_changes(meta, changes)
     for name, v in changes.items():
         if v is UNDEFINED:
             continue
@@ -103,6 +108,8 @@ def full_update_changes(meta: ModelMeta, item: Any) -> tuple[Any, dict[str, Any]
         raise ValidationError.one(None, item, "type",
                                   f"expected a {meta.cls.__name__}, got {type(item).__name__}",
                                   model=meta.name)
+    if meta.refs:
+        fill_columns(meta, item)
     key = key_parts(meta, meta.key.of(item))
     d = item.__dict__
     return key, update_changes(meta, {a.name: d.get(a.name, UNDEFINED)

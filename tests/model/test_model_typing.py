@@ -155,3 +155,35 @@ def test_pyright_accepts_correct_construction_and_rejects_wrong_keywords_and_typ
 def test_the_package_ships_py_typed():
     assert resources.files("storeroom").joinpath("py.typed").is_file()
     assert 'storeroom = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
+
+
+RELATIONS = """
+from storeroom import Many, Ref
+
+
+@stored(key="id")
+class Category:
+    id: int = generated.sequence()
+    name: str
+    products: Many["Product"] = field(reverse="category")  # not an argument: loaded
+
+
+@stored(key="id")
+class Product:
+    id: int = generated.sequence()
+    title: str
+    category: Ref[Category] | None = field(default=None, on_delete="nullify")
+
+
+c = Category(name="pcb")
+p = Product(title="x", category=c)
+cat: Category | None = p.category
+items: list[Product] = c.products
+"""
+
+
+def test_type_checkers_see_a_ref_as_its_model_and_a_many_as_a_list(tmp_path):
+    out = _mypy(tmp_path, relations_model=RELATIONS)
+    assert "relations_model.py" not in out, out
+    errors = _pyright(tmp_path, relations_model=RELATIONS)
+    assert not errors, errors

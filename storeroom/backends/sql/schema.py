@@ -69,13 +69,44 @@ def column_type(a: Attr, dialect: str, indexed: bool = False) -> Any:
 MYSQL_TEXT_COLLATION = "utf8mb4_nopad_bin"
 
 
+#: the ON DELETE action of each ``on_delete`` with a FOREIGN KEY ("ignore" has none)
+ON_DELETE_SQL = {"block": "RESTRICT", "cascade": "CASCADE", "nullify": "SET NULL"}
+
+
 def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = None,
-                table_name: str | None = None) -> sa.Table:
-    """The Core table of a model: stored attributes, primary key, indexes."""
+                table_name: str | None = None, _building: frozenset[type] = frozenset(),
+                ) -> sa.Table:
+    """The Core table of a model: stored attributes, primary key, indexes, and a FOREIGN
+    KEY per ``Ref`` (but ``on_delete="ignore"``) with its ``ON DELETE`` action.
+
+    The referenced tables join ``metadata`` (built the same way), so ``create_all``
+    creates them first when they are missing: the tables of related models share the
+    engine. A cycle of references between models (not to the model itself) gets no
+    FOREIGN KEY on the edge that closes it: storeroom's own checks cover it.
+    """
     md = metadata if metadata is not None else sa.MetaData()
     name = table_name or meta.name
     cols = []
     indexed = {n for ix in meta.indexes for n in ix.attrs}
+    fks = []
+    for ref in meta.refs.values():
+        if ref.on_delete == "ignore":
+            continue
+        indexed.update(ref.columns)  # MySQL: the same bounded type as the key it references
+        if ref.target is meta.cls:
+            target_name = name
+        else:
+            if ref.target in _building:
+                continue
+            from ...model.stored import meta_of
+            tmeta = meta_of(ref.target)
+            target_name = tmeta.name
+            if target_name not in md.tables:
+                build_table(tmeta, dialect, md, None, _building | {meta.cls})
+        fks.append(sa.ForeignKeyConstraint(
+            list(ref.columns), [f"{target_name}.{k}" for k in ref.target_key],
+            ondelete=ON_DELETE_SQL[ref.on_delete],
+            name=f"fk_{name}_{ref.name}"[:63]))
     for a in meta.stored_attrs:
         auto = a is meta.sequence_attr and sequences.native(meta)
         col_type = column_type(a, dialect, a.is_key or a.name in indexed)
@@ -84,7 +115,7 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
         cols.append(sa.Column(a.name, col_type, primary_key=a.is_key,
                               nullable=a.optional and not a.is_key,
                               autoincrement=True if auto else False))
-    table = sa.Table(name, md, *cols)
+    table = sa.Table(name, md, *cols, *fks)
     for ix in meta.indexes:
         sa.Index(ix.index_name(name), *[table.c[n] for n in ix.attrs], unique=ix.unique)
     if dialect == "sqlite" and sequences.native(meta):

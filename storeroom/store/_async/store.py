@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Set
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
@@ -10,8 +10,10 @@ from typing import Any, Generic, TypeVar, cast
 from ...backends.batch import NOT_APPLIED, upsert_key, upserted
 from ...backends.common import invalid
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
+from ...model.registry import generation, refs_to
+from ...model.relations import RefInfo
 from ...model.stored import ModelMeta, meta_of
-from ...query.ast import EVERYTHING, NOTHING, Node
+from ...query.ast import EVERYTHING, NOTHING, And, Node
 from ...query.cursor import (
     CursorKeys,
     cursor_keys,
@@ -23,7 +25,7 @@ from ...query.cursor import (
 from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
-from ...query.prepare import build_filter, prepare
+from ...query.prepare import build_filter, junction, prepare
 from ...query.q import to_node
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
@@ -31,6 +33,7 @@ from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..protocol import AsyncBackend, AsyncTransactionalBackend
+from ..relations import REFERENCED, Blocked, keys_filter, missing_reference, referenced, refers_to
 from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
@@ -83,6 +86,13 @@ class AsyncStore(Generic[T]):
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
         self._unclosed = watch_unclosed(self, backend)
+        # relations: how to open the store of a related model on the same database (set
+        # by ``open_async_store``), the stores so opened (shared by the whole family,
+        # closed with the store that opened them), and the Refs pointing at this model
+        self._opener: Callable[[type], AsyncStore[Any]] | None = None
+        self._family: dict[type, AsyncStore[Any]] = {model: self}
+        self._owned: list[AsyncStore[Any]] = []
+        self._incoming: tuple[int, tuple[RefInfo, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
@@ -151,6 +161,9 @@ class AsyncStore(Generic[T]):
             cast("PerTask", self._b).base = self._base
         if self._unclosed is not None:
             self._unclosed.detach()
+        owned, self._owned = self._owned, []
+        for related in owned:
+            await related.close()
         await backend.close()
 
     async def __aenter__(self) -> AsyncStore[T]:
@@ -179,7 +192,10 @@ class AsyncStore(Generic[T]):
     # the eight actions ----------------------------------------------------------------
     async def create(self, item: T) -> T:
         """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
-        return await self._b.insert(create_values(self._m, item))
+        values = create_values(self._m, item)
+        if self._m.refs:
+            await self._check_refs([values])
+        return await self._b.insert(values)
 
     async def upsert(self, item: T) -> T:
         """Create ``item``, or fully update the item at its key when one exists.
@@ -190,6 +206,8 @@ class AsyncStore(Generic[T]):
         when not given; ``Conflict`` when a unique attribute's value is another item's.
         """
         values = create_values(self._m, item)
+        if self._m.refs:
+            await self._check_refs([values])
         if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
             return await self._b.insert(values)
         return await self._b.upsert(values)
@@ -224,6 +242,8 @@ class AsyncStore(Generic[T]):
         pre = None if precondition is None else self._precondition(precondition)
         if pre is not None and pre == NOTHING:
             return None
+        if m.refs:
+            await self._check_refs([values])
         b = self._b
         if has_expr(values) and not b.native_fexpr(values, pre, "update"):
             return await self._update_expr(key, values, pre)
@@ -255,7 +275,14 @@ class AsyncStore(Generic[T]):
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return False
-        return await self._b.delete(parts, pre)
+        incoming = await self._refs_in()
+        if not incoming:
+            return await self._b.delete(parts, pre)
+        actions = await self._plan_delete([parts], incoming)  # Blocked: nothing deleted
+        deleted = await self._b.delete(parts, pre)
+        if deleted:
+            await self._run_actions(actions)
+        return deleted
 
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
@@ -411,6 +438,9 @@ class AsyncStore(Generic[T]):
                 results[i] = EditResult(e, *invalid(exc))
             except StoreroomError as exc:
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
+        actions: dict[int, list[Any]] = {}
+        if m.refs or any(p.kind == "delete" for p in prepared):
+            prepared, actions = await self._batch_relations(edits, prepared, results)
         if atomic:
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
@@ -425,6 +455,11 @@ class AsyncStore(Generic[T]):
         for p, (ok, item, code, detail) in zip(prepared, outcomes, strict=True):
             results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
             failed = failed or not ok
+        if actions and not (atomic and failed):  # on_delete of the deletes that were done
+            for p in prepared:
+                r = results[p.index]
+                if p.index in actions and r is not None and r.ok:
+                    await self._run_actions(actions[p.index])
         if atomic and failed:
             out = _not_applied(edits, results)
             raise BatchError("batch not applied: " + "; ".join(
@@ -447,6 +482,8 @@ class AsyncStore(Generic[T]):
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
+        if self._m.refs and values:
+            await self._check_refs([values])
         if not values:  # nothing to write: how many match
             return await self._count(node)
         b = self._b
@@ -461,7 +498,149 @@ class AsyncStore(Generic[T]):
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
-        return await self._b.delete_where(node)
+        incoming = await self._refs_in()
+        if not incoming:
+            return await self._b.delete_where(node)
+        # all or nothing: plan for every matching item (Blocked before any delete), then
+        # delete just those (an item matching only later is not one the plan covered)
+        m = self._m
+        keys = [_parts(m, item) async for item in self.search_all(node)]
+        if not keys:
+            return 0
+        actions = await self._plan_delete(keys, incoming)
+        n = await self._b.delete_where(junction(And, [node, build_filter(m, keys_filter(m, keys))]))
+        await self._run_actions(actions)
+        return n
+
+    # relations --------------------------------------------------------------------------
+    def _related(self, model: type) -> AsyncStore[Any]:
+        """The store of a related model on this store's database (opened on first use)."""
+        found = self._family.get(model)
+        if found is not None:
+            return found
+        related = getattr(self._base, "related", None)
+        if related is not None:  # the backend shares its (maybe private) database
+            store: AsyncStore[Any] = AsyncStore(model, related(model), secret=self._keys)
+        elif self._opener is not None:
+            store = self._opener(model)
+        else:
+            raise LookupError(f"{self._m.name}: no store of the related model "
+                              f"{model.__qualname__} can be opened (open the store with "
+                              "open_store / open_async_store)")
+        store._opener = self._opener
+        store._family = self._family
+        self._family[model] = store
+        self._owned.append(store)
+        return store
+
+    async def _check_refs(self, rows: list[dict[str, Any]],
+                          skip: set[tuple[Any, ...]] | None = None) -> None:
+        """``ValidationError`` (rule ``reference``) for the first key ``rows`` reference
+        that no target item has (one batched read per Ref)."""
+        bad = await self._missing_refs(rows, skip)
+        if bad:
+            raise bad[0][1]
+
+    async def _missing_refs(self, rows: list[dict[str, Any]],
+                            skip: set[tuple[Any, ...]] | None = None
+                            ) -> list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]]:
+        m = self._m
+        out: list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]] = []
+        for ref, keys in referenced(m, rows, skip):
+            target = self._related(ref.target)
+            size = target.meta.max_batch
+            for i in range(0, len(keys), size):
+                chunk = keys[i:i + size]
+                got = await target._b.get_many(chunk)
+                out.extend(((ref, k), missing_reference(m, ref, k))
+                           for k, item in zip(chunk, got, strict=True) if item is None)
+        return out
+
+    async def _refs_in(self) -> tuple[RefInfo, ...]:
+        """The Refs of every registered model pointing at this one, except ``ignore``."""
+        gen = generation()
+        if self._incoming is None or self._incoming[0] != gen:
+            self._incoming = (gen, tuple(r for r in refs_to(self.model)
+                                         if r.on_delete != "ignore"))
+        return self._incoming[1]
+
+    async def _plan_delete(self, keys: list[tuple[Any, ...]],
+                           incoming: tuple[RefInfo, ...]) -> list[Any]:
+        """What deleting ``keys`` does to the items referencing them, planned to any depth
+        before anything is written: ``Blocked`` when a ``block`` Ref is met anywhere."""
+        actions: list[Any] = []
+        gone: dict[type, set[tuple[Any, ...]]] = {self.model: set(keys)}
+        todo: list[tuple[AsyncStore[Any], list[tuple[Any, ...]], tuple[RefInfo, ...]]] = [
+            (self, keys, incoming)]
+        while todo:
+            store, ks, refs = todo.pop()
+            for ref in refs:
+                src = self._related(ref.model)
+                sm = src._m
+                found: list[tuple[Any, ...]] = []
+                for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
+                    found.extend(k for k in [_parts(sm, i) async for i in
+                                             src.search_all(refers_to(ref, chunk))]
+                                 if k not in gone.get(ref.model, ()))
+                if not found:
+                    continue
+                if ref.on_delete == "block":
+                    raise Blocked(store._m, ref, ks[0] if len(ks) == 1 else None, found[0])
+                if ref.on_delete == "nullify":
+                    actions.append(("nullify", src, ref, ks))
+                    continue
+                gone.setdefault(ref.model, set()).update(found)
+                actions.append(("delete", src, None, found))
+                todo.append((src, found, await src._refs_in()))
+        return actions
+
+    async def _run_actions(self, actions: list[Any]) -> None:
+        """Apply a delete plan: nullify the columns of referencing items, delete cascaded
+        ones (each a backend write: not atomic with the delete on these backends)."""
+        for kind, src, ref, keys in actions:
+            sm = src._m
+            for chunk in _chunks(keys):
+                if kind == "nullify":
+                    await src._b.update_where(build_filter(sm, refers_to(ref, chunk)),
+                                              {c: None for c in ref.columns})
+                else:
+                    await src._b.delete_where(build_filter(sm, keys_filter(sm, chunk)))
+
+    async def _batch_relations(self, edits: list[Any], prepared: list[PreparedEdit],
+                               results: list[EditResult | None]
+                               ) -> tuple[list[PreparedEdit], dict[int, list[Any]]]:
+        """References of a batch's writes checked (an edit to a missing key is invalid)
+        and its deletes planned (a blocked one fails with code ``referenced``)."""
+        m = self._m
+        keep: list[PreparedEdit] = []
+        actions: dict[int, list[Any]] = {}
+        writes = [p for p in prepared if p.kind != "delete"]
+        if m.refs and writes:
+            made = {tuple(p.values.get(a) for a in m.key.attrs) for p in writes
+                    if p.kind != "update"}
+            bad = await self._missing_refs([p.values for p in writes], made)
+            missing = {rk: err for rk, err in bad}
+        else:
+            missing = {}
+        incoming = await self._refs_in()
+        for p in prepared:
+            e = edits[p.index]
+            if p.kind == "delete":
+                if incoming:
+                    try:
+                        actions[p.index] = await self._plan_delete([p.key], incoming)
+                    except Blocked as exc:
+                        results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
+                        continue
+            elif missing:
+                err = next((missing[(ref, parts)] for ref in m.refs.values()
+                            if (ref, parts := tuple(p.values.get(c) for c in ref.columns))
+                            in missing), None)
+                if err is not None:
+                    results[p.index] = EditResult(e, *invalid(err))
+                    continue
+            keep.append(p)
+        return keep, actions
 
     async def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
         """Apply edits holding ``F`` expressions some of which the backend does not
@@ -674,6 +853,14 @@ class AsyncStore(Generic[T]):
             raise UnsupportedOperation(
                 f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
                 "order by an indexed attribute or narrow the filter")
+
+
+def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+
+def _parts(m: ModelMeta, item: Any) -> tuple[Any, ...]:
+    return tuple(getattr(item, a) for a in m.key.attrs)
 
 
 def _sequence(name: str, values: Any) -> list[Any]:

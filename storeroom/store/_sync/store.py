@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Iterable, Mapping, Set
+from collections.abc import Iterator, Callable, Iterable, Mapping, Set
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, cast
@@ -11,8 +11,10 @@ from typing import Any, Generic, TypeVar, cast
 from ...backends.batch import NOT_APPLIED, upsert_key, upserted
 from ...backends.common import invalid
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
+from ...model.registry import generation, refs_to
+from ...model.relations import RefInfo
 from ...model.stored import ModelMeta, meta_of
-from ...query.ast import EVERYTHING, NOTHING, Node
+from ...query.ast import EVERYTHING, NOTHING, And, Node
 from ...query.cursor import (
     CursorKeys,
     cursor_keys,
@@ -24,7 +26,7 @@ from ...query.cursor import (
 from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
-from ...query.prepare import build_filter, prepare
+from ...query.prepare import build_filter, junction, prepare
 from ...query.q import to_node
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
@@ -32,6 +34,7 @@ from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..protocol import Backend, TransactionalBackend
+from ..relations import REFERENCED, Blocked, keys_filter, missing_reference, referenced, refers_to
 from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
@@ -84,6 +87,13 @@ class Store(Generic[T]):
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
         self._unclosed = watch_unclosed(self, backend)
+        # relations: how to open the store of a related model on the same database (set
+        # by ``open_store``), the stores so opened (shared by the whole family,
+        # closed with the store that opened them), and the Refs pointing at this model
+        self._opener: Callable[[type], Store[Any]] | None = None
+        self._family: dict[type, Store[Any]] = {model: self}
+        self._owned: list[Store[Any]] = []
+        self._incoming: tuple[int, tuple[RefInfo, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
@@ -152,6 +162,9 @@ class Store(Generic[T]):
             cast("PerTask", self._b).base = self._base
         if self._unclosed is not None:
             self._unclosed.detach()
+        owned, self._owned = self._owned, []
+        for related in owned:
+            related.close()
         backend.close()
 
     def __enter__(self) -> Store[T]:
@@ -180,7 +193,10 @@ class Store(Generic[T]):
     # the eight actions ----------------------------------------------------------------
     def create(self, item: T) -> T:
         """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
-        return self._b.insert(create_values(self._m, item))
+        values = create_values(self._m, item)
+        if self._m.refs:
+            self._check_refs([values])
+        return self._b.insert(values)
 
     def upsert(self, item: T) -> T:
         """Create ``item``, or fully update the item at its key when one exists.
@@ -191,6 +207,8 @@ class Store(Generic[T]):
         when not given; ``Conflict`` when a unique attribute's value is another item's.
         """
         values = create_values(self._m, item)
+        if self._m.refs:
+            self._check_refs([values])
         if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
             return self._b.insert(values)
         return self._b.upsert(values)
@@ -225,6 +243,8 @@ class Store(Generic[T]):
         pre = None if precondition is None else self._precondition(precondition)
         if pre is not None and pre == NOTHING:
             return None
+        if m.refs:
+            self._check_refs([values])
         b = self._b
         if has_expr(values) and not b.native_fexpr(values, pre, "update"):
             return self._update_expr(key, values, pre)
@@ -256,7 +276,14 @@ class Store(Generic[T]):
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return False
-        return self._b.delete(parts, pre)
+        incoming = self._refs_in()
+        if not incoming:
+            return self._b.delete(parts, pre)
+        actions = self._plan_delete([parts], incoming)  # Blocked: nothing deleted
+        deleted = self._b.delete(parts, pre)
+        if deleted:
+            self._run_actions(actions)
+        return deleted
 
     def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
@@ -412,6 +439,9 @@ class Store(Generic[T]):
                 results[i] = EditResult(e, *invalid(exc))
             except StoreroomError as exc:
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
+        actions: dict[int, list[Any]] = {}
+        if m.refs or any(p.kind == "delete" for p in prepared):
+            prepared, actions = self._batch_relations(edits, prepared, results)
         if atomic:
             if any(r is not None for r in results):
                 raise BatchError("batch not applied: an edit is invalid",
@@ -426,6 +456,11 @@ class Store(Generic[T]):
         for p, (ok, item, code, detail) in zip(prepared, outcomes, strict=True):
             results[p.index] = EditResult(edits[p.index], ok, item, code, detail)
             failed = failed or not ok
+        if actions and not (atomic and failed):  # on_delete of the deletes that were done
+            for p in prepared:
+                r = results[p.index]
+                if p.index in actions and r is not None and r.ok:
+                    self._run_actions(actions[p.index])
         if atomic and failed:
             out = _not_applied(edits, results)
             raise BatchError("batch not applied: " + "; ".join(
@@ -448,6 +483,8 @@ class Store(Generic[T]):
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
+        if self._m.refs and values:
+            self._check_refs([values])
         if not values:  # nothing to write: how many match
             return self._count(node)
         b = self._b
@@ -462,7 +499,149 @@ class Store(Generic[T]):
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
-        return self._b.delete_where(node)
+        incoming = self._refs_in()
+        if not incoming:
+            return self._b.delete_where(node)
+        # all or nothing: plan for every matching item (Blocked before any delete), then
+        # delete just those (an item matching only later is not one the plan covered)
+        m = self._m
+        keys = [_parts(m, item) for item in self.search_all(node)]
+        if not keys:
+            return 0
+        actions = self._plan_delete(keys, incoming)
+        n = self._b.delete_where(junction(And, [node, build_filter(m, keys_filter(m, keys))]))
+        self._run_actions(actions)
+        return n
+
+    # relations --------------------------------------------------------------------------
+    def _related(self, model: type) -> Store[Any]:
+        """The store of a related model on this store's database (opened on first use)."""
+        found = self._family.get(model)
+        if found is not None:
+            return found
+        related = getattr(self._base, "related", None)
+        if related is not None:  # the backend shares its (maybe private) database
+            store: Store[Any] = Store(model, related(model), secret=self._keys)
+        elif self._opener is not None:
+            store = self._opener(model)
+        else:
+            raise LookupError(f"{self._m.name}: no store of the related model "
+                              f"{model.__qualname__} can be opened (open the store with "
+                              "open_store / open_store)")
+        store._opener = self._opener
+        store._family = self._family
+        self._family[model] = store
+        self._owned.append(store)
+        return store
+
+    def _check_refs(self, rows: list[dict[str, Any]],
+                          skip: set[tuple[Any, ...]] | None = None) -> None:
+        """``ValidationError`` (rule ``reference``) for the first key ``rows`` reference
+        that no target item has (one batched read per Ref)."""
+        bad = self._missing_refs(rows, skip)
+        if bad:
+            raise bad[0][1]
+
+    def _missing_refs(self, rows: list[dict[str, Any]],
+                            skip: set[tuple[Any, ...]] | None = None
+                            ) -> list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]]:
+        m = self._m
+        out: list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]] = []
+        for ref, keys in referenced(m, rows, skip):
+            target = self._related(ref.target)
+            size = target.meta.max_batch
+            for i in range(0, len(keys), size):
+                chunk = keys[i:i + size]
+                got = target._b.get_many(chunk)
+                out.extend(((ref, k), missing_reference(m, ref, k))
+                           for k, item in zip(chunk, got, strict=True) if item is None)
+        return out
+
+    def _refs_in(self) -> tuple[RefInfo, ...]:
+        """The Refs of every registered model pointing at this one, except ``ignore``."""
+        gen = generation()
+        if self._incoming is None or self._incoming[0] != gen:
+            self._incoming = (gen, tuple(r for r in refs_to(self.model)
+                                         if r.on_delete != "ignore"))
+        return self._incoming[1]
+
+    def _plan_delete(self, keys: list[tuple[Any, ...]],
+                           incoming: tuple[RefInfo, ...]) -> list[Any]:
+        """What deleting ``keys`` does to the items referencing them, planned to any depth
+        before anything is written: ``Blocked`` when a ``block`` Ref is met anywhere."""
+        actions: list[Any] = []
+        gone: dict[type, set[tuple[Any, ...]]] = {self.model: set(keys)}
+        todo: list[tuple[Store[Any], list[tuple[Any, ...]], tuple[RefInfo, ...]]] = [
+            (self, keys, incoming)]
+        while todo:
+            store, ks, refs = todo.pop()
+            for ref in refs:
+                src = self._related(ref.model)
+                sm = src._m
+                found: list[tuple[Any, ...]] = []
+                for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
+                    found.extend(k for k in [_parts(sm, i) for i in
+                                             src.search_all(refers_to(ref, chunk))]
+                                 if k not in gone.get(ref.model, ()))
+                if not found:
+                    continue
+                if ref.on_delete == "block":
+                    raise Blocked(store._m, ref, ks[0] if len(ks) == 1 else None, found[0])
+                if ref.on_delete == "nullify":
+                    actions.append(("nullify", src, ref, ks))
+                    continue
+                gone.setdefault(ref.model, set()).update(found)
+                actions.append(("delete", src, None, found))
+                todo.append((src, found, src._refs_in()))
+        return actions
+
+    def _run_actions(self, actions: list[Any]) -> None:
+        """Apply a delete plan: nullify the columns of referencing items, delete cascaded
+        ones (each a backend write: not atomic with the delete on these backends)."""
+        for kind, src, ref, keys in actions:
+            sm = src._m
+            for chunk in _chunks(keys):
+                if kind == "nullify":
+                    src._b.update_where(build_filter(sm, refers_to(ref, chunk)),
+                                              {c: None for c in ref.columns})
+                else:
+                    src._b.delete_where(build_filter(sm, keys_filter(sm, chunk)))
+
+    def _batch_relations(self, edits: list[Any], prepared: list[PreparedEdit],
+                               results: list[EditResult | None]
+                               ) -> tuple[list[PreparedEdit], dict[int, list[Any]]]:
+        """References of a batch's writes checked (an edit to a missing key is invalid)
+        and its deletes planned (a blocked one fails with code ``referenced``)."""
+        m = self._m
+        keep: list[PreparedEdit] = []
+        actions: dict[int, list[Any]] = {}
+        writes = [p for p in prepared if p.kind != "delete"]
+        if m.refs and writes:
+            made = {tuple(p.values.get(a) for a in m.key.attrs) for p in writes
+                    if p.kind != "update"}
+            bad = self._missing_refs([p.values for p in writes], made)
+            missing = {rk: err for rk, err in bad}
+        else:
+            missing = {}
+        incoming = self._refs_in()
+        for p in prepared:
+            e = edits[p.index]
+            if p.kind == "delete":
+                if incoming:
+                    try:
+                        actions[p.index] = self._plan_delete([p.key], incoming)
+                    except Blocked as exc:
+                        results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
+                        continue
+            elif missing:
+                err = next((missing[(ref, parts)] for ref in m.refs.values()
+                            if (ref, parts := tuple(p.values.get(c) for c in ref.columns))
+                            in missing), None)
+                if err is not None:
+                    results[p.index] = EditResult(e, *invalid(err))
+                    continue
+            keep.append(p)
+        return keep, actions
 
     def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
         """Apply edits holding ``F`` expressions some of which the backend does not
@@ -675,6 +854,14 @@ class Store(Generic[T]):
             raise UnsupportedOperation(
                 f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
                 "order by an indexed attribute or narrow the filter")
+
+
+def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+
+def _parts(m: ModelMeta, item: Any) -> tuple[Any, ...]:
+    return tuple(getattr(item, a) for a in m.key.attrs)
 
 
 def _sequence(name: str, values: Any) -> list[Any]:

@@ -195,9 +195,12 @@ class MemoryBackend:
     max_local_sort = None
     holds_connections = False  # nothing to release: an unclosed store does not warn
 
-    def __init__(self, model: type, name: str = "") -> None:
+    def __init__(self, model: type, name: str = "",
+                 _private: dict[str, _Table] | None = None) -> None:
         self._m: ModelMeta = meta_of(model)
         self._name = name
+        # an unnamed store's private database: its tables, shared with related stores
+        self._private: dict[str, _Table] = {} if _private is None else _private
         autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self._secret: bytes | None = None
         self.store_meta = make_store_meta(self._m, "memory", transactions=True)
@@ -205,7 +208,12 @@ class MemoryBackend:
             with _TABLES_LOCK:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
-            self._t = _Table()
+            self._t = self._private.setdefault(self._m.name, _Table())
+
+    def related(self, model: type) -> MemoryBackend:
+        """A backend of ``model`` on this database (the same name, or the same private
+        tables of an unnamed store)."""
+        return type(self)(model, self._name, self._private)
 
     def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
         """Always True: ``F`` expressions are evaluated under the table's lock, by

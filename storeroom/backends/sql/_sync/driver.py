@@ -15,21 +15,37 @@ from typing import Any
 
 from sqlalchemy import pool as sa_pool
 
-from ....errors import BackendError, Conflict, StoreroomError
+from ....errors import BackendError, Conflict, StoreroomError, ValidationError
 from ....observe import OBSERVERS, Site, observed, autoconfigure
 from ..engines import begin_statement
 from .ddl import create_tables
 
 
 def is_integrity_error(exc: BaseException) -> bool:
-    """True for a driver's IntegrityError (duplicate key or unique value)."""
-    return any(c.__name__ == "IntegrityError" for c in type(exc).__mro__)
+    """True for a driver's IntegrityError of a duplicate key or unique value (not a
+    FOREIGN KEY's: ``is_reference_error``)."""
+    return (any(c.__name__ == "IntegrityError" for c in type(exc).__mro__)
+            and not is_reference_error(exc))
+
+
+def is_reference_error(exc: BaseException) -> bool:
+    """True for a FOREIGN KEY violation (SQLite, PostgreSQL 23503, MySQL 1451 / 1452)."""
+    return (any(c.__name__ == "IntegrityError" for c in type(exc).__mro__)
+            and "foreign key" in str(exc).lower())
 
 
 def wrap_error(exc: BaseException, what: str) -> StoreroomError:
     """A driver exception as a storeroom error (the original stays as ``__cause__``)."""
     if isinstance(exc, StoreroomError):
         return exc
+    if is_reference_error(exc):
+        # storeroom checks references before writing: the FOREIGN KEY refuses what a
+        # concurrent writer changed in between (a delete of the referenced item, or a
+        # write referencing an item being deleted)
+        if what.startswith("delete"):
+            return Conflict(f"{what}: the item is referenced (on_delete='block'): {exc}")
+        return ValidationError.one(None, None, "reference",
+                                   f"{what}: a reference to a key no item has: {exc}")
     if is_integrity_error(exc):
         return Conflict(f"{what}: {exc}")
     from .drivers import is_connection_lost
