@@ -13,8 +13,26 @@ from ..store._sync.mapped import MappedStore
 T = TypeVar("T")
 
 
+def _borrow_related(store: Any, ctx: Any) -> Any:
+    """Make ``store`` open its related models' stores as the context's stores (so a
+    relation checked or loaded in a request uses the request's connections and map)."""
+    store._opener = ctx.store
+    store._borrows_related = True
+    return store
+
+
 def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> MappedStore[T]:
     """A sync store of ``model`` on the context's connections of engine ``engine_name``."""
+    return _borrow_related(_bind_store(model, ctx, engine_name), ctx)
+
+
+def bind_async_store(model: type[T], ctx: Any, engine_name: str | None
+                     ) -> MappedAsyncStore[T]:
+    """An async store of ``model`` on the context's connections of engine ``engine_name``."""
+    return _borrow_related(_bind_async_store(model, ctx, engine_name), ctx)
+
+
+def _bind_store(model: type[T], ctx: Any, engine_name: str | None) -> MappedStore[T]:
     dm = ctx.data_manager
     spec = dm._topology.get(engine_name)
     if not spec.is_sql:
@@ -31,9 +49,8 @@ def bind_store(model: type[T], ctx: Any, engine_name: str | None) -> MappedStore
                        secret=dm._cursor_keys)
 
 
-def bind_async_store(model: type[T], ctx: Any, engine_name: str | None
-                     ) -> MappedAsyncStore[T]:
-    """An async store of ``model`` on the context's connections of engine ``engine_name``."""
+def _bind_async_store(model: type[T], ctx: Any, engine_name: str | None
+                      ) -> MappedAsyncStore[T]:
     dm = ctx.data_manager
     spec = dm._topology.get(engine_name)
     if not spec.is_sql:

@@ -94,6 +94,9 @@ class Store(Generic[T]):
         self._family: dict[type, Store[Any]] = {model: self}
         self._owned: list[Store[Any]] = []
         self._incoming: tuple[int, tuple[RefInfo, ...]] | None = None
+        # a context's stores borrow their relatives from the context (``ctx.store``
+        # memoizes and the context closes them), so they keep no family of their own
+        self._borrows_related = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
@@ -516,6 +519,8 @@ class Store(Generic[T]):
     # relations --------------------------------------------------------------------------
     def _related(self, model: type) -> Store[Any]:
         """The store of a related model on this store's database (opened on first use)."""
+        if self._borrows_related and self._opener is not None:
+            return self._opener(model)
         found = self._family.get(model)
         if found is not None:
             return found
