@@ -120,8 +120,11 @@ class QuerySet(Generic[T]):
         return qs
 
     def exclude(self, *args: Any, **lookups: Any) -> QuerySet[T]:
-        """The items that do not match (``~`` of what ``filter`` would keep)."""
+        """The items that do not match (``~`` of what ``filter`` would keep);
+        ``exclude()`` with nothing to exclude is the same set (as in Django)."""
         self._unsliced("filter")
+        if not args and not lookups:
+            return self._with(self._state)
         return self._with(with_where(self._state, negate(filter_node(args, lookups))))
 
     def order_by(self, *fields: str) -> QuerySet[T]:
@@ -296,14 +299,16 @@ class QuerySet(Generic[T]):
         rows = self._with(replace(s, order=order, start=0, stop=1))._fetch()
         return rows[0] if rows else None
 
-    def earliest(self, field: str) -> Any:
-        """The row with the smallest ``field``, or None."""
-        return self.order_by(field).first()
+    def earliest(self, field: str, *fields: str) -> Any:
+        """The row with the smallest ``field`` (ties broken by ``fields``, as in
+        Django's ``earliest(*fields)``), or None."""
+        return self.order_by(field, *fields).first()
 
-    def latest(self, field: str) -> Any:
-        """The row with the largest ``field``, or None."""
-        name = field[1:] if field.startswith("-") else "-" + field
-        return self.order_by(name).first()
+    def latest(self, field: str, *fields: str) -> Any:
+        """The row with the largest ``field`` (ties broken by ``fields``), or None."""
+        names = order_names((field, *fields))
+        return self.order_by(*(n[1:] if n.startswith("-") else "-" + n
+                                     for n in names)).first()
 
     def count(self) -> int:
         """How many rows (the store's count; within the slice when sliced)."""
@@ -340,6 +345,8 @@ class QuerySet(Generic[T]):
         """``{key: item}`` of the matching items among ``keys`` (read by key, in batches);
         every matching item when ``keys`` is None."""
         s = self._state
+        if s.mode != ITEMS:  # its values are items keyed by key, not rows (as in Django)
+            raise TypeError("in_bulk() cannot be used after values() or values_list()")
         m = meta_of(self._model)
         if s.empty:
             return {}
