@@ -127,7 +127,7 @@ def iterations(parents: int, per: int, quick: bool) -> int:
 
 
 def page_calls(quick: bool) -> list[int]:
-    return [i % N_VALUES for i in range(5 if quick else 300)]
+    return [i % N_VALUES for i in range(5 if quick else 2000)]
 
 
 # ---------------------------------------------------------------------------------------
