@@ -24,12 +24,17 @@ from ...model.types import (
 from . import sequences
 
 
-def column_type(a: Attr, dialect: str, indexed: bool = False) -> Any:
+def column_type(a: Attr, dialect: str | None, indexed: bool = False) -> Any:
     """The column type of an attribute in a dialect (values are bound by storeroom's codecs).
 
     ``indexed``: the attribute is part of the key or of an index (MySQL needs a bounded
-    VARCHAR / VARBINARY there).
+    VARCHAR / VARBINARY there). ``dialect=None``: the SQLite type with the PostgreSQL
+    and MySQL/MariaDB types as variants (a table for any of them).
     """
+    if dialect is None:
+        return column_type(a, "sqlite", indexed).with_variant(
+            column_type(a, "postgresql", indexed), "postgresql").with_variant(
+            column_type(a, "mysql", indexed), "mysql", "mariadb")
     kind = a.value_kind if a.kind == ENUM else a.kind
     if dialect == "sqlite":
         # SQLite: text forms that sort correctly (ISO datetimes in UTC, canonical UUIDs)
@@ -98,7 +103,7 @@ def fit_name(name: str) -> str:
 ON_DELETE_SQL = {"block": "RESTRICT", "cascade": "CASCADE", "nullify": "SET NULL"}
 
 
-def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = None,
+def build_table(meta: ModelMeta, dialect: str | None, metadata: sa.MetaData | None = None,
                 table_name: str | None = None, _building: frozenset[type] = frozenset(),
                 ) -> sa.Table:
     """The Core table of a model: stored attributes, primary key, indexes, and a FOREIGN
@@ -138,6 +143,9 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
         col_type = column_type(a, dialect, a.is_key or a.name in indexed)
         if auto and dialect == "sqlite":
             col_type = sa.Integer()
+        elif auto and dialect is None:
+            col_type = sa.Integer().with_variant(sa.BigInteger(), "postgresql", "mysql",
+                                                 "mariadb")
         cols.append(sa.Column(a.name, col_type, primary_key=a.is_key,
                               nullable=a.optional and not a.is_key,
                               autoincrement=True if auto else False))
@@ -147,7 +155,7 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
     for ix in meta.indexes:
         sa.Index(fit_name(ix.index_name(name)), *[table.c[n] for n in ix.attrs],
                  unique=ix.unique)
-    if dialect == "sqlite" and sequences.native(meta):
+    if dialect in ("sqlite", None) and sequences.native(meta):
         table.kwargs["sqlite_autoincrement"] = True
         table.dialect_kwargs["sqlite_autoincrement"] = True
     if meta.sequence_attr is not None and not sequences.native(meta):
