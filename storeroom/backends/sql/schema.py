@@ -99,6 +99,35 @@ def fit_name(name: str) -> str:
     return name[:MAX_NAME - 9] + "_" + hashlib.md5(name.encode()).hexdigest()[:8]  # noqa: S324
 
 
+def server_default(a: Attr, dialect: str | None) -> Any:  # noqa: ARG001 - same on each
+    """The column's server default: the attribute's default when it is a literal (a str,
+    int, float, bool or Decimal, or an Enum of them) of a column that may have one, so
+    that rows added before the column (a migration adds it) read it; else None.
+
+    storeroom writes every column itself: the server default only serves such rows.
+    Keys get none. (A TEXT column takes a literal default on MariaDB >= 10.2 and
+    SQLite / PostgreSQL; MySQL 8 would need an expression.)
+    """
+    import dataclasses
+    from decimal import Decimal
+    from enum import Enum
+    value = a.default
+    kind = a.value_kind if a.kind == ENUM else a.kind
+    if (value is dataclasses.MISSING or value is None or a.is_key or a.default_factory
+            or kind not in (STR, INT, FLOAT, BOOL, DECIMAL)):
+        return None
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return sa.true() if value else sa.false()
+    if not isinstance(value, (str, int, float, Decimal)) or value != value or (
+            isinstance(value, float) and value in (float("inf"), float("-inf"))):
+        return None  # NaN, infinities: no SQL literal
+    if isinstance(value, (str, Decimal)):  # Decimal: text on SQLite and MySQL
+        return str(value)
+    return sa.text(repr(value))
+
+
 #: the ON DELETE action of each ``on_delete`` with a FOREIGN KEY ("ignore" has none)
 ON_DELETE_SQL = {"block": "RESTRICT", "cascade": "CASCADE", "nullify": "SET NULL"}
 
@@ -148,7 +177,8 @@ def build_table(meta: ModelMeta, dialect: str | None, metadata: sa.MetaData | No
                                                  "mariadb")
         cols.append(sa.Column(a.name, col_type, primary_key=a.is_key,
                               nullable=a.optional and not a.is_key,
-                              autoincrement=True if auto else False))
+                              autoincrement=True if auto else False,
+                              server_default=server_default(a, dialect)))
     pk = sa.PrimaryKeyConstraint(*[a.name for a in meta.stored_attrs if a.is_key],
                                  name=fit_name(f"pk_{name}"))
     table = sa.Table(name, md, *cols, pk, *fks)
