@@ -1,4 +1,9 @@
-"""Autogenerate's comparison hooks for storeroom's column types and server defaults.
+"""Autogenerate's comparison of server defaults for storeroom's columns.
+
+Types need no hook: storeroom declares plain SQLAlchemy types with their collations
+(``Text(collation="C")``, MySQL ``LONGTEXT(charset="utf8mb4", collation=...)``), which
+alembic's own ``compare_type`` matches with what the databases reflect and renders in
+revisions as they are (tested: a revision right after ``create_tables()`` is empty).
 
 Databases give back a column's server default in their own spelling: SQLite
 ``('')``, PostgreSQL ``'abc'::text`` and ``true``, MariaDB ``'it\\'s'`` and ``1``.
@@ -37,12 +42,6 @@ def normalize_default(text: Any) -> str | None:
     return "s:" + s
 
 
-def compare_type(context: Any, inspected_column: Any, metadata_column: Any,
-                 inspected_type: Any, metadata_type: Any) -> bool | None:
-    """alembic's ``compare_type`` hook: None (alembic's own comparison)."""
-    return None
-
-
 def compare_server_default(context: Any, inspected_column: Any, metadata_column: Any,
                            inspected_default: Any, metadata_default: Any,
                            rendered_metadata_default: Any) -> bool | None:
@@ -67,8 +66,3 @@ def _mysql_default(context: Any, column: Any) -> Any:
         "SELECT COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
         "DATABASE() AND TABLE_NAME = :t AND COLUMN_NAME = :c"),
         {"t": column.table.name, "c": column.name}).scalar()
-
-
-def render_item(type_: str, obj: Any, autogen_context: Any) -> Any:
-    """alembic's ``render_item`` hook: False (alembic's own rendering)."""
-    return False

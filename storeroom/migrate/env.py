@@ -100,9 +100,8 @@ def options(dialect: str, excluded: frozenset[str]) -> dict[str, Any]:
     """The keyword arguments of ``context.configure`` for a storeroom database."""
     from . import compare
     return {
-        "compare_type": compare.compare_type,
+        "compare_type": True,
         "compare_server_default": compare.compare_server_default,
-        "render_item": compare.render_item,
         "include_name": include_name(excluded),
         # SQLite alters a table by copying it: alembic's batch mode
         "render_as_batch": dialect == "sqlite",
