@@ -44,7 +44,10 @@ def import_app(spec: str) -> Any:
         sys.path.insert(0, os.getcwd())
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise LookupError(f"--app {spec}: {module_name} has no {attr}") from None
     if not hasattr(obj, "sql_metadata"):
         raise TypeError(f"{spec} is a {type(obj).__name__}, not a storeroom DataManager")
     return obj

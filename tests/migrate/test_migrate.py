@@ -261,6 +261,8 @@ def test_async_manager_and_the_console_entry_point(
     app = f"{name}:dm"
     assert main(["migrate", "init", "--app", app, "--engine", "main"]) == 1
     assert "not a SQL engine" in capsys.readouterr().err
+    assert main(["migrate", "init", "--app", f"{name}:nothing"]) == 1
+    assert "has no nothing" in capsys.readouterr().err
     _cli(capsys, "migrate", "init", "--app", app, "--engine", "sql")
     _revision_out = _cli(capsys, "migrate", "revision", "--autogenerate", "-m", "all",
                          "--app", app, "--engine", "sql")

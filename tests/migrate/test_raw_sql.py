@@ -71,6 +71,8 @@ def test_join_rows_restore_both_models_through_the_identity_map(db_url: str) -> 
                 books.restore(plain)
     with open_store(RwAuthor, db_url) as plain_store:  # a store without a map
         assert plain_store.restore({"id": 7, "name": "z"}) == RwAuthor(id=7, name="z")
+    with open_store(RwAuthor, "memory://rw") as memory, pytest.raises(TypeError):
+        memory.restore({"id": 7, "name": "z"})
 
 
 async def test_async_restore_and_metadata_of_an_engine(db_url: str) -> None:
