@@ -272,6 +272,10 @@ def test_async_manager_and_the_console_entry_point(
     assert exit_.value.code == 0
     helptext = capsys.readouterr().out
     assert "migrate" in helptext and "safe" in helptext and "absent" in helptext
+    safe = str(tmp_path / "s.db")  # the safe's commands, under `storeroom safe`
+    assert main(["safe", "set", safe, "k", "v"]) == 0
+    assert _cli(capsys, "safe", "get", safe, "k") == "v\n"
+    assert main(["safe", "get", safe, "missing"]) == 1
     # the entry point, once in a process of its own
     done = subprocess.run(
         [sys.executable, "-m", "storeroom", "migrate", "upgrade", "--app", app, "--engine",
