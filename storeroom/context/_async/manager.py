@@ -185,6 +185,15 @@ class AsyncDataManager:
         default = self._topology.default
         return [m for m, e in self._models.items() if (default if e is None else e) == name]
 
+    def sql_metadata(self, engine: str | None = None) -> Any:
+        """The SQLAlchemy ``MetaData`` of the models registered on the SQL engine
+        ``engine`` (the default engine when ``None``), typed for its dialect: the
+        ``target_metadata`` of alembic's ``env.py`` (``storeroom migrate``).
+        storeroom's bookkeeping tables are not in it. ``ValueError`` for a non-SQL
+        engine."""
+        from ...sql import manager_metadata
+        return manager_metadata(self, engine)
+
     # contexts -----------------------------------------------------------
     def context(
         self, meta: Mapping[str, Any] | None = None, *, autocommit: bool = False

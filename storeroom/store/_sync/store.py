@@ -340,6 +340,25 @@ class Store(Generic[T]):
             if not more:
                 return
 
+    def restore(self, row: Any, *, refresh: bool = False) -> T:
+        """The item a row of the model's SQL table holds, as a model instance.
+
+        ``row``: a SQLAlchemy ``Row`` of a statement over ``storeroom.sql.table_of(Model)``
+        (also a row of a JOIN: its columns found as the table's own, under labels
+        ``<table>_<column>`` as ``LABEL_STYLE_TABLENAME_PLUS_COL`` or explicit labels so
+        named give them, or under their names), or a mapping of column names. No I/O: the row was read already (``ctx.engines.writer.execute``).
+        In a context it goes through the identity map, as reads do: the mapped object
+        of its key is returned, updated from the row only with ``refresh=True``.
+        ``TypeError`` on a store that is not SQL; ``ValueError`` when the row lacks
+        the table's columns.
+        """
+        core = getattr(self._base, "core", None)
+        if core is None or not hasattr(core, "table"):
+            raise TypeError(f"restore() needs a SQL store; this one is on "
+                            f"{self.meta.backend!r}")
+        from ...sql import restore
+        return self._mapped([restore(core, row)], refresh)[0]
+
     def _mapped(self, items: list[T], refresh: bool) -> list[T]:
         """``items`` as this store hands them out: as read here; a store with an identity
         map returns the mapped objects (``refresh``: updated from ``items``)."""
