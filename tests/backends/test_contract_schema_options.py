@@ -14,8 +14,11 @@ from storeroom import (
     Conflict,
     Create,
     Delete,
+    F,
+    Q,
     Update,
     Upsert,
+    ValidationError,
     stored,
 )
 from tests.backends.test_contract_precond import _persist, _race
@@ -130,3 +133,106 @@ async def test_unique_together_race_one_creator_wins(store_factory) -> None:  # 
     assert all(a != b for a, b in zip(*results, strict=True)), results
     s = store_factory(Doc)
     assert await s.count(owner="race") == 3
+
+
+@stored(checks={"positive": Q(priority__gte=0),
+                "bounded": Q(priority__lte=10) | Q(big=True)})
+class Job:
+    id: str
+    priority: int = 0
+    big: bool = False
+    note: str = ""
+
+
+def _rule(exc: pytest.ExceptionInfo[ValidationError]) -> str:
+    return exc.value.errors[0]["rule"]
+
+
+async def test_checks_refuse_creates_upserts_and_updates(store_factory) -> None:  # noqa: ANN001
+    s = store_factory(Job)
+    await s.create(Job(id="a", priority=3))
+    await s.create(Job(id="b", priority=50, big=True))
+    with pytest.raises(ValidationError) as e:
+        await s.create(Job(id="c", priority=-1))
+    assert _rule(e) == "positive"
+    with pytest.raises(ValidationError) as e:
+        await s._call("upsert", Job(id="a", priority=11))
+    assert _rule(e) == "bounded"
+    with pytest.raises(ValidationError) as e:
+        await s.update("a", priority=-2)  # the changes alone fail it
+    assert _rule(e) == "positive"
+    with pytest.raises(ValidationError) as e:
+        await s.update("b", big=False)  # fails with the stored priority (50)
+    assert _rule(e) == "bounded"
+    with pytest.raises(ValidationError) as e:
+        await s.update("a", priority=F("priority") - 4)  # the result fails it
+    assert _rule(e) == "positive"
+    assert [(j.id, j.priority, j.big) for j in await s.all()] == [("a", 3, False),
+                                                                  ("b", 50, True)]
+    assert (await s.update("b", priority=20)).priority == 20  # big: allowed
+    assert (await s.update("a", note="x")).note == "x"
+    assert (await s.update("a", priority=F("priority") + 1)).priority == 4
+    assert await s.update("zz", priority=1) is None  # missing: None as ever
+    assert await s.update("a", precondition=Q(note="no"), priority=5) is None
+
+
+async def test_checks_in_update_where_and_batches(store_factory) -> None:  # noqa: ANN001
+    s = store_factory(Job)
+    await s.create(Job(id="a", priority=3))
+    await s.create(Job(id="b", priority=9))
+    await s.create(Job(id="c", priority=50, big=True))
+    before = await s.all()
+    with pytest.raises(ValidationError) as e:  # c passes (big), a and b would not
+        await s.update_where(changes={"priority": 12})
+    assert _rule(e) == "bounded"
+    with pytest.raises(ValidationError) as e:
+        await s.update_where(priority__lt=10, changes={"priority": F("priority") + 5})
+    assert _rule(e) == "bounded"  # b's result, 14
+    assert await s.all() == before
+    assert await s.update_where(big=True, changes={"priority": 12}) == 1
+    assert await s.update_where(priority__lt=10, changes={"priority": F("priority") - 3}) == 2
+    assert [j.priority for j in await s.all()] == [0, 6, 12]
+    out = await s.edit_batch([Create(Job(id="d", priority=-5)), Update("a", priority=2),
+                              Update("c", big=False)])
+    assert [r.ok for r in out] == [False, True, False]
+    assert [r.code for r in out] == ["invalid", None, "invalid"]
+    if s.meta.atomic_batch:
+        after = await s.all()
+        for edits in ([Update("a", priority=4), Update("b", priority=F("priority") + 9)],
+                      [Upsert(Job(id="e", priority=-1))],
+                      [Update("c", priority=5), Update("c", big=False, priority=11)]):
+            with pytest.raises(BatchError) as be:
+                await s.edit_batch(edits, atomic=True)
+            assert "invalid" in {r.code for r in be.value.results}
+            assert await s.all() == after
+
+
+async def test_checks_race_two_updates_never_store_a_failing_item(store_factory) -> None:  # noqa: ANN001
+    """Each update alone passes the checks, both together would not: whatever the
+    interleaving, the stored item passes them (the loser gets ValidationError)."""
+    if store_factory.spec.id == "dynamodb-moto":
+        return  # moto checks conditions without a lock (test_contract_precond._racy_server)
+    rounds = 3
+    s0 = store_factory(Job)
+    for r in range(rounds):
+        await s0.create(Job(id=f"r{r}", priority=5, big=True))
+
+    async def worker(s: Any, i: int, step: Any) -> list[bool]:
+        won = []
+        for r in range(rounds):
+            await step()
+            try:
+                if i == 0:
+                    await _persist(store_factory, s.update, f"r{r}", big=False)
+                else:
+                    await _persist(store_factory, s.update, f"r{r}", priority=50)
+                won.append(True)
+            except ValidationError:
+                won.append(False)
+        return won
+
+    results = await _race(store_factory, Job, worker)
+    for r in range(rounds):
+        j = await s0.read(f"r{r}")
+        assert j.priority <= 10 or j.big, (j, results)
+        assert results[0][r] != results[1][r], results

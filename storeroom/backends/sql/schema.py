@@ -123,4 +123,40 @@ def build_table(meta: ModelMeta, dialect: str, metadata: sa.MetaData | None = No
         table.dialect_kwargs["sqlite_autoincrement"] = True
     if meta.sequence_attr is not None and not sequences.native(meta):
         sequences.counter_table(md, dialect)
+    if meta.checks:
+        add_checks(meta, dialect, table)
     return table
+
+
+# constraint name -> the check's name, for the error of a refused write (every table's
+# CHECK constraints are named ``ck_<table>_<check>``, so a name found in a driver's
+# message tells which check refused it)
+CHECK_NAMES: dict[str, str] = {}
+
+
+def check_constraint_name(table: str, check: str) -> str:
+    """``ck_<table>_<check>``: alembic's naming convention for a CHECK constraint."""
+    return f"ck_{table}_{check}"
+
+
+def add_checks(meta: ModelMeta, dialect: str, table: sa.Table) -> bool:
+    """A CHECK constraint per ``@stored(checks=...)`` the SQL filter compiler compiles
+    natively (values as literals); True when every check did (else storeroom evaluates
+    them before writing, as on other backends)."""
+    from sqlalchemy.sql.elements import conv
+
+    from .codec import value_encoder
+    from .compiler import FilterCompiler, LiteralBinder
+    from .dialects import DIALECTS
+    fc = FilterCompiler(meta, table, DIALECTS[dialect], value_encoder(meta, dialect))
+    every = True
+    for check, node in meta.checks.items():
+        if not fc.can_compile(node):
+            every = False
+            continue
+        name = check_constraint_name(table.name, check)
+        CHECK_NAMES[name] = check
+        # conv: the name is final (a MetaData naming convention does not prefix it again)
+        table.append_constraint(sa.CheckConstraint(fc.compile(node, LiteralBinder()),
+                                                   name=conv(name)))
+    return every

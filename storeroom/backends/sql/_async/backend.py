@@ -137,6 +137,9 @@ class AsyncSqlBackend:
         self.core = core
         self.src = source
         self.store_meta = core.store_meta
+        # the table's CHECK constraints enforce ``@stored(checks=...)`` (the store front
+        # skips its own evaluation)
+        self.native_checks = core.native_checks
         # a store's own connection warns when left unclosed; a context's does not
         self.holds_connections: bool = getattr(source, "holds_connections", True)
 
