@@ -148,6 +148,8 @@ def _rule(exc: pytest.ExceptionInfo[ValidationError]) -> str:
     return exc.value.errors[0]["rule"]
 
 
+# the store front's code: dynalite runs it as moto_server would
+@pytest.mark.one_server_per_backend
 async def test_checks_refuse_creates_upserts_and_updates(store_factory) -> None:  # noqa: ANN001
     s = store_factory(Job)
     await s.create(Job(id="a", priority=3))
@@ -176,6 +178,8 @@ async def test_checks_refuse_creates_upserts_and_updates(store_factory) -> None:
     assert await s.update("a", precondition=Q(note="no"), priority=5) is None
 
 
+# the store front's code: dynalite runs it as moto_server would
+@pytest.mark.one_server_per_backend
 async def test_checks_in_update_where_and_batches(store_factory) -> None:  # noqa: ANN001
     s = store_factory(Job)
     await s.create(Job(id="a", priority=3))
