@@ -190,4 +190,78 @@ def build_table(meta: ModelMeta, dialect: str | None, metadata: sa.MetaData | No
         table.dialect_kwargs["sqlite_autoincrement"] = True
     if meta.sequence_attr is not None and not sequences.native(meta):
         sequences.counter_table(md, dialect)
+    if meta.checks:
+        add_checks(meta, dialect, table)
     return table
+
+
+# constraint name -> the check's name, for the error of a refused write (every table's
+# CHECK constraints are named ``ck_<table>_<check>``, so a name found in a driver's
+# message tells which check refused it)
+CHECK_NAMES: dict[str, str] = {}
+
+
+def check_constraint_name(table: str, check: str) -> str:
+    """``ck_<table>_<check>``: alembic's naming convention for a CHECK constraint."""
+    return f"ck_{table}_{check}"
+
+
+def add_checks(meta: ModelMeta, dialect: str, table: sa.Table) -> bool:
+    """A CHECK constraint per ``@stored(checks=...)`` the SQL filter compiler compiles
+    natively (values as literals); True when every check did (else storeroom evaluates
+    them before writing, as on other backends)."""
+    from sqlalchemy.sql.elements import conv
+
+    from .codec import value_encoder
+    from .compiler import FilterCompiler, LiteralBinder
+    from .dialects import DIALECTS
+    fc = FilterCompiler(meta, table, DIALECTS[dialect], value_encoder(meta, dialect))
+    sa_dialect = sa.dialects.registry.load(dialect)()
+    every = True
+    for check, node in meta.checks.items():
+        node = _lists_as_terms(node)
+        if not fc.can_compile(node):
+            every = False
+            continue
+        name = check_constraint_name(table.name, check)
+        try:
+            expr = fc.compile(node, LiteralBinder())
+            # what the DDL will say: a value without a literal form, or a subquery (no
+            # database takes one in a CHECK), leaves the check to storeroom
+            text = str(expr.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True}))
+        except (sa.exc.SQLAlchemyError, TypeError, ValueError, NotImplementedError):
+            every = False
+            continue
+        if "select" in text.lower():
+            every = False
+            continue
+        CHECK_NAMES[name] = check
+        # conv: the name is final (a MetaData naming convention does not prefix it again)
+        table.append_constraint(sa.CheckConstraint(expr, name=conv(name)))
+    return every
+
+
+def native_checks(meta: ModelMeta, table: sa.Table) -> bool:
+    """True when every check of the model is a CHECK constraint of ``table``."""
+    names = {c.name for c in table.constraints if isinstance(c, sa.CheckConstraint)}
+    return all(check_constraint_name(table.name, c) in names for c in meta.checks)
+
+
+def _lists_as_terms(node: Any) -> Any:
+    """``in`` / ``not_in`` as ORs of ``eq`` / ANDs of ``ne`` (the same meaning): a
+    dialect's list forms (arrays, ``json_each``) have no place in a CHECK."""
+    from ...query.ast import And, Cond, Not, Or, fold
+
+    def leaf(c: Any) -> Any:
+        if isinstance(c, Cond) and c.op in ("in", "not_in"):
+            if c.op == "in":
+                return Or(tuple(Cond(c.attr, "eq", v) for v in c.value))
+            return And(tuple(Cond(c.attr, "ne", v) for v in c.value))
+        return c
+
+    def combine(n: Any, parts: list[Any]) -> Any:
+        if type(n) is Not:
+            return Not(parts[0])
+        return And(tuple(parts)) if type(n) is And else Or(tuple(parts))
+
+    return fold(node, leaf, combine)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL
 
 from ...backends.registry import is_sql_url
 from ...backends.sql.engines import create_sql_engine
+from ...model.stored import default_engine
 from ...query.cursor import CursorKeys, cursor_keys
 from ...store.open import Secret
 from ..engine_specs import EngineSpec, EngineTopology
@@ -163,11 +164,17 @@ class AsyncDataManager:
 
     # models -------------------------------------------------------------
     def register_models(self, *models: type, engine: str | None = None) -> AsyncDataManager:
-        """Record that the stores of ``models`` live on ``engine`` (the default engine when ``None``)."""
+        """Record that the stores of ``models`` live on ``engine``.
+
+        Without ``engine``, each model's ``@stored(engine=...)``, else the default
+        engine. An abstract model (``@stored(abstract=True)``) is a ``TypeError``.
+        """
         if engine is not None:
             self._topology.get(engine)
         for model in models:
-            self._models[model] = engine
+            # the model's own default engine (checked when a store opens, so models may
+            # name engines added later); ``TypeError`` for an abstract or unstored class
+            self._models[model] = engine if engine is not None else default_engine(model)
         return self
 
     def _engine_for_model(self, model: type) -> str:
