@@ -55,7 +55,8 @@ def table_of(model: type, dialect: Any = None) -> sa.Table:
 
     ``dialect`` ("sqlite", "postgresql", "mysql" / "mariadb", or an engine) picks the
     column types of that database; ``None`` gives a table whose types have a variant
-    for each, usable on any of them. The same call returns the same ``Table`` object;
+    for each, usable on any of them (and no CHECK constraints of ``checks=``, which are
+    written in one database's literals). The same call returns the same ``Table`` object;
     the tables of one dialect share a ``MetaData``, so the foreign keys of ``Ref``
     attributes join them (``select(a).join(b)``). Rows of statements over it go back
     into models with ``store.restore(row)``.

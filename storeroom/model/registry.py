@@ -104,11 +104,13 @@ def registered() -> tuple[type, ...]:
         return tuple(_by_path.values())
 
 
-def lookup(name: str) -> type:
+def lookup(name: str, near: type | None = None) -> type:
     """The registered class called ``name`` (``Class`` or ``module.Class``).
 
     ``LookupError`` naming it when none is; ``ModelConfigError`` naming both when two
-    registered classes share the name.
+    registered classes share the name — unless ``near`` (the class whose annotation
+    names it) narrows them to one: the one of its module, then of its enclosing scope
+    (classes declared together in one function refer to each other as in a module).
     """
     with lock:
         cls = _by_path.get(name)
@@ -117,6 +119,8 @@ def lookup(name: str) -> type:
         found = sorted(_by_name.get(name, ()), key=lambda c: f"{c.__module__}.{c.__qualname__}")
     if not found:
         raise LookupError(f"no @stored class is called {name!r}")
+    if len(found) > 1 and near is not None:
+        found = _nearest(found, near)
     if len(found) > 1:
         both = ", ".join(f"{c.__module__}.{c.__qualname__}" for c in found)
         raise ModelConfigError(f"the name {name!r} is ambiguous: {both}; write \"module.Class\"")
@@ -197,6 +201,17 @@ class Unresolved(Exception):
     """An annotation names something not defined (yet): configuration can wait."""
 
 
+def _nearest(found: list[type], near: type) -> list[type]:
+    """Of same-named classes, those of ``near``'s module, then of its enclosing scope
+    (``f.<locals>`` for classes declared in a function); all of them when none is."""
+    same_module = [c for c in found if c.__module__ == near.__module__]
+    if len(same_module) <= 1:
+        return same_module or found
+    scope = near.__qualname__.rpartition(".")[0]
+    same_scope = [c for c in same_module if c.__qualname__.rpartition(".")[0] == scope]
+    return same_scope or same_module
+
+
 class _Names(dict[str, Any]):
     """The local namespace string annotations are evaluated in.
 
@@ -210,6 +225,7 @@ class _Names(dict[str, Any]):
         mod = sys.modules.get(cls.__module__)
         self.module: dict[str, Any] = vars(mod) if mod is not None else {}
         self.body = vars(cls)
+        self.cls = cls
         self.registry = registry
 
     def __missing__(self, name: str) -> Any:
@@ -222,7 +238,7 @@ class _Names(dict[str, Any]):
                 known = bool(_by_name.get(name)) or any(p.startswith(name + ".") for p in _by_path)
                 named = bool(_by_name.get(name))
             if named:
-                return lookup(name)
+                return lookup(name, self.cls)
             if known:
                 return _DottedPath(name)
         raise KeyError(name)

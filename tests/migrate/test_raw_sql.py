@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from storeroom import AsyncDataManager, DataManager, Ref, field, open_store, stored
+from storeroom import AsyncDataManager, DataManager, Q, Ref, field, open_store, stored
 from storeroom.sql import metadata, table_of
 
 
@@ -92,3 +92,19 @@ async def test_async_restore_and_metadata_of_an_engine(db_url: str) -> None:
             store = ctx.store(RwAuthor)
             assert store.restore(row) is await store.read(2)
     assert set(metadata(RwBook).tables) == {"rw_author", "rw_book"}
+
+
+@stored(checks={"positive": Q(n__gte=0)})
+class Checked:
+    id: int
+    n: int = 0
+
+
+def test_checks_are_constraints_of_a_dialects_table_only() -> None:
+    # a CHECK is written in one database's literals: the any-dialect table has none
+    assert "ck_checked_positive" not in {c.name for c in table_of(Checked).constraints}
+    for dialect in ("sqlite", "postgresql", "mysql"):
+        names = {c.name for c in table_of(Checked, dialect).constraints}
+        assert "ck_checked_positive" in names, dialect
+    assert "ck_checked_positive" in {
+        c.name for c in metadata(Checked, dialect="sqlite").tables["checked"].constraints}

@@ -190,7 +190,9 @@ def build_table(meta: ModelMeta, dialect: str | None, metadata: sa.MetaData | No
         table.dialect_kwargs["sqlite_autoincrement"] = True
     if meta.sequence_attr is not None and not sequences.native(meta):
         sequences.counter_table(md, dialect)
-    if meta.checks:
+    # a CHECK is written with the dialect's literals: a table for any dialect
+    # (``table_of(M)`` without one) carries none; the store and migrations name theirs
+    if meta.checks and dialect is not None:
         add_checks(meta, dialect, table)
     return table
 
