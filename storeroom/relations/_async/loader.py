@@ -1,0 +1,152 @@
+"""The I/O of relation loading (``store.load``, ``select_related``, ``prefetch_related``):
+the planning and attaching are sans-I/O in ``storeroom.relations.loading``.
+
+Every function takes the store whose items are loaded from (an ``AsyncStore``) and
+reads through the stores of the related models on the same database (``_related``: in
+a context, the context's stores, so loaded objects go through its identity map).
+Round trips: per step, one ``get_many`` per ``max_batch`` distinct keys (a Ref, the
+targets of a many-to-many), or one search per ``IN_CHUNK`` distinct source keys (a
+reverse Many, the through items of a many-to-many).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...query.ast import NOTHING, Node
+from ...query.evaluate import compile_local, sort_items
+from ...query.order import Order
+from ...query.plan import Query
+from ...query.prepare import build_filter
+from ...store.relations import refers_to
+from .. import lazy as _lazy  # noqa: F401 - installs the lazy-loading hooks
+from ..loading import (
+    IN_CHUNK,
+    Step,
+    attach_ref,
+    attach_reverse,
+    attach_through,
+    chunks,
+    key_of,
+    link_targets,
+    loaded_under,
+    paths_of,
+    plan,
+    ref_keys,
+    source_keys,
+)
+
+
+async def load(store: Any, items: Any, paths: tuple[str, ...], refresh: bool) -> Any:
+    """``store.load(items, *paths)``: fill the relations ``paths`` of one item or a list
+    in place; returns ``items``."""
+    many = isinstance(items, list | tuple)
+    objs = [i for i in (items if many else [items]) if i is not None]
+    wrong = next((i for i in objs if not isinstance(i, store.model)), None)
+    if wrong is not None:
+        from ...errors import ValidationError
+        raise ValidationError.one(None, wrong, "type", f"store.load takes {store.model.__name__} "
+                                  f"items, got {type(wrong).__name__}", model=store._m.name)
+    steps = plan(store.model, paths_of(list(paths), "store.load"))
+    if objs and steps:
+        await run(store, objs, steps, refresh)
+    return items
+
+
+async def with_relations(store: Any, items: list[Any], select: Any, prefetch: Any,
+                         refresh: bool, joined: tuple[Step, ...] = ()) -> list[Any]:
+    """``items`` as read (mapped, when the store has an identity map) with the relations
+    of ``select_related`` (``joined``: the steps a JOIN already attached) and
+    ``prefetch_related`` loaded."""
+    items = store._mapped(items, refresh)
+    if not items:
+        return items
+    if select:
+        steps = plan(store.model, paths_of(select, "select_related"), select=True)
+        if joined:
+            await _adopt_joined(store, items, steps, refresh)
+        else:
+            await run(store, items, steps, refresh)
+    if prefetch:
+        await run(store, items, plan(store.model, paths_of(prefetch, "prefetch_related")),
+                  refresh)
+    return items
+
+
+async def _adopt_joined(store: Any, items: list[Any], steps: tuple[Step, ...],
+                        refresh: bool) -> None:
+    """Run the objects a JOIN attached through the related stores' maps (the same object
+    per key), attaching the mapped ones."""
+    for step in steps:
+        target = store._related(step.target)
+        found = {key_of(o, target._m.key.attrs): o
+                 for o in target._mapped(loaded_under(step, items), refresh)}
+        target._remember(list(found.values()))
+        nxt = attach_ref(step, items, found)
+        if step.children and nxt:
+            await _adopt_joined(target, nxt, step.children, refresh)
+
+
+async def run(store: Any, items: list[Any], steps: tuple[Step, ...], refresh: bool) -> None:
+    """Load ``steps`` onto ``items`` (of ``store``'s model), depth by depth."""
+    for step in steps:
+        target = store._related(step.target)
+        if step.kind == "ref":
+            found = await _by_keys(target, ref_keys(step, items), refresh)
+            nxt = attach_ref(step, items, found)
+        elif step.kind == "reverse":
+            children = await _referring(target, step, source_keys(step, items), refresh)
+            nxt = attach_reverse(step, items, children)
+        else:
+            through = store._related(step.ref.model)
+            links = await _referring(through, step, source_keys(step, items), refresh)
+            found = await _by_keys(target, link_targets(step, links), refresh)
+            nxt = attach_through(step, items, links, found)
+        if step.children and nxt:
+            await run(target, nxt, step.children, refresh)
+
+
+async def _by_keys(store: Any, keys: list[tuple[Any, ...]], refresh: bool
+                   ) -> dict[tuple[Any, ...], Any]:
+    """The items at ``keys`` (key parts → mapped object; missing keys absent): one
+    ``get_many`` per ``max_batch`` keys."""
+    out: dict[tuple[Any, ...], Any] = {}
+    if not keys:
+        return out
+    names = store._m.key.attrs
+    for chunk in chunks(keys, store.meta.max_batch):
+        got = [g for g in await store._b.get_many(chunk) if g is not None]
+        for o in store._mapped(got, refresh):
+            out[key_of(o, names)] = o
+    store._remember(list(out.values()))
+    return out
+
+
+async def _referring(store: Any, step: Step, keys: list[tuple[Any, ...]], refresh: bool
+                     ) -> list[Any]:
+    """The items of ``store`` whose Ref ``step.ref`` holds one of ``keys`` (in key order
+    per chunk): one search per ``IN_CHUNK`` keys."""
+    out: list[Any] = []
+    order = store._order(())
+    for chunk in chunks(keys, IN_CHUNK):
+        node = build_filter(store._m, refers_to(step.ref, chunk), None, {})
+        out.extend(await _fetch_all(store, node, order))
+    objs: list[Any] = store._mapped(out, refresh)
+    store._remember(objs)
+    return objs
+
+
+async def _fetch_all(store: Any, node: Node, order: Order) -> list[Any]:
+    """Every item matching ``node``, in ``order`` (no limit: one search)."""
+    if node == NOTHING:
+        return []
+    b = store._b
+    split = b.split(node)
+    if split.all_native and b.can_order(order):
+        return list(await b.find(Query(split.native, order)))
+    keep = compile_local(split.local)
+    found = [i async for i in b.iterate(split.native) if keep(i)]
+    return sort_items(found, order)
+
+
+__all__ = ["load", "run", "with_relations"]
