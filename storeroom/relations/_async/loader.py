@@ -54,17 +54,18 @@ async def load(store: Any, items: Any, paths: tuple[str, ...], refresh: bool) ->
 
 
 async def with_relations(store: Any, items: list[Any], select: Any, prefetch: Any,
-                         refresh: bool, joined: tuple[Step, ...] = ()) -> list[Any]:
+                         refresh: bool, joined: bool = False) -> list[Any]:
     """``items`` as read (mapped, when the store has an identity map) with the relations
-    of ``select_related`` (``joined``: the steps a JOIN already attached) and
-    ``prefetch_related`` loaded."""
+    of ``select_related`` (``joined``: a JOIN read them with ``items``, attached to
+    them) and ``prefetch_related`` loaded."""
+    fresh = items
     items = store._mapped(items, refresh)
     if not items:
         return items
     if select:
         steps = plan(store.model, paths_of(select, "select_related"), select=True)
         if joined:
-            await _adopt_joined(store, items, steps, refresh)
+            await _adopt_joined(store, fresh, items, steps, refresh)
         else:
             await run(store, items, steps, refresh)
     if prefetch:
@@ -73,18 +74,59 @@ async def with_relations(store: Any, items: list[Any], select: Any, prefetch: An
     return items
 
 
-async def _adopt_joined(store: Any, items: list[Any], steps: tuple[Step, ...],
-                        refresh: bool) -> None:
-    """Run the objects a JOIN attached through the related stores' maps (the same object
-    per key), attaching the mapped ones."""
+async def fetch_joined(store: Any, node: Node, order: Order, want: int,
+                       after: tuple[Any, ...] | None, select: Any) -> list[Any] | None:
+    """Up to ``want`` items as ``store._fetch`` finds them, with the Refs of
+    ``select_related`` read by the same statement (a LEFT OUTER JOIN per Ref) and
+    attached; None when the backend cannot (no ``find_joined``, a filter or order it
+    does not run itself, or a target on another database): then a batched read per Ref."""
+    b = store._b
+    find = getattr(b, "find_joined", None)
+    if find is None or node == NOTHING:
+        return None
+    split = b.split(node)
+    if not (split.all_native and b.can_order(order)):
+        return None
+    steps = plan(store.model, paths_of(select, "select_related"), select=True)
+    joins: list[Any] = []
+    if not await _joins(store, getattr(b, "core", None), steps, 0, joins):
+        return None
+    return list(await find(Query(split.native, order, want, after), tuple(joins)))
+
+
+async def _joins(store: Any, core: Any, steps: tuple[Step, ...], parent: int,
+                 out: list[Any]) -> bool:
+    """Append the joins of ``steps`` (below the object at ``parent``) to ``out``; False
+    when a target's table is not on ``core``'s database."""
+    if core is None:
+        return False
     for step in steps:
         target = store._related(step.target)
-        found = {key_of(o, target._m.key.attrs): o
-                 for o in target._mapped(loaded_under(step, items), refresh)}
-        target._remember(list(found.values()))
-        nxt = attach_ref(step, items, found)
-        if step.children and nxt:
-            await _adopt_joined(target, nxt, step.children, refresh)
+        tcore = getattr(target._base, "core", None)
+        if tcore is None or tcore.engine.url != core.engine.url:
+            return False
+        if not tcore.ready:  # its table, created on first use
+            await target._b.create_tables()
+        out.append((parent, step.ref, tcore))
+        if not await _joins(target, core, step.children, len(out), out):
+            return False
+    return True
+
+
+async def _adopt_joined(store: Any, fresh: list[Any], items: list[Any],
+                        steps: tuple[Step, ...], refresh: bool) -> None:
+    """Run the objects a JOIN attached to ``fresh`` (the rows' items; ``items`` are
+    their mapped objects) through the related stores' maps (the same object per key),
+    attaching the mapped ones to ``items``."""
+    for step in steps:
+        target = store._related(step.target)
+        got = loaded_under(step, fresh)
+        mapped = target._mapped(got, refresh)
+        found = {key_of(o, target._m.key.attrs): o for o in mapped}
+        target._remember(mapped)
+        attach_ref(step, items, found)
+        if step.children and got:
+            await _adopt_joined(target, got, mapped, step.children, refresh)
 
 
 async def run(store: Any, items: list[Any], steps: tuple[Step, ...], refresh: bool) -> None:
@@ -149,4 +191,4 @@ async def _fetch_all(store: Any, node: Node, order: Order) -> list[Any]:
     return sort_items(found, order)
 
 
-__all__ = ["load", "run", "with_relations"]
+__all__ = ["fetch_joined", "load", "run", "with_relations"]

@@ -385,9 +385,15 @@ class AsyncStore(Generic[T]):
         """Up to ``limit + 1`` items of a page (as ``_fetch``), the first ``limit`` (the
         page's) mapped and with their relations loaded (``select_related`` as a JOIN
         where the backend has one)."""
-        items = await self._fetch(node, order, limit + 1, after)
+        items = None
+        if select:  # a JOIN where the backend has one and every target is on its database
+            items = await loader.fetch_joined(self, node, order, limit + 1, after, select)
+        joined = items is not None
+        if items is None:
+            items = await self._fetch(node, order, limit + 1, after)
         page, extra = items[:limit], items[limit:]
-        return [*await loader.with_relations(self, page, select, prefetch, refresh), *extra]
+        return [*await loader.with_relations(self, page, select, prefetch, refresh, joined),
+                *extra]
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
