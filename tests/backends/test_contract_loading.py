@@ -201,6 +201,11 @@ async def test_round_trips_of_100_parents_by_10_children(store_factory, backend)
     assert len(data_statements(log)) == SELECT_TRIPS[backend.id], log.statements()
     if backend.id != "mongodb":
         assert "LEFT OUTER JOIN" in data_statements(log)[0]
+        with QueryLog() as log:  # read_batch and read join too
+            batch = await _call(crates, "read_batch", list(range(100)), select_related="aisle")
+            one = await _call(crates, "read", 999, select_related="aisle")
+        assert [c.aisle.id for c in batch] == [i // 10 for i in range(100)]
+        assert one.aisle.id == 99 and len(data_statements(log)) == 2
 
 
 # ---- in a context: identity map and lazy modes ------------------------------------------

@@ -18,7 +18,7 @@ from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order
 from ...query.plan import Query
 from ...query.prepare import build_filter
-from ...store.relations import refers_to
+from ...store.relations import keys_filter, refers_to
 from .. import lazy as _lazy  # noqa: F401 - installs the lazy-loading hooks
 from ..loading import (
     IN_CHUNK,
@@ -72,6 +72,26 @@ async def with_relations(store: Any, items: list[Any], select: Any, prefetch: An
         await run(store, items, plan(store.model, paths_of(prefetch, "prefetch_related")),
                   refresh)
     return items
+
+
+async def read_many(store: Any, keys: list[tuple[Any, ...]], select: Any, prefetch: Any,
+                    refresh: bool) -> dict[tuple[Any, ...], Any]:
+    """``read`` / ``read_batch`` with relations: the items at the distinct ``keys`` (key
+    parts → item; a missing key absent), mapped and loaded; with ``select_related``
+    one SELECT with JOINs where the backend has them, else one ``get_many`` first."""
+    if not keys:
+        return {}
+    m = store._m
+    items = None
+    if select:
+        items = await fetch_joined(store, build_filter(m, keys_filter(m, keys), None, {}),
+                                   store._order(()), len(keys), None, select)
+    joined = items is not None
+    if items is None:
+        items = [i for i in await store._b.get_many(keys) if i is not None]
+    items = await with_relations(store, items, select, prefetch, refresh, joined)
+    names = m.key.attrs
+    return {key_of(i, names): i for i in items}
 
 
 async def fetch_joined(store: Any, node: Node, order: Order, want: int,
@@ -191,4 +211,4 @@ async def _fetch_all(store: Any, node: Node, order: Order) -> list[Any]:
     return sort_items(found, order)
 
 
-__all__ = ["fetch_joined", "load", "run", "with_relations"]
+__all__ = ["fetch_joined", "load", "read_many", "run", "with_relations"]

@@ -230,11 +230,10 @@ class Store(Generic[T]):
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return None
-        item = self._b.get(parts)
-        if item is not None and (select_related or prefetch_related):
-            item = (loader.with_relations(self, [item], select_related,
-                                                prefetch_related, refresh))[0]
-        return item
+        if select_related or prefetch_related:
+            return (loader.read_many(self, [parts], select_related, prefetch_related,
+                                           refresh)).get(parts)
+        return self._b.get(parts)
 
     def load(self, items: Any, *paths: str, refresh: bool = False) -> Any:
         """Load the relations ``paths`` (``"category"``, ``"products__tags"``: ``__`` at
@@ -442,13 +441,21 @@ class Store(Generic[T]):
                          ) -> list[T | None]:
         """The items at ``keys``, aligned with them (None for a missing key; ``refresh``,
         ``select_related``, ``prefetch_related``: as on ``read``)."""
-        if select_related or prefetch_related:
-            read = self.read_batch(keys, refresh=refresh)
-            found = loader.with_relations(self, [i for i in read if i is not None],
-                                                select_related, prefetch_related, refresh)
-            filled = iter(found)
-            return [None if i is None else next(filled) for i in read]
         m = self._m
+        if select_related or prefetch_related:
+            wanted: list[tuple[Any, ...] | None] = []
+            for k in _sequence("keys", keys):
+                try:
+                    wanted.append(key_parts(m, k))
+                except NoSuchKey:
+                    wanted.append(None)
+            if len(wanted) > self.meta.max_batch:
+                raise ValidationError.one("keys", len(wanted), "max_batch",
+                                          f"at most {self.meta.max_batch} keys per batch")
+            found = loader.read_many(
+                self, list(dict.fromkeys(p for p in wanted if p is not None)),
+                select_related, prefetch_related, refresh)
+            return [None if p is None else found.get(p) for p in wanted]
         parts: list[tuple[Any, ...] | None] = []
         none = False  # a key no item can have: None in its slot, not asked for
         for k in _sequence("keys", keys):
