@@ -29,6 +29,25 @@ from ..model.relations import NOT_LOADED, PEERS, VIA, Stub
 MODES = ("peers", "one", "raise")
 
 
+def _gone() -> None:
+    """What a link read back from a pickle or a copy points at: nothing."""
+    return None
+
+
+def _revive() -> Any:
+    return _gone
+
+
+class _Link(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference kept in an item's ``__dict__`` that pickles and copies as a dead
+    link (a weak reference itself cannot be pickled: items stay picklable)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> Any:
+        return (_revive, ())
+
+
 class Peers:
     """The objects of one result, for lazy loading in mode ``"peers"``."""
 
@@ -44,7 +63,7 @@ def remember(identity: Any, items: list[Any]) -> None:
         return
     group = Peers(items)
     identity.groups.append(group)
-    link = weakref.ref(group)
+    link = _Link(group)
     for item in items:
         if item is not None:
             item.__dict__[PEERS] = link
@@ -78,7 +97,7 @@ class _Hooks:
             if mapped is not stub:
                 return mapped
         # the path a lazy load follows, and an error message names
-        stub.__dict__[VIA] = (weakref.ref(owner), name)
+        stub.__dict__[VIA] = (_Link(owner), name)
         return stub
 
     def load_stub(self, stub: Any, attr: str) -> bool:

@@ -5,6 +5,7 @@ and search_all, the identity map of relation loads, lazy modes, and round-trip c
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -304,6 +305,9 @@ async def test_lazy_modes(d: D) -> None:
             assert [c.id for c in aisles[2].crates] == [2, 5]
         n = len(data_statements(log))
         assert (0 < n <= 3) if loose else n == 1
+        # the weak links to peers are no obstacle to pickling an item
+        again = pickle.loads(pickle.dumps(crates[0]))
+        assert again == crates[0] and again.aisle_id == 0
     with d.dm.context(lazy="one") as ctx:
         aisles = list(ctx.store(Aisle).search(order_by="id"))
         with QueryLog() as log:
@@ -318,3 +322,37 @@ async def test_lazy_modes(d: D) -> None:
             _ = c.aisle.name
     with pytest.raises(ValueError):
         d.dm.context(lazy="sometimes")
+
+
+PEER_BACKENDS = [b for b in BACKENDS if b.id in ("sqlite", "postgres")]
+
+
+@pytest.mark.parametrize("ctx_backend", PEER_BACKENDS, indirect=True,
+                         ids=[b.id for b in PEER_BACKENDS])
+async def test_peers_lazy_loading_of_100_by_10_is_2_round_trips(ctx_backend, tmp_path) -> None:  # noqa: ANN001
+    d = D(False, ctx_backend.url_factory(tmp_path, f"p{uuid.uuid4().hex}"))
+    try:
+        with d.dm.context() as ctx:
+            ctx.store(Aisle).edit_batch([Create(Aisle(id=i, name=f"a{i}")) for i in range(100)])
+            ctx.store(Crate).edit_batch([Create(Crate(id=i, aisle=i // 10))
+                                         for i in range(1000)])
+        with d.dm.context() as ctx:
+            ctx.store(Aisle).search(limit=1)  # the cursor secrets, not counted
+            ctx.store(Crate).search(limit=1)
+            with QueryLog() as log:
+                aisles = ctx.store(Aisle).search(limit=100)
+                assert sum(len(a.crates) for a in aisles) == 1000  # N+1 -> 2
+            assert len(data_statements(log)) == 2, log.statements()
+            with QueryLog() as log:
+                crates = ctx.store(Crate).search(limit=100, order_by="-id")
+                assert [c.aisle.name for c in crates][:2] == ["a99", "a99"]
+            # the page; the parents were mapped (and loaded) above: no read at all
+            assert len(data_statements(log)) == 1, log.statements()
+        with d.dm.context() as ctx:
+            ctx.store(Crate).search(limit=1)
+            with QueryLog() as log:
+                crates = ctx.store(Crate).search(limit=100, order_by="id")
+                assert {c.aisle.name for c in crates} == {f"a{i}" for i in range(10)}
+            assert len(data_statements(log)) == 2, log.statements()
+    finally:
+        await d.close()
