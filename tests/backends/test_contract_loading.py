@@ -66,6 +66,12 @@ class Note:
 
 
 @stored(key="id")
+class Tagline:
+    id: int
+    link: Ref[CrateMark] | None = field(default=None, on_delete="cascade")  # composite
+
+
+@stored(key="id")
 class Row:
     id: int
     parent: Ref[Row2] | None = field(default=None, on_delete="cascade")
@@ -154,6 +160,13 @@ async def test_select_related_follows_refs_and_dangling_loads_none(store_factory
     assert is_loaded(got.items[1], "crate")
     pre = await notes.search(order_by="id", prefetch_related="crate")
     assert [n.crate is None for n in pre] == [False, True, True]
+    # a Ref to a composite key, and on from it
+    lines = store_factory(Tagline)
+    await lines.create(Tagline(id=1, link=(0, 3)))
+    await lines.create(Tagline(id=2))
+    got = await lines.search(order_by="id", select_related="link__mark")
+    assert got.items[0].link.mark.word == "w3" and got.items[1].link is None
+    assert (await _call(lines, "read", 1, select_related="link")).link.crate_id == 0
 
 
 async def test_a_reverse_then_its_ref_loads(store_factory) -> None:  # noqa: ANN001
