@@ -280,6 +280,15 @@ async def test_relation_loads_go_through_the_identity_map(d: D) -> None:
         assert a0.name == "a0" and got.items[3].aisle is a0
         full = await _call(aisles, "read", 2, prefetch_related="crates")
         assert [c.id for c in full.crates] == [2, 5] and full.crates[0] is got.items[2]
+        # Model.objects chains select_related / prefetch_related
+        qs = Crate.objects.filter(id__lt=3).order_by("id").select_related("aisle")
+        rows = await qs.prefetch_related("marks") if d.is_async else list(
+            qs.prefetch_related("marks"))
+        assert [r.aisle.name for r in rows] == ["a0", "a1", "a2"] and rows[0] is got.items[0]
+        assert all(is_loaded(r, "marks") for r in rows)
+        bulk = Aisle.objects.prefetch_related("crates").in_bulk([1])
+        bulk = await bulk if d.is_async else bulk
+        assert [c.id for c in bulk[1].crates] == [1, 4]
 
 
 async def test_lazy_modes(d: D) -> None:
