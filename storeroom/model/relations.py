@@ -292,7 +292,7 @@ def stub_message(obj: Any, attr: str) -> str:
     if owner is not None:
         path, where = via[1], f"{type(owner).__name__}.{via[1]}"
         fix = (f"load it with select_related=({path!r},) / prefetch_related=({path!r},) "
-               f"or store.load(items, {path!r}) (await it on async)")
+               f"or store.load(obj, {path!r}) (await store.load(obj, {path!r}) on async)")
     else:
         where = name
         fix = ("load it with select_related=(...) / prefetch_related=(...) or "
