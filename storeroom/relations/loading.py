@@ -27,8 +27,18 @@ from ..errors import InvalidFilter
 from ..model.relations import Dangling, ManyInfo, RefInfo
 from ..model.stored import meta_of
 
-#: the largest ``__in`` list of one search of a reverse or through step
-IN_CHUNK = 100
+#: the largest ``__in`` list of one search of a reverse or through step, per backend
+#: (``StoreMeta.backend``): SQLite binds one parameter per value (500 stays below the
+#: 999 of old builds), PostgreSQL one array; DynamoDB's IN takes 100 values, and Redis
+#: reads a sorted set whole past 256
+IN_CHUNKS = {"sqlite": 500, "postgresql": 1000, "mysql": 1000, "mongodb": 1000,
+             "memory": 1000}
+IN_CHUNK = 100  # elsewhere
+
+
+def in_chunk(backend: str) -> int:
+    """The largest ``__in`` list of one relation search on ``backend``."""
+    return IN_CHUNKS.get(backend, IN_CHUNK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +275,6 @@ def loaded_under(step: Step, items: list[Any]) -> list[Any]:
     return _distinct(out)
 
 
-__all__ = ["IN_CHUNK", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",
+__all__ = ["IN_CHUNK", "IN_CHUNKS", "in_chunk", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",
            "depth_paths", "key_of", "link_targets", "loaded_under", "paths_of", "plan",
            "ref_keys", "source_keys"]

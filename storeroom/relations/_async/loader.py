@@ -5,7 +5,7 @@ Every function takes the store whose items are loaded from (an ``AsyncStore``) a
 reads through the stores of the related models on the same database (``_related``: in
 a context, the context's stores, so loaded objects go through its identity map).
 Round trips: per step, one ``get_many`` per ``max_batch`` distinct keys (a Ref, the
-targets of a many-to-many), or one search per ``IN_CHUNK`` distinct source keys (a
+targets of a many-to-many), or one search per ``in_chunk`` distinct source keys (a
 reverse Many, the through items of a many-to-many).
 """
 
@@ -21,12 +21,12 @@ from ...query.prepare import build_filter
 from ...store.relations import keys_filter, refers_to
 from .. import lazy as _lazy  # noqa: F401 - installs the lazy-loading hooks
 from ..loading import (
-    IN_CHUNK,
     Step,
     attach_ref,
     attach_reverse,
     attach_through,
     chunks,
+    in_chunk,
     key_of,
     link_targets,
     loaded_under,
@@ -187,10 +187,10 @@ async def _by_keys(store: Any, keys: list[tuple[Any, ...]], refresh: bool
 async def _referring(store: Any, step: Step, keys: list[tuple[Any, ...]], refresh: bool
                      ) -> list[Any]:
     """The items of ``store`` whose Ref ``step.ref`` holds one of ``keys`` (in key order
-    per chunk): one search per ``IN_CHUNK`` keys."""
+    per chunk): one search per ``in_chunk(backend)`` keys."""
     out: list[Any] = []
     order = store._order(())
-    for chunk in chunks(keys, IN_CHUNK):
+    for chunk in chunks(keys, in_chunk(store.meta.backend)):
         node = build_filter(store._m, refers_to(step.ref, chunk), None, {})
         out.extend(await _fetch_all(store, node, order))
     objs: list[Any] = store._mapped(out, refresh)
