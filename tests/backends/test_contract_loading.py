@@ -100,7 +100,7 @@ async def _fill(store_factory: Any, aisles: int = 2, per: int = 3) -> tuple[S, S
     return a, c, m, cm
 
 
-async def test_prefetch_reverse_many_to_many_and_nested(store_factory) -> None:  # noqa: ANN001
+async def test_prefetch_select_and_load(store_factory) -> None:  # noqa: ANN001
     aisles, crates, _, _ = await _fill(store_factory)
     got = await aisles.search(order_by="id", prefetch_related=("crates", "crates__marks"))
     assert [[x.label for x in a.crates] for a in got] == [["c0.0", "c0.1", "c0.2"],
@@ -118,10 +118,7 @@ async def test_prefetch_reverse_many_to_many_and_nested(store_factory) -> None: 
     assert [x.aisle.name for x in one.crates] == ["a1"] * 3
     batch = await _call(crates, "read_batch", [5, 99, 0], select_related=("aisle",))
     assert batch[1] is None and [batch[0].aisle.name, batch[2].aisle.name] == ["a1", "a0"]
-
-
-async def test_load_fills_items_in_place(store_factory) -> None:  # noqa: ANN001
-    aisles, crates, _, _ = await _fill(store_factory)
+    # store.load fills items in place (one test: the tables are made once)
     some = list(await crates.search(order_by="id", limit=4))
     assert not is_loaded(some[0].aisle)
     with pytest.raises(LazyLoadBlocked, match="aisle"):
