@@ -197,6 +197,20 @@ def attach_reverse(step: Step, parents: list[Any], children: list[Any]) -> list[
     ref = step.ref
     names = ref.target_key
     cols = ref.columns
+    many = step.name
+    back = ref.name
+    if len(cols) == 1:  # the common case: a single-column key, without tuples
+        col, kn = cols[0], names[0]
+        groups: dict[Any, tuple[list[Any], Any]] = {p.__dict__[kn]: ([], p) for p in parents}
+        for c in children:
+            d = c.__dict__
+            g = groups.get(d.get(col))
+            if g is not None:
+                g[0].append(c)
+                d[back] = g[1]
+        for p in parents:
+            p.__dict__[many] = groups[p.__dict__[kn]][0]
+        return children  # a search's items: distinct already
     by_key: dict[tuple[Any, ...], list[Any]] = {key_of(p, names): [] for p in parents}
     owners: dict[tuple[Any, ...], Any] = {key_of(p, names): p for p in parents}
     for c in children:
@@ -205,11 +219,10 @@ def attach_reverse(step: Step, parents: list[Any], children: list[Any]) -> list[
         group = by_key.get(k)
         if group is not None:
             group.append(c)
-            d[ref.name] = owners[k]
-    many = step.name
+            d[back] = owners[k]
     for p in parents:
         p.__dict__[many] = by_key[key_of(p, names)]
-    return _distinct(children)
+    return children
 
 
 def link_targets(step: Step, links: list[Any]) -> list[tuple[Any, ...]]:

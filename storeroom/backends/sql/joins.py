@@ -79,11 +79,27 @@ def build_joined(core: Any, joins: tuple[Join, ...], rows: list[Any]) -> list[An
         kpos = tuple(at + tcore.names.index(k) for k in ref.target_key)
         plan.append((parent, ref.name, ref.columns, at, at + width, kpos, tcore.build, {}))
         at += width
-    build = core.build
+    build = core.build  # reads the first ``n`` values of a row: the whole row will do
     out = []
+    if len(plan) == 1 and len(plan[0][2]) == 1:  # the common case: one single-column Ref
+        _, name, (col,), start, end, (kp,), tbuild, seen = plan[0]
+        for row in rows:
+            main = build(row)
+            d = main.__dict__
+            v = d.get(col)
+            if v is None:
+                d[name] = None
+            elif row[kp] is None:
+                d[name] = Dangling((v,))
+            else:
+                obj = seen.get(v)
+                if obj is None:
+                    obj = seen[v] = tbuild(row[start:end])
+                d[name] = obj
+            out.append(main)
+        return out
     for row in rows:
-        t = tuple(row)
-        main = build(t[:n])
+        main = build(row)
         objs = [main]
         for parent, name, columns, start, end, kpos, tbuild, seen in plan:
             owner = objs[parent]
@@ -93,13 +109,12 @@ def build_joined(core: Any, joins: tuple[Join, ...], rows: list[Any]) -> list[An
                 parts = tuple(d.get(c) for c in columns)
                 if None in parts:
                     d[name] = None
-                elif t[kpos[0]] is None:
+                elif row[kpos[0]] is None:
                     d[name] = Dangling(parts)
                 else:
-                    k = tuple(t[i] for i in kpos)
-                    obj = seen.get(k)
+                    obj = seen.get(parts)
                     if obj is None:
-                        obj = seen[k] = tbuild(t[start:end])
+                        obj = seen[parts] = tbuild(row[start:end])
                     d[name] = obj
             objs.append(obj)
         out.append(main)

@@ -65,7 +65,8 @@ async def with_relations(store: Any, items: list[Any], select: Any, prefetch: An
     if select:
         steps = plan(store.model, paths_of(select, "select_related"), select=True)
         if joined:
-            await _adopt_joined(store, fresh, items, steps, refresh)
+            if getattr(store, "identity", None) is not None:  # through a context's map
+                await _adopt_joined(store, fresh, items, steps, refresh)
         else:
             await run(store, items, steps, refresh)
     if prefetch:

@@ -66,7 +66,8 @@ def with_relations(store: Any, items: list[Any], select: Any, prefetch: Any,
     if select:
         steps = plan(store.model, paths_of(select, "select_related"), select=True)
         if joined:
-            _adopt_joined(store, fresh, items, steps, refresh)
+            if getattr(store, "identity", None) is not None:  # through a context's map
+                _adopt_joined(store, fresh, items, steps, refresh)
         else:
             run(store, items, steps, refresh)
     if prefetch:
