@@ -179,13 +179,21 @@ class RefDescriptor:
         if key is None:
             return None
         cached = d.get(self.name)
-        if cached is not None and isinstance(cached, self.target):
+        if cached is not None:
             # the columns are the truth: ``p.category_id = 7`` makes a cached object stale
-            tk = self.info.target_key
-            ck = getattr(cached, tk[0]) if self.single else tuple(getattr(cached, a) for a in tk)
-            if ck == key:
-                return cached
+            if isinstance(cached, self.target):
+                tk = self.info.target_key
+                cd = cached.__dict__
+                ck = cd.get(tk[0]) if self.single else tuple(cd.get(a) for a in tk)
+                if ck == key:
+                    return cached
+            elif type(cached) is Dangling and cached.parts == (
+                    (key,) if self.single else key):
+                return None  # loaded: no item has the key (an on_delete="ignore" Ref)
         stub = make_stub(self.target, self.info.target_key, key if not self.single else (key,))
+        hooks = LAZY
+        if hooks is not None:  # in a context: the mapped object of the key, or the stub
+            stub = hooks.stub(obj, self.name, stub)
         d[self.name] = stub
         return stub
 
@@ -230,10 +238,14 @@ class ManyDescriptor:
             return self
         v = obj.__dict__.get(self.name, NOT_LOADED)
         if v is NOT_LOADED:
+            hooks = LAZY
+            if hooks is not None and hooks.load_many(obj, self.name):
+                return obj.__dict__[self.name]
             cls = type(obj).__name__
             raise LazyLoadBlocked(
                 f"{cls}.{self.name} is not loaded: load it with "
-                f"prefetch_related=({self.name!r},) or store.load(obj, {self.name!r})")
+                f"prefetch_related=({self.name!r},) or store.load(obj, {self.name!r}) "
+                f"(await store.load(obj, {self.name!r}) on async)")
         return v
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -262,14 +274,56 @@ class _Blocked:
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        raise LazyLoadBlocked(
-            f"{type(obj).__name__}.{self.name}: the {type(obj).__name__} with key "
-            f"{_stub_key(obj)!r} is a stub (not loaded); load it with "
-            f"select_related=(...) / prefetch_related=(...) or store.load(items, path)")
+        hooks = LAZY
+        if hooks is not None and hooks.load_stub(obj, self.name):
+            return getattr(obj, self.name)  # filled in place: no longer a stub
+        raise LazyLoadBlocked(stub_message(obj, self.name))
 
     def __set__(self, obj: Any, value: Any) -> None:
         raise LazyLoadBlocked(f"{type(obj).__name__}.{self.name}: cannot set an attribute "
                               "of a stub (not loaded); load the item first")
+
+
+def stub_message(obj: Any, attr: str) -> str:
+    """Why reading ``attr`` of the stub ``obj`` is refused, with the path and the fix."""
+    name = type(obj).__name__
+    via = obj.__dict__.get(VIA)
+    owner = via[0]() if via is not None else None
+    if owner is not None:
+        path, where = via[1], f"{type(owner).__name__}.{via[1]}"
+        fix = (f"load it with select_related=({path!r},) / prefetch_related=({path!r},) "
+               f"or store.load(obj, {path!r}) (await store.load(obj, {path!r}) on async)")
+    else:
+        where = name
+        fix = ("load it with select_related=(...) / prefetch_related=(...) or "
+               "store.load(items, path) (await it on async)")
+    return (f"{name}.{attr}: {where} is a stub (the {name} with key {_stub_key(obj)!r}, "
+            f"not loaded); {fix}")
+
+
+class Dangling:
+    """What a load attaches to a ``Ref`` whose key names no item (an
+    ``on_delete="ignore"`` reference): the Ref then reads as None."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self.parts = parts
+
+    def __repr__(self) -> str:
+        return f"<dangling {self.parts!r}>"
+
+
+#: the key of a stub's ``__dict__`` holding ``(weakref to the object whose Ref made it,
+#: the Ref's name)``: the path a lazy load follows and a message names
+VIA: Final = "_storeroom_via"
+#: the key of a loaded object's ``__dict__`` holding a weak reference to its result's
+#: peers (see ``storeroom.relations.lazy``)
+PEERS: Final = "_storeroom_peers"
+
+#: lazy loading's hooks (``storeroom.relations.lazy`` installs them): ``stub(owner,
+#: name, stub)``, ``load_stub(stub, attr)``, ``load_many(obj, name)``
+LAZY: Any = None
 
 
 def _stub_key(obj: Any) -> Any:
@@ -383,6 +437,6 @@ def column_attr(ref_name: str, column: str, key_attr: Attr, optional: bool, is_k
                 index=opts.index, generator=None, is_key=is_key, on_delete=opts.on_delete)
 
 
-__all__ = ["Ref", "Many", "REF", "MANY", "ON_DELETE", "NOT_LOADED", "RefInfo", "ManyInfo",
+__all__ = ["Dangling", "LAZY", "PEERS", "VIA", "stub_message", "Ref", "Many", "REF", "MANY", "ON_DELETE", "NOT_LOADED", "RefInfo", "ManyInfo",
            "RefDescriptor", "ManyDescriptor", "Stub", "is_loaded", "make_stub", "relation_of",
            "stub_class", "column_attr", "looks_like_many", "fill_columns", "ref_changes"]

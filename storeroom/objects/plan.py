@@ -38,6 +38,9 @@ class QueryState(NamedTuple):
     distinct: bool = False
     engine: str | None = None
     empty: bool = False
+    # relation paths loaded with the items (``select_related`` / ``prefetch_related``)
+    select: tuple[str, ...] = ()
+    prefetch: tuple[str, ...] = ()
 
     @property
     def sliced(self) -> bool:
@@ -53,6 +56,15 @@ class QueryState(NamedTuple):
                                         for x in w)
         return nodes[0] if len(nodes) == 1 else And(nodes)
 
+    def loading(self) -> dict[str, Any]:
+        """The relation-loading options of ``store.search`` for this set (often none)."""
+        out: dict[str, Any] = {}
+        if self.select:
+            out["select_related"] = self.select
+        if self.prefetch:
+            out["prefetch_related"] = self.prefetch
+        return out
+
     def lookups(self) -> dict[str, Any] | None:
         """The keyword lookups that are the whole filter (``store.search(**lookups)``
         takes them as they are), or None."""
@@ -63,7 +75,8 @@ class QueryState(NamedTuple):
 
 
 # search's own keyword parameters: lookups of attributes with these names go as a node
-SEARCH_KEYWORDS = frozenset({"where", "order_by", "limit", "after", "query"})
+SEARCH_KEYWORDS = frozenset({"where", "order_by", "limit", "after", "query", "refresh",
+                             "select_related", "prefetch_related"})
 
 
 _INDEX = {n: i for i, n in enumerate(QueryState._fields)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..model.relations import VIA, Stub
 from ..model.stored import meta_of
 
 
@@ -115,7 +116,13 @@ class ModelMap:
     def _fill(self, mapped: Any, fresh: Any, k: Any) -> None:
         # in place: the user's references to ``mapped`` see the fresh values; attributes
         # the fresh item lacks (relations loaded onto the mapped one) are kept
-        mapped.__dict__.update(fresh.__dict__)
+        d = mapped.__dict__
+        if isinstance(mapped, Stub):
+            # a stub becomes the loaded object itself: its class (a subclass of the
+            # model whose non-key attributes refuse) is swapped for the model's
+            d.pop(VIA, None)
+            mapped.__class__ = type(fresh)
+        d.update(fresh.__dict__)
         if self.stubs:
             self.stubs.discard(k)
 
@@ -126,10 +133,15 @@ class ModelMap:
 class IdentityMap:
     """A context's identity map: one :class:`ModelMap` per model (made on first use)."""
 
-    __slots__ = ("_models",)
+    __slots__ = ("_models", "track_peers", "groups")
 
-    def __init__(self) -> None:
+    def __init__(self, track_peers: bool = False) -> None:
         self._models: dict[type, ModelMap] = {}
+        #: whether results are kept as peer groups (a sync context's lazy="peers")
+        self.track_peers = track_peers
+        #: the peer groups of the context's results (see ``storeroom.relations.lazy``):
+        #: held here, for the context's life, as the mapped objects are
+        self.groups: list[Any] = []
 
     def of(self, model: type) -> ModelMap:
         """The map of ``model``."""
@@ -148,6 +160,8 @@ class IdentityMap:
         for model, found in self._models.items():
             if models is None or model in models:
                 found.clear()
+        if models is None:
+            self.groups = []
 
     def __len__(self) -> int:
         return sum(len(m) for m in self._models.values())

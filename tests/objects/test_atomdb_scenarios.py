@@ -5,8 +5,9 @@ map), transactions (a context's unit of work), and select / prefetch related.
 
 Sync and async, on memory and SQLite (the query set's code is the same on every backend;
 the contract suite runs query sets everywhere). Few rows: the suite's budget is tight.
-The relation-loading scenarios wait for eager loading: they are strict xfails, so the
-merge that brings it must flip them.
+The relation-loading scenarios (select / prefetch related, related objects from the
+cache) run against eager loading (tests/backends/test_contract_loading.py runs it on
+every backend).
 """
 
 from __future__ import annotations
@@ -236,11 +237,6 @@ async def test_an_unloaded_relation_holds_only_its_key(d: DualManager) -> None:
                 stub.name  # noqa: B018
 
 
-EAGER = pytest.mark.xfail(raises=(TypeError, AttributeError), strict=True,
-                          reason="eager loading not merged yet")
-
-
-@EAGER
 async def test_select_related_loads_the_category(d: DualManager) -> None:
     async with d.context():
         await _catalog()
@@ -251,7 +247,6 @@ async def test_select_related_loads_the_category(d: DualManager) -> None:
         assert products[0].category.name == "PCB"
 
 
-@EAGER
 async def test_prefetch_related_loads_the_products(d: DualManager) -> None:
     async with d.context():
         await _catalog()
@@ -266,8 +261,6 @@ async def test_prefetch_related_loads_the_products(d: DualManager) -> None:
             Category.objects.prefetch_related("products"))] == [1]
 
 
-@pytest.mark.xfail(strict=True, reason="a Ref's target is not taken from the context's "
-                   "identity map yet (comes with eager loading)")
 async def test_related_objects_come_from_the_cache(d: DualManager) -> None:
     # atom-db: "prefetch the related objects and they are pulled from the cache"
     async with d.context():
@@ -279,11 +272,10 @@ async def test_related_objects_come_from_the_cache(d: DualManager) -> None:
         assert is_loaded(products[0].category)
 
 
-#: DESIGN.md "Query sets": every method, on both flavors (select_related and
-#: prefetch_related are in the eager-loading tests above)
+#: DESIGN.md "Query sets": every method, on both flavors
 METHODS = ("all filter exclude order_by get first last earliest latest count exists values "
            "values_list distinct aggregate in_bulk iterator create bulk_create get_or_create "
-           "update_or_create update delete using none").split()
+           "update_or_create update delete select_related prefetch_related using none").split()
 
 
 def test_every_query_set_method_of_the_design_exists() -> None:

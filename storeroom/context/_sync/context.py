@@ -19,6 +19,20 @@ from .steps import DONE, advance, finish, resolve
 IS_ASYNC = False
 
 
+def lazy_mode(lazy: str | None, is_async: bool) -> str:
+    """The lazy mode of a new context: ``lazy``, checked, or the default (``"peers"`` for
+    a sync context, ``"raise"`` for an async one, which never does hidden I/O)."""
+    if lazy is None:
+        return "raise" if is_async else "peers"
+    if is_async and lazy != "raise":
+        raise ValueError(f"an async context accepts only lazy='raise' (async code never "
+                         f"does hidden I/O: use prefetch_related or store.load), "
+                         f"got {lazy!r}")
+    if lazy not in ("peers", "one", "raise"):
+        raise ValueError(f"lazy is 'peers', 'one' or 'raise', got {lazy!r}")
+    return lazy
+
+
 class Context:
     """The state of one request or task; create it with ``dm.context(meta=...)``.
 
@@ -55,11 +69,13 @@ class Context:
         "_on_commit",
         "_stores",
         "_identity",
+        "_lazy",
         "__weakref__",
     )
 
     def __init__(
-        self, data_manager: Any, meta: Mapping[str, Any] | None = None, autocommit: bool = False
+        self, data_manager: Any, meta: Mapping[str, Any] | None = None, autocommit: bool = False,
+        lazy: str | None = None,
     ) -> None:
         self._dm = data_manager
         self._registry = data_manager._registry
@@ -80,12 +96,19 @@ class Context:
         self._on_commit: list[Callable[[], Any]] | None = None
         self._stores: dict[Any, Any] | None = None
         self._identity: IdentityMap | None = None
+        self._lazy: str = lazy_mode(lazy, IS_ASYNC)
 
     # public attributes --------------------------------------------------
     @property
     def meta(self) -> Meta:
         """The read-only meta given to ``dm.context(meta=...)``."""
         return self._meta
+
+    @property
+    def lazy(self) -> str:
+        """What reading a relation that is not loaded does: ``"peers"``, ``"one"`` or
+        ``"raise"`` (``dm.context(lazy=...)``; see ``storeroom.relations.lazy``)."""
+        return self._lazy
 
     @property
     def autocommit(self) -> bool:
@@ -186,7 +209,7 @@ class Context:
         """
         found = self._identity
         if found is None:
-            found = self._identity = IdentityMap()
+            found = self._identity = IdentityMap(track_peers=self._lazy == "peers")
         return found
 
     def store(self, model: type, engine: str | None = None) -> Any:

@@ -204,16 +204,20 @@ class DataManager:
 
     # contexts -----------------------------------------------------------
     def context(
-        self, meta: Mapping[str, Any] | None = None, *, autocommit: bool = False
+        self, meta: Mapping[str, Any] | None = None, *, autocommit: bool = False,
+        lazy: str | None = None,
     ) -> Context:
         """A new context (enter it once with ``async with``).
 
         ``meta`` becomes the read-only ``ctx.meta``; ``autocommit=True`` makes
         each statement commit on its own instead of one transaction per engine.
+        ``lazy``: what reading a relation that is not loaded does, ``"peers"`` (a sync
+        context's default: load it for the whole result), ``"one"`` or ``"raise"``
+        (``LazyLoadBlocked``; the default, and the only mode, of an async context).
         """
         if self._closed:
             raise RuntimeError("this data manager is closed")
-        return Context(self, meta, autocommit)
+        return Context(self, meta, autocommit, lazy)
 
     def dal(self, meta: Mapping[str, Any] | None = None, *, autocommit: bool = False) -> DalScope:
         """``with dm.dal(meta=...) as dal:`` a new context, giving its DAL."""

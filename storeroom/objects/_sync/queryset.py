@@ -136,6 +136,16 @@ class QuerySet(Generic[T]):
         """This set on the engine called ``engine`` (the context's connections to it)."""
         return self._with(replace(self._state, engine=engine))
 
+    def select_related(self, *paths: str) -> QuerySet[T]:
+        """This set with the ``Ref`` paths ``paths`` loaded with its items (a JOIN on
+        SQL; see ``store.search(select_related=...)``); chained calls add paths."""
+        return self._with(replace(self._state, select=self._state.select + paths))
+
+    def prefetch_related(self, *paths: str) -> QuerySet[T]:
+        """This set with the relation paths ``paths`` loaded after its items (one round
+        trip per relation and depth; ``store.search(prefetch_related=...)``)."""
+        return self._with(replace(self._state, prefetch=self._state.prefetch + paths))
+
     def none(self) -> QuerySet[T]:
         """A set that matches nothing (and asks the store nothing)."""
         return self._with(replace(self._state, empty=True))
@@ -194,9 +204,13 @@ class QuerySet(Generic[T]):
             store = self._store()
         order = state.order
         max_page = store.meta.max_page
+        loading = state.loading() if state.select or state.prefetch else {}
         if stop is not None and stop <= max_page:
             w = state.where
-            if len(w) == 1 and type(w[0]) is dict and SEARCH_KEYWORDS.isdisjoint(w[0]):
+            if loading:
+                items = (store.search(state.node(), order_by=order, limit=stop,
+                                            **loading)).items
+            elif len(w) == 1 and type(w[0]) is dict and SEARCH_KEYWORDS.isdisjoint(w[0]):
                 # the filter(**lookups)[:n] of the hot path (state.lookups(), inlined)
                 items = (store.search(order_by=order, limit=stop, **w[0])).items
             else:
@@ -208,7 +222,8 @@ class QuerySet(Generic[T]):
         after = None
         while True:
             want = max_page if stop is None else min(max_page, skip + stop - start - len(out))
-            page = store.search(where, order_by=order, limit=want, after=after)
+            page = store.search(where, order_by=order, limit=want, after=after,
+                                      **loading)
             items = page.items
             if skip:
                 if skip >= len(items):
@@ -264,7 +279,8 @@ class QuerySet(Generic[T]):
                 yield row
             return
         store = self._store()
-        for item in store.search_all(s.node(), order_by=s.order, limit=chunk_size):
+        for item in store.search_all(s.node(), order_by=s.order, limit=chunk_size,
+                                           **s.loading()):
             if s.mode == ITEMS:
                 yield item
             else:
@@ -360,7 +376,7 @@ class QuerySet(Generic[T]):
         out: dict[Any, T] = {}
         step = store.meta.max_batch
         for at in range(0, len(wanted), step):
-            for item in store.read_batch(wanted[at:at + step]):
+            for item in store.read_batch(wanted[at:at + step], **self._state.loading()):
                 if item is not None and (keep is None or keep(item)):
                     out[m.key.of(item)] = item
         return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from ...relations.lazy import remember
 from ..identity import IdentityMap, ModelMap
 from ..prepare import NoSuchKey, key_parts
 from ..types import Create, Delete, EditResult, Page, Update, Upsert
@@ -59,7 +60,7 @@ class MappedAsyncStore(AsyncStore[T]):
         except NoSuchKey:
             return None
         if options:
-            item = await super().read(key, **options)
+            item = await super().read(key, refresh=refresh, **options)
         else:  # the hot path: as AsyncStore.read, without a further call
             item = await self._b.get(parts)
         mapping = self._map
@@ -72,9 +73,11 @@ class MappedAsyncStore(AsyncStore[T]):
                          **options: Any) -> list[T | None]:
         """The items at ``keys`` (mapped objects), aligned with them (None if missing)."""
         keys = _sequence("keys", keys)
-        items = await super().read_batch(keys, **options)
+        items = await super().read_batch(keys, refresh=refresh, **options)
         mapping = self._map
         out = mapping.adopt_all(items, refresh)
+        if self.identity.track_peers:
+            self._remember(out)
         if None in out:
             m = self._m
             for k, item in zip(keys, out, strict=True):
@@ -91,12 +94,23 @@ class MappedAsyncStore(AsyncStore[T]):
 
         Takes what ``AsyncStore.search`` takes (ordering, limit, cursor, lookups).
         """
-        page = await super().search(where, **options)
-        return page.with_items(self._map.adopt_all(page.items, refresh))
+        page = await super().search(where, refresh=refresh, **options)
+        items = self._map.adopt_all(page.items, refresh)
+        if self.identity.track_peers:
+            self._remember(items)
+        return page.with_items(items)
 
     def _mapped(self, items: list[T], refresh: bool) -> list[T]:
-        """The mapped objects of ``items`` (``search_all``'s pages)."""
-        return self._map.adopt_all(items, refresh)
+        """The mapped objects of ``items`` (``search_all``'s pages, relation loads)."""
+        out = self._map.adopt_all(items, refresh)
+        if self.identity.track_peers:
+            self._remember(out)
+        return out
+
+    def _remember(self, items: list[Any]) -> None:
+        """Keep ``items`` as one result's peers (lazy loading in mode "peers")."""
+        if self.identity.track_peers:
+            remember(self.identity, items)
 
     # writes -------------------------------------------------------------------------
     async def create(self, item: T) -> T:

@@ -27,6 +27,7 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
+from ...relations._async import loader
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
@@ -223,17 +224,35 @@ class AsyncStore(Generic[T]):
             return await self._b.insert(values)
         return await self._b.upsert(values)
 
-    async def read(self, key: Any, *, refresh: bool = False) -> T | None:
+    async def read(self, key: Any, *, refresh: bool = False, select_related: Any = (),
+                   prefetch_related: Any = ()) -> T | None:
         """The item at ``key``, or None.
 
         ``refresh`` matters in a context's identity map only (see ``MappedAsyncStore``):
         a store without one returns fresh objects always, so there it changes nothing.
+        ``select_related`` / ``prefetch_related``: relation paths loaded with the item
+        (see ``load``).
         """
         try:
             parts = key_parts(self._m, key)
         except NoSuchKey:
             return None
+        if select_related or prefetch_related:
+            return (await loader.read_many(self, [parts], select_related, prefetch_related,
+                                           refresh)).get(parts)
         return await self._b.get(parts)
+
+    async def load(self, items: Any, *paths: str, refresh: bool = False) -> Any:
+        """Load the relations ``paths`` (``"category"``, ``"products__tags"``: ``__`` at
+        any depth) of one item or a list of them, in place, in the fewest round trips
+        (one batched read per relation and depth); returns ``items``.
+
+        A ``Ref`` gets its object (None when its key names no item: an
+        ``on_delete="ignore"`` reference), a ``Many`` the list of its items in key
+        order. In a context the loaded objects are the identity map's (``refresh``:
+        updated in place from the database).
+        """
+        return await loader.load(self, items, paths, refresh)
 
     async def update(self, item_or_key: Any, /, *, precondition: Any = None,
                      **changes: Any) -> T | None:
@@ -331,10 +350,11 @@ class AsyncStore(Generic[T]):
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
                      query: str | None = None, refresh: bool = False,
+                     select_related: Any = (), prefetch_related: Any = (),
                      **lookups: Any) -> Page[T]:
         """One page of the items matching the filter, in order; ``next`` continues.
 
-        ``refresh``: as on ``read``.
+        ``refresh``, ``select_related``, ``prefetch_related``: as on ``read``.
         """
         m = self._m
         limit = check_limit(limit, self._max_page)
@@ -346,7 +366,11 @@ class AsyncStore(Generic[T]):
             position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
-        items = await self._fetch(node, order, limit + 1, position)
+        if select_related or prefetch_related:
+            items = await self._fetch_related(node, order, limit, position, select_related,
+                                              prefetch_related, refresh)
+        else:
+            items = await self._fetch(node, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or await self._cursor_keys()
@@ -359,9 +383,10 @@ class AsyncStore(Generic[T]):
 
     async def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                          limit: int | None = None, query: str | None = None,
-                         refresh: bool = False, **lookups: Any) -> AsyncIterator[T]:
-        """Every matching item, page by page (``limit`` is the page size; ``refresh``: as
-        on ``read``)."""
+                         refresh: bool = False, select_related: Any = (),
+                         prefetch_related: Any = (), **lookups: Any) -> AsyncIterator[T]:
+        """Every matching item, page by page (``limit`` is the page size; ``refresh``,
+        ``select_related``, ``prefetch_related``: as on ``read``, loaded per page)."""
         m = self._m
         limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
@@ -369,13 +394,18 @@ class AsyncStore(Generic[T]):
         # pages continue from the last item's order values, as a cursor would, without
         # signing and verifying one (nor reading the cursor secret)
         position = None
+        related = bool(select_related or prefetch_related)
         while True:
-            items = await self._fetch(node, order, limit + 1, position)
+            if related:
+                items = await self._fetch_related(node, order, limit, position,
+                                                  select_related, prefetch_related, refresh)
+            else:
+                items = await self._fetch(node, order, limit + 1, position)
             more = len(items) > limit
             if more:
                 items = items[:limit]
                 position = order_values(items[-1], order)
-            for item in self._mapped(items, refresh):
+            for item in items if related else self._mapped(items, refresh):
                 yield item
             if not more:
                 return
@@ -403,6 +433,26 @@ class AsyncStore(Generic[T]):
         """``items`` as this store hands them out: as read here; a store with an identity
         map returns the mapped objects (``refresh``: updated from ``items``)."""
         return items
+
+    def _remember(self, items: list[Any]) -> None:
+        """Note ``items`` as one result (a context's store keeps them as peers for lazy
+        loading); nothing here."""
+
+    async def _fetch_related(self, node: Node, order: Order, limit: int,
+                             after: tuple[Any, ...] | None, select: Any, prefetch: Any,
+                             refresh: bool) -> list[T]:
+        """Up to ``limit + 1`` items of a page (as ``_fetch``), the first ``limit`` (the
+        page's) mapped and with their relations loaded (``select_related`` as a JOIN
+        where the backend has one)."""
+        items = None
+        if select:  # a JOIN where the backend has one and every target is on its database
+            items = await loader.fetch_joined(self, node, order, limit + 1, after, select)
+        joined = items is not None
+        if items is None:
+            items = await self._fetch(node, order, limit + 1, after)
+        page, extra = items[:limit], items[limit:]
+        return [*await loader.with_relations(self, page, select, prefetch, refresh, joined),
+                *extra]
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
@@ -445,11 +495,26 @@ class AsyncStore(Generic[T]):
                 acc.add(item)
         return acc.result()
 
-    async def read_batch(self, keys: Iterable[Any], *, refresh: bool = False
+    async def read_batch(self, keys: Iterable[Any], *, refresh: bool = False,
+                         select_related: Any = (), prefetch_related: Any = ()
                          ) -> list[T | None]:
-        """The items at ``keys``, aligned with them (None for a missing key; ``refresh``:
-        as on ``read``)."""
+        """The items at ``keys``, aligned with them (None for a missing key; ``refresh``,
+        ``select_related``, ``prefetch_related``: as on ``read``)."""
         m = self._m
+        if select_related or prefetch_related:
+            wanted: list[tuple[Any, ...] | None] = []
+            for k in _sequence("keys", keys):
+                try:
+                    wanted.append(key_parts(m, k))
+                except NoSuchKey:
+                    wanted.append(None)
+            if len(wanted) > self.meta.max_batch:
+                raise ValidationError.one("keys", len(wanted), "max_batch",
+                                          f"at most {self.meta.max_batch} keys per batch")
+            found = await loader.read_many(
+                self, list(dict.fromkeys(p for p in wanted if p is not None)),
+                select_related, prefetch_related, refresh)
+            return [None if p is None else found.get(p) for p in wanted]
         parts: list[tuple[Any, ...] | None] = []
         none = False  # a key no item can have: None in its slot, not asked for
         for k in _sequence("keys", keys):

@@ -29,6 +29,7 @@ from ..bookkeeping import autocommit_options, cache_secret, cached_secret, load_
 from ..core import SqlCore
 from ..ddl import watched
 from ..fexpr import expr_update, set_order
+from ..joins import Join, build_joined, joined_sql
 from .driver import AsyncDriver, AsyncPooledSource, is_integrity_error, wrap_error
 
 
@@ -621,6 +622,25 @@ class AsyncSqlBackend:
             self.src.release(d)
         build = core.build
         return [build(r) for r in rows]
+
+    async def find_joined(self, query: Query, joins: tuple[Join, ...]) -> list[Any]:
+        """As ``find``, with the related objects of ``joins`` (``select_related``) read
+        in the same SELECT (LEFT OUTER JOINs, see ``sql/joins.py``) and attached."""
+        core = self.core
+        limit = query.limit
+        sql, vals = joined_sql(core, query.node, query.order, limit is not None,
+                               query.after, joins)
+        named = core.named(vals)
+        if limit is not None:
+            named["lim"] = limit
+        d = await self._driver(write=False)
+        try:
+            rows = await d.all(sql[0], core.params(sql, named))
+        except Exception as exc:
+            raise wrap_error(exc, f"search {core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        return build_joined(core, joins, rows)
 
     async def iterate(self, node: Node) -> AsyncIterator[Any]:
         """Matching items (native part only), in no particular order."""

@@ -1,0 +1,1 @@
+"""Relation loading I/O (async; the sync twin is generated)."""
