@@ -31,6 +31,8 @@ _TABLES: dict[tuple[str, str], _Table] = {}
 _TABLES_LOCK = threading.Lock()
 # the cursor secret of each named memory database
 _SECRETS: dict[str, bytes] = {}
+# the relations lock of each named memory database (``relations_lock``)
+_REL_LOCKS: dict[str, threading.RLock] = {}
 
 
 class _Table:
@@ -193,6 +195,8 @@ class AsyncMemoryBackend:
 
     max_local_sort = None
     holds_connections = False  # nothing to release: an unclosed store does not warn
+    #: how the store front keeps references intact here: under ``relations_lock``
+    ref_integrity = "lock"
 
     def __init__(self, model: type, name: str = "",
                  _private: dict[str, _Table] | None = None) -> None:
@@ -202,12 +206,29 @@ class AsyncMemoryBackend:
         self._private: dict[str, _Table] = {} if _private is None else _private
         autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self._secret: bytes | None = None
+        self._rel_lock: threading.RLock | None = None
         self.store_meta = make_store_meta(self._m, "memory", transactions=True)
         if name:
             with _TABLES_LOCK:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
             self._t = self._private.setdefault(self._m.name, _Table())
+
+    @property
+    def relations_lock(self) -> threading.RLock:
+        """The lock of this database (every table of the name, or of the private
+        database) that the store front holds while it checks references or plans
+        ``on_delete`` and writes: no other writer of the database comes in between, so
+        a reference never dangles and a ``block`` is never lost."""
+        lock = self._rel_lock
+        if lock is None:
+            if self._name:
+                with _TABLES_LOCK:
+                    lock = _REL_LOCKS.setdefault(self._name, threading.RLock())
+            else:
+                lock = self._private.setdefault("", _Table()).lock  # no model is named ""
+            self._rel_lock = lock
+        return lock
 
     def related(self, model: type) -> AsyncMemoryBackend:
         """A backend of ``model`` on this database (the same name, or the same private

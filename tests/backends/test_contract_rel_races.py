@@ -1,0 +1,137 @@
+"""Contract: relation integrity under races, on every backend, sync (threads) and async
+(tasks) — a delete of a target racing a write that references it never leaves a
+dangling reference, and a ``block`` is never lost (bounded: a few rounds of two
+writers released at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from storeroom import (
+    BatchError,
+    Conflict,
+    Create,
+    Delete,
+    Ref,
+    Update,
+    ValidationError,
+    field,
+    stored,
+)
+
+
+@stored(key="id")
+class Kennel:
+    id: str
+    name: str = ""
+
+
+@stored(key="id")
+class Hound:
+    id: str
+    kennel: Ref[Kennel] | None = field(default=None)  # on_delete="block"
+
+
+@stored(key="id")
+class Collar:
+    id: str
+    kennel: Ref[Kennel] | None = field(default=None, on_delete="cascade")
+
+
+ROUNDS = 6
+
+
+async def _together(store_factory: Any, *calls: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """Run ``calls`` at once (threads for sync stores, tasks for async ones); each
+    result is the call's return value or the exception it raised."""
+    if store_factory.is_async:
+        return list(await asyncio.gather(*(c() for c in calls), return_exceptions=True))
+    barrier = threading.Barrier(len(calls), timeout=30)
+    out: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            out[i] = asyncio.run(calls[i]())  # the S adapter over a sync store
+        except Exception as exc:  # reported below, as gather does
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a racing writer did not finish"
+    return out
+
+
+def _expected(result: Any, *kinds: type[BaseException]) -> Any:
+    if isinstance(result, BaseException) and not isinstance(result, kinds):
+        raise result
+    return result
+
+
+async def _dangling(kennels: Any, others: Any) -> list[Any]:
+    """The items of ``others`` whose kennel does not exist."""
+    items = await others.all()
+    have = {k.id for k in await kennels.all()}
+    return [i for i in items if i.kennel_id is not None and i.kennel_id not in have]
+
+
+async def test_a_delete_racing_a_create_leaves_no_dangling_reference(store_factory) -> None:  # noqa: ANN001
+    kennels, hounds = store_factory(Kennel), store_factory(Hound)
+    killers = store_factory(Kennel)  # another store (connection) deletes
+    for r in range(ROUNDS):
+        await kennels.create(Kennel(id=f"k{r}"))
+        deleted, created = await _together(
+            store_factory, lambda r=r: killers.delete(f"k{r}"),
+            lambda r=r: hounds.create(Hound(id=f"h{r}", kennel=f"k{r}")))
+        deleted = _expected(deleted, Conflict)
+        created = _expected(created, ValidationError)
+        # never both done: the delete went first (the create is refused), or the create
+        # did (the delete is blocked), or each saw the other and both were refused
+        assert not (deleted is True and not isinstance(created, ValidationError)), created
+        assert (deleted is True) == (await kennels.read(f"k{r}") is None)
+        if isinstance(created, ValidationError):
+            assert created.errors[0]["rule"] == "reference"
+    assert await _dangling(kennels, hounds) == []
+
+
+async def test_a_delete_racing_updates_and_batches_leaves_no_dangling_reference(store_factory) -> None:  # noqa: ANN001
+    kennels, hounds = store_factory(Kennel), store_factory(Hound)
+    killers = store_factory(Kennel)
+    for r in range(ROUNDS):
+        await kennels.create(Kennel(id=f"k{r}"))
+        await hounds.create(Hound(id=f"h{r}"))
+        atomic = hounds.meta.atomic_batch  # (DynamoDB knows once it reached its server)
+        if r % 2:
+            write = lambda r=r: hounds.update(f"h{r}", kennel=f"k{r}")  # noqa: E731
+        else:
+            write = lambda r=r, atomic=atomic: hounds.edit_batch(  # noqa: E731
+                [Create(Hound(id=f"x{r}", kennel=f"k{r}")),
+                 Update(f"h{r}", kennel=f"k{r}")], atomic=atomic)
+        if r % 3 == 2:
+            kill = lambda r=r: killers.delete_where(id=f"k{r}")  # noqa: E731
+        else:
+            kill = lambda r=r: killers.edit_batch([Delete(f"k{r}")])  # noqa: E731
+        results = await _together(store_factory, kill, write)
+        _expected(results[0], Conflict)
+        _expected(results[1], ValidationError, BatchError)
+    assert await _dangling(kennels, hounds) == []
+
+
+async def test_a_cascade_racing_a_create_leaves_no_dangling_reference(store_factory) -> None:  # noqa: ANN001
+    kennels, collars = store_factory(Kennel), store_factory(Collar)
+    killers = store_factory(Kennel)
+    for r in range(ROUNDS):
+        await kennels.create(Kennel(id=f"k{r}"))
+        deleted, created = await _together(
+            store_factory, lambda r=r: killers.delete(f"k{r}"),
+            lambda r=r: collars.create(Collar(id=f"c{r}", kennel=f"k{r}")))
+        assert _expected(deleted) is True  # a cascade never blocks
+        _expected(created, ValidationError)
+    assert await _dangling(kennels, collars) == []
+    assert await kennels.all() == []
