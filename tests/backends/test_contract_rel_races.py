@@ -135,3 +135,86 @@ async def test_a_cascade_racing_a_create_leaves_no_dangling_reference(store_fact
         _expected(created, ValidationError)
     assert await _dangling(kennels, collars) == []
     assert await kennels.all() == []
+
+
+@stored(key="id")
+class Rack:
+    id: int
+    label: str = ""
+
+
+@stored(key="id")
+class Crate:
+    id: str
+    rack: Ref[Rack] = field(on_delete="cascade")  # non-nullable: F may compute it
+
+
+def _data_statements(log: Any) -> list[str]:
+    return [r.statement for r in log.records
+            if r.statement.split(None, 1)[0].upper() not in (
+                "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SET")]
+
+
+async def test_an_f_expression_on_a_ref_column_is_checked(store_factory) -> None:  # noqa: ANN001
+    from storeroom import F
+    racks, crates = store_factory(Rack), store_factory(Crate)
+    await racks.create(Rack(id=1))
+    await racks.create(Rack(id=2))
+    await crates.create(Crate(id="c", rack=1))
+    assert (await crates.update("c", rack_id=F("rack_id") + 1)).rack_id == 2
+    try:
+        await crates.update("c", rack_id=F("rack_id") + 5)
+        raise AssertionError("a computed reference to a missing key was written")
+    except ValidationError as exc:
+        assert exc.errors[0]["rule"] == "reference"
+        assert exc.errors[0]["field"] == "rack"
+        assert "no Rack has the key 7" in exc.errors[0]["message"]
+    try:
+        await crates.update_where(id="c", changes={"rack_id": F("rack_id") + 5})
+        raise AssertionError("a computed reference to a missing key was written")
+    except ValidationError as exc:
+        assert exc.errors[0]["rule"] == "reference"
+    assert (await crates.read("c")).rack_id == 2
+
+
+async def test_on_sql_the_foreign_key_decides_without_reads(store_factory) -> None:  # noqa: ANN001
+    from storeroom import QueryLog
+    if store_factory.spec.id not in ("sqlite", "postgres", "mysql"):
+        return  # elsewhere the store reads (the other tests here check it is race-safe)
+    racks, crates = store_factory(Rack), store_factory(Crate)
+    await racks.create(Rack(id=1))
+    await crates.create(Crate(id="warm", rack=1))  # tables created, secrets read
+    with QueryLog() as log:
+        await crates.create(Crate(id="c", rack=1))
+    assert len(_data_statements(log)) == 1, _data_statements(log)  # the INSERT alone
+    # the FOREIGN KEY's refusals read as the store's own checks
+    try:
+        await crates.create(Crate(id="d", rack=9))
+        raise AssertionError("a reference to a missing key was written")
+    except ValidationError as exc:
+        assert exc.errors[0]["rule"] == "reference" and exc.errors[0]["field"] == "rack"
+        assert "no Rack has the key 9" in exc.errors[0]["message"]
+    out = await crates.edit_batch([Create(Crate(id="e", rack=1)), Create(Crate(id="f", rack=8))])
+    assert [(r.ok, r.code) for r in out] == [(True, None), (False, "invalid")]
+    assert "no Rack has the key 8" in out[1].detail
+    with QueryLog() as log:
+        assert await racks.delete(1) is True  # ON DELETE CASCADE: one statement
+    assert len(_data_statements(log)) == 1, _data_statements(log)
+    assert await crates.all() == []
+    hounds, kennels = store_factory(Hound), store_factory(Kennel)
+    await kennels.create(Kennel(id="k"))
+    await hounds.create(Hound(id="h", kennel="k"))
+    try:
+        await kennels.delete("k")
+        raise AssertionError("a blocked delete was done")
+    except Conflict as exc:
+        assert "referenced by the Hound 'h'" in str(exc)
+    out = await kennels.edit_batch([Delete("k")])
+    assert (out[0].ok, out[0].code) == (False, "referenced")
+    assert "referenced by the Hound 'h'" in out[0].detail
+    try:
+        await kennels.delete_where(id="k")
+        raise AssertionError("a blocked delete_where was done")
+    except Conflict as exc:
+        assert "referenced by the Hound 'h'" in str(exc)
+    assert await kennels.read("k") is not None

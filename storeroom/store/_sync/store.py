@@ -1014,9 +1014,12 @@ class Store(Generic[T]):
                      for k, i in enumerate(items)]
             if not edits:
                 return 0
+            on_ref = bool(m.refs) and expr_on_ref(m, values)
+            if on_ref:  # the Ref columns the F computed, over the items read
+                self._check_refs([e.values for e in edits])
             if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
                 n = 0
-                native = b.native_fexpr(values, node, "update")
+                native = b.native_fexpr(values, node, "update") and not on_ref
                 for e in edits:
                     n += (b.update(e.key, values, node) if native else
                                 self._update_expr(e.key, values, node)) is not None
