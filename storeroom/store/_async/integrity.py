@@ -90,6 +90,17 @@ async def native_in(store: AsyncStore[Any], incoming: tuple[RefInfo, ...]) -> bo
     return True
 
 
+async def before_transaction(store: AsyncStore[Any]) -> None:
+    """Before ``store.transaction()`` begins: the tables of the related stores its
+    checks and ``on_delete`` plans read in it created now (SQLite's DDL would wait for
+    the write lock the transaction holds)."""
+    related = [r.target for r in store._m.refs.values()]
+    related += [r.model for r in await store._refs_in()]
+    for model in dict.fromkeys(related):
+        if model is not store.model:
+            await store._related(model).create_tables()
+
+
 def verifying(store: AsyncStore[Any]) -> bool:
     """True when writes check again after writing (see the module's docstring)."""
     return mode(store) == "verify"

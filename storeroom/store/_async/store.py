@@ -143,6 +143,7 @@ class AsyncStore(Generic[T]):
             await sp.commit()
             return
         base = cast("AsyncTransactionalBackend[T]", self._base)
+        await integrity.before_transaction(self)
         tx = await base.begin()
         try:
             bound = await base.bind(tx)
@@ -801,7 +802,13 @@ class AsyncStore(Generic[T]):
         bound = cur.related.get(other.model)
         if bound is None:
             base = cast("AsyncTransactionalBackend[Any]", other._base)
-            bound = cur.related[other.model] = await base.bind(cur.tx)
+            try:
+                bound = await base.bind(cur.tx)
+            except (ValueError, UnsupportedOperation):
+                # the transaction cannot take it (MongoDB: the related store has a
+                # client of its own): outside it, as before
+                bound = other._b
+            cur.related[other.model] = bound
         return cast("AsyncBackend[Any]", bound)
 
     async def _refs_in(self) -> tuple[RefInfo, ...]:

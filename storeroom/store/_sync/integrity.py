@@ -91,6 +91,17 @@ def native_in(store: Store[Any], incoming: tuple[RefInfo, ...]) -> bool:
     return True
 
 
+def before_transaction(store: Store[Any]) -> None:
+    """Before ``store.transaction()`` begins: the tables of the related stores its
+    checks and ``on_delete`` plans read in it created now (SQLite's DDL would wait for
+    the write lock the transaction holds)."""
+    related = [r.target for r in store._m.refs.values()]
+    related += [r.model for r in store._refs_in()]
+    for model in dict.fromkeys(related):
+        if model is not store.model:
+            store._related(model).create_tables()
+
+
 def verifying(store: Store[Any]) -> bool:
     """True when writes check again after writing (see the module's docstring)."""
     return mode(store) == "verify"

@@ -144,6 +144,7 @@ class Store(Generic[T]):
             sp.commit()
             return
         base = cast("TransactionalBackend[T]", self._base)
+        integrity.before_transaction(self)
         tx = base.begin()
         try:
             bound = base.bind(tx)
@@ -802,7 +803,13 @@ class Store(Generic[T]):
         bound = cur.related.get(other.model)
         if bound is None:
             base = cast("TransactionalBackend[Any]", other._base)
-            bound = cur.related[other.model] = base.bind(cur.tx)
+            try:
+                bound = base.bind(cur.tx)
+            except (ValueError, UnsupportedOperation):
+                # the transaction cannot take it (MongoDB: the related store has a
+                # client of its own): outside it, as before
+                bound = other._b
+            cur.related[other.model] = bound
         return cast("Backend[Any]", bound)
 
     def _refs_in(self) -> tuple[RefInfo, ...]:

@@ -150,6 +150,7 @@ class AsyncMemoryTransaction:
                 t.base.lock.acquire()
                 locks.append(t.base.lock)
             plans = [(t, t.merged(self._metas[id(t.base)])) for t in tables]
+            _check_references(plans, self._metas)
             for t, rows in plans:
                 if rows is not None:
                     t.base.rows = rows
@@ -164,6 +165,51 @@ class AsyncMemoryTransaction:
     async def begin_nested(self) -> _MemorySavepoint:
         """A savepoint: its ``rollback`` undoes only what was done after it."""
         return _MemorySavepoint(self)
+
+
+def _check_references(plans: list[tuple[_TxTable, dict[tuple[Any, ...], dict[str, Any]] | None]],
+                      metas: dict[int, ModelMeta]) -> None:
+    """Before a transaction commits (its tables' locks held): ``Conflict`` when what it
+    wrote references an item another transaction deleted meanwhile, or it deleted an
+    item another one made a reference to (``on_delete`` other than "ignore").
+
+    The store front checked both inside the transaction, against its snapshot; this
+    closes the window up to the commit. Only tables the transaction used are known:
+    the checks and ``on_delete`` plans read the tables they concern in it."""
+    from ....model.registry import refs_to
+    final = {metas[id(t.base)].cls: (t, rows if rows is not None else t.base.rows)
+             for t, rows in plans}
+    for t, rows in plans:
+        if rows is None:
+            continue
+        meta = metas[id(t.base)]
+        snap = t.snapshot
+        changed = [k for k, r in t.rows.items() if snap.get(k) is not r]
+        gone = [k for k in snap if k not in t.rows]
+        for ref in meta.refs.values() if changed else ():
+            target = final.get(ref.target)
+            if target is None:
+                continue
+            for k in changed:
+                parts = tuple(t.rows[k].get(c) for c in ref.columns)
+                if None not in parts and parts not in target[1]:
+                    raise Conflict(f"{meta.name}: the {ref.target.__name__} "
+                                   f"{parts[0] if len(parts) == 1 else parts!r} that "
+                                   f"{ref.name} references was deleted by another context "
+                                   "or transaction that committed first")
+        for ref in refs_to(meta.cls) if gone else ():
+            if ref.on_delete == "ignore":
+                continue
+            source = final.get(ref.model)
+            if source is None:
+                continue
+            dead = set(gone)
+            for row in source[1].values():
+                parts = tuple(row.get(c) for c in ref.columns)
+                if parts in dead:
+                    raise Conflict(f"{meta.name}: an item this transaction deletes is "
+                                   f"referenced by a {ref.model.__name__} another context "
+                                   "or transaction committed first")
 
 
 class _MemorySavepoint:
