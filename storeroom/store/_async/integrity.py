@@ -124,6 +124,13 @@ async def blocked(store: AsyncStore[Any], keys: list[tuple[Any, ...]],
     raise exc
 
 
+def _stored(store: AsyncStore[Any], item: Any) -> dict[str, Any]:
+    """The stored values of an item read back, as an insert takes them (to put it back
+    as it was: not validated again as a new item would be)."""
+    d = item.__dict__
+    return {a.name: d[a.name] for a in store._m.stored_attrs if a.name in d}
+
+
 def _ref_state(store: AsyncStore[Any], item: Any) -> dict[str, Any]:
     """The Ref columns of ``item``, as an update's changes."""
     return {c: getattr(item, c) for ref in store._m.refs.values() for c in ref.columns}
@@ -166,7 +173,6 @@ async def recheck_deleted(store: AsyncStore[Any], items: list[Any],
     ``items`` back and raises ``Blocked`` (the delete is refused after all)."""
     if not items:
         return
-    from ..prepare import create_values
     m = store._m
     keys = [tuple(getattr(i, a) for a in m.key.attrs) for i in items]
     try:
@@ -174,7 +180,7 @@ async def recheck_deleted(store: AsyncStore[Any], items: list[Any],
     except Blocked:
         for item in items:
             try:
-                await store._b.insert(create_values(m, item))
+                await store._b.insert(_stored(store, item))
             except (Conflict, ValidationError):
                 pass  # written again meanwhile: it exists
         raise
@@ -198,7 +204,6 @@ async def olds(store: AsyncStore[Any], prepared: list[PreparedEdit]) -> dict[Any
 async def undo_edit(store: AsyncStore[Any], p: PreparedEdit, item: Any, old: Any) -> None:
     """Take back one applied edit of a batch (verify mode): a create deleted, an update
     or upsert restored to ``old``, a delete's item put back."""
-    from ..prepare import create_values
     m = store._m
     b = store._b
     try:
@@ -207,7 +212,7 @@ async def undo_edit(store: AsyncStore[Any], p: PreparedEdit, item: Any, old: Any
                 await b.delete(tuple(getattr(item, a) for a in m.key.attrs), None)
         elif p.kind == "delete":
             if old is not None:
-                await b.insert(create_values(m, old))
+                await b.insert(_stored(store, old))
         elif old is not None:
             await b.update(p.key, {a.name: getattr(old, a.name) for a in m.stored_attrs
                                    if not a.is_key}, None)

@@ -125,6 +125,13 @@ def blocked(store: Store[Any], keys: list[tuple[Any, ...]],
     raise exc
 
 
+def _stored(store: Store[Any], item: Any) -> dict[str, Any]:
+    """The stored values of an item read back, as an insert takes them (to put it back
+    as it was: not validated again as a new item would be)."""
+    d = item.__dict__
+    return {a.name: d[a.name] for a in store._m.stored_attrs if a.name in d}
+
+
 def _ref_state(store: Store[Any], item: Any) -> dict[str, Any]:
     """The Ref columns of ``item``, as an update's changes."""
     return {c: getattr(item, c) for ref in store._m.refs.values() for c in ref.columns}
@@ -167,7 +174,6 @@ def recheck_deleted(store: Store[Any], items: list[Any],
     ``items`` back and raises ``Blocked`` (the delete is refused after all)."""
     if not items:
         return
-    from ..prepare import create_values
     m = store._m
     keys = [tuple(getattr(i, a) for a in m.key.attrs) for i in items]
     try:
@@ -175,7 +181,7 @@ def recheck_deleted(store: Store[Any], items: list[Any],
     except Blocked:
         for item in items:
             try:
-                store._b.insert(create_values(m, item))
+                store._b.insert(_stored(store, item))
             except (Conflict, ValidationError):
                 pass  # written again meanwhile: it exists
         raise
@@ -199,7 +205,6 @@ def olds(store: Store[Any], prepared: list[PreparedEdit]) -> dict[Any, Any]:
 def undo_edit(store: Store[Any], p: PreparedEdit, item: Any, old: Any) -> None:
     """Take back one applied edit of a batch (verify mode): a create deleted, an update
     or upsert restored to ``old``, a delete's item put back."""
-    from ..prepare import create_values
     m = store._m
     b = store._b
     try:
@@ -208,7 +213,7 @@ def undo_edit(store: Store[Any], p: PreparedEdit, item: Any, old: Any) -> None:
                 b.delete(tuple(getattr(item, a) for a in m.key.attrs), None)
         elif p.kind == "delete":
             if old is not None:
-                b.insert(create_values(m, old))
+                b.insert(_stored(store, old))
         elif old is not None:
             b.update(p.key, {a.name: getattr(old, a.name) for a in m.stored_attrs
                                    if not a.is_key}, None)
