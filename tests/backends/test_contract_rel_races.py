@@ -241,11 +241,6 @@ async def test_a_delete_during_a_transaction_that_references_it_leaves_no_dangli
     killers = store_factory(Kennel)
     if not hounds.meta.transactions:
         return  # no store.transaction() here (DynamoDB, Redis)
-    if store_factory.spec.id == "mongodb":
-        # the documented window (docs/backends/mongodb.md, "Relations under
-        # concurrency"): a transaction's checks read its snapshot, and a delete
-        # outside it cannot see its uncommitted reference
-        return
     await kennels.create(Kennel(id="k"))
     await hounds.create(Hound(id="warm"))
     outcome: list[Any] = []

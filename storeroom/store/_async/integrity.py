@@ -160,7 +160,7 @@ async def check_written(store: AsyncStore[Any], rows: list[dict[str, Any]],
                         skip: set[tuple[Any, ...]] | None = None) -> None:
     """After a write of ``rows`` (verify mode): the referenced keys read again; one gone
     meanwhile (a concurrent delete) → ``undo()`` and the ``ValidationError``."""
-    bad = await store._missing_refs(rows, skip)
+    bad = await store._missing_refs(rows, skip, after=True)
     if bad:
         await undo()
         raise bad[0][1]

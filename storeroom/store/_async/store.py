@@ -574,7 +574,7 @@ class AsyncStore(Generic[T]):
             made = {tuple(p.values.get(a) for a in m.key.attrs) for p in written
                     if p.kind != "update"}
             late = {rk: err for rk, err in await self._missing_refs(
-                [p.values for p in written], made)}
+                [p.values for p in written], made, after=True)}
             for p in written if late else ():
                 err = next((late[(ref, parts)] for ref in m.refs.values()
                             if (ref, parts := tuple(p.values.get(c) for c in ref.columns))
@@ -776,19 +776,25 @@ class AsyncStore(Generic[T]):
 
     async def _missing_refs(self, rows: list[dict[str, Any]],
                             skip: set[tuple[Any, ...]] | None = None,
-                            exclude: frozenset[str] = frozenset()
+                            exclude: frozenset[str] = frozenset(), after: bool = False
                             ) -> list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]]:
+        """The keys ``rows`` reference that no target item has, with their errors.
+        ``after``: the check after a write (``integrity.check_written``), by a write to
+        each target where the backend ``touches`` (MongoDB with transactions)."""
         m = self._m
         out: list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]] = []
         for ref, keys in referenced(m, rows, skip, exclude):
             target = self._related(ref.target)
             size = target.meta.max_batch
             rb = await self._bound(target)
+            touch = after and getattr(rb, "touches", False)
             for i in range(0, len(keys), size):
                 chunk = keys[i:i + size]
-                got = await rb.get_many(chunk)
+                got: list[Any] = await (rb.touch(chunk)  # type: ignore[attr-defined]
+                                        if touch else rb.get_many(chunk))
                 out.extend(((ref, k), missing_reference(m, ref, k))
-                           for k, item in zip(chunk, got, strict=True) if item is None)
+                           for k, item in zip(chunk, got, strict=True)
+                           if item is None or item is False)
         return out
 
     async def _bound(self, other: AsyncStore[Any]) -> AsyncBackend[Any]:

@@ -161,7 +161,7 @@ def check_written(store: Store[Any], rows: list[dict[str, Any]],
                         skip: set[tuple[Any, ...]] | None = None) -> None:
     """After a write of ``rows`` (verify mode): the referenced keys read again; one gone
     meanwhile (a concurrent delete) → ``undo()`` and the ``ValidationError``."""
-    bad = store._missing_refs(rows, skip)
+    bad = store._missing_refs(rows, skip, after=True)
     if bad:
         undo()
         raise bad[0][1]
