@@ -142,6 +142,9 @@ class AsyncSqlBackend:
         self.core = core
         self.src = source
         self.store_meta = core.store_meta
+        # the table's CHECK constraints enforce ``@stored(checks=...)`` (the store front
+        # skips its own evaluation)
+        self.native_checks = core.native_checks
         # a store's own connection warns when left unclosed; a context's does not
         self.holds_connections: bool = getattr(source, "holds_connections", True)
 
@@ -164,10 +167,10 @@ class AsyncSqlBackend:
         if not isinstance(target, AsyncSqlBackend) or not _same_database(core, target.core):
             return False
         found = core.fk_refs.get(ref.name)
-        if found is None:
-            name = f"fk_{core.table.name}_{ref.name}"[:63]
+        if found is None:  # the table's FOREIGN KEY on the Ref's columns
+            cols = list(ref.columns)
             found = core.fk_refs[ref.name] = not cyclic(ref) and any(
-                fk.name == name for fk in core.table.foreign_key_constraints)
+                list(fk.column_keys) == cols for fk in core.table.foreign_key_constraints)
         return found
 
     def split(self, node: Node) -> Split:
@@ -963,5 +966,6 @@ def _keys_filter(core: SqlCore, keys: list[tuple[Any, ...]]) -> Node:
 def _conflict_text(core: SqlCore, values: dict[str, Any]) -> str:
     meta = core.meta
     parts = [f"{n}={values.get(n)!r}" for n in meta.key.attrs if n in values]
-    parts += [f"{a.name}={values.get(a.name)!r}" for a in meta.unique_attrs if a.name in values]
+    parts += [f"{n}={values.get(n)!r}" for names in meta.unique_sets for n in names
+              if n in values and n not in meta.key.attrs]
     return "an item with " + ", ".join(parts) + " exists already"
