@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ...errors import Conflict, StoreroomError, ValidationError
+from ...model.registry import generation
 from ...model.relations import RefInfo
 from ...query.q import Q
 from ..relations import Blocked, sets_refs
@@ -65,9 +66,15 @@ def native_refs(store: AsyncStore[Any]) -> frozenset[str]:
     b = store._b
     if not getattr(b, "fk_safe", False):
         return frozenset()
+    gen = generation()
+    cached = store.__dict__.get("_fk_refs")
+    if cached is not None and cached[0] == gen:  # the hot path: one lookup per write
+        return cast("frozenset[str]", cached[1])
     enforces = store._base.fk_enforces  # type: ignore[attr-defined]
-    return frozenset(r.name for r in store._m.refs.values()
-                     if enforces(r, store._related(r.target)._base))
+    out = frozenset(r.name for r in store._m.refs.values()
+                    if enforces(r, store._related(r.target)._base))
+    store.__dict__["_fk_refs"] = (gen, out)
+    return out
 
 
 async def native_in(store: AsyncStore[Any], incoming: tuple[RefInfo, ...]) -> bool:
