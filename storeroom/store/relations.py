@@ -28,16 +28,20 @@ REFERENCED = "referenced"
 
 
 def referenced(meta: ModelMeta, rows: Iterable[dict[str, Any]],
-               skip: set[tuple[Any, ...]] | None = None
+               skip: set[tuple[Any, ...]] | None = None,
+               exclude: frozenset[str] = frozenset()
                ) -> list[tuple[RefInfo, list[tuple[Any, ...]]]]:
     """Per Ref of ``meta``, the distinct target keys (as key parts) the validated
     ``rows`` (create values or update changes) set. A row that leaves a Ref unchanged,
     sets it to None, or computes it with an ``F`` expression, references nothing here;
     ``skip`` holds keys of ``meta``'s own model known to exist (created in the same
-    batch: a tree's parent and child)."""
+    batch: a tree's parent and child); ``exclude`` names Refs not to check (a FOREIGN
+    KEY enforces them)."""
     out = []
     rows = list(rows)
     for ref in meta.refs.values():
+        if ref.name in exclude:
+            continue
         seen: dict[tuple[Any, ...], None] = {}
         for values in rows:
             parts = tuple(values.get(c) for c in ref.columns)
@@ -75,6 +79,52 @@ def keys_filter(meta: ModelMeta, keys: list[tuple[Any, ...]]) -> Any:
     return functools.reduce(operator.or_, (Q(**dict(zip(names, k, strict=True))) for k in keys))
 
 
+def sets_refs(meta: ModelMeta, values: dict[str, Any]) -> bool:
+    """True when ``values`` (create values or update changes) write a Ref column."""
+    return any(c in values for ref in meta.refs.values() for c in ref.columns)
+
+
+def expr_on_ref(meta: ModelMeta, values: dict[str, Any]) -> bool:
+    """True when ``values`` compute a Ref column with an ``F`` expression: its result is
+    known only over the item as it is, so it is checked then (``referenced`` skips it)."""
+    return any(isinstance(values.get(c), F) for ref in meta.refs.values()
+               for c in ref.columns)
+
+
+def cyclic(ref: RefInfo) -> bool:
+    """True when ``ref`` closes a cycle of Refs between models (not a Ref of a model to
+    itself): SQL gives one edge of such a cycle no FOREIGN KEY, and which edge depends
+    on which table was created first, so storeroom checks every edge of it itself."""
+    from ..model.stored import meta_of
+    if ref.target is ref.model:
+        return False
+    seen: set[type] = set()
+    todo = [ref.target]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        try:
+            refs = meta_of(cls).refs.values()
+        except Exception:  # noqa: BLE001 - not configured: no store of it, no FK either
+            continue
+        for r in refs:
+            if r.on_delete == "ignore" or r.target is cls:
+                continue
+            if r.target is ref.model:
+                return True
+            todo.append(r.target)
+    return False
+
+
+def is_reference_error(exc: BaseException) -> bool:
+    """True for the ``ValidationError`` a backend raises when its FOREIGN KEY refuses a
+    write (rule ``reference``, no field: the store front names the field)."""
+    return isinstance(exc, ValidationError) and any(
+        e.get("rule") == "reference" and e.get("field") is None for e in exc.errors)
+
+
 class Blocked(Conflict):
     """A delete refused by a ``Ref(on_delete="block")``: the item is still referenced.
     ``.ref`` is the Ref, ``.by`` the key of one referencing item."""
@@ -90,5 +140,5 @@ class Blocked(Conflict):
                          "on_delete='block'); nothing was deleted")
 
 
-__all__ = ["REFERENCED", "Blocked", "keys_filter", "missing_reference", "referenced",
-           "refers_to"]
+__all__ = ["REFERENCED", "Blocked", "cyclic", "expr_on_ref", "is_reference_error",
+           "keys_filter", "missing_reference", "referenced", "refers_to", "sets_refs"]

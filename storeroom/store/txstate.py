@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -24,11 +24,14 @@ def owner() -> tuple[int, Any]:
 
 @dataclass(frozen=True, slots=True)
 class OpenTransaction:
-    """A store's open transaction: the backend's, the backend bound to it, its owner."""
+    """A store's open transaction: the backend's, the backend bound to it, its owner,
+    and the backends of related stores bound to it (the reference checks and
+    ``on_delete`` of the store's writes run in the transaction)."""
 
     tx: Any
     backend: Any
     owner: tuple[int, Any]
+    related: dict[type, Any] = field(default_factory=dict)
 
 
 class PerTask:

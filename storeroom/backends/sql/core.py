@@ -69,6 +69,12 @@ class SqlCore:
         self._cache: dict[Any, Sql] = {}
         self._lock = threading.Lock()
         self.ready = False
+        # FOREIGN KEYs enforced (off on a SQLite engine with foreign_keys=OFF), and per
+        # Ref name whether this table's FOREIGN KEY covers it (``fk_enforces``)
+        from .engines import FOREIGN_KEYS_OPTION
+        self.foreign_keys: bool = bool(getattr(engine, "sync_engine", engine)
+                                       .get_execution_options().get(FOREIGN_KEYS_OPTION, True))
+        self.fk_refs: dict[str, bool] = {}
         local_ops: frozenset[str] = frozenset()  # every operator compiles; kinds may be local
         self.store_meta = make_store_meta(meta, dialect, native_ops=OPERATORS - local_ops,
                                           transactions=True, max_page=1000, max_batch=1000)

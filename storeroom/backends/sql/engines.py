@@ -44,6 +44,9 @@ AUTOCOMMIT_OPTION = "storeroom_autocommit"
 """Execution option on the connections of an ``autocommit=True`` context: no BEGIN."""
 
 BEGIN_OPTION = "storeroom_begin"
+FOREIGN_KEYS_OPTION = "storeroom_foreign_keys"
+"""Execution option of a SQLite engine: False when its FOREIGN KEYs are off
+(``foreign_keys=OFF``), so that storeroom checks references itself there."""
 """Engine execution option: the statement that opens a transaction (SQLite:
 ``BEGIN IMMEDIATE`` by default, see ``transaction_mode``; elsewhere ``BEGIN``)."""
 
@@ -163,7 +166,9 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
         settings["query_only"] = "ON"
         mode = "DEFERRED"
     begin = "BEGIN" if mode == "DEFERRED" else f"BEGIN {mode}"
-    sync_engine.update_execution_options(**{BEGIN_OPTION: begin})
+    sync_engine.update_execution_options(**{
+        BEGIN_OPTION: begin,
+        FOREIGN_KEYS_OPTION: str(settings.get("foreign_keys", "ON")).upper() in ("ON", "1", "TRUE")})
 
     journal = settings.pop("journal_mode", None)
     wait_s = int(settings["busy_timeout"]) / 1000

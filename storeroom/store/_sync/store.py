@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Callable, Iterable, Mapping, Set
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from ...backends.batch import NOT_APPLIED, upsert_key, upserted
 from ...backends.common import invalid
-from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
+from ...errors import BatchError, Conflict, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.registry import generation, refs_to
 from ...model.relations import RefInfo
 from ...model.stored import ModelMeta, meta_of
@@ -36,11 +37,21 @@ from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
 from ..protocol import Backend, TransactionalBackend
-from ..relations import REFERENCED, Blocked, keys_filter, missing_reference, referenced, refers_to
+from ..relations import (
+    REFERENCED,
+    Blocked,
+    expr_on_ref,
+    is_reference_error,
+    keys_filter,
+    missing_reference,
+    referenced,
+    refers_to,
+)
 from ..txstate import OpenTransaction, PerTask, owner
 from ..types import (
     DUPLICATE_KEY,
     ERROR,
+    INVALID,
     MISSING_KEY,
     PRECONDITION_FAILED,
     Create,
@@ -52,6 +63,7 @@ from ..types import (
     Update,
     Upsert,
 )
+from . import integrity
 
 T = TypeVar("T")
 
@@ -137,6 +149,7 @@ class Store(Generic[T]):
             sp.commit()
             return
         base = cast("TransactionalBackend[T]", self._base)
+        integrity.before_transaction(self)
         tx = base.begin()
         try:
             bound = base.bind(tx)
@@ -205,8 +218,30 @@ class Store(Generic[T]):
         if self._checks:
             check_item(self._m, values)
         if self._m.refs:
-            self._check_refs([values])
+            return self._create_checked(values)
         return self._b.insert(values)
+
+    def _create_checked(self, values: dict[str, Any], upsert: bool = False) -> T:
+        """``create`` / ``upsert`` of an item with Refs, race-safe (``integrity``)."""
+        m = self._m
+        b = self._b
+        with integrity.guarded(self):
+            native = integrity.native_refs(self)
+            self._check_refs([values], exclude=native)
+            verify = integrity.verifying(self)
+            key = upsert_key(m, values) if upsert else None
+            old = b.get(key) if verify and key is not None else None
+            try:
+                out = (b.upsert(values) if key is not None else b.insert(values))
+            except ValidationError as exc:
+                if native and is_reference_error(exc):
+                    integrity.precise(self, [values], exc)
+                raise
+            if verify:
+                integrity.check_written(
+                    self, [values], lambda: integrity.restore_refs(self, _parts(m, out), old,
+                                                                    values))
+            return out
 
     def upsert(self, item: T) -> T:
         """Create ``item``, or fully update the item at its key when one exists.
@@ -220,7 +255,7 @@ class Store(Generic[T]):
         if self._checks:
             check_item(self._m, values)
         if self._m.refs:
-            self._check_refs([values])
+            return self._create_checked(values, upsert=True)
         if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
             return self._b.insert(values)
         return self._b.upsert(values)
@@ -274,7 +309,7 @@ class Store(Generic[T]):
         if pre is not None and pre == NOTHING:
             return None
         if m.refs:
-            self._check_refs([values])
+            return self._update_related(key, values, pre)
         b = self._b
         if self._checks:
             return self._update_checked(key, values, pre)
@@ -309,6 +344,43 @@ class Store(Generic[T]):
         raise StoreroomError(f"{m.name}: the update of {key!r} lost to other writers "
                              f"{EXPR_RETRIES} times")
 
+    def _update_related(self, key: tuple[Any, ...], values: dict[str, Any],
+                              pre: Node | None) -> T | None:
+        """``update`` of a model with Refs, race-safe (``integrity``); an ``F`` computing
+        a Ref column is checked over the item as it is (read, computed, guarded write),
+        unless a FOREIGN KEY checks it."""
+        m = self._m
+        b = self._b
+        write = self._update_checked if self._checks else b.update
+        with integrity.guarded(self):
+            native = integrity.native_refs(self)
+            self._check_refs([values], exclude=native)
+            computed = expr_on_ref(m, values) and not {
+                r.name for r in m.refs.values()
+                if any(c in values for c in r.columns)} <= native
+            try:
+                if computed or (has_expr(values) and not b.native_fexpr(values, pre, "update")):
+                    out = self._update_expr(key, values, pre)
+                elif integrity.verifying(self) and integrity.writes_refs(
+                        self, PreparedEdit("update", key, values, pre, 0)):
+                    old = b.get(key)
+                    out = write(key, values, pre)
+                    if out is not None:
+                        integrity.check_written(
+                            self, [values], lambda: integrity.restore_refs(self, key, old,
+                                                                            values))
+                else:
+                    out = write(key, values, pre)
+            except ValidationError as exc:
+                if native and is_reference_error(exc):
+                    if has_expr(values):  # the values it failed on: the item's, computed
+                        item = b.get(key)
+                        if item is not None:
+                            integrity.precise(self, [resolve(m, values, item)], exc)
+                    integrity.precise(self, [values], exc)
+                raise
+            return out
+
     def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
                            pre: Node | None) -> T | None:
         """An update with ``F`` expressions on a backend that does not evaluate them:
@@ -319,13 +391,18 @@ class Store(Generic[T]):
             item = b.get(key)
             if item is None or (pre is not None and not compile_local(pre)(item)):
                 return None
-            resolved = resolve(self._m, values, item)
+            new = resolve(self._m, values, item)
+            if self._m.refs and expr_on_ref(self._m, values):
+                self._check_refs([new])  # the Ref columns an F computed
             cond: Node | None = guard(values, item, pre)
             if self._checks:  # the result checked, written if the rest is unchanged
-                check_item(self._m, {**item.__dict__, **resolved})
-                cond = with_checks(cond, residual_all(self._m, resolved))
-            out = b.update(key, resolved, cond)
+                check_item(self._m, {**item.__dict__, **new})
+                cond = with_checks(cond, residual_all(self._m, new))
+            out = b.update(key, new, cond)
             if out is not None:
+                if self._m.refs and expr_on_ref(self._m, values) and integrity.verifying(self):
+                    integrity.check_written(
+                        self, [new], partial(integrity.restore_refs, self, key, item, new))
                 return out
         raise StoreroomError(f"{self._m.name}: the update of {key!r} lost to other writers "
                              f"{EXPR_RETRIES} times")
@@ -342,11 +419,21 @@ class Store(Generic[T]):
         incoming = self._refs_in()
         if not incoming:
             return self._b.delete(parts, pre)
-        actions = self._plan_delete([parts], incoming)  # Blocked: nothing deleted
-        deleted = self._b.delete(parts, pre)
-        if deleted:
-            self._run_actions(actions)
-        return deleted
+        b = self._b
+        with integrity.guarded(self):
+            if integrity.native_in(self, incoming):  # the FOREIGN KEYs act
+                try:
+                    return b.delete(parts, pre)
+                except Conflict as exc:
+                    integrity.blocked(self, [parts], incoming, exc)
+            actions = self._plan_delete([parts], incoming)  # Blocked: nothing deleted
+            old = b.get(parts) if integrity.verifying(self) else None
+            deleted = b.delete(parts, pre)
+            if deleted:
+                self._run_actions(actions)
+                if old is not None:
+                    integrity.recheck_deleted(self, [old], incoming)
+            return deleted
 
     def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
                      limit: int | None = None, after: str | None = None,
@@ -569,11 +656,96 @@ class Store(Generic[T]):
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
         if self._checks and prepared:
             prepared = self._batch_checks(edits, prepared, results)
-        actions: dict[int, list[Any]] = {}
-        if m.refs or any(p.kind == "delete" for p in prepared):
-            prepared, actions = self._batch_relations(edits, prepared, results)
+        if m.refs or (any(p.kind == "delete" for p in prepared) and self._refs_in()):
+            with integrity.guarded(self):
+                return self._edit_related(edits, prepared, results, atomic)
+        return self._edit(edits, prepared, results, atomic, {})
+
+    def _edit_related(self, edits: list[Any], prepared: list[PreparedEdit],
+                            results: list[EditResult | None], atomic: bool
+                            ) -> list[EditResult]:
+        """``edit_batch`` of edits that write Refs or delete referenced items, race-safe
+        (``integrity``): checked and planned first; on SQL the FOREIGN KEYs' refusals
+        reported as the checks would; in verify mode checked again after, and an edit
+        found dangling then (or, atomic, the whole batch) taken back."""
+        m = self._m
+        native = integrity.native_refs(self)
+        incoming = self._refs_in()
+        fk_deletes = bool(incoming) and integrity.native_in(self, incoming)
+        prepared, actions = self._batch_relations(edits, prepared, results, native,
+                                                        fk_deletes)
+        verify = integrity.verifying(self)
+        before: dict[Any, Any] = {}
+        if verify and prepared and not (atomic and any(r is not None for r in results)):
+            before = integrity.olds(self, prepared)
+        self._edit(edits, prepared, results, atomic, actions, check=False)
+        if native or fk_deletes:  # refusals of the FOREIGN KEYs, named as the checks do
+            for p in prepared:
+                r = results[p.index]
+                if r is None or r.ok or r.code not in (INVALID, DUPLICATE_KEY):
+                    continue
+                e = edits[p.index]
+                if p.kind == "delete" and fk_deletes and r.code == DUPLICATE_KEY:
+                    try:
+                        self._plan_delete([p.key], incoming)
+                    except Blocked as exc:
+                        results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
+                elif p.kind != "delete" and r.code == INVALID and native:
+                    bad = self._missing_refs([p.values])
+                    if bad:
+                        results[p.index] = EditResult(e, *invalid(bad[0][1]))
+        if not verify or (atomic and any(r is None or not r.ok for r in results)):
+            return self._edit_outcome(edits, results, atomic)
+        done = [p for p in prepared if (r := results[p.index]) is not None and r.ok]
+        wrong: dict[int, EditResult] = {}
+        written = [p for p in done if integrity.writes_refs(self, p)]
+        if written:
+            made = {tuple(p.values.get(a) for a in m.key.attrs) for p in written
+                    if p.kind != "update"}
+            late = {rk: err for rk, err in self._missing_refs(
+                [p.values for p in written], made, after=True)}
+            for p in written if late else ():
+                err = next((late[(ref, parts)] for ref in m.refs.values()
+                            if (ref, parts := tuple(p.values.get(c) for c in ref.columns))
+                            in late), None)
+                if err is not None:
+                    wrong[p.index] = EditResult(edits[p.index], *invalid(err))
+        for p in done:
+            if p.kind == "delete" and incoming and p.index not in wrong:
+                try:
+                    more = self._plan_delete([p.key], incoming)
+                except Blocked as exc:
+                    wrong[p.index] = EditResult(edits[p.index], False, None, REFERENCED,
+                                                str(exc))
+                    continue
+                if more:
+                    self._run_actions(more)
+        if not wrong:
+            return self._edit_outcome(edits, results, atomic)
+        # taken back: each wrong edit (atomic: every applied edit, last first)
+        undo = done if atomic else [p for p in done if p.index in wrong]
+        for p in reversed(undo):
+            r = results[p.index]
+            integrity.undo_edit(self, p, r.item if r is not None else None,
+                                      before.get(p.key))
+        for i, r in wrong.items():
+            results[i] = r
+        if atomic:
+            failed = _not_applied(edits, results)
+            raise BatchError("batch not applied: " + "; ".join(
+                f"#{i} {r.code}" for i, r in enumerate(failed) if r.code), failed)
+        return [r for r in results if r is not None]
+
+    def _edit(self, edits: list[Any], prepared: list[PreparedEdit],
+                    results: list[EditResult | None], atomic: bool,
+                    actions: dict[int, list[Any]], check: bool = True) -> list[EditResult]:
+        """Apply the prepared edits of ``edit_batch`` and run the ``on_delete`` actions of
+        the deletes done. ``check=False``: an atomic batch that failed returns its results
+        (``_edit_outcome`` raises) so that the caller can name the failures first."""
         if atomic:
             if any(r is not None for r in results):
+                if not check:
+                    return []
                 raise BatchError("batch not applied: an edit is invalid",
                                  _not_applied(edits, results))
         b = self._b
@@ -593,7 +765,14 @@ class Store(Generic[T]):
                 r = results[p.index]
                 if p.index in actions and r is not None and r.ok:
                     self._run_actions(actions[p.index])
-        if atomic and failed:
+        if not check:
+            return [r for r in results if r is not None]
+        return self._edit_outcome(edits, results, atomic)
+
+    def _edit_outcome(self, edits: list[Any], results: list[EditResult | None],
+                      atomic: bool) -> list[EditResult]:
+        """The results of ``edit_batch``; ``BatchError`` for an atomic one that failed."""
+        if atomic and any(r is None or not r.ok for r in results):
             out = _not_applied(edits, results)
             raise BatchError("batch not applied: " + "; ".join(
                 f"#{i} {r.code}" for i, r in enumerate(out) if r.code), out)
@@ -615,18 +794,45 @@ class Store(Generic[T]):
         node = build_filter(self._m, where, None, lookups)
         if node == NOTHING:
             return 0
-        if self._m.refs and values:
-            self._check_refs([values])
         if not values:  # nothing to write: how many match
             return self._count(node)
         b = self._b
-        if self._checks:
-            return self._update_where_checked(node, values)
-        if has_expr(values) and not b.native_fexpr(values, node, "where"):
-            return self._update_where_expr(node, values)
-        # the backend checks the whole filter, native and local parts, atomically with
-        # its writes (and lets its unique index, where it has one, refuse a duplicate)
-        return self._b.update_where(node, values)
+        m = self._m
+        if not (m.refs and values):
+            if self._checks:
+                return self._update_where_checked(node, values)
+            if has_expr(values) and not b.native_fexpr(values, node, "where"):
+                return self._update_where_expr(node, values)
+            # the backend checks the whole filter, native and local parts, atomically
+            # with its writes (and lets its unique index, where it has one, refuse a
+            # duplicate)
+            return b.update_where(node, values)
+        with integrity.guarded(self):
+            native = integrity.native_refs(self)
+            self._check_refs([values], exclude=native)
+            computed = expr_on_ref(m, values) and not {
+                r.name for r in m.refs.values()
+                if any(c in values for c in r.columns)} <= native
+            if computed or (has_expr(values) and not b.native_fexpr(values, node, "where")):
+                return self._update_where_expr(node, values)
+            verify = integrity.verifying(self) and integrity.writes_refs(
+                self, PreparedEdit("update", None, values, None, 0))
+            before = [i for i in self.search_all(node)] if verify else []
+            try:
+                n = (self._update_where_checked(node, values) if self._checks else
+                           b.update_where(node, values))
+            except ValidationError as exc:
+                if native and is_reference_error(exc):
+                    integrity.precise(self, [values], exc)
+                raise
+
+            def undo() -> None:
+                for item in before:
+                    integrity.restore_refs(self, _parts(m, item), item, values)
+
+            if verify and n:
+                integrity.check_written(self, [values], undo)
+            return n
 
     def _update_where_checked(self, node: Node, values: dict[str, Any]) -> int:
         """``update_where`` of a model with checks the backend does not enforce: a match
@@ -654,16 +860,30 @@ class Store(Generic[T]):
         incoming = self._refs_in()
         if not incoming:
             return self._b.delete_where(node)
-        # all or nothing: plan for every matching item (Blocked before any delete), then
-        # delete just those (an item matching only later is not one the plan covered)
+        b = self._b
         m = self._m
-        keys = [_parts(m, item) for item in self.search_all(node)]
-        if not keys:
-            return 0
-        actions = self._plan_delete(keys, incoming)
-        n = self._b.delete_where(junction(And, [node, build_filter(m, keys_filter(m, keys))]))
-        self._run_actions(actions)
-        return n
+        with integrity.guarded(self):
+            if integrity.native_in(self, incoming):  # one statement, all or nothing
+                try:
+                    return b.delete_where(node)
+                except Conflict as exc:
+                    keys = [_parts(m, item) for item in self.search_all(node)]
+                    integrity.blocked(self, keys, incoming, exc)
+            # all or nothing: plan for every matching item (Blocked before any delete),
+            # then delete just those (an item matching only later is not one the plan
+            # covered)
+            items = [item for item in self.search_all(node)]
+            keys = [_parts(m, item) for item in items]
+            if not keys:
+                return 0
+            actions = self._plan_delete(keys, incoming)
+            n = b.delete_where(junction(And, [node, build_filter(m, keys_filter(m, keys))]))
+            self._run_actions(actions)
+            if integrity.verifying(self) and n:
+                gone = [i for i, now in zip(items, self._get_all(keys), strict=True)
+                        if now is None]
+                integrity.recheck_deleted(self, gone, incoming)
+            return n
 
     # relations --------------------------------------------------------------------------
     def _related(self, model: type) -> Store[Any]:
@@ -689,27 +909,65 @@ class Store(Generic[T]):
         return store
 
     def _check_refs(self, rows: list[dict[str, Any]],
-                          skip: set[tuple[Any, ...]] | None = None) -> None:
+                          skip: set[tuple[Any, ...]] | None = None,
+                          exclude: frozenset[str] = frozenset()) -> None:
         """``ValidationError`` (rule ``reference``) for the first key ``rows`` reference
-        that no target item has (one batched read per Ref)."""
-        bad = self._missing_refs(rows, skip)
+        that no target item has (one batched read per Ref; none for the Refs named in
+        ``exclude``, which a FOREIGN KEY checks)."""
+        bad = self._missing_refs(rows, skip, exclude)
         if bad:
             raise bad[0][1]
 
+    def _get_all(self, keys: list[tuple[Any, ...]]) -> list[Any]:
+        """``get_many`` of any number of keys (in batches of ``max_batch``)."""
+        size = self.meta.max_batch
+        out: list[Any] = []
+        for i in range(0, len(keys), size):
+            out.extend(self._b.get_many(keys[i:i + size]))
+        return out
+
     def _missing_refs(self, rows: list[dict[str, Any]],
-                            skip: set[tuple[Any, ...]] | None = None
+                            skip: set[tuple[Any, ...]] | None = None,
+                            exclude: frozenset[str] = frozenset(), after: bool = False
                             ) -> list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]]:
+        """The keys ``rows`` reference that no target item has, with their errors.
+        ``after``: the check after a write (``integrity.check_written``), by a write to
+        each target where the backend ``touches`` (MongoDB with transactions)."""
         m = self._m
         out: list[tuple[tuple[RefInfo, tuple[Any, ...]], ValidationError]] = []
-        for ref, keys in referenced(m, rows, skip):
+        for ref, keys in referenced(m, rows, skip, exclude):
             target = self._related(ref.target)
             size = target.meta.max_batch
+            rb = self._bound(target)
+            touch = after and getattr(rb, "touches", False)
             for i in range(0, len(keys), size):
                 chunk = keys[i:i + size]
-                got = target._b.get_many(chunk)
+                got: list[Any] = (rb.touch(chunk)  # type: ignore[attr-defined]
+                                        if touch else rb.get_many(chunk))
                 out.extend(((ref, k), missing_reference(m, ref, k))
-                           for k, item in zip(chunk, got, strict=True) if item is None)
+                           for k, item in zip(chunk, got, strict=True)
+                           if item is None or item is False)
         return out
+
+    def _bound(self, other: Store[Any]) -> Backend[Any]:
+        """The backend of the related store ``other`` for this store's current
+        operation: inside this store's open transaction, bound to it (a check in a
+        transaction sees its writes and is part of it), else ``other``'s own."""
+        var = self._txvar
+        cur = var.get() if var is not None else None
+        if cur is None or cur.owner != owner() or other is self:
+            return other._b
+        bound = cur.related.get(other.model)
+        if bound is None:
+            base = cast("TransactionalBackend[Any]", other._base)
+            try:
+                bound = base.bind(cur.tx)
+            except (ValueError, UnsupportedOperation):
+                # the transaction cannot take it (MongoDB: the related store has a
+                # client of its own): outside it, as before
+                bound = other._b
+            cur.related[other.model] = bound
+        return cast("Backend[Any]", bound)
 
     def _refs_in(self) -> tuple[RefInfo, ...]:
         """The Refs of every registered model pointing at this one, except ``ignore``."""
@@ -735,7 +993,7 @@ class Store(Generic[T]):
                 found: list[tuple[Any, ...]] = []
                 for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
                     found.extend(k for k in [_parts(sm, i) for i in
-                                             src.search_all(refers_to(ref, chunk))]
+                                             self._matching(src, refers_to(ref, chunk))]
                                  if k not in gone.get(ref.model, ()))
                 if not found:
                     continue
@@ -754,18 +1012,32 @@ class Store(Generic[T]):
         ones (each a backend write: not atomic with the delete on these backends)."""
         for kind, src, ref, keys in actions:
             sm = src._m
+            sb = self._bound(src)
             for chunk in _chunks(keys):
                 if kind == "nullify":
-                    src._b.update_where(build_filter(sm, refers_to(ref, chunk)),
-                                              {c: None for c in ref.columns})
+                    sb.update_where(build_filter(sm, refers_to(ref, chunk)),
+                                          {c: None for c in ref.columns})
                 else:
-                    src._b.delete_where(build_filter(sm, keys_filter(sm, chunk)))
+                    sb.delete_where(build_filter(sm, keys_filter(sm, chunk)))
+
+    def _matching(self, other: Store[Any], where: Any) -> list[Any]:
+        """The items of the related store ``other`` matching ``where`` (in this store's
+        transaction, if one is open: ``_bound``)."""
+        b = self._bound(other)
+        node = build_filter(other._m, where, None, {})
+        if node == NOTHING:
+            return []
+        split = b.split(node)
+        keep = compile_local(split.local)
+        return [i for i in b.iterate(split.native) if keep(i)]
 
     def _batch_relations(self, edits: list[Any], prepared: list[PreparedEdit],
-                               results: list[EditResult | None]
+                               results: list[EditResult | None],
+                               native: frozenset[str] = frozenset(), fk_deletes: bool = False
                                ) -> tuple[list[PreparedEdit], dict[int, list[Any]]]:
         """References of a batch's writes checked (an edit to a missing key is invalid)
-        and its deletes planned (a blocked one fails with code ``referenced``)."""
+        and its deletes planned (a blocked one fails with code ``referenced``); not the
+        Refs in ``native`` nor, with ``fk_deletes``, the deletes: FOREIGN KEYs check them."""
         m = self._m
         keep: list[PreparedEdit] = []
         actions: dict[int, list[Any]] = {}
@@ -773,11 +1045,11 @@ class Store(Generic[T]):
         if m.refs and writes:
             made = {tuple(p.values.get(a) for a in m.key.attrs) for p in writes
                     if p.kind != "update"}
-            bad = self._missing_refs([p.values for p in writes], made)
+            bad = self._missing_refs([p.values for p in writes], made, native)
             missing = {rk: err for rk, err in bad}
         else:
             missing = {}
-        incoming = self._refs_in()
+        incoming = () if fk_deletes else self._refs_in()
         for p in prepared:
             e = edits[p.index]
             if p.kind == "delete":
@@ -952,6 +1224,9 @@ class Store(Generic[T]):
                      for k, i in enumerate(items)]
             if not edits:
                 return 0
+            on_ref = bool(m.refs) and expr_on_ref(m, values)
+            if on_ref:  # the Ref columns the F computed, over the items read
+                self._check_refs([e.values for e in edits])
             if self._checks:  # every result checked before anything is written
                 for e, i in zip(edits, items, strict=True):
                     check_item(m, {**i.__dict__, **e.values})
@@ -959,7 +1234,8 @@ class Store(Generic[T]):
                                                  residual_all(m, e.values)) or e.precondition
             if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
                 n = 0
-                native = not self._checks and b.native_fexpr(values, node, "update")
+                native = (not self._checks and not on_ref
+                          and b.native_fexpr(values, node, "update"))
                 for e in edits:
                     n += (b.update(e.key, values, node) if native else
                                 self._update_expr(e.key, values, node)) is not None

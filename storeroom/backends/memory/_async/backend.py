@@ -42,6 +42,8 @@ _TABLES: dict[tuple[str, str], _Table] = {}
 _TABLES_LOCK = threading.Lock()
 # the cursor secret of each named memory database
 _SECRETS: dict[str, bytes] = {}
+# the relations lock of each named memory database (``relations_lock``)
+_REL_LOCKS: dict[str, threading.RLock] = {}
 
 
 class _Table:
@@ -159,6 +161,7 @@ class AsyncMemoryTransaction:
                 t.base.lock.acquire()
                 locks.append(t.base.lock)
             plans = [(t, t.merged(self._metas[id(t.base)])) for t in tables]
+            _check_references(plans, self._metas)
             for t, rows in plans:
                 if rows is not None:
                     t.base.rows = rows
@@ -173,6 +176,51 @@ class AsyncMemoryTransaction:
     async def begin_nested(self) -> _MemorySavepoint:
         """A savepoint: its ``rollback`` undoes only what was done after it."""
         return _MemorySavepoint(self)
+
+
+def _check_references(plans: list[tuple[_TxTable, dict[tuple[Any, ...], dict[str, Any]] | None]],
+                      metas: dict[int, ModelMeta]) -> None:
+    """Before a transaction commits (its tables' locks held): ``Conflict`` when what it
+    wrote references an item another transaction deleted meanwhile, or it deleted an
+    item another one made a reference to (``on_delete`` other than "ignore").
+
+    The store front checked both inside the transaction, against its snapshot; this
+    closes the window up to the commit. Only tables the transaction used are known:
+    the checks and ``on_delete`` plans read the tables they concern in it."""
+    from ....model.registry import refs_to
+    final = {metas[id(t.base)].cls: (t, rows if rows is not None else t.base.rows)
+             for t, rows in plans}
+    for t, rows in plans:
+        if rows is None:
+            continue
+        meta = metas[id(t.base)]
+        snap = t.snapshot
+        changed = [k for k, r in t.rows.items() if snap.get(k) is not r]
+        gone = [k for k in snap if k not in t.rows]
+        for ref in meta.refs.values() if changed else ():
+            target = final.get(ref.target)
+            if target is None:
+                continue
+            for k in changed:
+                parts = tuple(t.rows[k].get(c) for c in ref.columns)
+                if None not in parts and parts not in target[1]:
+                    raise Conflict(f"{meta.name}: the {ref.target.__name__} "
+                                   f"{parts[0] if len(parts) == 1 else parts!r} that "
+                                   f"{ref.name} references was deleted by another context "
+                                   "or transaction that committed first")
+        for ref in refs_to(meta.cls) if gone else ():
+            if ref.on_delete == "ignore":
+                continue
+            source = final.get(ref.model)
+            if source is None:
+                continue
+            dead = set(gone)
+            for row in source[1].values():
+                parts = tuple(row.get(c) for c in ref.columns)
+                if parts in dead:
+                    raise Conflict(f"{meta.name}: an item this transaction deletes is "
+                                   f"referenced by a {ref.model.__name__} another context "
+                                   "or transaction committed first")
 
 
 class _MemorySavepoint:
@@ -204,6 +252,8 @@ class AsyncMemoryBackend:
 
     max_local_sort = None
     holds_connections = False  # nothing to release: an unclosed store does not warn
+    #: how the store front keeps references intact here: under ``relations_lock``
+    ref_integrity = "lock"
 
     def __init__(self, model: type, name: str = "",
                  _private: dict[str, _Table] | None = None) -> None:
@@ -213,12 +263,29 @@ class AsyncMemoryBackend:
         self._private: dict[str, _Table] = {} if _private is None else _private
         autoconfigure()  # the observer seam: loggers / tracing set up before the store
         self._secret: bytes | None = None
+        self._rel_lock: threading.RLock | None = None
         self.store_meta = make_store_meta(self._m, "memory", transactions=True)
         if name:
             with _TABLES_LOCK:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
             self._t = self._private.setdefault(self._m.name, _Table())
+
+    @property
+    def relations_lock(self) -> threading.RLock:
+        """The lock of this database (every table of the name, or of the private
+        database) that the store front holds while it checks references or plans
+        ``on_delete`` and writes: no other writer of the database comes in between, so
+        a reference never dangles and a ``block`` is never lost."""
+        lock = self._rel_lock
+        if lock is None:
+            if self._name:
+                with _TABLES_LOCK:
+                    lock = _REL_LOCKS.setdefault(self._name, threading.RLock())
+            else:
+                lock = self._private.setdefault("", _Table()).lock  # no model is named ""
+            self._rel_lock = lock
+        return lock
 
     def related(self, model: type) -> AsyncMemoryBackend:
         """A backend of ``model`` on this database (the same name, or the same private

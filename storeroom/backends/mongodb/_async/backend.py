@@ -116,6 +116,10 @@ class AsyncMongoTransaction:
         raise UnsupportedOperation("mongodb transactions have no savepoints")
 
 
+#: the field ``touch`` increments (no stored attribute has a name starting "__")
+TOUCH = "__touch"
+
+
 class AsyncMongoBackend:
     """Store operations of one model on one MongoDB collection."""
 
@@ -208,6 +212,40 @@ class AsyncMongoBackend:
     async def transactions(self) -> bool:
         """True when the server runs multi-document transactions (asked at first use)."""
         await self._ensure()
+        return bool(self._tx)
+
+    def related(self, model: type) -> AsyncMongoBackend:
+        """A backend of ``model`` on this one's client and database: the related stores
+        a store opens (reference checks, ``on_delete``) share its client, so that its
+        transaction covers their reads and writes."""
+        from ....model.stored import meta_of
+        core = MongoCore(meta_of(model), None, transactions=self._tx is not False)
+        return type(self)(core, self.client, self.db.name, own_client=False,
+                          transactions=False if self._tx is False else None)
+
+    async def touch(self, keys: list[tuple[Any, ...]]) -> list[bool]:
+        """Which of ``keys`` have an item, each found by a write to it (a counter no
+        attribute reads, ``TOUCH``): on a server with transactions, the store front's
+        check of a reference after its write. A write, unlike a read, waits for a
+        transaction that deletes the item to end (and two transactions writing one
+        item conflict), so a delete in a transaction and a reference to the item
+        written meanwhile always meet; see docs/backends/mongodb.md."""
+        core = self.core
+        await self._ensure()
+        out = []
+        try:
+            for k in keys:
+                r = await self.coll.update_one({"_id": core.key_id(k)}, {"$inc": {TOUCH: 1}},
+                                               session=self._session)
+                out.append(r.matched_count == 1)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"check references to {core.name}") from exc
+        return out
+
+    @property
+    def touches(self) -> bool:
+        """True when references are checked after a write with ``touch`` (the server
+        runs transactions: a read would not see a transaction's pending delete)."""
         return bool(self._tx)
 
     def shared_options(self) -> dict[str, Any]:

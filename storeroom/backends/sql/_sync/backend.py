@@ -13,6 +13,7 @@ from ....errors import (
     UnsupportedOperation,
     ValidationError,
 )
+from ....model.relations import RefInfo
 from ....observe import OBSERVERS, Site
 from ....query.ast import And, Cond, Node, Or
 from ....query.evaluate import compile_local
@@ -22,6 +23,7 @@ from ....store.aggregate import Accumulator, AggSpec, finish
 from ....store.fexpr import has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
+from ....store.relations import cyclic
 from ....store.types import PreparedEdit
 from ...batch import stopped
 from ...bookkeeping import BOOKKEEPING
@@ -134,6 +136,9 @@ class SqlBackend:
     """Store operations of one model over SQL; connections come from ``source``."""
 
     max_local_sort = 100_000
+    #: how the store front keeps references intact here: the FOREIGN KEYs decide
+    #: (``fk_enforces``), storeroom's reads only where there is none
+    ref_integrity = "fk"
 
     def __init__(self, core: SqlCore, source: Any) -> None:
         self.core = core
@@ -144,6 +149,31 @@ class SqlBackend:
         self.native_checks = core.native_checks
         # a store's own connection warns when left unclosed; a context's does not
         self.holds_connections: bool = getattr(source, "holds_connections", True)
+
+    @property
+    def fk_safe(self) -> bool:
+        """True when a statement a FOREIGN KEY refuses fails alone, so that the store
+        front may let the FOREIGN KEY decide instead of reading first: a standalone
+        store's own statements, not a transaction's (PostgreSQL aborts the whole
+        transaction on a failed statement, and a context's runs in one)."""
+        return isinstance(self.src, PooledSource) and self.core.foreign_keys
+
+    def fk_enforces(self, ref: RefInfo, target: Any) -> bool:
+        """True when this table's FOREIGN KEY of ``ref`` (a Ref of this model) enforces
+        it against ``target`` (the backend of the referenced model): both tables on one
+        database, FOREIGN KEYs on, and not an edge of a cycle (whose closing edge has
+        none, depending on which table was created first)."""
+        core = self.core
+        if ref.on_delete == "ignore" or not core.foreign_keys or ref.model is not core.meta.cls:
+            return False
+        if not isinstance(target, SqlBackend) or not _same_database(core, target.core):
+            return False
+        found = core.fk_refs.get(ref.name)
+        if found is None:  # the table's FOREIGN KEY on the Ref's columns
+            cols = list(ref.columns)
+            found = core.fk_refs[ref.name] = not cyclic(ref) and any(
+                list(fk.column_keys) == cols for fk in core.table.foreign_key_constraints)
+        return found
 
     def split(self, node: Node) -> Split:
         """What of a filter runs in the database."""
@@ -938,6 +968,12 @@ class SqlBackend:
         if self._delete(d, e.key, None):
             return ok(None)
         return missing(key_dict(core.meta, e.key))
+
+
+def _same_database(a: SqlCore, b: SqlCore) -> bool:
+    """True when two models' tables are on one database (one engine, or engines of one
+    URL: the related stores a store opens)."""
+    return a.engine is b.engine or a.engine.url == b.engine.url
 
 
 def _keys_filter(core: SqlCore, keys: list[tuple[Any, ...]]) -> Node:
