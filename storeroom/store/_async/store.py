@@ -27,6 +27,7 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, junction, prepare
 from ...query.q import to_node
+from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
@@ -96,6 +97,8 @@ class AsyncStore(Generic[T]):
         # a context's stores borrow their relatives from the context (``ctx.store``
         # memoizes and the context closes them), so they keep no family of their own
         self._borrows_related = False
+        # lookups across relations are possible (the model has a Ref or a Many)
+        self._rels = bool(self._m.refs or self._m.manys)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
@@ -305,7 +308,8 @@ class AsyncStore(Generic[T]):
             position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
-        items = await self._fetch(node, order, limit + 1, position)
+        run = await self._lookups(node) if self._rels else node
+        items = await self._fetch(run, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or await self._cursor_keys()
@@ -328,6 +332,8 @@ class AsyncStore(Generic[T]):
         # pages continue from the last item's order values, as a cursor would, without
         # signing and verifying one (nor reading the cursor secret)
         position = None
+        if self._rels:
+            node = await self._lookups(node)
         while True:
             items = await self._fetch(node, order, limit + 1, position)
             more = len(items) > limit
@@ -346,7 +352,8 @@ class AsyncStore(Generic[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return await self._count(build_filter(self._m, where, None, lookups))
+        node = build_filter(self._m, where, None, lookups)
+        return await self._count(await self._lookups(node) if self._rels else node)
 
     async def _count(self, node: Node) -> int:
         if node == NOTHING:
@@ -372,6 +379,8 @@ class AsyncStore(Generic[T]):
         """
         specs = prepare_aggregates(self._m, aggregates)
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = await self._lookups(node)
         acc = Accumulator(specs)
         if node == NOTHING:
             return acc.result()
@@ -483,6 +492,8 @@ class AsyncStore(Generic[T]):
                                       f"got {type(changes).__name__}")
         values = update_changes(self._m, changes)
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = await self._lookups(node)
         if node == NOTHING:
             return 0
         if self._m.refs and values:
@@ -499,6 +510,8 @@ class AsyncStore(Generic[T]):
     async def delete_where(self, where: Any = None, **lookups: Any) -> int:
         """Delete every matching item (each only if it matches when deleted); how many."""
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = await self._lookups(node)
         if node == NOTHING:
             return 0
         incoming = await self._refs_in()
@@ -537,6 +550,44 @@ class AsyncStore(Generic[T]):
         self._family[model] = store
         self._owned.append(store)
         return store
+
+    async def _lookups(self, node: Node) -> Node:
+        """``node`` with every relation lookup (``Rel``) the backend does not compile
+        replaced by a condition on this model's own attributes: the related model is
+        searched (its keys, or its reference columns, collected) and the lookup becomes
+        ``<ref>_id__in`` / ``key__in`` (``query/relations.py`` plans it). Forward and
+        reverse cost one search each, many-to-many two; each is its own round trip, so
+        the result is a snapshot, not atomic with the search that uses it."""
+        if not has_rel(node):
+            return node
+        native = getattr(self._b, "compiles_rel", None)
+        done: dict[Rel, Node] = {}
+        for rel in rels(node):
+            if rel in done or (native is not None and native(rel)):
+                continue
+            values: list[tuple[Any, ...]] = []
+            for i, step in enumerate(plan_rel(rel)):
+                sm = meta_of(step.model)
+                where = step.where if i == 0 else step_filter(rel, i, values)
+                values = await self._related(step.model)._collect(prepare(sm, where),
+                                                                  step.collect)
+            done[rel] = prepare(self._m, finish_rel(self._m, rel, values))
+        return replace_rels(node, done) if done else node
+
+    async def _collect(self, node: Node, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """The distinct tuples of the attributes ``names`` of the items matching ``node``
+        (read from the backend, past any identity map)."""
+        if self._rels:
+            node = await self._lookups(node)
+        if node == NOTHING:
+            return []
+        split = self._b.split(node)
+        keep = None if split.all_native else compile_local(split.local)
+        out: dict[tuple[Any, ...], None] = {}
+        async for item in self._b.iterate(split.native):
+            if keep is None or keep(item):
+                out[tuple(getattr(item, n) for n in names)] = None
+        return list(out)
 
     async def _check_refs(self, rows: list[dict[str, Any]],
                           skip: set[tuple[Any, ...]] | None = None) -> None:

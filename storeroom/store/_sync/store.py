@@ -28,6 +28,7 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, junction, prepare
 from ...query.q import to_node
+from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
@@ -97,6 +98,8 @@ class Store(Generic[T]):
         # a context's stores borrow their relatives from the context (``ctx.store``
         # memoizes and the context closes them), so they keep no family of their own
         self._borrows_related = False
+        # lookups across relations are possible (the model has a Ref or a Many)
+        self._rels = bool(self._m.refs or self._m.manys)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
@@ -306,7 +309,8 @@ class Store(Generic[T]):
             position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
-        items = self._fetch(node, order, limit + 1, position)
+        run = self._lookups(node) if self._rels else node
+        items = self._fetch(run, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or self._cursor_keys()
@@ -329,6 +333,8 @@ class Store(Generic[T]):
         # pages continue from the last item's order values, as a cursor would, without
         # signing and verifying one (nor reading the cursor secret)
         position = None
+        if self._rels:
+            node = self._lookups(node)
         while True:
             items = self._fetch(node, order, limit + 1, position)
             more = len(items) > limit
@@ -347,7 +353,8 @@ class Store(Generic[T]):
 
     def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return self._count(build_filter(self._m, where, None, lookups))
+        node = build_filter(self._m, where, None, lookups)
+        return self._count(self._lookups(node) if self._rels else node)
 
     def _count(self, node: Node) -> int:
         if node == NOTHING:
@@ -373,6 +380,8 @@ class Store(Generic[T]):
         """
         specs = prepare_aggregates(self._m, aggregates)
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = self._lookups(node)
         acc = Accumulator(specs)
         if node == NOTHING:
             return acc.result()
@@ -484,6 +493,8 @@ class Store(Generic[T]):
                                       f"got {type(changes).__name__}")
         values = update_changes(self._m, changes)
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = self._lookups(node)
         if node == NOTHING:
             return 0
         if self._m.refs and values:
@@ -500,6 +511,8 @@ class Store(Generic[T]):
     def delete_where(self, where: Any = None, **lookups: Any) -> int:
         """Delete every matching item (each only if it matches when deleted); how many."""
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = self._lookups(node)
         if node == NOTHING:
             return 0
         incoming = self._refs_in()
@@ -538,6 +551,44 @@ class Store(Generic[T]):
         self._family[model] = store
         self._owned.append(store)
         return store
+
+    def _lookups(self, node: Node) -> Node:
+        """``node`` with every relation lookup (``Rel``) the backend does not compile
+        replaced by a condition on this model's own attributes: the related model is
+        searched (its keys, or its reference columns, collected) and the lookup becomes
+        ``<ref>_id__in`` / ``key__in`` (``query/relations.py`` plans it). Forward and
+        reverse cost one search each, many-to-many two; each is its own round trip, so
+        the result is a snapshot, not atomic with the search that uses it."""
+        if not has_rel(node):
+            return node
+        native = getattr(self._b, "compiles_rel", None)
+        done: dict[Rel, Node] = {}
+        for rel in rels(node):
+            if rel in done or (native is not None and native(rel)):
+                continue
+            values: list[tuple[Any, ...]] = []
+            for i, step in enumerate(plan_rel(rel)):
+                sm = meta_of(step.model)
+                where = step.where if i == 0 else step_filter(rel, i, values)
+                values = self._related(step.model)._collect(prepare(sm, where),
+                                                                  step.collect)
+            done[rel] = prepare(self._m, finish_rel(self._m, rel, values))
+        return replace_rels(node, done) if done else node
+
+    def _collect(self, node: Node, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """The distinct tuples of the attributes ``names`` of the items matching ``node``
+        (read from the backend, past any identity map)."""
+        if self._rels:
+            node = self._lookups(node)
+        if node == NOTHING:
+            return []
+        split = self._b.split(node)
+        keep = None if split.all_native else compile_local(split.local)
+        out: dict[tuple[Any, ...], None] = {}
+        for item in self._b.iterate(split.native):
+            if keep is None or keep(item):
+                out[tuple(getattr(item, n) for n in names)] = None
+        return list(out)
 
     def _check_refs(self, rows: list[dict[str, Any]],
                           skip: set[tuple[Any, ...]] | None = None) -> None:

@@ -1,0 +1,126 @@
+"""Contract: lookups and ordering across relations on every backend, sync and async —
+forward (``category__name``), reverse with exists semantics (``products__title``),
+many-to-many through a model (``tags__label__in``), any depth, inside ``Q`` / ``~``, a
+None reference seen as a LEFT JOIN sees it, and the Ref name itself as a filter."""
+
+from __future__ import annotations
+
+import pytest
+
+from storeroom import InvalidFilter, Many, Q, Ref, field, stored
+
+
+@stored(key="id")
+class Shelf:
+    id: int
+    name: str = ""
+    kinds: Many[Kind] = field(reverse="shelf")
+
+
+@stored(key="id")
+class Kind:
+    id: int
+    name: str = ""
+    note: str | None = None
+    shelf: Ref[Shelf] | None = None
+    parts: Many[Part] = field(reverse="kind")
+
+
+@stored(key="id")
+class Label:
+    id: int
+    text: str = ""
+
+
+@stored(key="id")
+class Part:
+    id: int
+    title: str = ""
+    price: int = 0
+    kind: Ref[Kind] | None = field(default=None, on_delete="nullify")
+    labels: Many[Label] = field(through="PartLabel")
+
+
+@stored(key=("part", "label"))
+class PartLabel:
+    part: Ref[Part] = field(on_delete="cascade")
+    label: Ref[Label] = field(on_delete="cascade")
+
+
+async def _graph(store_factory):  # noqa: ANN001, ANN202
+    shelves, kinds, labels = store_factory(Shelf), store_factory(Kind), store_factory(Label)
+    parts, links = store_factory(Part), store_factory(PartLabel)
+    await shelves.create(Shelf(id=1, name="top"))
+    await shelves.create(Shelf(id=2, name="low"))
+    await kinds.create(Kind(id=1, name="PCB", shelf=1))
+    await kinds.create(Kind(id=2, name="Cable", note="n", shelf=2))
+    await kinds.create(Kind(id=3, name="Empty"))
+    for i, (title, price, kind) in enumerate(
+            [("USB driver", 3, 1), ("board", 9, 1), ("cord", 2, 2), ("loose", 5, None)], 1):
+        await parts.create(Part(id=i, title=title, price=price, kind=kind))
+    await labels.create(Label(id=1, text="red"))
+    await labels.create(Label(id=2, text="blue"))
+    for p, lab in [(1, 1), (1, 2), (3, 2)]:
+        await links.create(PartLabel(part=p, label=lab))
+    return shelves, kinds, labels, parts, links
+
+
+def _ids(items) -> list[int]:  # noqa: ANN001
+    return sorted(x.id for x in items)
+
+
+async def test_forward_reverse_and_many_to_many_lookups(store_factory) -> None:  # noqa: ANN001
+    shelves, kinds, _, parts, _ = await _graph(store_factory)
+    # forward, a None reference seen as a LEFT JOIN sees it
+    assert _ids(await parts.search_all(kind__name="PCB")) == [1, 2]
+    assert _ids(await parts.search_all(kind__name__ne="PCB")) == [3, 4]
+    assert _ids(await parts.search_all(kind__name__isnull=True)) == [4]
+    assert _ids(await parts.search_all(kind__note__isnull=True)) == [1, 2, 4]
+    assert _ids(await parts.search_all(~Q(kind__name="PCB"))) == [3, 4]
+    assert _ids(await parts.search_all(Q(kind__name="Cable") | Q(price__gte=9))) == [2, 3]
+    # two levels forward
+    assert _ids(await parts.search_all(kind__shelf__name="low")) == [3]
+    assert _ids(await parts.search_all(~Q(kind__shelf__name="low"))) == [1, 2, 4]
+    # reverse, exists semantics; "has none"
+    assert _ids(await kinds.search_all(parts__title__icontains="DRIVER")) == [1]
+    assert _ids(await kinds.search_all(parts__isnull=True)) == [3]
+    assert _ids(await kinds.search_all(parts__isnull=False)) == [1, 2]
+    assert _ids(await kinds.search_all(~Q(parts__price__gt=2))) == [2, 3]
+    # each to-many leaf is its own "exists": two different parts meet these
+    assert _ids(await kinds.search_all(parts__title="board", parts__price=3)) == [1]
+    assert _ids(await shelves.search_all(kinds__parts__title="cord")) == [2]
+    assert await kinds.count(parts__price__lt=3) == 1
+    # many-to-many through PartLabel
+    assert _ids(await parts.search_all(labels__text__in=["blue"])) == [1, 3]
+    assert _ids(await parts.search_all(labels__text="red")) == [1]
+    assert _ids(await parts.search_all(labels__isnull=True)) == [2, 4]
+    assert _ids(await parts.search_all(~Q(labels__text="red") & Q(kind__name="PCB"))) == [2]
+    assert _ids(await kinds.search_all(parts__labels__text="blue")) == [1, 2]
+
+
+async def test_the_ref_itself_as_a_filter(store_factory) -> None:  # noqa: ANN001
+    _, kinds, _, parts, _ = await _graph(store_factory)
+    pcb = await kinds.read(1)
+    assert _ids(await parts.search_all(kind=pcb)) == [1, 2]
+    assert _ids(await parts.search_all(kind=2)) == [3]
+    assert _ids(await parts.search_all(kind__in=[pcb, 2])) == [1, 2, 3]
+    assert _ids(await parts.search_all(kind__isnull=True)) == [4]
+    assert _ids(await parts.search_all(kind_id=1)) == [1, 2]
+    assert _ids(await parts.search_all(kind__ne=1)) == [3, 4]
+    assert _ids(await parts.search_all(labels=2)) == [1, 3]
+    with pytest.raises(InvalidFilter):
+        await parts.search(kind__nosuch="x")
+    with pytest.raises(InvalidFilter):
+        await kinds.search(parts__gt=1)
+
+
+async def test_writes_and_pages_by_relation_lookups(store_factory) -> None:  # noqa: ANN001
+    _, _, _, parts, _ = await _graph(store_factory)
+    page = await parts.search(kind__name="PCB", order_by="id", limit=1)
+    assert [p.id for p in page] == [1] and page.next is not None
+    rest = await parts.search(kind__name="PCB", order_by="id", limit=1, after=page.next)
+    assert [p.id for p in rest] == [2]
+    assert await parts.update_where(kind__shelf__name="low", changes={"price": 7}) == 1
+    assert (await parts.read(3)).price == 7
+    assert await parts.delete_where(labels__isnull=True, kind__name="PCB") == 1
+    assert _ids(await parts.all()) == [1, 3, 4]
