@@ -562,8 +562,13 @@ class AsyncStore(Generic[T]):
             return node
         native = getattr(self._b, "compiles_rel", None)
         done: dict[Rel, Node] = {}
-        for rel in rels(node):
-            if rel in done or (native is not None and native(rel)):
+        todo = [r for r in rels(node) if native is None or not native(r, self._related)]
+        if len(todo) < len(rels(node)):
+            # native ones must not land in the local part (a stub has no attributes)
+            local = self._b.split(replace_rels(node, {r: NOTHING for r in todo})).local
+            todo.extend(rels(local))
+        for rel in todo:
+            if rel in done:
                 continue
             values: list[tuple[Any, ...]] = []
             for i, step in enumerate(plan_rel(rel)):
