@@ -147,3 +147,23 @@ async def test_round_trips_of_a_relation_lookup(store_factory) -> None:  # noqa:
         assert counts == [4, 6]
     elif backend != "memory":  # memory's scans of a related model are not round trips
         assert counts == [2, 3]
+
+
+async def test_order_by_an_attribute_across_a_ref(store_factory) -> None:  # noqa: ANN001
+    """None references sort as None does: last, in both directions; pages continue."""
+    _, kinds, _, parts, _ = await _graph(store_factory)
+    await parts.create(Part(id=5, title="spare", kind=2))
+    got = [p.id for p in await parts.search_all(order_by=["kind__name", "-id"])]
+    assert got == [5, 3, 2, 1, 4]  # Cable, Cable, PCB, PCB, None
+    got = [p.id for p in await parts.search_all(order_by=["-kind__name", "id"], limit=2)]
+    assert got == [1, 2, 3, 5, 4]
+    assert [p.id for p in await parts.search_all(order_by="kind__shelf__name")] == [
+        3, 5, 1, 2, 4]  # low, low, top, top, None
+    page = await parts.search(Q(price__gte=3), order_by="-kind__name", limit=2)
+    assert [p.id for p in page] == [1, 2]  # PCB, PCB, then None
+    page = await parts.search(Q(price__gte=3), order_by="-kind__name", after=page.next)
+    assert [p.id for p in page] == [4]
+    with pytest.raises(InvalidFilter):
+        await kinds.search(order_by="parts__title")
+    with pytest.raises(InvalidFilter):
+        await parts.search(order_by="kind__nosuch")

@@ -12,11 +12,12 @@ from ...backends.batch import NOT_APPLIED, upsert_key, upserted
 from ...backends.common import invalid
 from ...errors import BatchError, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.registry import generation, refs_to
-from ...model.relations import RefInfo
+from ...model.relations import RefInfo, Stub
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, And, Node
 from ...query.cursor import (
     CursorKeys,
+    after_filter,
     cursor_keys,
     decode_cursor,
     encode_cursor,
@@ -888,6 +889,8 @@ class Store(Generic[T]):
         (a cursor's decoded order values), native where possible."""
         if node == NOTHING:
             return []
+        if self._rels and any(n not in self._m.attrs for n, _ in order):
+            return self._fetch_by_relation(node, order, want, after)
         b = self._b
         split = b.split(node)
         if b.can_order(order):
@@ -908,6 +911,56 @@ class Store(Generic[T]):
         self._check_local_sort(len(items))
         return sort_items(items, order)[:want]
 
+    def _fetch_by_relation(self, node: Node, order: Order, want: int,
+                                 after: tuple[Any, ...] | None) -> list[T]:
+        """``_fetch`` for an order across relations (``category__name``), on every
+        backend: the matching items are read, their related items loaded (one batched
+        read per Ref of the order and depth, set on the items), and sorted here."""
+        b = self._b
+        split = b.split(node)
+        keep = compile_local(split.local)
+        items = [i for i in b.iterate(split.native) if keep(i)]
+        self._check_local_sort(len(items))
+        self._load_refs(items, [n for n, _ in order if n not in self._m.attrs])
+        rows = [_OrderRow(i, order_values(i, order), order) for i in items]
+        if after is not None:
+            later = compile_local(after_filter(order, after))
+            rows = [r for r in rows if later(r)]
+        return [r._storeroom_item for r in sort_items(rows, order)[:want]]
+
+    def _load_refs(self, items: list[Any], names: list[str]) -> None:
+        """Load the related items each ``a__b__attr`` of ``names`` passes through (one
+        batched read per Ref and depth) and set them on ``items`` (a key no item has
+        stays a stub: it reads as None)."""
+        level: dict[tuple[str, ...], list[Any]] = {(): items}
+        paths = sorted({tuple(n.split("__")[:-1]) for n in names}, key=len)
+        for path in paths:
+            for i in range(1, len(path) + 1):
+                here = path[:i]
+                if here in level:
+                    continue
+                objs = [o for o in level[here[:-1]] if o is not None and not isinstance(o, Stub)]
+                if not objs:
+                    level[here] = []
+                    continue
+                ref = meta_of(type(objs[0])).refs[here[-1]]
+                keys = list(dict.fromkeys(
+                    k for k in (tuple(o.__dict__.get(c) for c in ref.columns) for o in objs)
+                    if not any(p is None for p in k)))
+                target = self._related(ref.target)
+                found: dict[tuple[Any, ...], Any] = {}
+                size = target.meta.max_batch
+                for j in range(0, len(keys), size):
+                    chunk = keys[j:j + size]
+                    for k, got in zip(chunk, target._b.get_many(chunk), strict=True):
+                        if got is not None:
+                            found[k] = got
+                for o in objs:
+                    got = found.get(tuple(o.__dict__.get(c) for c in ref.columns))
+                    if got is not None:
+                        setattr(o, ref.name, got)
+                level[here] = list(found.values())
+
     def _check_local_sort(self, n: int) -> None:
         bound = getattr(self._b, "max_local_sort", None)
         if bound is not None and n > bound:
@@ -915,6 +968,14 @@ class Store(Generic[T]):
             raise UnsupportedOperation(
                 f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
                 "order by an indexed attribute or narrow the filter")
+
+
+class _OrderRow:
+    """An item and its order values by name, for sorting by values across relations."""
+
+    def __init__(self, item: Any, values: tuple[Any, ...], order: Order) -> None:
+        self.__dict__.update(zip((n for n, _ in order), values, strict=True))
+        self.__dict__["_storeroom_item"] = item
 
 
 def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:
