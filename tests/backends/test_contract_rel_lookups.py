@@ -9,6 +9,9 @@ import pytest
 
 from storeroom import InvalidFilter, Many, Q, QueryLog, Ref, field, stored
 
+# the store front plans these on every backend: one server per backend's code
+pytestmark = pytest.mark.one_server_per_backend
+
 
 @stored(key="id")
 class Shelf:
