@@ -170,3 +170,44 @@ async def test_order_by_an_attribute_across_a_ref(store_factory) -> None:  # noq
         await kinds.search(order_by="parts__title")
     with pytest.raises(InvalidFilter):
         await parts.search(order_by="kind__nosuch")
+
+
+async def test_query_sets_take_relation_lookups(store_factory) -> None:  # noqa: ANN001
+    """``Model.objects`` passes lookups and orderings across relations to the store."""
+    import inspect
+
+    from storeroom.context import AsyncDataManager, DataManager
+
+    async def ev(value):  # noqa: ANN001, ANN202
+        return await value if inspect.isawaitable(value) else value
+
+    async def rows(qs):  # noqa: ANN001, ANN202
+        return await qs if hasattr(qs, "__await__") else list(qs)
+
+    dm = AsyncDataManager() if store_factory.is_async else DataManager()
+    dm.add_engine("main", store_factory.url)
+    dm.register_models(Shelf, Kind, Label, Part, PartLabel)
+    try:
+        ctx_manager = dm.context()
+        ctx = await ctx_manager.__aenter__() if store_factory.is_async else ctx_manager.__enter__()
+        try:
+            for m, items in [(Shelf, [Shelf(id=1, name="top")]),
+                             (Kind, [Kind(id=1, name="PCB", shelf=1), Kind(id=2, name="x")]),
+                             (Label, [Label(id=1, text="red")]),
+                             (Part, [Part(id=1, kind=1), Part(id=2, kind=1), Part(id=3)]),
+                             (PartLabel, [PartLabel(part=1, label=1)])]:
+                for item in items:
+                    await ev(ctx.store(m).create(item))
+            qs = Part.objects.filter(kind__name="PCB").exclude(labels__text="red")
+            assert [p.id for p in await rows(qs)] == [2]
+            assert await ev(Part.objects.filter(Q(kind__shelf__name="top")).count()) == 2
+            assert [p.id for p in await rows(Part.objects.order_by("kind__name", "-id"))] == [
+                2, 1, 3]
+            assert [k.id for k in await rows(Kind.objects.filter(parts__isnull=True))] == [2]
+        finally:
+            if store_factory.is_async:
+                await ctx_manager.__aexit__(None, None, None)
+            else:
+                ctx_manager.__exit__(None, None, None)
+    finally:
+        await ev(dm.close())
