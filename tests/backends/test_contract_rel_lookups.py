@@ -126,6 +126,8 @@ async def test_writes_and_pages_by_relation_lookups(store_factory) -> None:  # n
     assert await parts.update_where(kind__shelf__name="low", changes={"price": 7}) == 1
     assert (await parts.read(3)).price == 7
     assert await parts.delete_where(labels__isnull=True, kind__name="PCB") == 1
+    with pytest.raises(InvalidFilter):  # checked on the item itself
+        await parts.update(1, price=1, precondition=Q(kind__name="PCB"))
     assert _ids(await parts.all()) == [1, 3, 4]
 
 

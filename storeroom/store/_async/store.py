@@ -862,6 +862,11 @@ class AsyncStore(Generic[T]):
         if precondition is None:
             return None
         node = prepare(self._m, to_node(precondition))
+        if self._rels and has_rel(node):
+            from ...errors import InvalidFilter
+            raise InvalidFilter(f"{self._m.name}: a precondition is checked on the item "
+                                "itself; it cannot look across relations (filter the "
+                                "related model first)")
         return None if node == EVERYTHING else node
 
     def _prepare_edit(self, i: int, e: Any) -> PreparedEdit:
