@@ -203,6 +203,8 @@ async def test_query_sets_take_relation_lookups(store_factory) -> None:  # noqa:
             assert [p.id for p in await rows(Part.objects.order_by("kind__name", "-id"))] == [
                 2, 1, 3]
             assert [k.id for k in await rows(Kind.objects.filter(parts__isnull=True))] == [2]
+            found = await ev(Part.objects.filter(kind__name="PCB").in_bulk([1, 3]))
+            assert sorted(found) == [1]
         finally:
             if store_factory.is_async:
                 await ctx_manager.__aexit__(None, None, None)

@@ -552,18 +552,19 @@ class AsyncStore(Generic[T]):
         self._owned.append(store)
         return store
 
-    async def _lookups(self, node: Node) -> Node:
+    async def _lookups(self, node: Node, native: bool = True) -> Node:
         """``node`` with every relation lookup (``Rel``) the backend does not compile
         replaced by a condition on this model's own attributes: the related model is
         searched (its keys, or its reference columns, collected) and the lookup becomes
         ``<ref>_id__in`` / ``key__in`` (``query/relations.py`` plans it). Forward and
         reverse cost one search each, many-to-many two; each is its own round trip, so
-        the result is a snapshot, not atomic with the search that uses it."""
+        the result is a snapshot, not atomic with the search that uses it. ``native=False``
+        plans every lookup (for a filter evaluated locally)."""
         if not has_rel(node):
             return node
-        native = getattr(self._b, "compiles_rel", None)
+        compiles = getattr(self._b, "compiles_rel", None) if native else None
         done: dict[Rel, Node] = {}
-        todo = [r for r in rels(node) if native is None or not native(r, self._related)]
+        todo = [r for r in rels(node) if compiles is None or not compiles(r, self._related)]
         if len(todo) < len(rels(node)):
             # native ones must not land in the local part (a stub has no attributes)
             local = self._b.split(replace_rels(node, {r: NOTHING for r in todo})).local
