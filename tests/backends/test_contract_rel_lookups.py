@@ -200,8 +200,8 @@ async def test_query_sets_take_relation_lookups(store_factory) -> None:  # noqa:
             qs = Part.objects.filter(kind__name="PCB").exclude(labels__text="red")
             assert [p.id for p in await rows(qs)] == [2]
             assert await ev(Part.objects.filter(Q(kind__shelf__name="top")).count()) == 2
-            assert [p.id for p in await rows(Part.objects.order_by("kind__name", "-id"))] == [
-                2, 1, 3]
+            ordered = await rows(Part.objects.order_by("kind__name", "-id"))
+            assert [p.id for p in ordered] == [2, 1, 3]
             assert [k.id for k in await rows(Kind.objects.filter(parts__isnull=True))] == [2]
             found = await ev(Part.objects.filter(kind__name="PCB").in_bulk([1, 3]))
             assert sorted(found) == [1]

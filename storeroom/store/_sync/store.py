@@ -958,9 +958,11 @@ class Store(Generic[T]):
                 size = target.meta.max_batch
                 for j in range(0, len(keys), size):
                     chunk = keys[j:j + size]
-                    for k, got in zip(chunk, target._b.get_many(chunk), strict=True):
-                        if got is not None:
-                            found[k] = got
+                    hits = [(k, g) for k, g in zip(chunk, target._b.get_many(chunk),
+                                                   strict=True) if g is not None]
+                    # a store with an identity map hands out (and here sets) its objects
+                    mapped = target._mapped([g for _, g in hits], False)
+                    found.update(zip((k for k, _ in hits), mapped, strict=True))
                 for o in objs:
                     got = found.get(tuple(o.__dict__.get(c) for c in ref.columns))
                     if got is not None:
