@@ -16,7 +16,7 @@ from ..errors import ValidationError
 from ..model.stored import ModelMeta
 from ..store.fexpr import has_expr, resolve
 from ..store.types import INVALID, PreparedEdit
-from .common import Outcome, duplicate, ok, refusal
+from .common import Outcome, duplicate, ok, refusal, unique_id, unique_text, unique_value
 
 
 def kept_names(meta: ModelMeta) -> frozenset[str]:
@@ -93,7 +93,8 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
              read: Callable[[Hashable], dict[str, Any] | None],
              key_of: Callable[[tuple[Any, ...]], Hashable],
              key_text: Callable[[tuple[Any, ...]], str], *,
-             names: Sequence[str] | None = None, unique: Sequence[str] = (),
+             names: Sequence[str] | None = None,
+             unique: Sequence[str | tuple[str, ...]] = (),
              same: Callable[[Any, Any], bool] | None = None) -> Simulation:
     """Simulate ``edits`` exactly as local evaluation says, on the states ``read(k)``
     gives for each key ``k = key_of(parts)``.
@@ -103,9 +104,10 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
     ``precondition_failed``; an update whose ``F`` expression (evaluated on the item as
     the earlier edits left it) is out of its bounds ``invalid``; an upsert never fails
     here. Several edits of one key see
-    each other's effects. With ``unique`` (and ``same``, how two values compare), an
-    edit that gives an attribute the value another touched item ends with is
-    ``duplicate_key`` too (values of untouched items are the backend's to guard).
+    each other's effects. With ``unique`` (attribute names or tuples of them, and
+    ``same``, how two values compare), an edit that gives an attribute (a tuple) the
+    value another touched item ends with is ``duplicate_key`` too (``setters`` is keyed
+    by ``(unique_id(names), key)``) (values of untouched items are the backend's to guard).
     ``names``: the attributes a created state holds (default: the edit's values).
     """
     sim = Simulation([], None)
@@ -148,14 +150,16 @@ def simulate(meta: ModelMeta, edits: Sequence[PreparedEdit],
         if out[0] and new is not None and unique:
             eq = same or (lambda a, b: a == b)
             for name in unique:
-                v = new.get(name)
-                if v is None:
+                ns = (name,) if isinstance(name, str) else tuple(name)
+                vs = unique_value(ns, new)
+                if vs is None:
                     continue
-                if any(k2 != k and s is not None and eq(s.get(name), v)
+                if any(k2 != k and s is not None and all(
+                        eq(s.get(n), v) for n, v in zip(ns, vs, strict=True))
                        for k2, s in cur.items()):
-                    out = duplicate(f"{meta.name}: {name}={v!r} exists already")
+                    out = duplicate(f"{meta.name}: {unique_text(ns, vs)} exists already")
                     break
-                setters[(name, k)] = pos
+                setters[(unique_id(ns), k)] = pos
         if not out[0]:
             sim.outcomes.append(out)
             stopped(sim.outcomes, len(edits))

@@ -65,13 +65,36 @@ def key_dict(meta: ModelMeta, key: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def sets_unique(meta: ModelMeta, values: dict[str, Any]) -> bool:
-    """True when changes give a unique attribute a value: at most one item can take them
-    (None is no value; any number of items may hold it)."""
-    return any(values.get(a.name) is not None for a in meta.unique_attrs)
+    """True when changes give every attribute of a unique set a value: at most one item
+    can take them (None is no value; any number of items may hold it)."""
+    return any(all(values.get(n) is not None for n in names) for names in meta.unique_sets)
+
+
+def touches_unique(meta: ModelMeta, values: dict[str, Any]) -> bool:
+    """True when changes write an attribute of a unique set (the write may conflict)."""
+    return any(n in values for names in meta.unique_sets for n in names)
+
+
+def unique_value(names: tuple[str, ...], values: Any) -> tuple[Any, ...] | None:
+    """The values of the unique set ``names`` in ``values`` (a dict), or None when one
+    is None or missing: such an item is not constrained by the set (SQL's rule)."""
+    out = tuple(values.get(n) for n in names)
+    return None if any(v is None for v in out) else out
+
+
+def unique_id(names: tuple[str, ...]) -> str:
+    """The name of a unique set in a backend's structures: the attribute's name for one
+    attribute (as before sets), the names joined by ``+`` for several."""
+    return "+".join(names)
+
+
+def unique_text(names: tuple[str, ...], value: tuple[Any, ...]) -> str:
+    """``a='x', b=2``: a unique set's values in error messages."""
+    return ", ".join(f"{n}={v!r}" for n, v in zip(names, value, strict=True))
 
 
 def unique_for_many(meta: ModelMeta, values: dict[str, Any]) -> Conflict:
     """The error of an ``update_where`` that would give several items one unique value."""
-    names = ", ".join(f"{a.name}={values[a.name]!r}" for a in meta.unique_attrs
-                      if values.get(a.name) is not None)
+    names = "; ".join(unique_text(ns, v) for ns in meta.unique_sets
+                      if (v := unique_value(ns, values)) is not None)
     return Conflict(f"{meta.name}: update_where would give several items {names}")

@@ -139,6 +139,11 @@ def configure_model(cls: type) -> ModelMeta:
             return meta
         pending = meta
         if not isinstance(pending, Pending):
+            from .stored import Abstract
+            if isinstance(pending, Abstract):
+                raise TypeError(f"{pending.cls.__qualname__} is abstract "
+                                "(@stored(abstract=True)): a base for @stored models, "
+                                "never stored itself")
             raise TypeError(f"{cls!r} is not a @stored class")
         if cls in _configuring:
             raise ModelConfigError(f"{cls.__qualname__}: its metadata is needed while it is "

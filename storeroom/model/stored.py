@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from ..errors import ModelConfigError, ValidationError
@@ -53,8 +53,19 @@ class ModelMeta:
 
     def __init__(self, cls: type, name: str, attrs: dict[str, Attr], key: KeyConfig,
                  indexes: tuple[Index, ...], *, refs: dict[str, RefInfo] | None = None,
-                 manys: dict[str, ManyInfo] | None = None) -> None:
+                 manys: dict[str, ManyInfo] | None = None,
+                 unique_sets: tuple[tuple[str, ...], ...] = (), engine: str | None = None,
+                 ) -> None:
         self.cls = cls
+        #: every set of attributes no two items may share (``field(unique=True)``,
+        #: ``unique_together`` and unique indexes), as attribute names: an item whose
+        #: values of a set include None is not constrained by it (SQL's rule)
+        self.unique_sets: tuple[tuple[str, ...], ...] = unique_sets
+        #: ``@stored(checks=...)``: name -> the prepared filter every stored item matches
+        #: (filled in by ``build_meta`` once the metadata exists to prepare them against)
+        self.checks: dict[str, Any] = {}
+        #: ``@stored(engine=...)``: the default engine of the model in a data manager
+        self.engine = engine
         #: the Ref attributes (not in ``attrs``: their key columns are) and the Many ones
         self.refs: dict[str, RefInfo] = refs or {}
         self.manys: dict[str, ManyInfo] = manys or {}
@@ -208,14 +219,18 @@ class Pending:
     descriptor with the ``ModelMeta``.
     """
 
-    __slots__ = ("cls", "key_names", "indexes", "table")
+    __slots__ = ("cls", "key_names", "indexes", "table", "unique_together", "checks", "engine")
 
     def __init__(self, cls: type, key_names: tuple[str, ...], indexes: tuple[Index, ...],
-                 table: str | None) -> None:
+                 table: str | None, unique_together: tuple[tuple[str, ...], ...] = (),
+                 checks: dict[str, Any] | None = None, engine: str | None = None) -> None:
         self.cls = cls
         self.key_names = key_names
         self.indexes = indexes
         self.table = table
+        self.unique_together = unique_together
+        self.checks: dict[str, Any] = checks or {}
+        self.engine = engine
 
     def __get__(self, obj: Any, owner: type | None = None) -> ModelMeta:
         return registry.configure_model(self.cls)
@@ -224,10 +239,87 @@ class Pending:
         return f"<Pending {self.cls.__qualname__}>"
 
 
-def _check_declaration(cls: type, key_names: tuple[str, ...], indexes: tuple[Index, ...]) -> None:
+class Abstract:
+    """The marker of an abstract ``@stored`` class (``abstract=True``) at
+    ``cls.__storeroom__``: a base whose options its ``@stored`` children inherit, never
+    stored itself (not registered; opening a store on it is a ``TypeError``)."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __repr__(self) -> str:
+        return f"<Abstract {self.cls.__qualname__}>"
+
+
+# where a @stored class keeps the options it was declared with (inherited ones merged),
+# which its children read when it is abstract
+_OPTIONS = "__storeroom_options__"
+_CHECK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _inherited(cls: type, given: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``cls``: those given, then what its abstract bases set (the
+    nearest base first); indexes and checks add up (bases' first), the rest is the
+    child's when it sets it. ``table`` and ``abstract`` are never inherited (two
+    models on one table would overwrite each other's items)."""
+    out = dict(given)
+    for base in reversed(cls.__mro__[1:]):  # the farthest base first: nearer ones win
+        if not isinstance(base.__dict__.get("__storeroom__"), Abstract):
+            continue
+        opts = base.__dict__.get(_OPTIONS, {})
+        for name, value in opts.items():
+            if name in ("indexes", "checks"):
+                continue
+            if given.get(name) is None:
+                out[name] = value
+    indexes: list[Index] = []
+    checks: dict[str, Any] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if isinstance(base.__dict__.get("__storeroom__"), Abstract):
+            opts = base.__dict__.get(_OPTIONS, {})
+            indexes.extend(ix for ix in opts.get("indexes", ()) if ix not in indexes)
+            checks.update(opts.get("checks") or {})
+    indexes.extend(ix for ix in given.get("indexes") or () if ix not in indexes)
+    checks.update(given.get("checks") or {})
+    out["indexes"] = tuple(indexes)
+    out["checks"] = checks
+    return out
+
+
+def _unique_tuples(name: str, value: Any) -> tuple[tuple[str, ...], ...]:
+    """``unique_together`` as a tuple of attribute-name tuples (a lone tuple of names is
+    one set, as Django accepts)."""
+    if value is None:
+        return ()
+    items = list(value)
+    if items and all(isinstance(v, str) for v in items):
+        items = [tuple(items)]
+    out: list[tuple[str, ...]] = []
+    for t in items:
+        if isinstance(t, str) or not all(isinstance(n, str) for n in t) or not t:
+            raise ModelConfigError(f"{name}: unique_together takes tuples of attribute names, "
+                                   f"got {t!r}", model=name)
+        out.append(tuple(t))
+    return tuple(out)
+
+
+def _check_declaration(cls: type, key_names: tuple[str, ...], indexes: tuple[Index, ...],
+                       unique_together: tuple[tuple[str, ...], ...] = (),
+                       checks: dict[str, Any] | None = None) -> None:
     """The checks that need no resolved annotation, run when the class is declared."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     name = cls.__qualname__
+    for names in unique_together:
+        for n in names:
+            if n not in fields:
+                raise ModelConfigError(f"{name}: unique_together attribute {n!r} is not an "
+                                       "attribute", model=name, attribute=n)
+    for check_name in checks or {}:
+        if not isinstance(check_name, str) or not _CHECK_NAME.match(check_name):
+            raise ModelConfigError(f"{name}: a check's name is an identifier (it names a "
+                                   f"constraint), got {check_name!r}", model=name)
     for k in key_names:
         if k not in fields:
             raise ModelConfigError(f"{name}: key attribute {k!r} is not an attribute",
@@ -393,9 +485,27 @@ def build_meta(cls: type, pending: Pending, hints: dict[str, Any]) -> ModelMeta:
             all_indexes.append(Index(a.name, unique=True))
         elif a.index and not a.is_key:
             all_indexes.append(Index(a.name))
+    for names in pending.unique_together:
+        cols = columns(names)
+        if not any(ix.unique and ix.attrs == cols for ix in all_indexes):
+            all_indexes.append(Index(*cols, unique=True))
+    # every unique set, once; a set holding the whole key is unique anyway
+    unique_sets: list[tuple[str, ...]] = []
+    for ix in all_indexes:
+        if ix.unique and ix.attrs not in unique_sets and not set(final_key) <= set(ix.attrs):
+            unique_sets.append(ix.attrs)
     keycfg = KeyConfig(*final_key, _codecs=tuple(_key_codec(attrs[k]) for k in final_key))
     meta = ModelMeta(cls, pending.table or snake_case(cls.__name__), attrs, keycfg,
-                     tuple(all_indexes), refs=refs, manys=manys)
+                     tuple(all_indexes), refs=refs, manys=manys, unique_sets=tuple(unique_sets),
+                     engine=pending.engine)
+    if pending.checks:
+        from ..query.prepare import build_filter  # the query layer builds on the model one
+        for check_name, where in pending.checks.items():
+            try:
+                meta.checks[check_name] = build_filter(meta, where)
+            except (ValidationError, TypeError, ValueError) as exc:
+                raise ModelConfigError(f"{cname}: check {check_name!r} is not a valid filter: "
+                                       f"{exc}", model=cname) from exc
     if refs or manys:
         for info in refs.values():
             type.__setattr__(cls, info.name, RefDescriptor(info))
@@ -472,23 +582,41 @@ def link_relations(meta: ModelMeta) -> None:
 @overload
 def stored(cls: type[T], /) -> type[T]: ...
 @overload
-def stored(*, key: str | tuple[str, ...] | KeyConfig = "id", indexes: Iterable[Index] = (),
-           table: str | None = None) -> Callable[[type[T]], type[T]]: ...
+def stored(*, key: str | tuple[str, ...] | KeyConfig | None = None,
+           indexes: Iterable[Index] = (), table: str | None = None,
+           unique_together: Iterable[tuple[str, ...]] | None = None,
+           checks: Mapping[str, Any] | None = None, abstract: bool = False,
+           engine: str | None = None) -> Callable[[type[T]], type[T]]: ...
 
 
 @typing.dataclass_transform(kw_only_default=True, field_specifiers=(field,))
-def stored(cls: type[T] | None = None, /, *, key: str | tuple[str, ...] | KeyConfig = "id",
-           indexes: Iterable[Index] = (), table: str | None = None) -> Any:
+def stored(cls: type[T] | None = None, /, *,
+           key: str | tuple[str, ...] | KeyConfig | None = None,
+           indexes: Iterable[Index] = (), table: str | None = None,
+           unique_together: Iterable[tuple[str, ...]] | None = None,
+           checks: Mapping[str, Any] | None = None, abstract: bool = False,
+           engine: str | None = None) -> Any:
     """Make ``cls`` a keyword-only dataclass stored under ``table`` (default: snake_case name).
 
-    ``key`` names the key attribute(s); ``indexes`` adds secondary indexes. The class is
-    registered; its metadata is built at once when every annotation resolves already,
-    otherwise when it is first needed (a store opens on it, or ``__storeroom__`` is
-    read), so annotations may name classes defined later.
+    ``key`` names the key attribute(s) (default ``"id"``); ``indexes`` adds secondary
+    indexes; ``unique_together`` lists tuples of attributes no two items may share
+    (``Conflict``; a tuple holding None is not constrained); ``checks`` maps names to
+    filters (``Q``, dict) every stored item must match (``ValidationError`` whose rule
+    is the check's name); ``engine`` is the model's default engine in a data manager.
+    ``abstract=True`` makes a base: never stored, its ``@stored`` subclasses inherit
+    every option they do not set (indexes and checks add up).
+
+    The class is registered; its metadata is built at once when every annotation
+    resolves already, otherwise when it is first needed (a store opens on it, or
+    ``__storeroom__`` is read), so annotations may name classes defined later.
     """
-    key_names = key.attrs if isinstance(key, KeyConfig) else (
-        (key,) if isinstance(key, str) else tuple(key))
-    index_list = tuple(indexes)
+    given: dict[str, Any] = {
+        "key": key, "indexes": tuple(indexes), "unique_together": unique_together,
+        "checks": dict(checks) if checks is not None else None, "engine": engine}
+    if not isinstance(abstract, bool):
+        raise TypeError(f"abstract is True or False, got {abstract!r}")
+    if engine is not None and not isinstance(engine, str):
+        raise TypeError(f"engine is an engine's name, got {engine!r}")
 
     def wrap(c: type[T]) -> type[T]:
         if not (dataclasses.is_dataclass(c) and "__dataclass_fields__" in c.__dict__):
@@ -497,8 +625,19 @@ def stored(cls: type[T] | None = None, /, *, key: str | tuple[str, ...] | KeyCon
                     # a Many is never a required argument: left out, it is not loaded
                     type.__setattr__(c, name, dataclasses.field(default=NOT_LOADED))
             c = dataclasses.dataclass(kw_only=True)(c)
-        _check_declaration(c, key_names, index_list)
-        pending = Pending(c, key_names, index_list, table)
+        opts = _inherited(c, given)
+        type.__setattr__(c, _OPTIONS, opts)
+        if abstract:  # a base only: not registered, never configured, never opened
+            type.__setattr__(c, "__storeroom__", Abstract(c))
+            return c
+        k = opts.get("key") or "id"
+        key_names = k.attrs if isinstance(k, KeyConfig) else (
+            (k,) if isinstance(k, str) else tuple(k))
+        index_list = opts["indexes"]
+        together = _unique_tuples(c.__qualname__, opts.get("unique_together"))
+        _check_declaration(c, key_names, index_list, together, opts["checks"])
+        pending = Pending(c, key_names, index_list, table, together, opts["checks"],
+                          opts.get("engine"))
         type.__setattr__(c, "__storeroom__", pending)
         registry.register(c)
         try:
@@ -531,8 +670,21 @@ def meta_of(model: Any) -> ModelMeta:
     """The ``ModelMeta`` of a stored class or instance; ``TypeError`` for anything else."""
     meta = getattr(model, "__storeroom__", None)
     if not isinstance(meta, ModelMeta):
+        if isinstance(meta, Abstract):
+            raise TypeError(f"{meta.cls.__qualname__} is abstract (@stored(abstract=True)): "
+                            "a base for @stored models, never stored itself")
         raise TypeError(f"{model!r} is not a @stored class")
     return meta
+
+
+def default_engine(model: type) -> str | None:
+    """A model's ``@stored(engine=...)`` (None when it sets none), without configuring it;
+    ``TypeError`` for an abstract model."""
+    found = model.__dict__.get("__storeroom__") if isinstance(model, type) else None
+    if isinstance(found, Abstract):
+        raise TypeError(f"{model.__qualname__} is abstract (@stored(abstract=True)): "
+                        "it has no store to register")
+    return found.engine if isinstance(found, ModelMeta | Pending) else None
 
 
 def is_stored(model: Any) -> bool:
@@ -545,5 +697,5 @@ def is_stored(model: Any) -> bool:
     return False
 
 
-__all__ = ["stored", "ModelMeta", "Pending", "build_meta", "meta_of", "is_stored", "snake_case", "UNDEFINED",
+__all__ = ["stored", "Abstract", "ModelMeta", "Pending", "build_meta", "meta_of", "is_stored", "snake_case", "UNDEFINED",
            "is_dataclass_type"]

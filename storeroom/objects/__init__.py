@@ -16,6 +16,7 @@ from ._sync.queryset import QuerySet
 from .plan import QueryState
 
 _EMPTY = QueryState()
+_new = object.__new__
 
 
 def objects_for(model: type) -> Any:
@@ -28,10 +29,14 @@ def objects_for(model: type) -> Any:
     if ctx is None:
         raise RuntimeError(f"{model.__name__}.objects needs an active context: use "
                            "`with dm.context():` (or `async with adm.context():`) first")
-    store = ctx.store(model)  # LookupError for a model the data manager does not know
-    if isinstance(ctx, AsyncContext):
-        return AsyncQuerySet(model, ctx, _EMPTY, store)
-    return QuerySet(model, ctx, _EMPTY, store)
+    # the context's memo of its stores first (this runs on every ``Model.objects``)
+    stores = getattr(ctx, "_stores", None)
+    store = stores.get(model) if stores is not None else None
+    if store is None:
+        store = ctx.store(model)  # LookupError for a model the data manager does not know
+    qs: Any = _new(AsyncQuerySet if isinstance(ctx, AsyncContext) else QuerySet)
+    qs._model, qs._ctx, qs._state, qs._default = model, ctx, _EMPTY, store
+    return qs
 
 
 __all__ = ["AsyncQuerySet", "QuerySet", "objects_for"]

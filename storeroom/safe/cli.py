@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from storeroom.safe.errors import SafeError
 from storeroom.safe.locate import SUFFIX, safe_path
@@ -28,9 +29,9 @@ def resolve(target: str) -> str:
     return safe_path(target)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m storeroom.safe", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+def add_commands(sub: Any) -> None:
+    """Add ``list``, ``get``, ``set`` and ``del`` to the subparsers ``sub`` (this CLI's,
+    and ``storeroom safe``'s)."""
     sub.add_parser("list", help="print the keys, one per line").add_argument("safe")
     for cmd, helptext in (("get", "print the value of KEY"), ("del", "delete KEY")):
         sp = sub.add_parser(cmd, help=helptext)
@@ -40,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("safe")
     sp.add_argument("key")
     sp.add_argument("value")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m storeroom.safe", description=__doc__.split("\n")[0])
+    add_commands(p.add_subparsers(dest="command", required=True))
     return p
 
 
@@ -69,23 +75,28 @@ def _list(safe: Safe) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace, command: str | None = None) -> int:
+    """Run the parsed command (``command``, else ``args.command``); the exit status."""
+    command = command or args.command
     try:
         path = resolve(args.safe)
-        if args.command != "set" and not os.path.exists(path):
+        if command != "set" and not os.path.exists(path):
             print(f"no such safe: {path}", file=sys.stderr)
             return 2
         with Safe(path) as safe:
-            if args.command == "list":
+            if command == "list":
                 return _list(safe)
-            elif args.command == "get":
+            elif command == "get":
                 try:
                     value = safe[args.key]
                 except KeyError:
                     print(f"no such key: {args.key!r}", file=sys.stderr)
                     return 1
                 _out(value if isinstance(value, str) else repr(value))
-            elif args.command == "set":
+            elif command == "set":
                 safe[args.key] = args.value
             else:
                 try:

@@ -99,12 +99,14 @@ class Avg(Aggregate):
 @dataclass(frozen=True, slots=True)
 class AggSpec:
     """One prepared aggregate as a backend receives it: the result's name, the function
-    (``count sum min max avg``), the attribute (None for ``Count()``) and its kind."""
+    (``count sum min max avg``), the attribute (None for ``Count()``) and its kind; for a
+    Min / Max of an Enum attribute, the Enum class its result is read back as."""
 
     name: str
     func: str
     attr: str | None
     kind: str | None
+    enum: Any = None
 
 
 def prepare_aggregates(meta: Any, aggregates: Mapping[str, Aggregate]) -> tuple[AggSpec, ...]:
@@ -135,7 +137,10 @@ def prepare_aggregates(meta: Any, aggregates: Mapping[str, Aggregate]) -> tuple[
         if agg.func in ("min", "max") and kind not in ORDERED_KINDS:
             raise InvalidFilter(f"{name}: {type(agg).__name__}({agg.attr!r}) needs an ordered "
                                 f"attribute, {agg.attr!r} is {a.kind}")
-        out.append(AggSpec(name, agg.func, agg.attr, kind))
+        # Min / Max compare an Enum by its value and give back the member, as reading the
+        # attribute does (Sum / Avg of an int Enum are numbers)
+        member = a.enum_cls if agg.func in ("min", "max") else None
+        out.append(AggSpec(name, agg.func, agg.attr, kind, member))
     return tuple(out)
 
 
@@ -187,7 +192,8 @@ class Accumulator:
             elif s.func == "avg":
                 out[s.name] = average(s, self.acc[i], self.counts[i])
             else:
-                out[s.name] = self.acc[i]
+                v = self.acc[i]
+                out[s.name] = s.enum(v) if s.enum is not None and v is not None else v
         return out
 
 
@@ -237,6 +243,8 @@ def finish(specs: tuple[AggSpec, ...], raw: Mapping[str, Any],
 def _kinded(spec: AggSpec, v: Any, decode: Any) -> Any:
     if decode is not None:
         v = decode(spec, v)
+    if spec.enum is not None:
+        return spec.enum(_kinded(AggSpec(spec.name, spec.func, spec.attr, spec.kind), v, None))
     if spec.kind == INT or (spec.kind == BOOL and spec.func == "sum"):
         return int(v)
     if spec.kind == BOOL:

@@ -239,3 +239,20 @@ async def test_documents_in_the_old_json_text_form_still_read(store_factory):
     # a write stores the document form, which native filters then see
     await s.update(7, tags=["x", "é"])
     assert [p.id for p in await s.search_all(tags__contains="é")] == [7]
+
+
+async def test_writes_guarded_by_a_local_nested_precondition(store_factory):
+    # a precondition the server cannot evaluate (an i-operator on a nested path) is read,
+    # checked locally and written on condition that what was read is unchanged: the
+    # condition must watch the ROOT attribute the path starts from (``address``), not a
+    # literal attribute named "address.city" that no item has (which never matched and
+    # turned every such write into a retried, failed one)
+    s = store_factory(DPerson)
+    await _fill(s)
+    paris = Q(address__city__iexact="PARIS")
+    assert (await s.update(1, nums=[7], precondition=paris)).nums == [7]
+    assert await s.update(2, nums=[7], precondition=paris) is None
+    assert (await s.read(2)).nums == [3, 2**63 - 1]
+    assert await s.delete(4, precondition=Q(address__city__icontains="AR")) is True
+    assert await s.delete(2, precondition=Q(address__city__icontains="AR")) is False
+    assert sorted(p.id for p in await s.search_all()) == [1, 2, 3]

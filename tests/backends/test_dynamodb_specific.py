@@ -369,3 +369,44 @@ async def test_async_store(url, tx_url):
             await u.create(User(id="u2", email="a@x.org"))
         results = await asyncio.gather(*[u.update("u1", name=str(i)) for i in range(5)])
         assert all(r is not None for r in results)
+
+
+@dataclass
+class Place:
+    city: str
+
+
+@stored
+class Resident:
+    id: int
+    place: Place | None = None
+    n: int = 0
+
+
+def test_a_checked_write_watches_the_root_of_a_nested_precondition(url: str) -> None:
+    # ``city__iexact`` on a nested path is checked locally: the item is read, checked, and
+    # written on condition that the attributes the check read are unchanged. Those are
+    # the path's ROOT (``place``): a condition on a literal "place.city" attribute holds
+    # whatever happens to ``place``, so a change between the read and the write went
+    # unseen. Here another writer moves the resident right after the read.
+    with open_store(Resident, url) as s, open_store(Resident, url) as other:
+        s.create(Resident(id=1, place=Place("Paris")))
+        backend = s._b
+        real_get = backend._get_raw
+        moved: list[bool] = []
+
+        def get_then_move(key: Any) -> Any:
+            raw = real_get(key)
+            if not moved:
+                moved.append(True)
+                other.update(1, place=Place("Lyon"))
+            return raw
+
+        backend._get_raw = get_then_move
+        try:
+            assert s.update(1, n=7, precondition=Q(place__city__iexact="PARIS")) is None
+        finally:
+            backend._get_raw = real_get
+        assert moved
+        back = s.read(1)
+        assert (back.place, back.n) == (Place("Lyon"), 0)

@@ -47,6 +47,24 @@ class Defaults:
 
 
 Defaults(id="x", n=1)
+
+
+from storeroom import Q
+
+
+@stored(abstract=True, checks={"positive": Q(n__gte=0)}, engine="archive")
+class Base:
+    id: str
+    n: int = 0
+
+
+@stored(unique_together=[("id", "n")], indexes=[])
+class Child(Base):
+    m: int = 0
+
+
+c = Child(id="x", n=1, m=2)
+k: int = c.m + c.n
 """
 
 BAD = """

@@ -54,7 +54,7 @@ from ...query.paths import LIST, PathInfo, document_path, path_info
 from ...query.prepare import junction, negate, simplify
 from ...store.fexpr import F, linear
 from ...store.plan import Split, list_superset, split_filter
-from ..common import make_store_meta
+from ..common import make_store_meta, unique_id, unique_text, unique_value
 from .codec import AttrCodec, decimal_fits, esc_s
 
 SK = "~sk"  # synthetic sort key of a key with more than two attributes
@@ -531,7 +531,11 @@ class DynamoCore:
                           frozenset(n for n in (key[0], self.sk_name) if n))
         self.paths: list[Path] = [table_path] + [
             Path(name, p, s, False, frozenset(n for n in (p, s) if n)) for name, p, s in gsis]
-        self.unique = tuple(a.name for a in meta.unique_attrs)
+        # unique sets by ``unique_id`` (an attribute's name for one attribute)
+        self.unique_names: dict[str, tuple[str, ...]] = {
+            unique_id(names): names for names in meta.unique_sets}
+        self.unique = tuple(self.unique_names)
+        self.unique_attrs = frozenset(n for names in meta.unique_sets for n in names)
         self.seq = meta.sequence_attr.name if meta.sequence_attr is not None else None
         self.needs_aux = bool(self.unique) or self.seq is not None
         self.store_meta = make_store_meta(meta, "dynamodb", native_ops=NATIVE_OPS,
@@ -620,9 +624,35 @@ class DynamoCore:
         """The text naming a key tuple in uniqueness records (a fixed internal form)."""
         return self.meta.key.internal_str(key if len(key) > 1 else key[0])
 
-    def unique_key(self, attr: str, value: Any) -> dict[str, Any]:
-        """The companion-table key of a unique value."""
-        return {AUX_KEY: {"S": f"u\x1f{attr}\x1f{self.codecs[attr].canonical(value)}"}}
+    def unique_key(self, sid: str, value: tuple[Any, ...]) -> dict[str, Any]:
+        """The companion-table key of a unique set's values (``u<US>attr<US>value`` for
+        one attribute; each value length-prefixed for several, unambiguous)."""
+        names = self.unique_names[sid]
+        canon = [self.codecs[n].canonical(v) for n, v in zip(names, value, strict=True)]
+        text = canon[0] if len(canon) == 1 else "".join(f"{len(c)}:{c}" for c in canon)
+        return {AUX_KEY: {"S": f"u\x1f{sid}\x1f{text}"}}
+
+    def unique_of(self, sid: str, values: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The values of unique set ``sid`` in ``values``; None when one is None."""
+        return unique_value(self.unique_names[sid], values)
+
+    def unique_of_raw(self, sid: str, raw: dict[str, Any] | None) -> tuple[Any, ...] | None:
+        """As ``unique_of``, from a stored item's DynamoDB attributes."""
+        if raw is None:
+            return None
+        out = []
+        for n in self.unique_names[sid]:
+            if n not in raw:
+                return None
+            v = self.codecs[n].load(raw[n])
+            if v is None:
+                return None
+            out.append(v)
+        return tuple(out)
+
+    def unique_shown(self, sid: str, value: tuple[Any, ...]) -> str:
+        """``a='x', b=2``: a unique set's values in an error."""
+        return unique_text(self.unique_names[sid], value)
 
     def seq_key(self) -> dict[str, Any]:
         """The companion-table key of the sequence counter."""
@@ -632,7 +662,7 @@ class DynamoCore:
         """True when ``update_expr`` writes these ``F`` expressions in the ``SET`` itself:
         each an int ``±F(x) + c`` (DynamoDB adds and subtracts operands, never
         multiplies), and no unique attribute changes (that write reads first anyway)."""
-        return not any(n in self.unique for n in values) and all(
+        return not any(n in self.unique_attrs for n in values) and all(
             not isinstance(v, F) or (self.meta.attrs[n].kind == INT and linear(v) is not None)
             for n, v in values.items())
 

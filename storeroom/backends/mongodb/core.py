@@ -415,8 +415,8 @@ class MongoCore:
         """What a duplicate key / unique value error says."""
         m = self.meta
         parts = [f"{n}={values.get(n)!r}" for n in m.key.attrs if n in values]
-        parts += [f"{a.name}={values.get(a.name)!r}" for a in m.unique_attrs
-                  if a.name in values]
+        parts += [f"{n}={values.get(n)!r}" for names in m.unique_sets for n in names
+                  if n in values and n not in m.key.attrs]
         return f"{m.name}: an item with " + ", ".join(parts) + " exists already"
 
     # filters -------------------------------------------------------------------------

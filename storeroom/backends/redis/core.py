@@ -41,7 +41,7 @@ from ...store.fexpr import Expr, F
 from ...store.plan import Split, split_filter
 from ...store.types import PreparedEdit
 from ..batch import simulate
-from ..common import Outcome, make_store_meta
+from ..common import Outcome, make_store_meta, unique_id, unique_text, unique_value
 from .codec import Dec, Enc, Skip, doc_codec, doc_value, enc_int, sort_codec, succ, text_prefix
 
 NATIVE_OPS = frozenset({"eq", "in", "lt", "lte", "gt", "gte", "range", "isnull", "startswith"})
@@ -485,16 +485,39 @@ class RedisCore:
             self.ix[n] = IndexInfo(n, f"{self.base}:#ix:{n}",
                                    f"{self.base}:#null:{n}" if a.optional else None,
                                    c[0], c[1], a.is_text)
+        # unique sets (``unique_id`` names them: the attribute for one): a hash each
         self.uq: dict[str, str] = {}
-        self.uq_enc: dict[str, Enc] = {}
-        for a in meta.unique_attrs:
-            if a.is_key:
-                continue
-            c = sort_codec(a)
-            enc: Enc = c[0] if c is not None else (lambda v: str(v).encode())
-            self.uq[a.name] = f"{self.base}:#uq:{a.name}"
-            self.uq_enc[a.name] = enc
+        self.uq_names: dict[str, tuple[str, ...]] = {}
+        self.uq_encs: dict[str, tuple[Enc, ...]] = {}
+        for uset in meta.unique_sets:
+            sid = unique_id(uset)
+            encs: list[Enc] = []
+            for n in uset:
+                c = sort_codec(meta.attrs[n])
+                encs.append(c[0] if c is not None else (lambda v: str(v).encode()))
+            self.uq[sid] = f"{self.base}:#uq:{sid}"
+            self.uq_names[sid] = uset
+            self.uq_encs[sid] = tuple(encs)
+        self.uq_attrs = frozenset(n for names in meta.unique_sets for n in names)
         self._ix_list = list(self.ix.values())
+
+    def uq_field(self, sid: str, values: dict[str, Any]) -> bytes | None:
+        """The hash field of the unique set ``sid``'s values in ``values`` (None when one
+        is None: not constrained). Several values: each length-prefixed, unambiguous."""
+        names = self.uq_names[sid]
+        vs = unique_value(names, values)
+        if vs is None:
+            return None
+        encs = self.uq_encs[sid]
+        if len(names) == 1:
+            return encs[0](vs[0])
+        parts = [e(v) for e, v in zip(encs, vs, strict=True)]
+        return b"".join(len(b).to_bytes(4, "big") + b for b in parts)
+
+    def uq_shown(self, sid: str, values: dict[str, Any]) -> str:
+        """``a='x', b=2``: the unique set's values, for an error."""
+        names = self.uq_names[sid]
+        return unique_text(names, tuple(values.get(n) for n in names))
 
     # keys --------------------------------------------------------------------------
     def keystr(self, key: tuple[Any, ...]) -> str:
@@ -725,9 +748,9 @@ class RedisCore:
         p = Program()
         p.absent(ik, ("item", ks))
         for name, hk in self.uq.items():
-            v = values.get(name)
-            if v is not None:
-                p.free(hk, self.uq_enc[name](v), [ks], ("unique", name, v, ks))
+            fld = self.uq_field(name, values)
+            if fld is not None:
+                p.free(hk, fld, [ks], ("unique", name, self.uq_shown(name, values), ks))
         p.write("set", ik, self.encode(values))
         p.write("zadd", self.keys_zset, kb)
         for info in self._ix_list:
@@ -738,9 +761,9 @@ class RedisCore:
             else:
                 p.write("zadd", info.zkey, info.enc(v) + kb)
         for name, hk in self.uq.items():
-            v = values.get(name)
-            if v is not None:
-                p.write("hset", hk, self.uq_enc[name](v), ks)
+            fld = self.uq_field(name, values)
+            if fld is not None:
+                p.write("hset", hk, fld, ks)
         if self.seq is not None and isinstance(values.get(self.seq.name), int):
             p.write("max", self.seq_key, str(values[self.seq.name]))
         return p, ks
@@ -770,11 +793,11 @@ class RedisCore:
         taken: list[Any] = []
         if self.uq:
             for name, hk in self.uq.items():
-                v = values.get(name)
-                if v is not None:
+                fld = self.uq_field(name, values)
+                if fld is not None:
                     hkeys.append(hk)
-                    fields.append(self.uq_enc[name](v))
-                    taken.append((name, v))
+                    fields.append(fld)
+                    taken.append(self.uq_shown(name, values))
         return ([2 + len(zkeys) + len(hkeys), f"{self.base}:{ks}", self.keys_zset, *zkeys,
                  *hkeys, self.encode(values), kb, ks, len(zkeys), len(hkeys), *members,
                  *fields], ks, taken)
@@ -782,8 +805,7 @@ class RedisCore:
     def create_failure(self, code: int, ks: str, taken: list[Any]) -> Conflict:
         if code == 1:
             return self.key_conflict(ks)
-        name, v = taken[code - 2]
-        return Conflict(f"{self.meta.name}: {name}={v!r} exists already")
+        return Conflict(f"{self.meta.name}: {taken[code - 2]} exists already")
 
     def _index_diff(self, p: Program, kb: bytes, old: dict[str, Any] | None,
                     new: dict[str, Any] | None) -> None:
@@ -824,7 +846,8 @@ class RedisCore:
             raw = initial.get(ks)
             return None if raw is None else self.values(raw)
 
-        sim = simulate(self.meta, edits, read, key_of, self.keystr, unique=list(self.uq),
+        sim = simulate(self.meta, edits, read, key_of, self.keystr,
+                       unique=list(self.uq_names.values()),
                        same=_same)
         outcomes = sim.outcomes
         if sim.failed is not None:
@@ -841,14 +864,11 @@ class RedisCore:
             else:
                 p.holds(ik, raw, ("item", ks))
         for name, hk in self.uq.items():
-            enc = self.uq_enc[name]
-            before = {(enc(o[name]), ks) for ks, o in first.items()
-                      if o is not None and o.get(name) is not None}
-            after = {(enc(n[name]), ks) for ks, n in cur.items()
-                     if n is not None and n.get(name) is not None}
+            before, after = self._uq_moves(name, first, cur)
             for fld, ks in sorted(after - before):
                 owners = [ks] + [k2 for f2, k2 in before if f2 == fld]
-                p.free(hk, fld, owners, ("unique", name, cur[ks][name], ks))  # type: ignore[index]
+                p.free(hk, fld, owners,
+                       ("unique", name, self.uq_shown(name, cur[ks]), ks))  # type: ignore[arg-type]
         for ks, old in first.items():
             new = cur[ks]
             if old == new and old is not None:
@@ -861,11 +881,7 @@ class RedisCore:
                 p.write("set", ik, self.encode(new))
             self._index_diff(p, self.kenc(kparts[ks]), old, new)
         for name, hk in self.uq.items():
-            enc = self.uq_enc[name]
-            before = {(enc(o[name]), ks) for ks, o in first.items()
-                      if o is not None and o.get(name) is not None}
-            after = {(enc(n[name]), ks) for ks, n in cur.items()
-                     if n is not None and n.get(name) is not None}
+            before, after = self._uq_moves(name, first, cur)
             for fld, ks in sorted(before - after):
                 p.write("hdel", hk, fld, ks)
             for fld, ks in sorted(after - before):
@@ -877,6 +893,16 @@ class RedisCore:
                 p.write("max", self.seq_key, str(top))
         return BatchPlan(outcomes, p if p.nw else None, False, setters)
 
+    def _uq_moves(self, sid: str, first: dict[str, dict[str, Any] | None],
+                  cur: dict[str, dict[str, Any] | None]
+                  ) -> tuple[set[tuple[bytes, str]], set[tuple[bytes, str]]]:
+        """The (field, keystr) of unique set ``sid`` before and after a batch."""
+        before = {(f, ks) for ks, o in first.items()
+                  if o is not None and (f := self.uq_field(sid, o)) is not None}
+        after = {(f, ks) for ks, n in cur.items()
+                 if n is not None and (f := self.uq_field(sid, n)) is not None}
+        return before, after
+
     def native_fexpr(self, values: dict[str, Any], pre: Node | None) -> bool:
         """True when ``FEXPR_LUA`` writes this update alone: every ``F`` expression of
         an int attribute and no change to an indexed or unique attribute (the script
@@ -886,7 +912,7 @@ class RedisCore:
         attrs = self.meta.attrs
         return all(
             (not isinstance(v, F) or attrs[n].kind == INT) and n not in self.ix
-            and n not in self.uq for n, v in values.items())
+            and n not in self.uq_attrs for n, v in values.items())
 
     def lua_pred(self, node: Node | None) -> list[str] | None:
         """``node`` as the predicate tokens of ``FEXPR_LUA`` (RPN; empty for no
@@ -979,8 +1005,8 @@ class RedisCore:
         info = p.info[g - 1]
         if info[0] == "item":
             return "retry", None
-        _, name, v, _ks = info
-        return "conflict", Conflict(f"{self.meta.name}: {name}={v!r} exists already")
+        _, _sid, shown, _ks = info
+        return "conflict", Conflict(f"{self.meta.name}: {shown} exists already")
 
     def key_conflict(self, ks: str) -> Conflict:
         return Conflict(f"{self.meta.name}: an item with key {ks!r} exists already")

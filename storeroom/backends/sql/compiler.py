@@ -59,6 +59,22 @@ class Binder:
         return sa.bindparam(name, expanding=True)
 
 
+class LiteralBinder(Binder):
+    """Binds values as literals rendered into the SQL text: the predicate of a CHECK
+    constraint (DDL has no parameters; SQLAlchemy renders them with ``literal_binds``)."""
+
+    def bind(self, value: Any) -> sa.BindParameter[Any]:
+        """A parameter carrying its value (rendered as a literal)."""
+        self.values.append(value)
+        return sa.bindparam(f"c{len(self.values)}", value=value, unique=True)
+
+    def bind_list(self, value: Any) -> sa.BindParameter[Any]:
+        """An expanding parameter carrying its values (rendered as a literal list)."""
+        self.values.append(value)
+        return sa.bindparam(f"c{len(self.values)}", value=list(value), expanding=True,
+                            unique=True)
+
+
 # SQL nesting: a flat AND/OR of k terms nests k-1 deep in SQLite's parse tree (and its
 # "Expression tree is too large" limit is 1000); wider lists compile as a balanced tree of
 # groups of at most GROUP terms. A native filter is at most MAX_SQL_DEPTH deep in these

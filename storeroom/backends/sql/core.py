@@ -53,6 +53,10 @@ class SqlCore:
         self.table = build_table(meta, dialect, self.metadata, table_name)
         self.enc = value_encoder(meta, dialect)
         self.fc = FilterCompiler(meta, self.table, self.dialect, self.enc)
+        # every ``@stored`` check is a CHECK constraint of the table (else the store
+        # front evaluates them; see schema.add_checks)
+        from .schema import native_checks
+        self.native_checks = native_checks(meta, self.table)
         self.names = meta.stored_names
         self.cols = [self.table.c[n] for n in self.names]
         self.build = row_builder(meta, self.names, dialect)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from ...observe import QueryRecord, Site, emit
@@ -51,7 +52,30 @@ def create_all(cores: Iterable[Any], conn: Any) -> None:
 
 def _create(cores: Iterable[Any], conn: Any) -> None:
     for core in cores:
-        core.create(conn)
+        create_missing(core.metadata, conn)
+
+
+def create_missing(metadata: sa.MetaData, conn: Any) -> None:
+    """Create the tables of ``metadata`` that are missing (with their indexes) and, on
+    tables that exist already, the indexes they lack; never drops or alters anything.
+
+    An index counts as present when the table has one over the same columns in the same
+    order with the same uniqueness, whatever its name: a database made before storeroom
+    followed alembic's naming convention (or by hand) keeps its own names.
+    """
+    existing = set(sa.inspect(conn).get_table_names())
+    metadata.create_all(conn, checkfirst=True)
+    inspector = None
+    for table in metadata.sorted_tables:
+        if table.name not in existing or not table.indexes:
+            continue
+        if inspector is None:  # after create_all: a fresh view of the database
+            inspector = sa.inspect(conn)
+        have = {(tuple(ix["column_names"]), bool(ix["unique"]))
+                for ix in inspector.get_indexes(table.name)}
+        for ix in sorted(table.indexes, key=lambda i: str(i.name)):
+            if (tuple(c.name for c in ix.columns), bool(ix.unique)) not in have:
+                ix.create(conn)
 
 
 def mark_ready(cores: Iterable[Any]) -> None:

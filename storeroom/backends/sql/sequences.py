@@ -28,7 +28,7 @@ def native(meta: ModelMeta) -> bool:
     return seq is not None and seq.is_key and not meta.key.composite
 
 
-def counter_table(metadata: sa.MetaData, dialect: str) -> sa.Table:
+def counter_table(metadata: sa.MetaData, dialect: str | None) -> sa.Table:
     """The counters table (in ``metadata``, created with the model's table)."""
     if COUNTERS in metadata.tables:
         return metadata.tables[COUNTERS]

@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL
 
 from ...backends.registry import is_sql_url
 from ...backends.sql.engines import create_sql_engine
+from ...model.stored import default_engine
 from ...query.cursor import CursorKeys, cursor_keys
 from ...store.open import Secret
 from ..engine_specs import EngineSpec, EngineTopology
@@ -164,11 +165,17 @@ class DataManager:
 
     # models -------------------------------------------------------------
     def register_models(self, *models: type, engine: str | None = None) -> DataManager:
-        """Record that the stores of ``models`` live on ``engine`` (the default engine when ``None``)."""
+        """Record that the stores of ``models`` live on ``engine``.
+
+        Without ``engine``, each model's ``@stored(engine=...)``, else the default
+        engine. An abstract model (``@stored(abstract=True)``) is a ``TypeError``.
+        """
         if engine is not None:
             self._topology.get(engine)
         for model in models:
-            self._models[model] = engine
+            # the model's own default engine (checked when a store opens, so models may
+            # name engines added later); ``TypeError`` for an abstract or unstored class
+            self._models[model] = engine if engine is not None else default_engine(model)
         return self
 
     def _engine_for_model(self, model: type) -> str:
@@ -185,6 +192,15 @@ class DataManager:
         """The registered models whose stores live on engine ``name``."""
         default = self._topology.default
         return [m for m, e in self._models.items() if (default if e is None else e) == name]
+
+    def sql_metadata(self, engine: str | None = None) -> Any:
+        """The SQLAlchemy ``MetaData`` of the models registered on the SQL engine
+        ``engine`` (the default engine when ``None``), typed for its dialect: the
+        ``target_metadata`` of alembic's ``env.py`` (``storeroom migrate``).
+        storeroom's bookkeeping tables are not in it. ``ValueError`` for a non-SQL
+        engine."""
+        from ...sql import manager_metadata
+        return manager_metadata(self, engine)
 
     # contexts -----------------------------------------------------------
     def context(

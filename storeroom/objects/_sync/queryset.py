@@ -23,6 +23,7 @@ from ..plan import (
     DICTS,
     FLAT,
     ITEMS,
+    SEARCH_KEYWORDS,
     TUPLES,
     QueryState,
     check_fields,
@@ -42,6 +43,8 @@ IS_ASYNC = False
 T = TypeVar("T")
 
 _EMPTY = QueryState()
+_new_object = object.__new__
+_new_tuple = tuple.__new__
 
 
 class QuerySet(Generic[T]):
@@ -106,13 +109,22 @@ class QuerySet(Generic[T]):
         s = self._state
         if s.start or s.stop is not None:  # _unsliced, inlined: filter is the hot path
             self._unsliced("filter")
-        # keyword lookups alone are kept as given (the store parses them, once)
-        return self._with(with_where(s, lookups if not args and lookups else
-                                     filter_node(args, lookups)))
+        # keyword lookups alone are kept as given (the store parses them, once); the new
+        # set and state are made here, not by _with / with_where: this is the hot path
+        # of ``Model.objects.filter(...)[:n]``, and each Python call is ~5% of its cost
+        qs = _new_object(type(self))
+        qs._model, qs._ctx, qs._default = self._model, self._ctx, self._default
+        qs._state = _new_tuple(QueryState, (
+            s[0] + (lookups if not args and lookups else filter_node(args, lookups),),
+            *s[1:]))
+        return qs
 
     def exclude(self, *args: Any, **lookups: Any) -> QuerySet[T]:
-        """The items that do not match (``~`` of what ``filter`` would keep)."""
+        """The items that do not match (``~`` of what ``filter`` would keep);
+        ``exclude()`` with nothing to exclude is the same set (as in Django)."""
         self._unsliced("filter")
+        if not args and not lookups:
+            return self._with(self._state)
         return self._with(with_where(self._state, negate(filter_node(args, lookups))))
 
     def order_by(self, *fields: str) -> QuerySet[T]:
@@ -148,8 +160,17 @@ class QuerySet(Generic[T]):
     def __getitem__(self, index: int | slice) -> Any:
         """``qs[a:b]`` a lazy slice (the store's limit and cursors); ``qs[i]`` one item
         (awaitable; ``IndexError`` when absent). Negative indexes are refused."""
-        if isinstance(index, slice):
-            return self._with(sliced(self._state, index))
+        if type(index) is slice:
+            s = self._state
+            stop = index.stop
+            if (index.start is None and index.step is None and type(stop) is int
+                    and stop >= 0 and not s.start and s.stop is None):
+                # ``qs[:n]`` of an unsliced set, inlined (plan.sliced does the rest)
+                qs = _new_object(type(self))
+                qs._model, qs._ctx, qs._default = self._model, self._ctx, self._default
+                qs._state = _new_tuple(QueryState, (s[0], s[1], 0, stop, *s[4:]))
+                return qs
+            return self._with(sliced(s, index))
         start, stop = index_of(self._state, index)
         return self._at(start, stop)
 
@@ -168,13 +189,16 @@ class QuerySet(Generic[T]):
         start, stop = state.start, state.stop
         if stop is not None and stop <= start:
             return []
-        store = self._store()
+        store = self._default
+        if store is None or state.engine is not None:
+            store = self._store()
         order = state.order
         max_page = store.meta.max_page
         if stop is not None and stop <= max_page:
-            lookups = state.lookups()
-            if lookups is not None:  # the filter(**lookups)[:n] of the hot path
-                items = (store.search(order_by=order, limit=stop, **lookups)).items
+            w = state.where
+            if len(w) == 1 and type(w[0]) is dict and SEARCH_KEYWORDS.isdisjoint(w[0]):
+                # the filter(**lookups)[:n] of the hot path (state.lookups(), inlined)
+                items = (store.search(order_by=order, limit=stop, **w[0])).items
             else:
                 items = (store.search(state.node(), order_by=order, limit=stop)).items
             return items[start:] if start else items
@@ -214,7 +238,9 @@ class QuerySet(Generic[T]):
         def __await__(self) -> Generator[Any, None, list[Any]]:
             """``qs``: the list of rows."""
             # the sync twin has no __await__ (this branch is not taken there)
-            return self._fetch().__await__()  # type: ignore[attr-defined,unused-ignore]
+            s = self._state
+            rows = self._items(s) if s.mode == ITEMS else self._fetch()  # _fetch, inlined
+            return rows.__await__()  # type: ignore[attr-defined,unused-ignore]
 
         def __iter__(self) -> Iterator[Any]:
             """Every row (fetched first, as evaluating a Django query set does)."""
@@ -223,6 +249,9 @@ class QuerySet(Generic[T]):
     else:  # the sync twin: an iterator over the fetched list (no generator per row)
         def __iter__(self) -> Any:  # type: ignore[no-redef,misc,unused-ignore]
             """Every row (fetched first, as evaluating a Django query set does)."""
+            s = self._state
+            if s.mode == ITEMS:  # _fetch's first step, inlined
+                return iter(self._items(s))  # type: ignore[call-overload,unused-ignore]
             return iter(self._fetch())  # type: ignore[call-overload,unused-ignore]
 
     def iterator(self, chunk_size: int | None = None) -> Iterator[Any]:
@@ -270,14 +299,16 @@ class QuerySet(Generic[T]):
         rows = self._with(replace(s, order=order, start=0, stop=1))._fetch()
         return rows[0] if rows else None
 
-    def earliest(self, field: str) -> Any:
-        """The row with the smallest ``field``, or None."""
-        return self.order_by(field).first()
+    def earliest(self, field: str, *fields: str) -> Any:
+        """The row with the smallest ``field`` (ties broken by ``fields``, as in
+        Django's ``earliest(*fields)``), or None."""
+        return self.order_by(field, *fields).first()
 
-    def latest(self, field: str) -> Any:
-        """The row with the largest ``field``, or None."""
-        name = field[1:] if field.startswith("-") else "-" + field
-        return self.order_by(name).first()
+    def latest(self, field: str, *fields: str) -> Any:
+        """The row with the largest ``field`` (ties broken by ``fields``), or None."""
+        names = order_names((field, *fields))
+        return self.order_by(*(n[1:] if n.startswith("-") else "-" + n
+                                     for n in names)).first()
 
     def count(self) -> int:
         """How many rows (the store's count; within the slice when sliced)."""
@@ -314,6 +345,8 @@ class QuerySet(Generic[T]):
         """``{key: item}`` of the matching items among ``keys`` (read by key, in batches);
         every matching item when ``keys`` is None."""
         s = self._state
+        if s.mode != ITEMS:  # its values are items keyed by key, not rows (as in Django)
+            raise TypeError("in_bulk() cannot be used after values() or values_list()")
         m = meta_of(self._model)
         if s.empty:
             return {}

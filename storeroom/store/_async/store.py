@@ -13,7 +13,7 @@ from ...errors import BatchError, StoreroomError, UnsupportedOperation, Validati
 from ...model.registry import generation, refs_to
 from ...model.relations import RefInfo, Stub
 from ...model.stored import ModelMeta, meta_of
-from ...query.ast import EVERYTHING, NOTHING, And, Node
+from ...query.ast import EVERYTHING, NOTHING, And, Node, Not
 from ...query.cursor import (
     CursorKeys,
     after_filter,
@@ -26,10 +26,11 @@ from ...query.cursor import (
 from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
-from ...query.prepare import build_filter, junction, prepare
+from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
 from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
+from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
@@ -100,6 +101,9 @@ class AsyncStore(Generic[T]):
         self._borrows_related = False
         # lookups across relations are possible (the model has a Ref or a Many)
         self._rels = bool(self._m.refs or self._m.manys)
+        # ``@stored(checks=...)`` the backend does not enforce itself (SQL has CHECK
+        # constraints): tested here on every write; False keeps every path as it was
+        self._checks = bool(self._m.checks) and not getattr(backend, "native_checks", False)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._m.name} on {self.meta.backend}>"
@@ -200,6 +204,8 @@ class AsyncStore(Generic[T]):
     async def create(self, item: T) -> T:
         """Store a new item; ``Conflict`` if its key (or a unique attribute) exists."""
         values = create_values(self._m, item)
+        if self._checks:
+            check_item(self._m, values)
         if self._m.refs:
             await self._check_refs([values])
         return await self._b.insert(values)
@@ -213,6 +219,8 @@ class AsyncStore(Generic[T]):
         when not given; ``Conflict`` when a unique attribute's value is another item's.
         """
         values = create_values(self._m, item)
+        if self._checks:
+            check_item(self._m, values)
         if self._m.refs:
             await self._check_refs([values])
         if upsert_key(self._m, values) is None:  # a sequence key the backend assigns
@@ -252,9 +260,38 @@ class AsyncStore(Generic[T]):
         if m.refs:
             await self._check_refs([values])
         b = self._b
+        if self._checks:
+            return await self._update_checked(key, values, pre)
         if has_expr(values) and not b.native_fexpr(values, pre, "update"):
             return await self._update_expr(key, values, pre)
         return await b.update(key, values, pre)
+
+    async def _update_checked(self, key: tuple[Any, ...], values: dict[str, Any],
+                              pre: Node | None) -> T | None:
+        """An update of a model with checks the backend does not enforce: written on
+        condition (with ``pre``) that the stored item's other attributes let the result
+        pass every check (``checks.residual``); when refused, one read tells a failed
+        check (``ValidationError``) from a missing item or a failed precondition."""
+        if has_expr(values):  # the results are computed from the item read, then checked
+            return await self._update_expr(key, values, pre)
+        m, b = self._m, self._b
+        res = residual_all(m, values)
+        for name, r in res.items():
+            if r == NOTHING:  # the changes alone fail it
+                raise check_error(m, name)
+        guarded = with_checks(pre, res)
+        for _ in range(EXPR_RETRIES):
+            out = await b.update(key, values, guarded)
+            if out is not None or guarded is pre:
+                return out
+            item = await b.get(key)
+            if item is None or (pre is not None and not compile_local(pre)(item)):
+                return None
+            for name, r in res.items():
+                if not compile_local(r)(item):
+                    raise check_error(m, name)
+        raise StoreroomError(f"{m.name}: the update of {key!r} lost to other writers "
+                             f"{EXPR_RETRIES} times")
 
     async def _update_expr(self, key: tuple[Any, ...], values: dict[str, Any],
                            pre: Node | None) -> T | None:
@@ -266,8 +303,12 @@ class AsyncStore(Generic[T]):
             item = await b.get(key)
             if item is None or (pre is not None and not compile_local(pre)(item)):
                 return None
-            out = await b.update(key, resolve(self._m, values, item),
-                                 guard(values, item, pre))
+            resolved = resolve(self._m, values, item)
+            cond: Node | None = guard(values, item, pre)
+            if self._checks:  # the result checked, written if the rest is unchanged
+                check_item(self._m, {**item.__dict__, **resolved})
+                cond = with_checks(cond, residual_all(self._m, resolved))
+            out = await b.update(key, resolved, cond)
             if out is not None:
                 return out
         raise StoreroomError(f"{self._m.name}: the update of {key!r} lost to other writers "
@@ -345,6 +386,25 @@ class AsyncStore(Generic[T]):
                 yield item
             if not more:
                 return
+
+    def restore(self, row: Any, *, refresh: bool = False) -> T:
+        """The item a row of the model's SQL table holds, as a model instance.
+
+        ``row``: a SQLAlchemy ``Row`` of a statement over ``storeroom.sql.table_of(Model)``
+        (also a row of a JOIN: its columns found as the table's own, under labels
+        ``<table>_<column>`` as ``LABEL_STYLE_TABLENAME_PLUS_COL`` or explicit labels so
+        named give them, or under their names), or a mapping of column names. No I/O: the row was read already (``ctx.engines.writer.execute``).
+        In a context it goes through the identity map, as reads do: the mapped object
+        of its key is returned, updated from the row only with ``refresh=True``.
+        ``TypeError`` on a store that is not SQL; ``ValueError`` when the row lacks
+        the table's columns.
+        """
+        core = getattr(self._base, "core", None)
+        if core is None or not hasattr(core, "table"):
+            raise TypeError(f"restore() needs a SQL store; this one is on "
+                            f"{self.meta.backend!r}")
+        from ...sql import restore
+        return self._mapped([restore(core, row)], refresh)[0]
 
     def _mapped(self, items: list[T], refresh: bool) -> list[T]:
         """``items`` as this store hands them out: as read here; a store with an identity
@@ -451,6 +511,8 @@ class AsyncStore(Generic[T]):
                 results[i] = EditResult(e, *invalid(exc))
             except StoreroomError as exc:
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
+        if self._checks and prepared:
+            prepared = await self._batch_checks(edits, prepared, results)
         actions: dict[int, list[Any]] = {}
         if m.refs or any(p.kind == "delete" for p in prepared):
             prepared, actions = await self._batch_relations(edits, prepared, results)
@@ -459,8 +521,10 @@ class AsyncStore(Generic[T]):
                 raise BatchError("batch not applied: an edit is invalid",
                                  _not_applied(edits, results))
         b = self._b
-        if not all(b.native_fexpr(p.values, p.precondition, "batch") for p in prepared
-                   if p.kind == "update" and has_expr(p.values)):
+        if any(p.kind == "update" and has_expr(p.values) for p in prepared) and (
+                self._checks or not all(b.native_fexpr(p.values, p.precondition, "batch")
+                                        for p in prepared
+                                        if p.kind == "update" and has_expr(p.values))):
             outcomes = await self._apply_expr(prepared, atomic)
         else:
             outcomes = await self._b.apply(prepared, atomic) if prepared else []
@@ -502,11 +566,31 @@ class AsyncStore(Generic[T]):
         if not values:  # nothing to write: how many match
             return await self._count(node)
         b = self._b
+        if self._checks:
+            return await self._update_where_checked(node, values)
         if has_expr(values) and not b.native_fexpr(values, node, "where"):
             return await self._update_where_expr(node, values)
         # the backend checks the whole filter, native and local parts, atomically with
         # its writes (and lets its unique index, where it has one, refuse a duplicate)
         return await self._b.update_where(node, values)
+
+    async def _update_where_checked(self, node: Node, values: dict[str, Any]) -> int:
+        """``update_where`` of a model with checks the backend does not enforce: a match
+        the changes would make fail a check → ``ValidationError``, nothing written; then
+        each match written on condition it still lets the result pass (a match changed
+        meanwhile so that it would fail is not written)."""
+        if has_expr(values):
+            return await self._update_where_expr(node, values)
+        m = self._m
+        res = residual_all(m, values)
+        for name, r in res.items():
+            if r == EVERYTHING:
+                continue
+            bad = node if r == NOTHING else junction(And, [node, simplify(Not(r))])
+            if bad != NOTHING and await self._count(bad):
+                raise check_error(m, name)
+        guarded = with_checks(node, res)
+        return await self._b.update_where(node if guarded is None else guarded, values)
 
     async def delete_where(self, where: Any = None, **lookups: Any) -> int:
         """Delete every matching item (each only if it matches when deleted); how many."""
@@ -705,6 +789,51 @@ class AsyncStore(Generic[T]):
             keep.append(p)
         return keep, actions
 
+    async def _batch_checks(self, edits: list[Any], prepared: list[PreparedEdit],
+                            results: list[EditResult | None]) -> list[PreparedEdit]:
+        """The edits of a batch whose items pass every check; the others get an
+        ``invalid`` result (rule = the check's name). Each edit is tested on the item as
+        the batch's earlier edits leave it (the items read first); an update without
+        ``F`` is written on condition the stored item still lets it pass."""
+        m, b = self._m, self._b
+        keys = list(dict.fromkeys(p.key for p in prepared if p.kind != "create"))
+        state: dict[Any, dict[str, Any] | None] = {
+            k: None if i is None else dict(i.__dict__)
+            for k, i in zip(keys, await b.get_many(keys) if keys else [], strict=True)}
+        out: list[PreparedEdit] = []
+        for p in prepared:
+            k = p.key if p.kind != "create" else None
+            item = state.get(k) if k is not None else None
+            new: dict[str, Any] | None
+            if p.kind == "delete":
+                new = None
+            elif p.kind == "create":
+                new = p.values
+            elif p.kind == "upsert":
+                new = upserted(m, item, p.values)
+            elif item is None:  # missing: the backend reports it
+                out.append(p)
+                continue
+            else:
+                try:
+                    new = {**item, **(resolve(m, p.values, item) if has_expr(p.values)
+                                      else p.values)}
+                except ValidationError:
+                    out.append(p)  # an F result out of bounds: the backend's path says so
+                    continue
+            name = None if new is None else failed_check(m, new)
+            if name is not None:
+                results[p.index] = EditResult(edits[p.index], *invalid(check_error(m, name)))
+                continue
+            if p.kind == "update" and not has_expr(p.values):
+                p = PreparedEdit(p.kind, p.key, p.values,
+                                 with_checks(p.precondition, residual_all(m, p.values)),
+                                 p.index)
+            if k is not None:
+                state[k] = new
+            out.append(p)
+        return out
+
     async def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
         """Apply edits holding ``F`` expressions some of which the backend does not
         evaluate in a batch (``native_fexpr(..., "batch")``).
@@ -720,8 +849,8 @@ class AsyncStore(Generic[T]):
             out: list[Any] = []
             run: list[PreparedEdit] = []
             for p in prepared:
-                if p.kind == "update" and has_expr(p.values) and not b.native_fexpr(
-                        p.values, p.precondition, "batch"):
+                if p.kind == "update" and has_expr(p.values) and (
+                        self._checks or not b.native_fexpr(p.values, p.precondition, "batch")):
                     if run:
                         out.extend(await b.apply(run, False))
                         run = []
@@ -755,9 +884,10 @@ class AsyncStore(Generic[T]):
                         return [invalid(exc) if q is p else
                                 NOT_APPLIED
                                 for q in prepared]
-                    edits.append(PreparedEdit("update", p.key, values,
-                                              guard(p.values, item, p.precondition),
-                                              p.index))
+                    cond: Node | None = guard(p.values, item, p.precondition)
+                    if self._checks:  # written if what the check read is unchanged
+                        cond = with_checks(cond, residual_all(self._m, values))
+                    edits.append(PreparedEdit("update", p.key, values, cond, p.index))
                 else:
                     values = p.values
                     edits.append(p)
@@ -779,7 +909,7 @@ class AsyncStore(Generic[T]):
     async def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            if self._b.native_fexpr(p.values, p.precondition, "update"):
+            if not self._checks and self._b.native_fexpr(p.values, p.precondition, "update"):
                 item = await self._b.update(p.key, p.values, p.precondition)
             else:
                 item = await self._update_expr(p.key, p.values, p.precondition)
@@ -814,9 +944,14 @@ class AsyncStore(Generic[T]):
                      for k, i in enumerate(items)]
             if not edits:
                 return 0
+            if self._checks:  # every result checked before anything is written
+                for e, i in zip(edits, items, strict=True):
+                    check_item(m, {**i.__dict__, **e.values})
+                    e.precondition = with_checks(e.precondition,
+                                                 residual_all(m, e.values)) or e.precondition
             if not (self.meta.atomic_batch and len(edits) <= self.meta.max_batch):
                 n = 0
-                native = b.native_fexpr(values, node, "update")
+                native = not self._checks and b.native_fexpr(values, node, "update")
                 for e in edits:
                     n += await (b.update(e.key, values, node) if native else
                                 self._update_expr(e.key, values, node)) is not None

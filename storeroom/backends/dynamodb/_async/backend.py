@@ -35,7 +35,9 @@ from ...common import (
     ok,
     refusal,
     sets_unique,
+    touches_unique,
     unique_for_many,
+    unique_text,
 )
 from ..client import AsyncDynamoClient
 from ..core import (
@@ -242,8 +244,8 @@ class AsyncDynamoBackend:
         except Expected:
             pass
 
-    def _uniq_put(self, attr: str, value: Any, owner: str, prev: str | None = None
-                  ) -> dict[str, Any]:
+    def _uniq_put(self, attr: str, value: tuple[Any, ...], owner: str,
+                  prev: str | None = None) -> dict[str, Any]:
         core = self.core
         out: dict[str, Any] = {
             "TableName": core.aux_table,
@@ -256,7 +258,7 @@ class AsyncDynamoBackend:
             out["ExpressionAttributeValues"] = {":o": {"S": prev}}
         return out
 
-    def _uniq_delete(self, attr: str, value: Any, owner: str) -> dict[str, Any]:
+    def _uniq_delete(self, attr: str, value: tuple[Any, ...], owner: str) -> dict[str, Any]:
         core = self.core
         return {"TableName": core.aux_table, "Key": core.unique_key(attr, value),
                 "ConditionExpression": "attribute_not_exists(#k) OR #o = :o",
@@ -266,7 +268,9 @@ class AsyncDynamoBackend:
     def _conflict_text(self, values: dict[str, Any], attr: str | None = None) -> str:
         core = self.core
         if attr is not None:
-            return f"{core.meta.name}: an item with {attr}={values.get(attr)!r} exists already"
+            shown = unique_text(core.unique_names[attr],
+                                tuple(values.get(n) for n in core.unique_names[attr]))
+            return f"{core.meta.name}: an item with {shown} exists already"
         key = tuple(values.get(n) for n in core.key_names)
         return f"{core.meta.name}: an item with key {core.key_str(key)!r} exists already"
 
@@ -338,7 +342,7 @@ class AsyncDynamoBackend:
         ex = Expr()
         put = {"TableName": core.table, "Item": core.encode_item(values),
                "ConditionExpression": f"attribute_not_exists({ex.n(core.pk)})", **ex.params()}
-        uniq = [(a, values[a]) for a in core.unique if values.get(a) is not None]
+        uniq = [(a, v) for a in core.unique if (v := core.unique_of(a, values)) is not None]
         if not uniq:
             try:
                 await self._call("put_item", put, expect=(CCF,))
@@ -425,7 +429,7 @@ class AsyncDynamoBackend:
             if item is None or (pre is not None and not compile_local(pre)(item)):
                 return None
             return item
-        moving = [a for a in core.unique if a in values]
+        moving = [a for a in core.unique if any(n in values for n in core.unique_names[a])]
         if moving or (pre is not None and not core.split(pre).all_native):
             return await self._update_checked(key, values, pre, moving)
         expr = has_expr(values)
@@ -475,7 +479,9 @@ class AsyncDynamoBackend:
         """Read, check locally, write on condition that what was checked is unchanged."""
         core = self.core
         keep = None if pre is None else compile_local(pre)
-        watch = (attrs_of(pre) if pre is not None else set()) | set(moving)
+        # the stored values of every attribute of a moving set: its old tuple was read
+        watch = (attrs_of(pre) if pre is not None else set()) | {
+            n for a in moving for n in core.unique_names[a]}
         owner = core.key_str(key)
         for _ in range(RETRIES):
             raw = await self._get_raw(key)
@@ -491,11 +497,11 @@ class AsyncDynamoBackend:
                 "ConditionExpression": core.same_values_cond(raw, watch, ex), **ex.params()}
             changes = []
             for a in moving:
-                old, new = getattr(item, a), values[a]
-                codec = core.codecs[a]
+                old = core.unique_of(a, item.__dict__)
+                new = core.unique_of(a, {**item.__dict__, **values})
                 same = (old is None and new is None) or (
                     old is not None and new is not None
-                    and codec.canonical(old) == codec.canonical(new))
+                    and core.unique_key(a, old) == core.unique_key(a, new))
                 if not same:
                     changes.append((a, old, new))
             if not changes:
@@ -542,7 +548,7 @@ class AsyncDynamoBackend:
                 return False
             return True
         keep = None if pre is None else compile_local(pre)
-        watch = (attrs_of(pre) if pre is not None else set()) | set(core.unique)
+        watch = (attrs_of(pre) if pre is not None else set()) | set(core.unique_attrs)
         owner = core.key_str(key)
         for _ in range(RETRIES):
             raw = await self._get_raw(key)
@@ -555,7 +561,8 @@ class AsyncDynamoBackend:
             dele = {"TableName": core.table, "Key": core.key_av(key),
                     "ConditionExpression": core.same_values_cond(raw, watch, ex),
                     **ex.params()}
-            uniq = [(a, getattr(item, a)) for a in core.unique if getattr(item, a) is not None]
+            uniq = [(a, v) for a in core.unique
+                    if (v := core.unique_of(a, item.__dict__)) is not None]
             if not uniq:
                 try:
                     await self._call("delete_item", dele, expect=(CCF,))
@@ -726,11 +733,42 @@ class AsyncDynamoBackend:
         if len(keys) > 1 and sets_unique(self.core.meta, values):
             # the first update would take the value, the second fail: refused up front
             raise unique_for_many(self.core.meta, values)
+        if len(keys) > 1 and touches_unique(self.core.meta, values):
+            await self._unique_precheck(keys, values)
         n = 0
         for key in keys:
             if await self.update(key, values, node) is not None:
                 n += 1
         return n
+
+    async def _unique_precheck(self, keys: list[tuple[Any, ...]],
+                               values: dict[str, Any]) -> None:
+        """``Conflict`` before ``update_where`` writes anything when changes to part of a
+        unique set would give two matches one tuple, or one a tuple another item holds
+        (the per-item transactions stay the guard against a writer coming between)."""
+        core = self.core
+        items = [i for i in await self.get_many(keys) if i is not None]
+        owners = {core.key_str(tuple(getattr(i, n) for n in core.key_names)) for i in items}
+        for sid in core.unique:
+            if not any(n in values for n in core.unique_names[sid]):
+                continue
+            seen: set[str] = set()
+            for i in items:
+                new = core.unique_of(sid, {**i.__dict__, **resolve(core.meta, values, i)})
+                if new is None:
+                    continue
+                k = core.unique_key(sid, new)
+                text = k[AUX_KEY]["S"]
+                if text in seen:
+                    raise Conflict(f"{core.meta.name}: update_where would give several items "
+                                   f"{core.unique_shown(sid, new)}")
+                seen.add(text)
+                r = await self._call("get_item", {"TableName": core.aux_table, "Key": k,
+                                                  "ConsistentRead": True})
+                owner = r.get("Item", {}).get("owner", {}).get("S")
+                if owner is not None and owner not in owners:
+                    raise Conflict(self._conflict_text(
+                        dict(zip(core.unique_names[sid], new, strict=True)), sid))
 
     async def delete_where(self, node: Node) -> int:
         """Per matching item, a delete conditioned on the filter (everything: BatchWriteItem)."""
@@ -811,7 +849,8 @@ class AsyncDynamoBackend:
                 tx, uniq_puts = self._atomic_items(state, raws, last)
             except _SameValue as dup:
                 return failed_at(len(edits), dup.index, duplicate(
-                    f"{core.meta.name}: two items of the batch have {dup.attr}={dup.value!r}"))
+                    f"{core.meta.name}: two items of the batch have "
+                    f"{core.unique_shown(dup.attr, dup.value)}"))
             if len(tx) > 100:
                 raise UnsupportedOperation(
                     f"atomic edit_batch needs {len(tx)} writes; DynamoDB transactions hold "
@@ -823,7 +862,8 @@ class AsyncDynamoBackend:
                 if i < len(codes) and codes[i] == "ConditionalCheckFailed":
                     idx = last[key]
                     return failed_at(len(edits), idx, duplicate(
-                        f"{core.meta.name}: an item with {a}={value!r} exists already"))
+                        f"{core.meta.name}: an item with {core.unique_shown(a, value)} "
+                        "exists already"))
             await self.conn.sleep(0.01)  # changed since read: plan again
         raise BackendError(f"atomic edit_batch on {core.table}: items kept changing")
 
@@ -850,14 +890,12 @@ class AsyncDynamoBackend:
         # unique records: net moves of (attr, value) between owners
         uniq_puts: dict[int, Any] = {}
         for a in core.unique:
-            codec = core.codecs[a]
-            moves: dict[str, list[Any]] = {}  # canonical -> [value, old owner, new owner]
+            moves: dict[Any, list[Any]] = {}  # canonical -> [value, old owner, new owner]
             for key, fin in state.items():
-                orig = raws.get(key)
-                old = None if orig is None or a not in orig else codec.load(orig[a])
-                new = None if fin is None else fin.get(a)
-                oc = None if old is None else codec.canonical(old)
-                nc = None if new is None else codec.canonical(new)
+                old = core.unique_of_raw(a, raws.get(key))
+                new = None if fin is None else core.unique_of(a, fin)
+                oc = None if old is None else core.unique_key(a, old)[AUX_KEY]["S"]
+                nc = None if new is None else core.unique_key(a, new)[AUX_KEY]["S"]
                 if oc == nc:
                     continue
                 if oc is not None:

@@ -23,7 +23,18 @@ from ....store.protocol import FexprUse
 from ....store.types import PreparedEdit
 from ...batch import stopped, upserted
 from ...bookkeeping import new_secret, secret_bytes
-from ...common import Outcome, duplicate, invalid, key_dict, make_store_meta, missing, ok, refusal
+from ...common import (
+    Outcome,
+    duplicate,
+    invalid,
+    key_dict,
+    make_store_meta,
+    missing,
+    ok,
+    refusal,
+    unique_text,
+    unique_value,
+)
 
 R = TypeVar("R")
 
@@ -99,16 +110,16 @@ class _TxTable:
                 out[k] = rows[k]
             else:
                 out.pop(k, None)
-        for a in meta.unique_attrs:
+        for names in meta.unique_sets:
             owner: dict[Any, list[tuple[Any, ...]]] = {}
             for k, r in out.items():
-                v = r.get(a.name)
+                v = unique_value(names, r)
                 if v is not None:
                     owner.setdefault(v, []).append(k)
             for k in changed:
-                v = rows[k].get(a.name) if k in rows else None
+                v = unique_value(names, rows[k]) if k in rows else None
                 if v is not None and len(owner[v]) > 1:
-                    raise Conflict(f"{meta.name}: {a.name}={v!r} exists already "
+                    raise Conflict(f"{meta.name}: {unique_text(names, v)} exists already "
                                    "(committed by another context or transaction)")
         return out
 
@@ -268,13 +279,13 @@ class MemoryBackend:
         return observed(_SITE, name, args, partial(method, *args), _rows, self._m.name)
 
     def _check_unique(self, values: dict[str, Any], key: tuple[Any, ...] | None) -> None:
-        for a in self._m.unique_attrs:
-            v = values.get(a.name)
+        for names in self._m.unique_sets:
+            v = unique_value(names, values)
             if v is None:
                 continue
             for k, row in self._t.rows.items():
-                if k != key and row.get(a.name) == v:
-                    raise Conflict(f"{self._m.name}: {a.name}={v!r} exists already")
+                if k != key and unique_value(names, row) == v:
+                    raise Conflict(f"{self._m.name}: {unique_text(names, v)} exists already")
 
     def _insert(self, values: dict[str, Any]) -> Any:
         m = self._m

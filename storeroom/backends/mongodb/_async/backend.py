@@ -36,6 +36,7 @@ from ...common import (
     ok,
     refusal,
     sets_unique,
+    touches_unique,
     unique_for_many,
 )
 from ..core import LOWER, SEQUENCES, MongoCore
@@ -615,6 +616,11 @@ class AsyncMongoBackend:
         if has_expr(values):
             return await self._update_where_f(node, values)
         q = core.compile(node)
+        if self._session is None and self._tx and touches_unique(core.meta, values):
+            # a change to part of a unique set may conflict on any match: update_many
+            # would stop there with the earlier matches changed, so it runs in a
+            # transaction of its own (all or nothing)
+            return await self._update_many_tx(q, values)
         try:
             if not values:
                 return int(await self.coll.count_documents(q, session=self._session))
@@ -650,6 +656,24 @@ class AsyncMongoBackend:
                 async with self.client.start_session() as s:
                     async with await s.start_transaction():
                         return await self._update_many_checked(q, upd, guarded, values, s)
+            except (BackendError, PyMongoError) as exc:
+                cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
+                if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
+                        cause.has_error_label("TransientTransactionError")):
+                    continue
+                if isinstance(exc, StoreroomError):
+                    raise
+                raise _wrap(exc, f"update {core.name}") from exc
+        raise BackendError(f"update {core.name}: transaction kept conflicting")
+
+    async def _update_many_tx(self, q: dict[str, Any], values: dict[str, Any]) -> int:
+        """``update_many`` in a transaction of its own: a ``Conflict`` writes nothing."""
+        core = self.core
+        for attempt in range(_FEXPR_TX_TRIES):
+            try:
+                async with self.client.start_session() as s:
+                    async with await s.start_transaction():
+                        return await self._update_many(q, core.update_doc(values), values, s)
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
                 if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
@@ -795,7 +819,7 @@ class AsyncMongoBackend:
         core = self.core
         if len(edits) < 2 or core.seq is not None or any(e.kind != "create" for e in edits):
             return False
-        for names in [core.key_names] + [(a.name,) for a in core.meta.unique_attrs]:
+        for names in [core.key_names, *core.meta.unique_sets]:
             seen = [tuple(e.values.get(n) for n in names) for e in edits]
             seen = [s for s in seen if None not in s]
             if len(seen) != len(set(seen)):

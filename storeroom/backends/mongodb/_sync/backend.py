@@ -37,6 +37,7 @@ from ...common import (
     ok,
     refusal,
     sets_unique,
+    touches_unique,
     unique_for_many,
 )
 from ..core import LOWER, SEQUENCES, MongoCore
@@ -616,6 +617,11 @@ class MongoBackend:
         if has_expr(values):
             return self._update_where_f(node, values)
         q = core.compile(node)
+        if self._session is None and self._tx and touches_unique(core.meta, values):
+            # a change to part of a unique set may conflict on any match: update_many
+            # would stop there with the earlier matches changed, so it runs in a
+            # transaction of its own (all or nothing)
+            return self._update_many_tx(q, values)
         try:
             if not values:
                 return int(self.coll.count_documents(q, session=self._session))
@@ -651,6 +657,24 @@ class MongoBackend:
                 with self.client.start_session() as s:
                     with s.start_transaction():
                         return self._update_many_checked(q, upd, guarded, values, s)
+            except (BackendError, PyMongoError) as exc:
+                cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
+                if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
+                        cause.has_error_label("TransientTransactionError")):
+                    continue
+                if isinstance(exc, StoreroomError):
+                    raise
+                raise _wrap(exc, f"update {core.name}") from exc
+        raise BackendError(f"update {core.name}: transaction kept conflicting")
+
+    def _update_many_tx(self, q: dict[str, Any], values: dict[str, Any]) -> int:
+        """``update_many`` in a transaction of its own: a ``Conflict`` writes nothing."""
+        core = self.core
+        for attempt in range(_FEXPR_TX_TRIES):
+            try:
+                with self.client.start_session() as s:
+                    with s.start_transaction():
+                        return self._update_many(q, core.update_doc(values), values, s)
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
                 if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
@@ -796,7 +820,7 @@ class MongoBackend:
         core = self.core
         if len(edits) < 2 or core.seq is not None or any(e.kind != "create" for e in edits):
             return False
-        for names in [core.key_names] + [(a.name,) for a in core.meta.unique_attrs]:
+        for names in [core.key_names, *core.meta.unique_sets]:
             seen = [tuple(e.values.get(n) for n in names) for e in edits]
             seen = [s for s in seen if None not in s]
             if len(seen) != len(set(seen)):

@@ -137,6 +137,9 @@ class AsyncSqlBackend:
         self.core = core
         self.src = source
         self.store_meta = core.store_meta
+        # the table's CHECK constraints enforce ``@stored(checks=...)`` (the store front
+        # skips its own evaluation)
+        self.native_checks = core.native_checks
         # a store's own connection warns when left unclosed; a context's does not
         self.holds_connections: bool = getattr(source, "holds_connections", True)
 
@@ -932,5 +935,6 @@ def _keys_filter(core: SqlCore, keys: list[tuple[Any, ...]]) -> Node:
 def _conflict_text(core: SqlCore, values: dict[str, Any]) -> str:
     meta = core.meta
     parts = [f"{n}={values.get(n)!r}" for n in meta.key.attrs if n in values]
-    parts += [f"{a.name}={values.get(a.name)!r}" for a in meta.unique_attrs if a.name in values]
+    parts += [f"{n}={values.get(n)!r}" for names in meta.unique_sets for n in names
+              if n in values and n not in meta.key.attrs]
     return "an item with " + ", ".join(parts) + " exists already"

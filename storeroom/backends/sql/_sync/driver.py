@@ -11,6 +11,7 @@ uses the context's (``context_source``).
 from __future__ import annotations
 
 import threading
+import re
 from typing import Any
 
 from sqlalchemy import pool as sa_pool
@@ -18,14 +19,29 @@ from sqlalchemy import pool as sa_pool
 from ....errors import BackendError, Conflict, StoreroomError, ValidationError
 from ....observe import OBSERVERS, Site, observed, autoconfigure
 from ..engines import begin_statement
+from ..schema import CHECK_NAMES
 from .ddl import create_tables
 
 
 def is_integrity_error(exc: BaseException) -> bool:
     """True for a driver's IntegrityError of a duplicate key or unique value (not a
-    FOREIGN KEY's: ``is_reference_error``)."""
+    FOREIGN KEY's: ``is_reference_error``, nor a CHECK's: ``check_violation``)."""
     return (any(c.__name__ == "IntegrityError" for c in type(exc).__mro__)
-            and not is_reference_error(exc))
+            and not is_reference_error(exc) and check_violation(exc) is None)
+
+
+_CK = re.compile(r"ck_[A-Za-z0-9_]+")
+
+
+def check_violation(exc: BaseException) -> str | None:
+    """The name of the ``@stored`` check whose CHECK constraint refused a write (the
+    constraint's name is in every dialect's message), or None."""
+    if not CHECK_NAMES:
+        return None
+    for found in _CK.findall(str(exc)):
+        if found in CHECK_NAMES:
+            return CHECK_NAMES[found]
+    return None
 
 
 def is_reference_error(exc: BaseException) -> bool:
@@ -46,6 +62,10 @@ def wrap_error(exc: BaseException, what: str) -> StoreroomError:
             return Conflict(f"{what}: the item is referenced (on_delete='block'): {exc}")
         return ValidationError.one(None, None, "reference",
                                    f"{what}: a reference to a key no item has: {exc}")
+    check = check_violation(exc)
+    if check is not None:
+        return ValidationError.one(None, None, check, f"{what}: the item does not satisfy "
+                                   f"the check {check!r}")
     if is_integrity_error(exc):
         return Conflict(f"{what}: {exc}")
     from .drivers import is_connection_lost
