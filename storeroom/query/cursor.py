@@ -188,7 +188,14 @@ def decode_cursor(cursor: Any, fp: str, meta: ModelMeta, order: Order,
         raise InvalidCursor("cursor does not fit this ordering")
     typed: list[Any] = []
     for (name, _), v in zip(order, values, strict=True):
-        a = meta.attrs[name]
+        a = meta.attrs.get(name)
+        if a is None:  # across relations (category__name): None through a None reference
+            from .order import rel_order_attr
+            a = rel_order_attr(meta, name)
+            if v is not None:
+                v = _check_value(a, v, name)
+            typed.append(v)
+            continue
         if v is None:
             if not a.optional:
                 raise InvalidCursor(f"cursor holds None for {name}")
@@ -201,6 +208,15 @@ def decode_cursor(cursor: Any, fp: str, meta: ModelMeta, order: Order,
             raise InvalidCursor(f"cursor holds a bad value for {name}")
         typed.append(v)
     return tuple(typed)
+
+
+def _check_value(a: Any, v: Any, name: str) -> Any:
+    """A cursor's value of an attribute of a related model, checked and typed."""
+    from ..model.validate import _adapter
+    try:
+        return _adapter(a.inner).validate_python(v)
+    except Exception:  # noqa: BLE001 - any failure is a bad cursor
+        raise InvalidCursor(f"cursor holds a bad value for {name}") from None
 
 
 def after_filter(order: Order, values: tuple[Any, ...],

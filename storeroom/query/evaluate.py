@@ -223,6 +223,9 @@ def _false(item: Any) -> bool:
 def _leaf_fn(node: Any) -> Callable[[Any], bool]:
     if type(node) is Cond or isinstance(node, Cond):
         return _cond_fn(node)
+    from .relations import Rel
+    if type(node) is Rel:
+        return _rel_fn(node)
     raise TypeError(f"not a filter node: {node!r}")
 
 
@@ -240,6 +243,25 @@ def _closure(node: Node, fns: list[Callable[[Any], bool]]) -> Callable[[Any], bo
     if not fns:
         return _false
     return lambda item: any(f(item) for f in fns)
+
+
+def _rel_fn(rel: Any) -> Callable[[Any], bool]:
+    """A lookup across a relation over the loaded graph: the referenced item (a row of
+    Nones when there is none) or some item of the loaded ``Many`` matches."""
+    from .relations import NULL_ROW, REF
+    inner = compile_local(rel.node)
+    name = rel.name
+    if rel.kind == REF:
+        on_none = bool(inner(NULL_ROW))
+
+        def forward(item: Any) -> bool:
+            v = getattr(item, name)
+            return on_none if v is None else bool(inner(v))
+        return forward
+
+    def exists(item: Any) -> bool:
+        return any(inner(v) for v in (getattr(item, name) or ()))
+    return exists
 
 
 _AND, _OR, _NOT = 1, 2, 3

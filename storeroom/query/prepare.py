@@ -29,6 +29,7 @@ from .ast import (
 )
 from .paths import prepare_path
 from .q import parse_lookup, to_node
+from .relations import Rel, is_relation, prepare_rel
 from .surrogates import without_surrogates
 
 
@@ -81,6 +82,8 @@ def prepare_cond(meta: ModelMeta, c: Cond) -> Node:
     name = c.attr
     r = meta.attrs.get(name) if type(name) is str else None
     if r is None:
+        if (meta.refs or meta.manys) and type(name) is str and is_relation(meta, name):
+            return prepare_rel(meta, c, prepare)  # category__name, products__title, tags
         if type(name) is str and ("." in name or "__" in name):
             return prepare_path(meta, c)  # address__city, address.zip, dct__k__gte
     elif r.kind == JSON and (c.op == "contains" or c.op not in OPERATORS) and r.store:
@@ -152,6 +155,8 @@ def prepare(meta: ModelMeta, node: Node) -> Node:
 def _prepare_leaf(meta: ModelMeta, node: Any) -> Node:
     if isinstance(node, Cond):
         return prepare_cond(meta, node)
+    if isinstance(node, Rel):
+        return node  # prepared already (a filter prepared again)
     raise InvalidFilter(f"not a filter node: {node!r}")
 
 

@@ -26,7 +26,9 @@ from ...query.ast import LIST_OPERATORS, TEXT_OPERATORS, And, Cond, Node, Not, c
 from ...query.cursor import after_filter
 from ...query.order import Order
 from ...query.paths import LIST, TYPED, path_info
+from ...query.relations import Rel
 from .codec import Conv
+from .relcompile import all_conds, rel_shape, rel_sql
 
 # a key a path compiles natively: never an array index, nothing to quote in any dialect
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -156,6 +158,24 @@ class FilterCompiler:
         self.table = table
         self.dialect = dialect
         self.enc = encoders
+        # relation lookups (relcompile.py): the table and encoders of each related model
+        # on this database (shared by the compilers of one core, filled by the backend),
+        # and how many subqueries deep this compiler's table is
+        self.related: dict[type, tuple[sa.Table, dict[str, Conv]]] = {}
+        self.level = 0
+
+    def related_compiler(self, model: type, level: int) -> FilterCompiler | None:
+        """A compiler of ``model``'s filters on its table aliased ``rel<level>`` (None
+        when the backend did not give that model's table)."""
+        found = self.related.get(model)
+        if found is None:
+            return None
+        from ...model.stored import meta_of
+        table, enc = found
+        alias: Any = table.alias(f"rel{level}")  # columns as a table's: .c[name]
+        fc = FilterCompiler(meta_of(model), alias, self.dialect, enc)
+        fc.related, fc.level = self.related, level
+        return fc
 
     # what is native --------------------------------------------------------------------
     def can_compile(self, node: Node) -> bool:
@@ -206,15 +226,16 @@ class FilterCompiler:
     def fits(self, node: Node) -> bool:
         """True when one statement can hold the node's values (parameter count, size)."""
         d = self.dialect
+        cs = all_conds(node) if self.related else conds(node)
         if d.max_params is not None:
             n = 0
-            for c in conds(node):
+            for c in cs:
                 n += self._list_params(c) if c.op in LIST_OPERATORS else 2  # others: 2 at most
             if n > d.max_params:
                 return False
         if d.max_bytes is not None:
             size = 0
-            for c in conds(node):
+            for c in cs:
                 size += _text_size(c.value)
             if size > d.max_bytes:
                 return False
@@ -247,6 +268,8 @@ class FilterCompiler:
 
     def _leaf(self, c: Any, b: Binder) -> Any:
         if not isinstance(c, Cond):
+            if type(c) is Rel:
+                return rel_sql(self, c, b)
             raise TypeError(c)
         return self._cond(c, b)
 
@@ -320,6 +343,8 @@ class FilterCompiler:
         out: list[Any] = []
 
         def leaf(c: Any) -> Any:
+            if type(c) is Rel:
+                return rel_shape(self, c, out)
             op, name = c.op, c.attr
             if op == "isnull":
                 return (name, "isnull", bool(c.value))

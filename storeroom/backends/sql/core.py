@@ -18,6 +18,7 @@ from ...model.stored import ModelMeta
 from ...model.types import FLOAT, INT
 from ...query.ast import OPERATORS, Node
 from ...query.order import Order
+from ...query.relations import Rel
 from ...store.aggregate import AggSpec
 from ...store.plan import Split, list_superset, split_filter
 from ..batch import written_names
@@ -26,6 +27,7 @@ from . import sequences
 from .codec import row_builder, value_encoder
 from .compiler import Binder, FilterCompiler
 from .dialects import DIALECTS
+from .relcompile import rel_models, rel_native
 
 Sql = tuple[str, tuple[str, ...] | None, dict[str, Any] | None]
 """Compiled SQL text; for positional paramstyles the parameter names in order; and the
@@ -472,6 +474,31 @@ class SqlCore:
     def split(self, node: Node) -> Split:
         """What of a filter runs in the database."""
         return split_filter(node, self.fc.can_compile, self.fc.fits, list_superset)
+
+    def compiles_rel(self, rel: Rel, related: Callable[[type], Any]) -> bool:
+        """True when a relation lookup compiles natively here (``relcompile.py``): every
+        table it reads is a ready table of an SQL store on this database (``related``
+        opens the store of a model), and every filter in it compiles. MySQL refuses a
+        subquery over the table an UPDATE / DELETE writes: a lookup that reaches this
+        model's own table is planned as key lookups there."""
+        fc = self.fc
+        models = rel_models(rel)
+        if self.dialect_name == "mysql" and self.meta.cls in models:
+            return False
+        url = str(getattr(self.engine, "url", ""))
+        for model in models:
+            if model in fc.related:
+                continue
+            if model is self.meta.cls:
+                core: Any = self
+            else:
+                core = getattr(getattr(related(model), "_base", None), "core", None)
+                if (not isinstance(core, SqlCore) or not core.ready
+                        or core.dialect_name != self.dialect_name
+                        or str(getattr(core.engine, "url", "")) != url):
+                    return False
+            fc.related[model] = (core.table, core.enc)
+        return rel_native(fc, rel)
 
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""

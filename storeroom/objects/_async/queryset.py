@@ -370,7 +370,12 @@ class AsyncQuerySet(Generic[T]):
         self._unsliced("in_bulk")
         store = self._store()
         node = s.node()
-        keep = None if node is None else compile_local(build_filter(m, node))
+        flt = None if node is None else build_filter(m, node)
+        if flt is not None and getattr(store, "_rels", False):
+            # lookups across relations become conditions on the item's own attributes
+            # (evaluated here, over items whose relations are not loaded)
+            flt = await store._lookups(flt, native=False)
+        keep = None if flt is None else compile_local(flt)
         wanted = list(keys)
         out: dict[Any, T] = {}
         step = store.meta.max_batch

@@ -12,11 +12,12 @@ from ...backends.batch import NOT_APPLIED, upsert_key, upserted
 from ...backends.common import invalid
 from ...errors import BatchError, Conflict, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.registry import generation, refs_to
-from ...model.relations import RefInfo
+from ...model.relations import RefInfo, Stub
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, And, Node, Not
 from ...query.cursor import (
     CursorKeys,
+    after_filter,
     cursor_keys,
     decode_cursor,
     encode_cursor,
@@ -28,6 +29,7 @@ from ...query.order import Order, order_values, parse_order
 from ...query.plan import Query
 from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
+from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ...relations._async import loader
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
@@ -110,6 +112,8 @@ class AsyncStore(Generic[T]):
         # a context's stores borrow their relatives from the context (``ctx.store``
         # memoizes and the context closes them), so they keep no family of their own
         self._borrows_related = False
+        # lookups across relations are possible (the model has a Ref or a Many)
+        self._rels = bool(self._m.refs or self._m.manys)
         # ``@stored(checks=...)`` the backend does not enforce itself (SQL has CHECK
         # constraints): tested here on every write; False keeps every path as it was
         self._checks = bool(self._m.checks) and not getattr(backend, "native_checks", False)
@@ -453,11 +457,12 @@ class AsyncStore(Generic[T]):
             position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
+        run = await self._lookups(node) if self._rels else node
         if select_related or prefetch_related:
-            items = await self._fetch_related(node, order, limit, position, select_related,
+            items = await self._fetch_related(run, order, limit, position, select_related,
                                               prefetch_related, refresh)
         else:
-            items = await self._fetch(node, order, limit + 1, position)
+            items = await self._fetch(run, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
             keys = self._keys or await self._cursor_keys()
@@ -482,6 +487,8 @@ class AsyncStore(Generic[T]):
         # signing and verifying one (nor reading the cursor secret)
         position = None
         related = bool(select_related or prefetch_related)
+        if self._rels:
+            node = await self._lookups(node)
         while True:
             if related:
                 items = await self._fetch_related(node, order, limit, position,
@@ -532,7 +539,9 @@ class AsyncStore(Generic[T]):
         page's) mapped and with their relations loaded (``select_related`` as a JOIN
         where the backend has one)."""
         items = None
-        if select:  # a JOIN where the backend has one and every target is on its database
+        # a JOIN where the backend has one and every target is on its database (an order
+        # across relations is the store's own: see ``_fetch``)
+        if select and all(n in self._m.attrs for n, _ in order):
             items = await loader.fetch_joined(self, node, order, limit + 1, after, select)
         joined = items is not None
         if items is None:
@@ -543,7 +552,8 @@ class AsyncStore(Generic[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return await self._count(build_filter(self._m, where, None, lookups))
+        node = build_filter(self._m, where, None, lookups)
+        return await self._count(await self._lookups(node) if self._rels else node)
 
     async def _count(self, node: Node) -> int:
         if node == NOTHING:
@@ -569,6 +579,8 @@ class AsyncStore(Generic[T]):
         """
         specs = prepare_aggregates(self._m, aggregates)
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = await self._lookups(node)
         acc = Accumulator(specs)
         if node == NOTHING:
             return acc.result()
@@ -791,6 +803,8 @@ class AsyncStore(Generic[T]):
                                       f"got {type(changes).__name__}")
         values = update_changes(self._m, changes)
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = await self._lookups(node)
         if node == NOTHING:
             return 0
         if not values:  # nothing to write: how many match
@@ -854,6 +868,8 @@ class AsyncStore(Generic[T]):
     async def delete_where(self, where: Any = None, **lookups: Any) -> int:
         """Delete every matching item (each only if it matches when deleted); how many."""
         node = build_filter(self._m, where, None, lookups)
+        if self._rels:
+            node = await self._lookups(node)
         if node == NOTHING:
             return 0
         incoming = await self._refs_in()
@@ -906,6 +922,50 @@ class AsyncStore(Generic[T]):
         self._family[model] = store
         self._owned.append(store)
         return store
+
+    async def _lookups(self, node: Node, native: bool = True) -> Node:
+        """``node`` with every relation lookup (``Rel``) the backend does not compile
+        replaced by a condition on this model's own attributes: the related model is
+        searched (its keys, or its reference columns, collected) and the lookup becomes
+        ``<ref>_id__in`` / ``key__in`` (``query/relations.py`` plans it). Forward and
+        reverse cost one search each, many-to-many two; each is its own round trip, so
+        the result is a snapshot, not atomic with the search that uses it. ``native=False``
+        plans every lookup (for a filter evaluated locally)."""
+        if not has_rel(node):
+            return node
+        compiles = getattr(self._b, "compiles_rel", None) if native else None
+        done: dict[Rel, Node] = {}
+        todo = [r for r in rels(node) if compiles is None or not compiles(r, self._related)]
+        if len(todo) < len(rels(node)):
+            # native ones must not land in the local part (a stub has no attributes)
+            local = self._b.split(replace_rels(node, {r: NOTHING for r in todo})).local
+            todo.extend(rels(local))
+        for rel in todo:
+            if rel in done:
+                continue
+            values: list[tuple[Any, ...]] = []
+            for i, step in enumerate(plan_rel(rel)):
+                sm = meta_of(step.model)
+                where = step.where if i == 0 else step_filter(rel, i, values)
+                values = await self._related(step.model)._collect(prepare(sm, where),
+                                                                  step.collect)
+            done[rel] = prepare(self._m, finish_rel(self._m, rel, values))
+        return replace_rels(node, done) if done else node
+
+    async def _collect(self, node: Node, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """The distinct tuples of the attributes ``names`` of the items matching ``node``
+        (read from the backend, past any identity map)."""
+        if self._rels:
+            node = await self._lookups(node)
+        if node == NOTHING:
+            return []
+        split = self._b.split(node)
+        keep = None if split.all_native else compile_local(split.local)
+        out: dict[tuple[Any, ...], None] = {}
+        async for item in self._b.iterate(split.native):
+            if keep is None or keep(item):
+                out[tuple(getattr(item, n) for n in names)] = None
+        return list(out)
 
     async def _check_refs(self, rows: list[dict[str, Any]],
                           skip: set[tuple[Any, ...]] | None = None,
@@ -1281,6 +1341,11 @@ class AsyncStore(Generic[T]):
         if precondition is None:
             return None
         node = prepare(self._m, to_node(precondition))
+        if self._rels and has_rel(node):
+            from ...errors import InvalidFilter
+            raise InvalidFilter(f"{self._m.name}: a precondition is checked on the item "
+                                "itself; it cannot look across relations (filter the "
+                                "related model first)")
         return None if node == EVERYTHING else node
 
     def _prepare_edit(self, i: int, e: Any) -> PreparedEdit:
@@ -1307,6 +1372,8 @@ class AsyncStore(Generic[T]):
         (a cursor's decoded order values), native where possible."""
         if node == NOTHING:
             return []
+        if self._rels and any(n not in self._m.attrs for n, _ in order):
+            return await self._fetch_by_relation(node, order, want, after)
         b = self._b
         split = b.split(node)
         if b.can_order(order):
@@ -1327,6 +1394,58 @@ class AsyncStore(Generic[T]):
         self._check_local_sort(len(items))
         return sort_items(items, order)[:want]
 
+    async def _fetch_by_relation(self, node: Node, order: Order, want: int,
+                                 after: tuple[Any, ...] | None) -> list[T]:
+        """``_fetch`` for an order across relations (``category__name``), on every
+        backend: the matching items are read, their related items loaded (one batched
+        read per Ref of the order and depth, set on the items), and sorted here."""
+        b = self._b
+        split = b.split(node)
+        keep = compile_local(split.local)
+        items = [i async for i in b.iterate(split.native) if keep(i)]
+        self._check_local_sort(len(items))
+        await self._load_refs(items, [n for n, _ in order if n not in self._m.attrs])
+        rows = [_OrderRow(i, order_values(i, order), order) for i in items]
+        if after is not None:
+            later = compile_local(after_filter(order, after))
+            rows = [r for r in rows if later(r)]
+        return [r._storeroom_item for r in sort_items(rows, order)[:want]]
+
+    async def _load_refs(self, items: list[Any], names: list[str]) -> None:
+        """Load the related items each ``a__b__attr`` of ``names`` passes through (one
+        batched read per Ref and depth) and set them on ``items`` (a key no item has
+        stays a stub: it reads as None)."""
+        level: dict[tuple[str, ...], list[Any]] = {(): items}
+        paths = sorted({tuple(n.split("__")[:-1]) for n in names}, key=len)
+        for path in paths:
+            for i in range(1, len(path) + 1):
+                here = path[:i]
+                if here in level:
+                    continue
+                objs = [o for o in level[here[:-1]] if o is not None and not isinstance(o, Stub)]
+                if not objs:
+                    level[here] = []
+                    continue
+                ref = meta_of(type(objs[0])).refs[here[-1]]
+                keys = list(dict.fromkeys(
+                    k for k in (tuple(o.__dict__.get(c) for c in ref.columns) for o in objs)
+                    if not any(p is None for p in k)))
+                target = self._related(ref.target)
+                found: dict[tuple[Any, ...], Any] = {}
+                size = target.meta.max_batch
+                for j in range(0, len(keys), size):
+                    chunk = keys[j:j + size]
+                    hits = [(k, g) for k, g in zip(chunk, await target._b.get_many(chunk),
+                                                   strict=True) if g is not None]
+                    # a store with an identity map hands out (and here sets) its objects
+                    mapped = target._mapped([g for _, g in hits], False)
+                    found.update(zip((k for k, _ in hits), mapped, strict=True))
+                for o in objs:
+                    got = found.get(tuple(o.__dict__.get(c) for c in ref.columns))
+                    if got is not None:
+                        setattr(o, ref.name, got)
+                level[here] = list(found.values())
+
     def _check_local_sort(self, n: int) -> None:
         bound = getattr(self._b, "max_local_sort", None)
         if bound is not None and n > bound:
@@ -1334,6 +1453,14 @@ class AsyncStore(Generic[T]):
             raise UnsupportedOperation(
                 f"{self.meta.backend} would have to sort {n} items locally (bound {bound}); "
                 "order by an indexed attribute or narrow the filter")
+
+
+class _OrderRow:
+    """An item and its order values by name, for sorting by values across relations."""
+
+    def __init__(self, item: Any, values: tuple[Any, ...], order: Order) -> None:
+        self.__dict__.update(zip((n for n, _ in order), values, strict=True))
+        self.__dict__["_storeroom_item"] = item
 
 
 def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:

@@ -183,6 +183,11 @@ class SqlBackend:
         """True when the database sorts by this order."""
         return self.core.can_order(order)
 
+    def compiles_rel(self, rel: Any, related: Any) -> bool:
+        """True when a relation lookup runs natively (EXISTS subqueries, see
+        ``SqlCore.compiles_rel``); else the store plans it as key lookups."""
+        return self.core.compiles_rel(rel, related)
+
     def begin(self) -> SqlTransaction:
         """A transaction of a standalone store on one connection of its pool (``bind``
         runs operations in it); inside a context, ``UnsupportedOperation`` (the context
