@@ -20,6 +20,18 @@ the same durability: a write has been fsynced when the call returns.
 * shelve: stdlib ``dbm`` backend available here with ``sync()`` after each write. No backend
   fsyncs, none is crash-safe or multi-process safe: shelve is listed but NOT at equal
   durability, and it sits out the multi-process test.
+
+Every engine names its SQLite ``synchronous`` level (``sync``). The durable-set comparison
+(``bench_set_pairs``, the "set at equal durability" table) only ever compares engines at
+the same level, interleaved a few writes at a time so that they share the disk's noise:
+
+* FULL (a write is fsynced before it returns): safe ``durability="full"``, sqlitedict with
+  ``synchronous=FULL`` set by the bench, diskcache ``sqlite_synchronous=2``, raw sqlite3.
+* NORMAL (WAL synced at checkpoints only: atomic, survives a process crash, may lose the
+  last writes on power loss): safe ``durability="normal"``, sqlitedict with
+  ``synchronous=NORMAL``, diskcache's default (``sqlite_synchronous=1``), raw sqlite3.
+* OFF: sqlitedict as it ships (never fsyncs: not even the file's integrity survives a
+  power loss), shown for reference only, never paired.
 """
 
 from __future__ import annotations
@@ -54,6 +66,8 @@ class Engine(ABC):
     """A uniform face over one key-value store."""
 
     name = "?"
+    #: SQLite ``synchronous`` level, or the equivalent (lmdb: FULL); "-" for none (shelve)
+    sync = "FULL"
     durable = True
     multiprocess = True
 
@@ -181,21 +195,26 @@ class SafeEngine(Engine):
 class SafeNormal(SafeEngine):
     name = "safe (normal)"
     durability = "normal"
+    sync = "NORMAL"
     durable = False
 
 
 class SqliteDictEngine(Engine):
     name = "sqlitedict"
+    #: the level the bench sets (None: sqlitedict's own, OFF)
+    level: str | None = "FULL"
 
     def __init__(self, path: str) -> None:
         from sqlitedict import SqliteDict
 
         super().__init__(path)
         self.d = SqliteDict(path, journal_mode="WAL", autocommit=False, timeout=60)
-        # sqlitedict hard-codes ``PRAGMA synchronous=OFF`` (never fsyncs); turn FULL back on
-        # through its connection thread so it runs at the same durability as the others.
-        self.d.conn.execute("PRAGMA synchronous=FULL")
-        assert self.d.conn.select_one("PRAGMA synchronous")[0] == 2
+        # sqlitedict hard-codes ``PRAGMA synchronous=OFF`` (never fsyncs); set the level back
+        # through its connection thread so it runs at the same durability as its pair.
+        if self.level is not None:
+            self.d.conn.execute(f"PRAGMA synchronous={self.level}")
+        got = self.d.conn.select_one("PRAGMA synchronous")[0]
+        assert got == {"OFF": 0, "NORMAL": 1, "FULL": 2}[self.sync], (self.name, got)
 
     def set(self, key: str, value: Any) -> None:
         self.d[key] = value
@@ -217,14 +236,31 @@ class SqliteDictEngine(Engine):
         self.d.close()
 
 
+class SqliteDictNormal(SqliteDictEngine):
+    name = "sqlitedict (NORMAL)"
+    level = "NORMAL"
+    sync = "NORMAL"
+    durable = False
+
+
+class SqliteDictOff(SqliteDictEngine):
+    name = "sqlitedict (as shipped: OFF)"
+    level = None
+    sync = "OFF"
+    durable = False
+
+
 class DiskCacheEngine(Engine):
     name = "diskcache"
+    synchronous = 2  # FULL
 
     def __init__(self, path: str) -> None:
         import diskcache
 
         super().__init__(path)
-        self.c = diskcache.Cache(path, sqlite_synchronous=2, timeout=60)
+        self.c = diskcache.Cache(path, sqlite_synchronous=self.synchronous, timeout=60)
+        got = self.c._sql("PRAGMA synchronous").fetchone()[0]
+        assert got == self.synchronous, (self.name, got)
 
     def set(self, key: str, value: Any) -> None:
         self.c[key] = value
@@ -244,8 +280,16 @@ class DiskCacheEngine(Engine):
         self.c.close()
 
 
+class DiskCacheNormal(DiskCacheEngine):
+    name = "diskcache (NORMAL: default)"
+    synchronous = 1
+    sync = "NORMAL"
+    durable = False
+
+
 class ShelveEngine(Engine):
     name = "shelve"
+    sync = "-"
     durable = False
     multiprocess = False
 
@@ -284,7 +328,16 @@ ENGINES: list[type[Engine]] = [
     ShelveEngine,
     SafeNormal,
     RawSqliteNormal,
+    SqliteDictNormal,
+    DiskCacheNormal,
+    SqliteDictOff,
 ]
+#: the durable-set pairs: at each level, the safe against each peer at that same level
+PAIRS = {
+    "FULL": (SafeEngine.name, (SqliteDictEngine.name, DiskCacheEngine.name, RawSqlite.name)),
+    "NORMAL": (SafeNormal.name, (SqliteDictNormal.name, DiskCacheNormal.name,
+                                 RawSqliteNormal.name)),
+}
 BY_NAME = {e.name: e for e in ENGINES}
 FLOOR = RawSqlite.name
 RAW = (RawSqlite.name, RawLmdb.name)
@@ -343,6 +396,32 @@ def bench_single(engines: dict[str, Engine], budget: float, rounds: int) -> dict
             e.bulk([(k, VALUE) for k in ks])
             res[name]["delete"].append(timed_once(e.delete, ks, budget))
     return {n: {op: statistics.median(v) for op, v in ops.items()} for n, ops in res.items()}
+
+
+def bench_set_pairs(engines: dict[str, Engine], rounds: int, per: int = 1
+                    ) -> dict[str, dict[str, float]]:
+    """Single-key sets at equal durability: the engines of each ``PAIRS`` level take turns,
+    ``per`` sets each, ``rounds`` times (the order rotating), so that a slow moment of the
+    disk falls on all of them (the fsync time of this shared machine's disk moves by 10x
+    within seconds: coarser turns measured the disk, not the engines). Per engine: median
+    and mean seconds of one set."""
+    lat: dict[str, list[float]] = {}
+    pc = time.perf_counter
+    for level, (safe, peers) in PAIRS.items():
+        group = [n for n in (safe, *peers) if n in engines]
+        for n in group:
+            lat[n] = []
+        for r in range(rounds):
+            order = group[r % len(group):] + group[:r % len(group)]
+            for n in order:
+                e = engines[n]
+                for i in range(per):
+                    k = f"p{level}{r}-{i}"
+                    t = pc()
+                    e.set(k, VALUE)
+                    lat[n].append(pc() - t)
+    return {n: {"median": statistics.median(v), "mean": statistics.fmean(v)}
+            for n, v in lat.items()}
 
 
 def bench_bulk(engines: dict[str, Engine], rounds: int) -> dict[str, float]:
@@ -432,8 +511,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="shorter runs")
     ap.add_argument("--procs", type=int, default=8)
     ap.add_argument("--mixed-only", action="store_true", help="only the multi-process test")
+    ap.add_argument("--pairs-only", action="store_true",
+                    help="only the durable-set comparison at equal durability")
+    ap.add_argument("--pair-rounds", type=int, default=0,
+                    help="rounds of the equal-durability set comparison, one set per "
+                         "engine each (default 300, --quick 100)")
     args = ap.parse_args()
     budget, rounds, mixed_s = (0.3, 2, 1.5) if args.quick else (1.0, 3, 4.0)
+    pair_rounds = args.pair_rounds or (100 if args.quick else 300)
 
     os.makedirs(".bench", exist_ok=True)
     root = tempfile.mkdtemp(prefix="safe-", dir=".bench")
@@ -441,35 +526,62 @@ def main() -> None:
         paths = {e.name: os.path.join(root, e.name.replace(" ", "_").replace("(", "")
                                       .replace(")", "")) for e in ENGINES}
         for e in ENGINES:
-            if e in (RawLmdb, DiskCacheEngine):
+            if issubclass(e, (RawLmdb, DiskCacheEngine)):
                 os.makedirs(paths[e.name], exist_ok=True)
         engines = {e.name: e(paths[e.name]) for e in ENGINES}
         print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, "
               f"{os.cpu_count()} CPUs, dir {root}")
-        if args.mixed_only:
-            single, bulk = {}, {}
-        else:
+        single: dict = {}
+        bulk: dict = {}
+        pairs: dict = {}
+        if not args.mixed_only:
+            pairs = bench_set_pairs(engines, pair_rounds)
+        if not (args.mixed_only or args.pairs_only):
             single = bench_single(engines, budget, rounds)
             bulk = bench_bulk(engines, rounds)
         for e in engines.values():
             e.close()
         mixed = {}
-        for e in ENGINES:
+        for e in [] if args.pairs_only else ENGINES:
             if e.multiprocess and e.durable:
                 path = paths[e.name] + "-mixed"
-                if e in (RawLmdb, DiskCacheEngine):
+                if issubclass(e, (RawLmdb, DiskCacheEngine)):
                     os.makedirs(path, exist_ok=True)
                 mixed[e.name] = bench_mixed(e.name, path, args.procs, mixed_s)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    report(single, bulk, mixed, args.procs)
+    report(single, bulk, mixed, args.procs, pairs)
 
 
-def report(single: dict, bulk: dict, mixed: dict, procs: int) -> None:
+def report(single: dict, bulk: dict, mixed: dict, procs: int, pairs: dict | None = None
+           ) -> None:
+    if pairs:
+        report_pairs(pairs)
     if single:
         report_single(single, bulk)
-    report_mixed(mixed, procs)
+    if mixed:
+        report_mixed(mixed, procs)
+
+
+def report_pairs(pairs: dict) -> None:
+    """The durable-set table: the safe and its peers at each level, peer ÷ safe (above 1:
+    the safe is faster)."""
+    print("\nset at equal durability (µs per set, engines interleaved; "
+          "peer ÷ safe on the median: above 1 the safe is faster)")
+    hdr = f"{'level':8s}{'engine':30s}{'median':>10s}{'mean':>10s}{'peer÷safe':>11s}"
+    print(hdr)
+    print("-" * len(hdr))
+    for level, (safe, peers) in PAIRS.items():
+        if safe not in pairs:
+            continue
+        mine = pairs[safe]["median"]
+        for n in (safe, *peers):
+            if n not in pairs:
+                continue
+            m = pairs[n]
+            ratio = "" if n == safe else f"{m['median'] / mine:11.2f}"
+            print(f"{level:8s}{n:30s}{us(m['median']):>10s}{us(m['mean']):>10s}{ratio}")
 
 
 def report_single(single: dict, bulk: dict) -> None:
@@ -477,14 +589,14 @@ def report_single(single: dict, bulk: dict) -> None:
     equal = [n for n in names if BY_NAME[n].durable]
     print("\nµs per operation (lower is better); ×floor = / raw sqlite3 FULL; "
           "×best peer = / fastest of sqlitedict, diskcache, lmdb")
-    hdr = f"{'engine':24s}{'durable':>8s}" + "".join(
+    hdr = f"{'engine':30s}{'sync':>8s}" + "".join(
         f"{c:>12s}" for c in ("set", "get", "delete", "bulk set")
     )
     print(hdr)
     print("-" * len(hdr))
     for n in names:
         row = single[n]
-        print(f"{n:24s}{'yes' if BY_NAME[n].durable else 'NO':>8s}"
+        print(f"{n:30s}{BY_NAME[n].sync:>8s}"
               f"{us(row['set']):>12s}{us(row['get']):>12s}{us(row['delete']):>12s}"
               f"{us(bulk[n]):>12s}")
     s = single["storeroom.safe"]

@@ -121,6 +121,12 @@ class SqlCore:
             self.sql_seq_block = self.compile(sa.text(
                 "SELECT nextval(pg_get_serial_sequence(:v_seqname, :v_seqcol)) "
                 "FROM generate_series(1, :v_count)"))
+        # PostgreSQL: a run of creates is one COPY of every attribute (``copy_in``)
+        self.bulk_copy = dialect == "postgresql"
+        self._copy_in: tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]] | None = None
+        # MySQL/MariaDB: a run of creates with an autoincrement key is one multi-row
+        # INSERT whose keys follow its first (``bulk_auto_consecutive``)
+        self.bulk_auto = self.auto is not None and dialect == "mysql"
         self.sql_delete = self.compile(self.table.delete().where(self.key_where()))
         self._batch_sql: dict[int, Sql] = {}
         self.array_batch = dialect == "postgresql"  # batch_sql binds one array
@@ -182,15 +188,60 @@ class SqlCore:
             got = self._insert_all = (sql, self._row_encoder(sql, self.names))
         return got
 
+    def copy_in(self) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+        """PostgreSQL's ``COPY table (every attribute) FROM STDIN`` and its row encoder
+        (values -> a tuple in the statement's column order).
+
+        One COPY writes a run of creates several times faster than an executemany of
+        INSERTs (pipelined or not: the server still runs one INSERT per row) and the
+        rows it writes are the same: COPY applies the same constraints, FOREIGN KEYs and
+        triggers, and any failing row fails it whole, so the run goes one by one."""
+        got = self._copy_in
+        if got is None:
+            prep = self.sa_dialect.identifier_preparer
+            cols = ", ".join(prep.quote(self.table.c[n].name) for n in self.names)
+            sql = f"COPY {prep.format_table(self.table)} ({cols}) FROM STDIN"
+            got = self._copy_in = (sql, self._tuple_encoder(self.names))
+        return got
+
+    def multi_insert(self) -> tuple[str, str]:
+        """MySQL: the head ``INSERT INTO t (insert_names) VALUES `` of a multi-row
+        INSERT and one row's ``(%s, ...)`` (PyMySQL's format placeholders), for
+        ``bulk_auto``."""
+        prep = self.sa_dialect.identifier_preparer
+        cols = ", ".join(prep.quote(self.table.c[n].name) for n in self.insert_names)
+        one = "(" + ", ".join(["%s"] * len(self.insert_names)) + ")"
+        return f"INSERT INTO {prep.format_table(self.table)} ({cols}) VALUES ", one
+
+    def insert_tuple(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """values -> the encoded values of ``insert_names`` as a tuple, in that order."""
+        return self._tuple_encoder(self.insert_names)
+
     def bulk_insertable(self, values: dict[str, Any]) -> bool:
-        """True when a create of these values can be one row of a batch's executemany:
-        every attribute, the autoincrement key left to the database (SQLite, PostgreSQL:
-        allocated for the whole batch first; MySQL allocates under its auto-increment
-        lock mode, so its creates with an autoincrement key go one by one)."""
+        """True when a create of these values can be one row of a batch's single
+        statement: every attribute, the autoincrement key left to the database (SQLite,
+        PostgreSQL: allocated for the whole batch first; MySQL: one multi-row INSERT
+        whose keys follow its first, where the server's auto-increment settings say so,
+        else the run goes one by one)."""
         if self.auto is None:
             return self.seq is None and len(values) == len(self.names)
-        return self.dialect_name != "mysql" and len(values) == len(self.insert_names) \
-            and self.auto not in values
+        return len(values) == len(self.insert_names) and self.auto not in values
+
+    def _tuple_encoder(self, names: Sequence[str]) -> Callable[[dict[str, Any]], Any]:
+        """A generated ``values -> tuple`` of ``names``' encoded values, in that order."""
+        env: dict[str, Any] = {}
+        parts = []
+        for i, n in enumerate(names):
+            conv = self.enc.get(n)
+            if conv is None:
+                parts.append(f"v[{n!r}]")
+            else:
+                env[f"c{i}"] = conv
+                parts.append(f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))")
+        src = "def row(v):\n    return (" + ", ".join(parts) + ",)\n"
+        compile_generated(src, env, f"tuple_encoder[{self.dialect_name}]", self.meta.cls)
+        row: Callable[[Any], Any] = env["row"]
+        return row
 
     def _row_encoder(self, sql: Sql, names_: Sequence[str]) -> Callable[[dict[str, Any]], Any]:
         """A generated ``values -> parameters`` function for an INSERT of ``names_``."""

@@ -866,9 +866,19 @@ class SqlBackend:
         them one by one, which tells which failed and how."""
         core = self.core
         auto = core.auto
+        if core.bulk_auto and not self._auto_consecutive(d):
+            return None
         sp = d.begin()
         try:
-            if auto is None:
+            if core.bulk_copy:  # PostgreSQL: one COPY (keys allocated first)
+                rows = [e.values for e in edits] if auto is None else \
+                    self._bulk_ids(d, [dict(e.values) for e in edits])
+                sql_copy, encode_copy = core.copy_in()
+                d.copy(sql_copy, [encode_copy(v) for v in rows])  # type: ignore[attr-defined]
+            elif core.bulk_auto:  # MySQL: multi-row INSERTs, keys from their first
+                rows = [dict(e.values) for e in edits]
+                self._insert_auto_runs(d, rows)
+            elif auto is None:
                 d.many(core.sql_insert[0], [core.insert_row(e.values) for e in edits])
                 rows = [e.values for e in edits]
             else:
@@ -889,6 +899,36 @@ class SqlBackend:
         d.commit(sp)
         build = core.meta.build
         return [(True, build(v), None, None) for v in rows]
+
+    def _auto_consecutive(self, d: Driver) -> bool:
+        """MySQL/MariaDB: True when one multi-row INSERT takes consecutive
+        AUTO_INCREMENT values, its first being the statement's insert id: InnoDB's
+        ``innodb_autoinc_lock_mode`` 0 or 1 (a "simple insert", whose row count is
+        known, then allocates its values at once) and an ``auto_increment_increment``
+        of 1 (Galera and multi-source setups raise it). Mode 2 interleaves concurrent
+        inserts' values: the run then goes one create at a time."""
+        try:
+            got = d.one("SELECT @@innodb_autoinc_lock_mode, "
+                              "@@session.auto_increment_increment", None)
+        except Exception as exc:
+            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
+        return got is not None and int(got[0]) in (0, 1) and int(got[1]) == 1
+
+    def _insert_auto_runs(self, d: Driver, rows: list[dict[str, Any]]) -> None:
+        """MySQL/MariaDB: the rows in multi-row INSERTs that leave the key to
+        AUTO_INCREMENT; each row's key filled in from its statement's first
+        (``_auto_consecutive`` holds)."""
+        core = self.core
+        auto: str = core.auto  # type: ignore[assignment]
+        head, one = core.multi_insert()
+        encode = core.insert_tuple()
+        ranges = d.insert_rows(head, one,  # type: ignore[attr-defined]
+                                     [encode(v) for v in rows])
+        i = 0
+        for first, n in ranges:
+            for k in range(n):
+                rows[i + k][auto] = first + k
+            i += n
 
     def _bulk_ids(self, d: Driver, rows: list[dict[str, Any]]
                         ) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ....errors import BackendError
 from ....observe import OBSERVERS, observed
 from .driver import Driver, _int, _one_rows
 
@@ -23,12 +24,37 @@ IS_ASYNC = False
 # 1927 connection killed, 4031 disconnected by the server for inactivity)
 _MYSQL_GONE = frozenset({2006, 2013, 2014, 2045, 2055, 1927, 4031})
 
+# the longest multi-row INSERT ``insert_rows`` sends, in characters (at most 1 MB in
+# UTF-8, far below the server's max_allowed_packet)
+_MAX_STMT = 256_000
+
 
 class PgDriver(Driver):
     """A psycopg ``(Async)Connection``."""
 
     __slots__ = ()
     system = "postgresql"
+
+    # Rows come back in PostgreSQL's binary format: the server sends int8, float8,
+    # bool, numeric, timestamptz, uuid and bytea without formatting them as text and
+    # psycopg reads them without parsing (float8 text both ways is the costliest); the
+    # values psycopg returns are the same in either format.
+    def one(self, sql: str, params: Any) -> Any:
+        """The first row, or None."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.one(sql, params), _one_rows)
+        cur = self.c.execute(sql, params, binary=True)
+        return cur.fetchone()
+
+    def all(self, sql: str, params: Any) -> list[Any]:
+        """All rows."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, params,
+                                        lambda: self.all(sql, params), len)
+        cur = self.c.execute(sql, params, binary=True)
+        rows: list[Any] = cur.fetchall()
+        return rows
 
     def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row of parameters (psycopg pipelines them: one round trip)."""
@@ -37,6 +63,16 @@ class PgDriver(Driver):
                                         lambda: self.many(sql, rows), None)
         with self.c.cursor() as cur:
             cur.executemany(sql, rows)
+
+    def copy(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """``COPY ... FROM STDIN`` of these rows: one statement, the rows streamed."""
+        if OBSERVERS.get():
+            return observed(self._site(), sql, rows,
+                                        lambda: self.copy(sql, rows), None)
+        with self.c.cursor() as cur:
+            with cur.copy(sql) as cp:
+                for r in rows:
+                    cp.write_row(r)
 
     def pin(self) -> None:
         """Prepare a connection a store keeps for itself: autocommit, explicit BEGIN; the
@@ -126,6 +162,41 @@ class MysqlDriver(Driver):
         finally:
             cur.close()
 
+    def insert_rows(self, head: str, one: str, rows: list[tuple[Any, ...]]
+                          ) -> list[tuple[int, int]]:
+        """Multi-row INSERTs ``head one, one, ...`` of these rows, each up to
+        ``_MAX_STMT`` characters (as PyMySQL's executemany splits them, with the same
+        escaping); each statement's first AUTO_INCREMENT value and its row count."""
+        cur = self.c.cursor()
+        try:
+            out: list[tuple[int, int]] = []
+            mogrify = cur.mogrify
+            parts: list[str] = []
+            size = len(head)
+            for r in rows:
+                v = mogrify(one, r)
+                if parts and size + len(v) + 1 > _MAX_STMT:
+                    out.append(self._insert_run(cur, head + ",".join(parts),
+                                                      len(parts)))
+                    parts, size = [], len(head)
+                parts.append(v)
+                size += len(v) + 1
+            if parts:
+                out.append(self._insert_run(cur, head + ",".join(parts), len(parts)))
+            return out
+        finally:
+            cur.close()
+
+    def _insert_run(self, cur: Any, sql: str, n: int) -> tuple[int, int]:
+        if OBSERVERS.get():
+            return observed(self._site(), sql, None,
+                                        lambda: self._insert_run(cur, sql, n), _second)
+        cur.execute(sql)
+        if cur.rowcount != n:
+            raise BackendError(f"a multi-row INSERT of {n} rows inserted {cur.rowcount}")
+        # a multi-row INSERT's insert id is the value generated for its first row
+        return int(cur.lastrowid), n
+
     def _sql(self, sql: str) -> None:
         if OBSERVERS.get():
             return observed(self._site(), sql, None, lambda: self._sql(sql))
@@ -177,6 +248,10 @@ class MysqlDriver(Driver):
         """True when the connection can no longer be used."""
         return bool(getattr(self.c, "_sock", None) is None and
                     getattr(self.c, "_writer", None) is None)
+
+
+def _second(got: tuple[int, int]) -> int:
+    return got[1]
 
 
 def driver_class(dialect: str) -> type[Driver]:
