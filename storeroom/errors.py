@@ -86,6 +86,14 @@ class MultipleFound(StoreroomError):
     """``Model.objects.get(...)`` matched more than one item."""
 
 
+class NoActiveContext(StoreroomError, RuntimeError, AttributeError):
+    """``Model.objects`` read outside an active context.
+
+    A ``RuntimeError``; also an ``AttributeError``, because outside a context the
+    attribute is absent: ``hasattr(Model, "objects")`` is False there and ``help``,
+    ``inspect`` and doc tools that walk a model's attributes do not crash on it."""
+
+
 class BackendError(StoreroomError):
     """A backend failed in a way storeroom cannot classify (connection loss, server error).
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..context._async.context import AsyncContext
 from ..context.current import CURRENT
+from ..errors import NoActiveContext
 from ._async.queryset import AsyncQuerySet
 from ._sync.queryset import QuerySet
 from .plan import QueryState
@@ -22,12 +23,13 @@ _new = object.__new__
 def objects_for(model: type) -> Any:
     """The query set of ``model`` in the current context.
 
-    ``RuntimeError`` outside an active context; ``LookupError`` when ``model`` is not
+    ``NoActiveContext`` (a ``RuntimeError`` and an ``AttributeError``) outside an
+    active context; ``LookupError`` when ``model`` is not
     registered with the context's data manager.
     """
     ctx = CURRENT.get()
     if ctx is None:
-        raise RuntimeError(f"{model.__name__}.objects needs an active context: use "
+        raise NoActiveContext(f"{model.__name__}.objects needs an active context: use "
                            "`with dm.context():` (or `async with adm.context():`) first")
     # the context's memo of its stores first (this runs on every ``Model.objects``)
     stores = getattr(ctx, "_stores", None)

@@ -54,6 +54,15 @@ def test_outside_a_context_is_a_runtime_error() -> None:
         Row.objects  # noqa: B018
 
 
+def test_outside_a_context_the_attribute_is_absent_for_introspection() -> None:
+    # hasattr, help() and doc tools walk a class's attributes: an AttributeError, not a
+    # crash; inside a context the attribute is there
+    assert not hasattr(Row, "objects")
+    assert getattr(Row, "objects", None) is None
+    with manager().context():
+        assert hasattr(Row, "objects")
+
+
 def test_an_unregistered_model_is_a_lookup_error() -> None:
     with manager().context(), pytest.raises(LookupError, match="Other"):
         Other.objects  # noqa: B018
