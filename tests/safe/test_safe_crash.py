@@ -17,7 +17,7 @@ from storeroom.safe import Safe
 
 from .conftest import child_env
 
-KILLS = 20
+KILLS = 12
 
 WRITER = r"""
 import sys
