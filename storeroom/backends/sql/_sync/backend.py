@@ -31,6 +31,11 @@ from ..core import SqlCore
 from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from .driver import Driver, PooledSource, is_integrity_error, wrap_error
+from .drivers import driver_class  # noqa: F401 - see below
+
+# ``drivers`` is loaded with the backend, not on the first connection (``PooledSource
+# ._open`` and ``wrap_error`` import it lazily: it imports ``driver``): an import inside
+# the first operation would compile the module there when no bytecode is cached
 
 
 def _in_savepoint(conn: Any) -> bytes:
