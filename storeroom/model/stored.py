@@ -66,6 +66,10 @@ class ModelMeta:
         self.stored_names: tuple[str, ...] = tuple(a.name for a in self.stored_attrs)
         self.key_attrs: tuple[Attr, ...] = tuple(attrs[n] for n in key.attrs)
         self.unique_attrs: tuple[Attr, ...] = tuple(a for a in self.stored_attrs if a.unique)
+        #: the attributes an update sets from their generator (``generated.now()``...)
+        self.on_update_attrs: tuple[Attr, ...] = tuple(
+            a for a in self.stored_attrs
+            if a.generator is not None and a.generator.on_update is not None)
         # what an upsert of an existing item leaves as stored (not updatable, not the key)
         self.upsert_kept: frozenset[str] = frozenset(
             a.name for a in self.stored_attrs if not a.is_key and not a.updatable)

@@ -500,9 +500,10 @@ class AsyncSqlBackend:
     async def _update(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
-        if pre is None and has_expr(values) and self._one_update(values):
-            return await self._update_f(d, key, values)
-        if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
+        if has_expr(values):
+            if pre is None and self._one_update(values):
+                return await self._update_f(d, key, values)
+            # (a precondition, or MySQL's order): computed from the row
             return await self._update_f_locked(d, key, values, pre)
         if not values:
             item = await self._read(d, key)
