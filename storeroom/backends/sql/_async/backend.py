@@ -622,8 +622,7 @@ class AsyncSqlBackend:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         finally:
             self.src.release(d)
-        build = core.build
-        return [build(r) for r in rows]
+        return core.build_rows(rows)
 
     async def iterate(self, node: Node) -> AsyncIterator[Any]:
         """Matching items (native part only), in no particular order."""

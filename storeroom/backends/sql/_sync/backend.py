@@ -623,8 +623,7 @@ class SqlBackend:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         finally:
             self.src.release(d)
-        build = core.build
-        return [build(r) for r in rows]
+        return core.build_rows(rows)
 
     def iterate(self, node: Node) -> Iterator[Any]:
         """Matching items (native part only), in no particular order."""
