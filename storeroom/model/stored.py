@@ -97,6 +97,20 @@ class ModelMeta:
         obj.__dict__ = values
         return obj
 
+    def build_all(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """``build`` of each of ``rows`` (each dict becomes its item's own), as a list:
+        one call for a batch (a bulk create's returned items)."""
+        if self._unstored_defaults:
+            return [self.build(v) for v in rows]
+        new, cls = self._new, self.cls
+        out: list[Any] = []
+        append = out.append
+        for v in rows:
+            obj: Any = new(cls)
+            obj.__dict__ = v
+            append(obj)
+        return out
+
     def attr(self, name: str) -> Attr:
         """The attribute called ``name``; ``KeyError`` naming it when unknown."""
         return self.attrs[name]

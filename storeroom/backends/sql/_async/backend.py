@@ -833,8 +833,7 @@ class AsyncSqlBackend:
             await d.rollback(sp)
             raise
         await d.commit(sp)
-        build = core.meta.build
-        return [(True, build(v), None, None) for v in rows]
+        return [(True, item, None, None) for item in core.meta.build_all(rows)]
 
     async def _bulk_ids(self, d: AsyncDriver, rows: list[dict[str, Any]]
                         ) -> list[dict[str, Any]]:

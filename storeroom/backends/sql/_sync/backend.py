@@ -834,8 +834,7 @@ class SqlBackend:
             d.rollback(sp)
             raise
         d.commit(sp)
-        build = core.meta.build
-        return [(True, build(v), None, None) for v in rows]
+        return [(True, item, None, None) for item in core.meta.build_all(rows)]
 
     def _bulk_ids(self, d: Driver, rows: list[dict[str, Any]]
                         ) -> list[dict[str, Any]]:
