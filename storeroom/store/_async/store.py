@@ -29,6 +29,7 @@ from ...query.prepare import build_filter, junction, prepare
 from ...query.q import to_node
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
+from ..filtermemo import FilterMemo
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
@@ -85,6 +86,7 @@ class AsyncStore(Generic[T]):
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
+        self._filters = FilterMemo(self._m)  # search and count's plain lookups, prepared
         self._unclosed = watch_unclosed(self, backend)
         # relations: how to open the store of a related model on the same database (set
         # by ``open_async_store``), the stores so opened (shared by the whole family,
@@ -297,7 +299,7 @@ class AsyncStore(Generic[T]):
         """
         m = self._m
         limit = check_limit(limit, self._max_page)
-        node = build_filter(m, where, query, lookups)
+        node = self._filters.build(where, query, lookups)
         order = self._order(order_by)
         position = None
         if after is not None:
@@ -346,7 +348,7 @@ class AsyncStore(Generic[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return await self._count(build_filter(self._m, where, None, lookups))
+        return await self._count(self._filters.build(where, None, lookups))
 
     async def _count(self, node: Node) -> int:
         if node == NOTHING:

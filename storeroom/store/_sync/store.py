@@ -30,6 +30,7 @@ from ...query.prepare import build_filter, junction, prepare
 from ...query.q import to_node
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..fexpr import guard, has_expr, resolve
+from ..filtermemo import FilterMemo
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
@@ -86,6 +87,7 @@ class Store(Generic[T]):
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
+        self._filters = FilterMemo(self._m)  # search and count's plain lookups, prepared
         self._unclosed = watch_unclosed(self, backend)
         # relations: how to open the store of a related model on the same database (set
         # by ``open_store``), the stores so opened (shared by the whole family,
@@ -298,7 +300,7 @@ class Store(Generic[T]):
         """
         m = self._m
         limit = check_limit(limit, self._max_page)
-        node = build_filter(m, where, query, lookups)
+        node = self._filters.build(where, query, lookups)
         order = self._order(order_by)
         position = None
         if after is not None:
@@ -347,7 +349,7 @@ class Store(Generic[T]):
 
     def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return self._count(build_filter(self._m, where, None, lookups))
+        return self._count(self._filters.build(where, None, lookups))
 
     def _count(self, node: Node) -> int:
         if node == NOTHING:
