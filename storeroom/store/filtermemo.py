@@ -1,6 +1,6 @@
 """Prepared filters of a store's commonest searches, remembered (sans-I/O).
 
-``search(owner="ann", done=False)`` on every request prepares the same filter again:
+``search(owner="ann", done=False)`` on every request prepared the same filter again:
 the lookups parsed, each attribute and operator checked, each value coerced. A store
 keeps what ``build_filter`` made for lookups of plain values (str, int, bool, None) on
 the model's own attributes, keyed by the names, the values *and their types* (``False``

@@ -65,7 +65,7 @@ def test_equal_values_of_other_types_are_other_filters() -> None:
     assert len(memo._nodes) == 2
 
 
-def test_store_search_and_count_through_the_memo() -> None:
+def test_store_search_through_the_memo() -> None:
     s = open_store(Memo, "memory://")
     for i in range(6):
         s.create(Memo(id=i, owner=f"u{i % 2}", done=i % 3 == 0, n=i))

@@ -45,5 +45,6 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
 # the context sources are loaded with the package, not by a context's first store
 # (``context.binding`` imports them lazily: a context that never opens a SQL store
 # loads no SQL code), so no module is compiled inside a context's first operation
-__all__ = ["AsyncContextSource", "ContextSource", "AsyncSqlBackend", "SqlBackend", "SqlCore", "core_for", "backend_for_url",
-           "create_sql_engine", "dialect_name", "AsyncPooledSource", "PooledSource"]
+__all__ = ["AsyncContextSource", "ContextSource", "AsyncSqlBackend", "SqlBackend", "SqlCore",
+           "core_for", "backend_for_url", "create_sql_engine", "dialect_name",
+           "AsyncPooledSource", "PooledSource"]

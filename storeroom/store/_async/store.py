@@ -86,7 +86,7 @@ class AsyncStore(Generic[T]):
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
-        self._filters = FilterMemo(self._m)  # search and count's plain lookups, prepared
+        self._filters = FilterMemo(self._m)  # search's filters of plain lookups, prepared
         self._unclosed = watch_unclosed(self, backend)
         # relations: how to open the store of a related model on the same database (set
         # by ``open_async_store``), the stores so opened (shared by the whole family,
@@ -348,7 +348,7 @@ class AsyncStore(Generic[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return await self._count(self._filters.build(where, None, lookups))
+        return await self._count(build_filter(self._m, where, None, lookups))
 
     async def _count(self, node: Node) -> int:
         if node == NOTHING:

@@ -87,7 +87,7 @@ class Store(Generic[T]):
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
-        self._filters = FilterMemo(self._m)  # search and count's plain lookups, prepared
+        self._filters = FilterMemo(self._m)  # search's filters of plain lookups, prepared
         self._unclosed = watch_unclosed(self, backend)
         # relations: how to open the store of a related model on the same database (set
         # by ``open_store``), the stores so opened (shared by the whole family,
@@ -349,7 +349,7 @@ class Store(Generic[T]):
 
     def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        return self._count(self._filters.build(where, None, lookups))
+        return self._count(build_filter(self._m, where, None, lookups))
 
     def _count(self, node: Node) -> int:
         if node == NOTHING:
