@@ -77,6 +77,10 @@ class ModelMeta:
         self.stored_names: tuple[str, ...] = tuple(a.name for a in self.stored_attrs)
         self.key_attrs: tuple[Attr, ...] = tuple(attrs[n] for n in key.attrs)
         self.unique_attrs: tuple[Attr, ...] = tuple(a for a in self.stored_attrs if a.unique)
+        #: the attributes an update sets from their generator (``generated.now()``...)
+        self.on_update_attrs: tuple[Attr, ...] = tuple(
+            a for a in self.stored_attrs
+            if a.generator is not None and a.generator.on_update is not None)
         # what an upsert of an existing item leaves as stored (not updatable, not the key)
         self.upsert_kept: frozenset[str] = frozenset(
             a.name for a in self.stored_attrs if not a.is_key and not a.updatable)
@@ -103,6 +107,20 @@ class ModelMeta:
                 values.setdefault(a.name, a.default_value())
         obj.__dict__ = values
         return obj
+
+    def build_all(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """``build`` of each of ``rows`` (each dict becomes its item's own), as a list:
+        one call for a batch (a bulk create's returned items)."""
+        if self._unstored_defaults:
+            return [self.build(v) for v in rows]
+        new, cls = self._new, self.cls
+        out: list[Any] = []
+        append = out.append
+        for v in rows:
+            obj: Any = new(cls)
+            obj.__dict__ = v
+            append(obj)
+        return out
 
     def attr(self, name: str) -> Attr:
         """The attribute called ``name``; ``KeyError`` naming it when unknown."""

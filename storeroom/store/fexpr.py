@@ -90,7 +90,12 @@ def is_expr(value: Any) -> bool:
 
 def has_expr(values: dict[str, Any]) -> bool:
     """True when any change of an update is an ``F`` expression."""
-    return any(isinstance(v, F) for v in values.values())
+    # a plain loop: asked on every update, where a generator expression costs more than
+    # the few values it looks at
+    for v in values.values():
+        if isinstance(v, F):
+            return True
+    return False
 
 
 def _numeric(meta: ModelMeta, name: str, errors: list[dict[str, Any]], target: str) -> str:

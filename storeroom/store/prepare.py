@@ -94,10 +94,11 @@ def update_changes(meta: ModelMeta, changes: dict[str, Any], *, full: bool = Fal
             out[name] = check(meta, name, v, errors)
             continue
         out[name] = meta.checkers[name](v, errors)
-    raise_if(errors, meta.name)
-    for a in meta.stored_attrs:
+    if errors:
+        raise_if(errors, meta.name)
+    for a in meta.on_update_attrs:
         gen = a.generator
-        if gen is not None and gen.on_update is not None:
+        if gen is not None and gen.on_update is not None:  # (always: on_update_attrs)
             out[a.name] = meta.checkers[a.name](gen.on_update(), errors)
     return out
 

@@ -6,8 +6,10 @@ from typing import Any
 
 from ...model.stored import meta_of
 from ._async.backend import AsyncSqlBackend
+from ._async.context_source import AsyncContextSource
 from ._async.driver import AsyncPooledSource
 from ._sync.backend import SqlBackend
+from ._sync.context_source import ContextSource
 from ._sync.driver import PooledSource
 from .core import SqlCore
 from .engines import create_sql_engine, dialect_name
@@ -40,5 +42,9 @@ def backend_for_url(model: type, url: str, *, is_async: bool, table: str | None 
     return SqlBackend(core, PooledSource(engine, core.table.name))
 
 
-__all__ = ["AsyncSqlBackend", "SqlBackend", "SqlCore", "core_for", "backend_for_url",
-           "create_sql_engine", "dialect_name", "AsyncPooledSource", "PooledSource"]
+# the context sources are loaded with the package, not by a context's first store
+# (``context.binding`` imports them lazily: a context that never opens a SQL store
+# loads no SQL code), so no module is compiled inside a context's first operation
+__all__ = ["AsyncContextSource", "ContextSource", "AsyncSqlBackend", "SqlBackend", "SqlCore",
+           "core_for", "backend_for_url", "create_sql_engine", "dialect_name",
+           "AsyncPooledSource", "PooledSource"]

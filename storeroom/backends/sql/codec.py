@@ -151,6 +151,32 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     dict display and the conversions it really needs.
     """
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
+    src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {"
+           + _row_dict(meta, names, dialect, returning, env) + "}\n    return o\n")
+    compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
+    build: Callable[[Any], Any] = env["build"]
+    return build
+
+
+def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
+                 ) -> Callable[[list[Any]], list[Any]]:
+    """A fast function ``rows -> [item]``: ``row_builder``'s work for a whole result as
+    one generated loop (no call per row: iterating a large result builds its items
+    about a tenth faster)."""
+    env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
+    src = ("def build_rows(rows):\n    out = []\n    append = out.append\n"
+           "    for row in rows:\n        o = new(cls)\n        o.__dict__ = {"
+           + _row_dict(meta, names, dialect, False, env)
+           + "}\n        append(o)\n    return out\n")
+    compile_generated(src, env, f"rows_builder[{dialect}]", meta.cls)
+    build_rows: Callable[[list[Any]], list[Any]] = env["build_rows"]
+    return build_rows
+
+
+def _row_dict(meta: ModelMeta, names: tuple[str, ...], dialect: str, returning: bool,
+              env: dict[str, Any]) -> str:
+    """The entries of the dict display of one item built from ``row`` (its converters
+    put into ``env``)."""
     parts = []
     for i, name in enumerate(names):
         a = meta.attrs[name]
@@ -167,11 +193,7 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
         if not a.store:
             env[f"d_{a.name}"] = a
             parts.append(f"{a.name!r}: d_{a.name}.default_value()")
-    src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {" + ", ".join(parts) +
-           "}\n    return o\n")
-    compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
-    build: Callable[[Any], Any] = env["build"]
-    return build
+    return ", ".join(parts)
 
 
 def value_encoder(meta: ModelMeta, dialect: str) -> dict[str, Conv]:

@@ -24,7 +24,7 @@ from ...store.plan import Split, list_superset, split_filter
 from ..batch import written_names
 from ..common import make_store_meta
 from . import sequences
-from .codec import row_builder, value_encoder
+from .codec import row_builder, rows_builder, value_encoder
 from .compiler import Binder, FilterCompiler
 from .dialects import DIALECTS
 from .relcompile import rel_models, rel_native
@@ -60,6 +60,7 @@ class SqlCore:
         self.names = meta.stored_names
         self.cols = [self.table.c[n] for n in self.names]
         self.build = row_builder(meta, self.names, dialect)
+        self.build_rows = rows_builder(meta, self.names, dialect)
         self.build_returned = row_builder(meta, self.names, dialect, returning=True)
         self.key_names = meta.key.attrs
         self.key_cols = [self.table.c[n] for n in self.key_names]

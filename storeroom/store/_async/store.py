@@ -34,6 +34,7 @@ from ...relations._async import loader
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
+from ..filtermemo import FilterMemo
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
 from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
@@ -101,6 +102,7 @@ class AsyncStore(Generic[T]):
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
+        self._filters = FilterMemo(self._m)  # search's filters of plain lookups, prepared
         self._unclosed = watch_unclosed(self, backend)
         # relations: how to open the store of a related model on the same database (set
         # by ``open_async_store``), the stores so opened (shared by the whole family,
@@ -449,7 +451,7 @@ class AsyncStore(Generic[T]):
         """
         m = self._m
         limit = check_limit(limit, self._max_page)
-        node = build_filter(m, where, query, lookups)
+        node = self._filters.build(where, query, lookups)
         order = self._order(order_by)
         position = None
         if after is not None:

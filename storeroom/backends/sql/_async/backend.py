@@ -33,6 +33,11 @@ from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from ..joins import Join, build_joined, joined_sql
 from .driver import AsyncDriver, AsyncPooledSource, is_integrity_error, wrap_error
+from .drivers import driver_class  # noqa: F401 - see below
+
+# ``drivers`` is loaded with the backend, not on the first connection (``AsyncPooledSource
+# ._open`` and ``wrap_error`` import it lazily: it imports ``driver``): an import inside
+# the first operation would compile the module there when no bytecode is cached
 
 
 def _in_savepoint(conn: Any) -> bytes:
@@ -534,9 +539,10 @@ class AsyncSqlBackend:
     async def _update(self, d: AsyncDriver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
-        if pre is None and has_expr(values) and self._one_update(values):
-            return await self._update_f(d, key, values)
-        if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
+        if has_expr(values):
+            if pre is None and self._one_update(values):
+                return await self._update_f(d, key, values)
+            # (a precondition, or MySQL's order): computed from the row
             return await self._update_f_locked(d, key, values, pre)
         if not values:
             item = await self._read(d, key)
@@ -655,8 +661,7 @@ class AsyncSqlBackend:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         finally:
             self.src.release(d)
-        build = core.build
-        return [build(r) for r in rows]
+        return core.build_rows(rows)
 
     async def find_joined(self, query: Query, joins: tuple[Join, ...]) -> list[Any]:
         """As ``find``, with the related objects of ``joins`` (``select_related``) read
@@ -896,8 +901,7 @@ class AsyncSqlBackend:
             await d.rollback(sp)
             raise
         await d.commit(sp)
-        build = core.meta.build
-        return [(True, build(v), None, None) for v in rows]
+        return [(True, item, None, None) for item in core.meta.build_all(rows)]
 
     async def _auto_consecutive(self, d: AsyncDriver) -> bool:
         """MySQL/MariaDB: True when one multi-row INSERT takes consecutive

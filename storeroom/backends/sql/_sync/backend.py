@@ -34,6 +34,11 @@ from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from ..joins import Join, build_joined, joined_sql
 from .driver import Driver, PooledSource, is_integrity_error, wrap_error
+from .drivers import driver_class  # noqa: F401 - see below
+
+# ``drivers`` is loaded with the backend, not on the first connection (``PooledSource
+# ._open`` and ``wrap_error`` import it lazily: it imports ``driver``): an import inside
+# the first operation would compile the module there when no bytecode is cached
 
 
 def _in_savepoint(conn: Any) -> bytes:
@@ -535,9 +540,10 @@ class SqlBackend:
     def _update(self, d: Driver, key: tuple[Any, ...], values: dict[str, Any],
                       pre: Node | None) -> Any:
         core = self.core
-        if pre is None and has_expr(values) and self._one_update(values):
-            return self._update_f(d, key, values)
-        if has_expr(values):  # (a precondition, or MySQL's order): computed from the row
+        if has_expr(values):
+            if pre is None and self._one_update(values):
+                return self._update_f(d, key, values)
+            # (a precondition, or MySQL's order): computed from the row
             return self._update_f_locked(d, key, values, pre)
         if not values:
             item = self._read(d, key)
@@ -656,8 +662,7 @@ class SqlBackend:
             raise wrap_error(exc, f"search {core.meta.name}") from exc
         finally:
             self.src.release(d)
-        build = core.build
-        return [build(r) for r in rows]
+        return core.build_rows(rows)
 
     def find_joined(self, query: Query, joins: tuple[Join, ...]) -> list[Any]:
         """As ``find``, with the related objects of ``joins`` (``select_related``) read
@@ -897,8 +902,7 @@ class SqlBackend:
             d.rollback(sp)
             raise
         d.commit(sp)
-        build = core.meta.build
-        return [(True, build(v), None, None) for v in rows]
+        return [(True, item, None, None) for item in core.meta.build_all(rows)]
 
     def _auto_consecutive(self, d: Driver) -> bool:
         """MySQL/MariaDB: True when one multi-row INSERT takes consecutive
