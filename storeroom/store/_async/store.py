@@ -31,6 +31,7 @@ from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
 from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ...relations._async import loader
+from ...relations.loading import plan
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
@@ -1373,6 +1374,9 @@ class AsyncStore(Generic[T]):
         if node == NOTHING:
             return []
         if self._rels and any(n not in self._m.attrs for n, _ in order):
+            found = await self._fetch_rel_ordered(node, order, want, after)
+            if found is not None:
+                return found
             return await self._fetch_by_relation(node, order, want, after)
         b = self._b
         split = b.split(node)
@@ -1393,6 +1397,31 @@ class AsyncStore(Generic[T]):
         items = [i async for i in b.iterate(split.native) if keep(i)]
         self._check_local_sort(len(items))
         return sort_items(items, order)[:want]
+
+    async def _fetch_rel_ordered(self, node: Node, order: Order, want: int,
+                                 after: tuple[Any, ...] | None) -> list[T] | None:
+        """``_fetch`` for an order across relations sorted by the backend (SQL: LEFT OUTER
+        JOINs of the referenced tables, ``sql/relorder.py``): one statement, the related
+        items of the order's paths attached (through the related stores' identity maps,
+        as ``_load_refs`` attaches them); None when the backend cannot (no
+        ``order_joins``, a filter it does not run whole, a table elsewhere)."""
+        b: Any = self._b  # (``order_joins`` and ``find_joined``: SQL's, not the protocol's)
+        order_joins = getattr(b, "order_joins", None)
+        if order_joins is None:
+            return None
+        split = b.split(node)
+        if not split.all_native:
+            return None
+        joins = order_joins(order, self._related)
+        if joins is None:
+            return None
+        items: list[T] = list(await b.find_joined(Query(split.native, order, want, after),
+                                                  joins))
+        if items and getattr(self, "identity", None) is not None:
+            paths = sorted({n.rsplit("__", 1)[0] for n, _ in order if n not in self._m.attrs})
+            steps = plan(self.model, paths, select=True)
+            await loader._adopt_joined(self, items, items, steps, False)
+        return items
 
     async def _fetch_by_relation(self, node: Node, order: Order, want: int,
                                  after: tuple[Any, ...] | None) -> list[T]:

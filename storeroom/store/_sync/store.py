@@ -32,6 +32,7 @@ from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
 from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ...relations._sync import loader
+from ...relations.loading import plan
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
@@ -1374,6 +1375,9 @@ class Store(Generic[T]):
         if node == NOTHING:
             return []
         if self._rels and any(n not in self._m.attrs for n, _ in order):
+            found = self._fetch_rel_ordered(node, order, want, after)
+            if found is not None:
+                return found
             return self._fetch_by_relation(node, order, want, after)
         b = self._b
         split = b.split(node)
@@ -1394,6 +1398,31 @@ class Store(Generic[T]):
         items = [i for i in b.iterate(split.native) if keep(i)]
         self._check_local_sort(len(items))
         return sort_items(items, order)[:want]
+
+    def _fetch_rel_ordered(self, node: Node, order: Order, want: int,
+                                 after: tuple[Any, ...] | None) -> list[T] | None:
+        """``_fetch`` for an order across relations sorted by the backend (SQL: LEFT OUTER
+        JOINs of the referenced tables, ``sql/relorder.py``): one statement, the related
+        items of the order's paths attached (through the related stores' identity maps,
+        as ``_load_refs`` attaches them); None when the backend cannot (no
+        ``order_joins``, a filter it does not run whole, a table elsewhere)."""
+        b: Any = self._b  # (``order_joins`` and ``find_joined``: SQL's, not the protocol's)
+        order_joins = getattr(b, "order_joins", None)
+        if order_joins is None:
+            return None
+        split = b.split(node)
+        if not split.all_native:
+            return None
+        joins = order_joins(order, self._related)
+        if joins is None:
+            return None
+        items: list[T] = list(b.find_joined(Query(split.native, order, want, after),
+                                                  joins))
+        if items and getattr(self, "identity", None) is not None:
+            paths = sorted({n.rsplit("__", 1)[0] for n, _ in order if n not in self._m.attrs})
+            steps = plan(self.model, paths, select=True)
+            loader._adopt_joined(self, items, items, steps, False)
+        return items
 
     def _fetch_by_relation(self, node: Node, order: Order, want: int,
                                  after: tuple[Any, ...] | None) -> list[T]:
