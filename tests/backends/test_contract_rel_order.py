@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from storeroom import QueryLog, Ref, field, stored
+from storeroom import Q, QueryLog, Ref, field, stored
 from tests.backends.conftest import BACKENDS
 from tests.backends.test_contract_loading import data_statements
 
@@ -47,16 +47,16 @@ async def _graph(store_factory):  # noqa: ANN001, ANN202
     return parts
 
 
-async def _pages(parts, order_by):  # noqa: ANN001, ANN202
+async def _pages(parts, order_by, where=None):  # noqa: ANN001, ANN202
     """Every id through pages of 2, each continued from the previous page's cursor."""
     out: list[int] = []
-    page = await parts.search(order_by=order_by, limit=2)
+    page = await parts.search(where, order_by=order_by, limit=2)
     while True:
         assert len(page.items) <= 2
         out.extend(p.id for p in page)
         if page.next is None:
             return out
-        page = await parts.search(order_by=order_by, limit=2, after=page.next)
+        page = await parts.search(where, order_by=order_by, limit=2, after=page.next)
 
 
 async def test_pages_of_two_across_refs(store_factory) -> None:  # noqa: ANN001
@@ -70,6 +70,11 @@ async def test_pages_of_two_across_refs(store_factory) -> None:  # noqa: ANN001
     assert await _pages(parts, ["-kind__shelf__name", "-id"]) == [5, 1, 4, 8, 7, 6, 3, 2]
     assert await _pages(parts, ["kind__name", "-kind__shelf__name"]) == [
         3, 7, 1, 5, 4, 8, 2, 6]
+    # with a filter across the Ref too (on SQL: EXISTS next to the JOINs), its values
+    # bound before the cursor's
+    where = Q(kind__name__in=["a", "b"]) | Q(id__gte=6)
+    assert await _pages(parts, ["-kind__shelf__name", "-id"], where) == [
+        5, 1, 4, 8, 7, 6, 3]
     got = [p.id for p in await parts.search_all(order_by="-kind__shelf__name", limit=2)]
     assert got == [1, 5, 4, 2, 3, 6, 7, 8]
     page = await parts.search(order_by="kind__name", limit=3)
