@@ -703,7 +703,16 @@ class AsyncStore(Generic[T]):
                     except Blocked as exc:
                         results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
                 elif p.kind != "delete" and r.code == INVALID and native:
-                    bad = await self._missing_refs([p.values])
+                    values = p.values
+                    if p.kind == "update" and expr_on_ref(m, values):
+                        # the values it failed on: the item's, computed (as ``update``)
+                        item = await self._b.get(p.key)
+                        if item is not None:
+                            try:
+                                values = resolve(m, values, item)
+                            except ValidationError:
+                                pass
+                    bad = await self._missing_refs([values])
                     if bad:
                         results[p.index] = EditResult(e, *invalid(bad[0][1]))
         if not verify or (atomic and any(r is None or not r.ok for r in results)):
@@ -763,6 +772,7 @@ class AsyncStore(Generic[T]):
         b = self._b
         if any(p.kind == "update" and has_expr(p.values) for p in prepared) and (
                 self._checks or not all(b.native_fexpr(p.values, p.precondition, "batch")
+                                        and not self._computes_refs(p.values)
                                         for p in prepared
                                         if p.kind == "update" and has_expr(p.values))):
             outcomes = await self._apply_expr(prepared, atomic)
@@ -1174,6 +1184,15 @@ class AsyncStore(Generic[T]):
             out.append(p)
         return out
 
+    def _computes_refs(self, values: dict[str, Any]) -> bool:
+        """True when ``values`` compute a Ref column with an ``F`` expression that no
+        FOREIGN KEY checks: the store checks the result over the item as it is (read,
+        computed, checked, written guarded), as ``update`` does."""
+        m = self._m
+        return bool(m.refs) and expr_on_ref(m, values) and not {
+            r.name for r in m.refs.values()
+            if any(c in values for c in r.columns)} <= integrity.native_refs(self)
+
     async def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
         """Apply edits holding ``F`` expressions some of which the backend does not
         evaluate in a batch (``native_fexpr(..., "batch")``).
@@ -1190,7 +1209,8 @@ class AsyncStore(Generic[T]):
             run: list[PreparedEdit] = []
             for p in prepared:
                 if p.kind == "update" and has_expr(p.values) and (
-                        self._checks or not b.native_fexpr(p.values, p.precondition, "batch")):
+                        self._checks or self._computes_refs(p.values)
+                        or not b.native_fexpr(p.values, p.precondition, "batch")):
                     if run:
                         out.extend(await b.apply(run, False))
                         run = []
@@ -1220,6 +1240,9 @@ class AsyncStore(Generic[T]):
                         continue
                     try:
                         values = resolve(self._m, p.values, item)
+                        if self._computes_refs(p.values):  # the Ref columns the F computed
+                            await self._check_refs([values],
+                                                   exclude=integrity.native_refs(self))
                     except ValidationError as exc:
                         return [invalid(exc) if q is p else
                                 NOT_APPLIED
@@ -1249,7 +1272,8 @@ class AsyncStore(Generic[T]):
     async def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            if not self._checks and self._b.native_fexpr(p.values, p.precondition, "update"):
+            if not (self._checks or self._computes_refs(p.values)) and self._b.native_fexpr(
+                    p.values, p.precondition, "update"):
                 item = await self._b.update(p.key, p.values, p.precondition)
             else:
                 item = await self._update_expr(p.key, p.values, p.precondition)

@@ -704,7 +704,16 @@ class Store(Generic[T]):
                     except Blocked as exc:
                         results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
                 elif p.kind != "delete" and r.code == INVALID and native:
-                    bad = self._missing_refs([p.values])
+                    values = p.values
+                    if p.kind == "update" and expr_on_ref(m, values):
+                        # the values it failed on: the item's, computed (as ``update``)
+                        item = self._b.get(p.key)
+                        if item is not None:
+                            try:
+                                values = resolve(m, values, item)
+                            except ValidationError:
+                                pass
+                    bad = self._missing_refs([values])
                     if bad:
                         results[p.index] = EditResult(e, *invalid(bad[0][1]))
         if not verify or (atomic and any(r is None or not r.ok for r in results)):
@@ -764,6 +773,7 @@ class Store(Generic[T]):
         b = self._b
         if any(p.kind == "update" and has_expr(p.values) for p in prepared) and (
                 self._checks or not all(b.native_fexpr(p.values, p.precondition, "batch")
+                                        and not self._computes_refs(p.values)
                                         for p in prepared
                                         if p.kind == "update" and has_expr(p.values))):
             outcomes = self._apply_expr(prepared, atomic)
@@ -1175,6 +1185,15 @@ class Store(Generic[T]):
             out.append(p)
         return out
 
+    def _computes_refs(self, values: dict[str, Any]) -> bool:
+        """True when ``values`` compute a Ref column with an ``F`` expression that no
+        FOREIGN KEY checks: the store checks the result over the item as it is (read,
+        computed, checked, written guarded), as ``update`` does."""
+        m = self._m
+        return bool(m.refs) and expr_on_ref(m, values) and not {
+            r.name for r in m.refs.values()
+            if any(c in values for c in r.columns)} <= integrity.native_refs(self)
+
     def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
         """Apply edits holding ``F`` expressions some of which the backend does not
         evaluate in a batch (``native_fexpr(..., "batch")``).
@@ -1191,7 +1210,8 @@ class Store(Generic[T]):
             run: list[PreparedEdit] = []
             for p in prepared:
                 if p.kind == "update" and has_expr(p.values) and (
-                        self._checks or not b.native_fexpr(p.values, p.precondition, "batch")):
+                        self._checks or self._computes_refs(p.values)
+                        or not b.native_fexpr(p.values, p.precondition, "batch")):
                     if run:
                         out.extend(b.apply(run, False))
                         run = []
@@ -1221,6 +1241,9 @@ class Store(Generic[T]):
                         continue
                     try:
                         values = resolve(self._m, p.values, item)
+                        if self._computes_refs(p.values):  # the Ref columns the F computed
+                            self._check_refs([values],
+                                                   exclude=integrity.native_refs(self))
                     except ValidationError as exc:
                         return [invalid(exc) if q is p else
                                 NOT_APPLIED
@@ -1250,7 +1273,8 @@ class Store(Generic[T]):
     def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            if not self._checks and self._b.native_fexpr(p.values, p.precondition, "update"):
+            if not (self._checks or self._computes_refs(p.values)) and self._b.native_fexpr(
+                    p.values, p.precondition, "update"):
                 item = self._b.update(p.key, p.values, p.precondition)
             else:
                 item = self._update_expr(p.key, p.values, p.precondition)
