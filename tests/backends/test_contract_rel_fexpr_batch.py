@@ -47,3 +47,28 @@ async def test_an_f_on_a_ref_column_in_a_batch_is_checked(store_factory) -> None
                                       atomic=True)
         assert [r.ok for r in got] == [True, True]
         assert (await crates.read("b")).rack_id == 2
+
+
+async def test_an_f_on_a_ref_column_racing_a_delete_leaves_no_dangling_reference(
+        store_factory) -> None:  # noqa: ANN001
+    """The target the F computes deleted while the batch writes (bounded: 3 rounds):
+    the batch is refused or taken back, or the delete's cascade removes the crate."""
+    from storeroom import BatchError as _BatchError
+    from storeroom import ValidationError
+    from tests.backends.test_contract_rel_races import _expected, _together
+    racks, crates = store_factory(FbRack), store_factory(FbCrate)
+    killers = store_factory(FbRack)
+    for s, key in ((racks, 0), (crates, "-"), (killers, 0)):  # tables created first
+        await s.read(key)
+    await killers.delete(0)  # its plan reaches the referencing store
+    for r in range(3):
+        await racks.edit_batch([Create(FbRack(id=10 * r + 1)), Create(FbRack(id=10 * r + 2))])
+        await crates.create(FbCrate(id=f"c{r}", rack=10 * r + 1))
+        atomic = bool(r % 2) and crates.meta.atomic_batch
+        results = await _together(
+            store_factory, lambda r=r: killers.delete(10 * r + 2),
+            lambda r=r, atomic=atomic: crates.edit_batch(
+                [Update(f"c{r}", rack_id=F("rack_id") + 1)], atomic=atomic))
+        _expected(results[1], ValidationError, _BatchError)
+    have = {k.id for k in await racks.all()}
+    assert [c.id for c in await crates.all() if c.rack_id not in have] == []

@@ -723,11 +723,14 @@ class AsyncStore(Generic[T]):
         if written:
             made = {tuple(p.values.get(a) for a in m.key.attrs) for p in written
                     if p.kind != "update"}
+            # an F computing a Ref column: checked again with the value it wrote
+            rows = {p.index: _written_refs(m, p.values, results[p.index]) for p in written}
             late = {rk: err for rk, err in await self._missing_refs(
-                [p.values for p in written], made, after=True)}
+                list(rows.values()), made, after=True)}
             for p in written if late else ():
+                row = rows[p.index]
                 err = next((late[(ref, parts)] for ref in m.refs.values()
-                            if (ref, parts := tuple(p.values.get(c) for c in ref.columns))
+                            if (ref, parts := tuple(row.get(c) for c in ref.columns))
                             in late), None)
                 if err is not None:
                     wrong[p.index] = EditResult(edits[p.index], *invalid(err))
@@ -1514,6 +1517,17 @@ class _OrderRow:
     def __init__(self, item: Any, values: tuple[Any, ...], order: Order) -> None:
         self.__dict__.update(zip((n for n, _ in order), values, strict=True))
         self.__dict__["_storeroom_item"] = item
+
+
+def _written_refs(m: ModelMeta, values: dict[str, Any], r: EditResult | None
+                  ) -> dict[str, Any]:
+    """``values`` of an applied edit, each Ref column an ``F`` computed replaced by the
+    value written (read from the edit's result item)."""
+    if r is None or r.item is None or not expr_on_ref(m, values):
+        return values
+    d = r.item.__dict__
+    return {**values, **{c: d.get(c) for ref in m.refs.values() for c in ref.columns
+                         if c in values and has_expr({c: values[c]})}}
 
 
 def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:
