@@ -28,6 +28,7 @@ from .codec import row_builder, rows_builder, value_encoder
 from .compiler import Binder, FilterCompiler
 from .dialects import DIALECTS
 from .relcompile import rel_models, rel_native
+from .relorder import order_joins
 
 Sql = tuple[str, tuple[str, ...] | None, dict[str, Any] | None]
 """Compiled SQL text; for positional paramstyles the parameter names in order; and the
@@ -555,3 +556,16 @@ class SqlCore:
     def can_order(self, order: Order) -> bool:
         """True when the database can sort by this order."""
         return self.fc.can_order(order)
+
+    def order_joins(self, order: Order, related: Callable[[type], Any]
+                    ) -> tuple[Any, ...] | None:
+        """The LEFT OUTER JOINs (``joins.Join``) that sort by ``order``, an order across
+        forward relations (``category__name``), in the database; None when a table it
+        reads is not a ready table of an SQL store on this database (``related`` opens
+        the store of a model) or an attribute does not compare natively (``relorder.py``)."""
+        def target_core(model: type) -> Any:
+            if model is self.meta.cls:
+                return self
+            core = getattr(getattr(related(model), "_base", None), "core", None)
+            return core if isinstance(core, SqlCore) else None
+        return order_joins(self, order, target_core)

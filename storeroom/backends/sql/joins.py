@@ -18,6 +18,7 @@ from ...model.relations import Dangling, RefInfo
 from ...query.ast import Node
 from ...query.order import Order
 from .compiler import Binder
+from .relorder import keyset, keyset_shape, keyset_values, order_clauses, rel_names, terms
 
 Join = tuple[int, RefInfo, Any]
 
@@ -27,10 +28,18 @@ def joined_sql(core: Any, node: Node, order: Order, limit: bool,
     """The compiled SELECT of ``core``'s rows matching ``node`` in ``order`` (after the
     cursor position ``after``, at most ``:lim`` rows when ``limit``), each with the
     columns of every join's target (NULLs when the Ref is None or dangles), and its
-    values."""
+    values. An order across relations (``category__name``) reads the joined columns
+    (``relorder.py``: ``joins`` then holds a join per Ref of its paths)."""
     fc = core.fc
     shp, values = fc.shape_values(node)
-    if after is not None and order:
+    across = rel_names(core, order)  # an order across relations reads the joined columns
+    if across:
+        kshape = None if after is None else keyset_shape(after)
+        form = None
+        if after is not None:
+            values.extend(keyset_values(order, after, terms(
+                core, order, joins, [core.table, *(c.table for _, _, c in joins)])))
+    elif after is not None and order:
         form, kshape, kvalues = fc.keyset_shape(order, after)
         values.extend(kvalues)
     else:
@@ -54,9 +63,15 @@ def joined_sql(core: Any, node: Node, order: Order, limit: bool,
             src = src.outerjoin(alias, on)
             tables.append(alias)
             cols.extend(alias.c[n] for n in tcore.names)
+        if across:  # (the keyset condition bound after the filter's values, as listed)
+            ts = terms(core, order, joins, tables)
+            if after is not None:
+                pred = sa.and_(pred, keyset(order, after, ts, b))
         stmt = sa.select(*cols).select_from(src).where(pred).set_label_style(
             sa.LABEL_STYLE_TABLENAME_PLUS_COL)
-        if order:
+        if across:
+            stmt = stmt.order_by(*order_clauses(core, order, ts))
+        elif order:
             stmt = stmt.order_by(*fc.order_clauses(order))
         if limit:
             stmt = stmt.limit(sa.bindparam("lim", literal_execute=False))

@@ -32,6 +32,7 @@ from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
 from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ...relations._sync import loader
+from ...relations.loading import plan
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
@@ -705,7 +706,16 @@ class Store(Generic[T]):
                     except Blocked as exc:
                         results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
                 elif p.kind != "delete" and r.code == INVALID and native:
-                    bad = self._missing_refs([p.values])
+                    values = p.values
+                    if p.kind == "update" and expr_on_ref(m, values):
+                        # the values it failed on: the item's, computed (as ``update``)
+                        item = self._b.get(p.key)
+                        if item is not None:
+                            try:
+                                values = resolve(m, values, item)
+                            except ValidationError:
+                                pass
+                    bad = self._missing_refs([values])
                     if bad:
                         results[p.index] = EditResult(e, *invalid(bad[0][1]))
         if not verify or (atomic and any(r is None or not r.ok for r in results)):
@@ -716,11 +726,14 @@ class Store(Generic[T]):
         if written:
             made = {tuple(p.values.get(a) for a in m.key.attrs) for p in written
                     if p.kind != "update"}
+            # an F computing a Ref column: checked again with the value it wrote
+            rows = {p.index: _written_refs(m, p.values, results[p.index]) for p in written}
             late = {rk: err for rk, err in self._missing_refs(
-                [p.values for p in written], made, after=True)}
+                list(rows.values()), made, after=True)}
             for p in written if late else ():
+                row = rows[p.index]
                 err = next((late[(ref, parts)] for ref in m.refs.values()
-                            if (ref, parts := tuple(p.values.get(c) for c in ref.columns))
+                            if (ref, parts := tuple(row.get(c) for c in ref.columns))
                             in late), None)
                 if err is not None:
                     wrong[p.index] = EditResult(edits[p.index], *invalid(err))
@@ -765,6 +778,7 @@ class Store(Generic[T]):
         b = self._b
         if any(p.kind == "update" and has_expr(p.values) for p in prepared) and (
                 self._checks or not all(b.native_fexpr(p.values, p.precondition, "batch")
+                                        and not self._computes_refs(p.values)
                                         for p in prepared
                                         if p.kind == "update" and has_expr(p.values))):
             outcomes = self._apply_expr(prepared, atomic)
@@ -1176,6 +1190,15 @@ class Store(Generic[T]):
             out.append(p)
         return out
 
+    def _computes_refs(self, values: dict[str, Any]) -> bool:
+        """True when ``values`` compute a Ref column with an ``F`` expression that no
+        FOREIGN KEY checks: the store checks the result over the item as it is (read,
+        computed, checked, written guarded), as ``update`` does."""
+        m = self._m
+        return bool(m.refs) and expr_on_ref(m, values) and not {
+            r.name for r in m.refs.values()
+            if any(c in values for c in r.columns)} <= integrity.native_refs(self)
+
     def _apply_expr(self, prepared: list[PreparedEdit], atomic: bool) -> list[Any]:
         """Apply edits holding ``F`` expressions some of which the backend does not
         evaluate in a batch (``native_fexpr(..., "batch")``).
@@ -1192,7 +1215,8 @@ class Store(Generic[T]):
             run: list[PreparedEdit] = []
             for p in prepared:
                 if p.kind == "update" and has_expr(p.values) and (
-                        self._checks or not b.native_fexpr(p.values, p.precondition, "batch")):
+                        self._checks or self._computes_refs(p.values)
+                        or not b.native_fexpr(p.values, p.precondition, "batch")):
                     if run:
                         out.extend(b.apply(run, False))
                         run = []
@@ -1222,6 +1246,9 @@ class Store(Generic[T]):
                         continue
                     try:
                         values = resolve(self._m, p.values, item)
+                        if self._computes_refs(p.values):  # the Ref columns the F computed
+                            self._check_refs([values],
+                                                   exclude=integrity.native_refs(self))
                     except ValidationError as exc:
                         return [invalid(exc) if q is p else
                                 NOT_APPLIED
@@ -1251,7 +1278,8 @@ class Store(Generic[T]):
     def _expr_outcome(self, p: PreparedEdit) -> Any:
         """The outcome of one ``F`` update of a non-atomic batch."""
         try:
-            if not self._checks and self._b.native_fexpr(p.values, p.precondition, "update"):
+            if not (self._checks or self._computes_refs(p.values)) and self._b.native_fexpr(
+                    p.values, p.precondition, "update"):
                 item = self._b.update(p.key, p.values, p.precondition)
             else:
                 item = self._update_expr(p.key, p.values, p.precondition)
@@ -1376,6 +1404,9 @@ class Store(Generic[T]):
         if node == NOTHING:
             return []
         if self._rels and any(n not in self._m.attrs for n, _ in order):
+            found = self._fetch_rel_ordered(node, order, want, after)
+            if found is not None:
+                return found
             return self._fetch_by_relation(node, order, want, after)
         b = self._b
         split = b.split(node)
@@ -1396,6 +1427,31 @@ class Store(Generic[T]):
         items = [i for i in b.iterate(split.native) if keep(i)]
         self._check_local_sort(len(items))
         return sort_items(items, order)[:want]
+
+    def _fetch_rel_ordered(self, node: Node, order: Order, want: int,
+                                 after: tuple[Any, ...] | None) -> list[T] | None:
+        """``_fetch`` for an order across relations sorted by the backend (SQL: LEFT OUTER
+        JOINs of the referenced tables, ``sql/relorder.py``): one statement, the related
+        items of the order's paths attached (through the related stores' identity maps,
+        as ``_load_refs`` attaches them); None when the backend cannot (no
+        ``order_joins``, a filter it does not run whole, a table elsewhere)."""
+        b: Any = self._b  # (``order_joins`` and ``find_joined``: SQL's, not the protocol's)
+        order_joins = getattr(b, "order_joins", None)
+        if order_joins is None:
+            return None
+        split = b.split(node)
+        if not split.all_native:
+            return None
+        joins = order_joins(order, self._related)
+        if joins is None:
+            return None
+        items: list[T] = list(b.find_joined(Query(split.native, order, want, after),
+                                                  joins))
+        if items and getattr(self, "identity", None) is not None:
+            paths = sorted({n.rsplit("__", 1)[0] for n, _ in order if n not in self._m.attrs})
+            steps = plan(self.model, paths, select=True)
+            loader._adopt_joined(self, items, items, steps, False)
+        return items
 
     def _fetch_by_relation(self, node: Node, order: Order, want: int,
                                  after: tuple[Any, ...] | None) -> list[T]:
@@ -1464,6 +1520,17 @@ class _OrderRow:
     def __init__(self, item: Any, values: tuple[Any, ...], order: Order) -> None:
         self.__dict__.update(zip((n for n, _ in order), values, strict=True))
         self.__dict__["_storeroom_item"] = item
+
+
+def _written_refs(m: ModelMeta, values: dict[str, Any], r: EditResult | None
+                  ) -> dict[str, Any]:
+    """``values`` of an applied edit, each Ref column an ``F`` computed replaced by the
+    value written (read from the edit's result item)."""
+    if r is None or r.item is None or not expr_on_ref(m, values):
+        return values
+    d = r.item.__dict__
+    return {**values, **{c: d.get(c) for ref in m.refs.values() for c in ref.columns
+                         if c in values and has_expr({c: values[c]})}}
 
 
 def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any, ...]]]:

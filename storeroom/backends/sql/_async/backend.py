@@ -192,6 +192,12 @@ class AsyncSqlBackend:
         ``SqlCore.compiles_rel``); else the store plans it as key lookups."""
         return self.core.compiles_rel(rel, related)
 
+    def order_joins(self, order: Order, related: Any) -> tuple[Join, ...] | None:
+        """The joins that sort by an order across relations (``category__name``) in the
+        database, for ``find_joined``; None when it is not native (``SqlCore.order_joins``):
+        the store front then sorts itself."""
+        return self.core.order_joins(order, related)
+
     async def begin(self) -> AsyncSqlTransaction:
         """A transaction of a standalone store on one connection of its pool (``bind``
         runs operations in it); inside a context, ``UnsupportedOperation`` (the context
