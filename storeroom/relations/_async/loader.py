@@ -42,7 +42,10 @@ async def load(store: Any, items: Any, paths: tuple[str, ...], refresh: bool) ->
     in place; returns ``items``."""
     many = isinstance(items, list | tuple)
     objs = [i for i in (items if many else [items]) if i is not None]
-    wrong = next((i for i in objs if not isinstance(i, store.model)), None)
+    model = store.model
+    # one C-level pass over the items' types, then a Python check per distinct type
+    odd = [t for t in set(map(type, objs)) if not issubclass(t, model)]
+    wrong = next((i for i in objs if not isinstance(i, model)), None) if odd else None
     if wrong is not None:
         from ...errors import ValidationError
         raise ValidationError.one(None, wrong, "type", f"store.load takes {store.model.__name__} "
