@@ -296,16 +296,19 @@ def loaded_under(step: Step, items: list[Any]) -> list[Any]:
     """The distinct objects ``step`` attached to ``items`` (loaded earlier, e.g. by a
     JOIN): the items of the next depth."""
     name = step.name
-    out: list[Any] = []
+    # distinct by identity in one pass (the same object under the same id: assigning
+    # again keeps the first position)
+    seen: dict[int, Any] = {}
     for item in items:
         v = item.__dict__.get(name)
         if v is None or type(v) is Dangling:
             continue
         if isinstance(v, list):
-            out.extend(v)
+            for o in v:
+                seen[id(o)] = o
         else:
-            out.append(v)
-    return _distinct(out)
+            seen[id(v)] = v
+    return list(seen.values())
 
 
 __all__ = ["IN_CHUNK", "IN_CHUNKS", "in_chunk", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",

@@ -12,6 +12,7 @@ reverse Many, the through items of a many-to-many).
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from ...query.ast import NOTHING, Node
@@ -147,9 +148,15 @@ def _adopt_joined(store: Any, fresh: list[Any], items: list[Any],
         target = store._related(step.target)
         got = loaded_under(step, fresh)
         mapped = target._mapped(got, refresh)
-        found = {key_of(o, target._m.key.attrs): o for o in mapped}
         target._remember(mapped)
-        attach_ref(step, items, found)
+        # the usual case: every joined object was mapped as it is (no key mapped before)
+        # and the same goes for ``items``: they hold the mapped objects already
+        kept = all(map(operator.is_, mapped, got))
+        todo = items if not kept else [i for i, f in zip(items, fresh, strict=True)
+                                       if i is not f]
+        if todo:
+            found = {key_of(o, target._m.key.attrs): o for o in mapped}
+            attach_ref(step, todo, found)
         if step.children and got:
             _adopt_joined(target, got, mapped, step.children, refresh)
 
