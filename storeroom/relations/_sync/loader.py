@@ -147,8 +147,7 @@ def _adopt_joined(store: Any, fresh: list[Any], items: list[Any],
     for step in steps:
         target = store._related(step.target)
         got = loaded_under(step, fresh)
-        mapped = target._mapped(got, refresh)
-        target._remember(mapped)
+        mapped = target._mapped(got, refresh)  # remembered as one result by the map
         # the usual case: every joined object was mapped as it is (no key mapped before)
         # and the same goes for ``items``: they hold the mapped objects already
         kept = all(map(operator.is_, mapped, got))
@@ -188,11 +187,12 @@ def _by_keys(store: Any, keys: list[tuple[Any, ...]], refresh: bool
     if not keys:
         return out
     names = store._m.key.attrs
+    got: list[Any] = []
     for chunk in chunks(keys, store.meta.max_batch):
-        got = [g for g in store._b.get_many(chunk) if g is not None]
-        for o in store._mapped(got, refresh):
-            out[key_of(o, names)] = o
-    store._remember(list(out.values()))
+        got.extend(g for g in store._b.get_many(chunk) if g is not None)
+    # mapped (and remembered as one result, every chunk's items together) at once
+    for o in store._mapped(got, refresh):
+        out[key_of(o, names)] = o
     return out
 
 
@@ -205,8 +205,7 @@ def _referring(store: Any, step: Step, keys: list[tuple[Any, ...]], refresh: boo
     for chunk in chunks(keys, in_chunk(store.meta.backend)):
         node = build_filter(store._m, refers_to(step.ref, chunk), None, {})
         out.extend(_fetch_all(store, node, order))
-    objs: list[Any] = store._mapped(out, refresh)
-    store._remember(objs)
+    objs: list[Any] = store._mapped(out, refresh)  # remembered as one result by the map
     return objs
 
 
