@@ -152,6 +152,11 @@ def key_of(obj: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
 def ref_keys(step: Step, items: list[Any]) -> list[tuple[Any, ...]]:
     """The distinct keys the Ref of a ``ref`` step holds in ``items`` (None skipped)."""
     cols = step.ref.columns
+    if len(cols) == 1:  # the common case: one column, no per-item tuple (one dict pass)
+        col = cols[0]
+        values = dict.fromkeys([i.__dict__.get(col) for i in items])
+        values.pop(None, None)
+        return [(v,) for v in values]
     seen: dict[tuple[Any, ...], None] = {}
     for item in items:
         d = item.__dict__
@@ -164,6 +169,9 @@ def ref_keys(step: Step, items: list[Any]) -> list[tuple[Any, ...]]:
 def source_keys(step: Step, items: list[Any]) -> list[tuple[Any, ...]]:
     """The distinct keys of ``items`` that a ``reverse`` / ``through`` step's Ref holds."""
     names = step.ref.target_key
+    if len(names) == 1:  # the common case: one key column, one tuple per distinct key
+        n = names[0]
+        return [(v,) for v in dict.fromkeys([i.__dict__[n] for i in items])]
     return list(dict.fromkeys(key_of(i, names) for i in items))
 
 
@@ -180,6 +188,18 @@ def attach_ref(step: Step, items: list[Any], found: dict[tuple[Any, ...], Any]) 
     ref = step.ref
     cols = ref.columns
     name = ref.name
+    if len(cols) == 1:  # the common case: one column, looked up by value, not tuple
+        col = cols[0]
+        by_value = {k[0]: o for k, o in found.items()}
+        for item in items:
+            d = item.__dict__
+            v = d.get(col)
+            if v is None:
+                d[name] = None
+                continue
+            got = by_value.get(v)
+            d[name] = Dangling((v,)) if got is None else got
+        return _distinct(found.values())
     for item in items:
         d = item.__dict__
         parts = tuple(d.get(c) for c in cols)
@@ -276,16 +296,19 @@ def loaded_under(step: Step, items: list[Any]) -> list[Any]:
     """The distinct objects ``step`` attached to ``items`` (loaded earlier, e.g. by a
     JOIN): the items of the next depth."""
     name = step.name
-    out: list[Any] = []
+    # distinct by identity in one pass (the same object under the same id: assigning
+    # again keeps the first position)
+    seen: dict[int, Any] = {}
     for item in items:
         v = item.__dict__.get(name)
         if v is None or type(v) is Dangling:
             continue
         if isinstance(v, list):
-            out.extend(v)
+            for o in v:
+                seen[id(o)] = o
         else:
-            out.append(v)
-    return _distinct(out)
+            seen[id(v)] = v
+    return list(seen.values())
 
 
 __all__ = ["IN_CHUNK", "IN_CHUNKS", "in_chunk", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",

@@ -66,6 +66,12 @@ class ModelMap:
 
     def adopt_all(self, items: list[Any], refresh: bool = False) -> list[Any]:
         """``adopt`` for each of ``items`` (a ``None`` stays ``None``), as a new list."""
+        name = self._name
+        if name is not None and not refresh and not self.stubs:
+            # the common case (one key attribute, nothing to fill in place): the mapped
+            # object or the item, mapped now, is one C-level setdefault per item
+            put = self.objects.setdefault
+            return [None if i is None else put(i.__dict__[name], i) for i in items]
         adopt = self.adopt
         return [None if i is None else adopt(i, refresh) for i in items]
 

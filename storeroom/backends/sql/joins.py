@@ -98,20 +98,21 @@ def build_joined(core: Any, joins: tuple[Join, ...], rows: list[Any]) -> list[An
     out = []
     if len(plan) == 1 and len(plan[0][2]) == 1:  # the common case: one single-column Ref
         _, name, (col,), start, end, (kp,), tbuild, seen = plan[0]
-        for row in rows:
-            main = build(row)
+        out = [build(row) for row in rows]
+        # a Ref mostly names an object met in an earlier row: look it up first
+        for main, row in zip(out, rows, strict=True):
             d = main.__dict__
             v = d.get(col)
             if v is None:
                 d[name] = None
-            elif row[kp] is None:
-                d[name] = Dangling((v,))
-            else:
-                obj = seen.get(v)
-                if obj is None:
-                    obj = seen[v] = tbuild(row[start:end])
-                d[name] = obj
-            out.append(main)
+                continue
+            obj = seen.get(v)
+            if obj is None:
+                if row[kp] is None:
+                    d[name] = Dangling((v,))
+                    continue
+                obj = seen[v] = tbuild(row[start:end])
+            d[name] = obj
         return out
     for row in rows:
         main = build(row)

@@ -12,6 +12,7 @@ reverse Many, the through items of a many-to-many).
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from ...query.ast import NOTHING, Node
@@ -43,7 +44,10 @@ def load(store: Any, items: Any, paths: tuple[str, ...], refresh: bool) -> Any:
     in place; returns ``items``."""
     many = isinstance(items, list | tuple)
     objs = [i for i in (items if many else [items]) if i is not None]
-    wrong = next((i for i in objs if not isinstance(i, store.model)), None)
+    model = store.model
+    # one C-level pass over the items' types, then a Python check per distinct type
+    odd = [t for t in set(map(type, objs)) if not issubclass(t, model)]
+    wrong = next((i for i in objs if not isinstance(i, model)), None) if odd else None
     if wrong is not None:
         from ...errors import ValidationError
         raise ValidationError.one(None, wrong, "type", f"store.load takes {store.model.__name__} "
@@ -143,10 +147,15 @@ def _adopt_joined(store: Any, fresh: list[Any], items: list[Any],
     for step in steps:
         target = store._related(step.target)
         got = loaded_under(step, fresh)
-        mapped = target._mapped(got, refresh)
-        found = {key_of(o, target._m.key.attrs): o for o in mapped}
-        target._remember(mapped)
-        attach_ref(step, items, found)
+        mapped = target._mapped(got, refresh)  # remembered as one result by the map
+        # the usual case: every joined object was mapped as it is (no key mapped before)
+        # and the same goes for ``items``: they hold the mapped objects already
+        kept = all(map(operator.is_, mapped, got))
+        todo = items if not kept else [i for i, f in zip(items, fresh, strict=True)
+                                       if i is not f]
+        if todo:
+            found = {key_of(o, target._m.key.attrs): o for o in mapped}
+            attach_ref(step, todo, found)
         if step.children and got:
             _adopt_joined(target, got, mapped, step.children, refresh)
 
@@ -178,11 +187,12 @@ def _by_keys(store: Any, keys: list[tuple[Any, ...]], refresh: bool
     if not keys:
         return out
     names = store._m.key.attrs
+    got: list[Any] = []
     for chunk in chunks(keys, store.meta.max_batch):
-        got = [g for g in store._b.get_many(chunk) if g is not None]
-        for o in store._mapped(got, refresh):
-            out[key_of(o, names)] = o
-    store._remember(list(out.values()))
+        got.extend(g for g in store._b.get_many(chunk) if g is not None)
+    # mapped (and remembered as one result, every chunk's items together) at once
+    for o in store._mapped(got, refresh):
+        out[key_of(o, names)] = o
     return out
 
 
@@ -195,8 +205,7 @@ def _referring(store: Any, step: Step, keys: list[tuple[Any, ...]], refresh: boo
     for chunk in chunks(keys, in_chunk(store.meta.backend)):
         node = build_filter(store._m, refers_to(step.ref, chunk), None, {})
         out.extend(_fetch_all(store, node, order))
-    objs: list[Any] = store._mapped(out, refresh)
-    store._remember(objs)
+    objs: list[Any] = store._mapped(out, refresh)  # remembered as one result by the map
     return objs
 
 

@@ -95,6 +95,8 @@ class MappedAsyncStore(AsyncStore[T]):
         Takes what ``AsyncStore.search`` takes (ordering, limit, cursor, lookups).
         """
         page = await super().search(where, refresh=refresh, **options)
+        if options.get("select_related") or options.get("prefetch_related"):
+            return page  # its items were mapped (and remembered) before their relations
         items = self._map.adopt_all(page.items, refresh)
         if self.identity.track_peers:
             self._remember(items)

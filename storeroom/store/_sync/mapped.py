@@ -96,6 +96,8 @@ class MappedStore(Store[T]):
         Takes what ``Store.search`` takes (ordering, limit, cursor, lookups).
         """
         page = super().search(where, refresh=refresh, **options)
+        if options.get("select_related") or options.get("prefetch_related"):
+            return page  # its items were mapped (and remembered) before their relations
         items = self._map.adopt_all(page.items, refresh)
         if self.identity.track_peers:
             self._remember(items)
