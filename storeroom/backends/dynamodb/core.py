@@ -55,6 +55,7 @@ from ...query.prepare import junction, negate, simplify
 from ...store.fexpr import F, linear
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta, unique_id, unique_text, unique_value
+from ..evolution import absent_value
 from .codec import AttrCodec, decimal_fits, esc_s
 
 SK = "~sk"  # synthetic sort key of a key with more than two attributes
@@ -609,9 +610,17 @@ class DynamoCore:
     def build(self, raw: dict[str, Any]) -> Any:
         """A model instance from a raw item, without validation."""
         values: dict[str, Any] = {}
+        nonnull = self.nonnull
         for name, codec in self.codecs.items():
             av = raw.get(name)
-            values[name] = None if av is None else codec.load(av)
+            if av is not None:
+                values[name] = codec.load(av)
+            elif name in nonnull:
+                # None is stored as an absent attribute: a required one absent was added
+                # after the item was written (its default, or an error naming it)
+                values[name] = absent_value(self.meta, name, self.key_of_raw(raw))
+            else:
+                values[name] = None
         for name in self.decimals:
             text = raw.get(name + "~d")
             if text is not None and values[name] is not None:
