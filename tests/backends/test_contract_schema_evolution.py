@@ -147,3 +147,27 @@ async def test_added_required_attribute_is_a_clear_error(store_factory: Any) -> 
         s = store_factory(V4)
         await s._call("create_tables")
         await s.read("k0")
+
+
+@pytest.mark.one_server_per_backend
+async def test_index_dropped_then_added_again(store_factory: Any) -> None:
+    """While a model version without the index writes, the index is not maintained by
+    storeroom (Redis deletes its structures then); adding it back rebuilds it."""
+
+    @stored(table="evo")
+    class V2i:
+        id: str
+        owner: str = field(default="", index=True)
+        code: str | None = None
+
+    await _old_items(store_factory)
+    s2 = store_factory(V2i)
+    await s2._call("create_tables")
+    s1 = store_factory(V1)
+    await s1._call("create_tables")
+    await s1.update("k0", owner="cy")  # k0 leaves "ann" while nothing indexes owner
+    await s1.delete("k2")
+    again = store_factory(V2i)
+    await again._call("create_tables")
+    assert [x.id for x in await again.search_all(owner="ann")] == []
+    assert [x.id for x in await again.search_all(owner="cy")] == ["k0"]
