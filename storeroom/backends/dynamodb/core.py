@@ -55,6 +55,7 @@ from ...query.prepare import junction, negate, simplify
 from ...store.fexpr import F, linear
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta, unique_id, unique_text, unique_value
+from ..evolution import absent_value
 from .codec import AttrCodec, decimal_fits, esc_s
 
 SK = "~sk"  # synthetic sort key of a key with more than two attributes
@@ -556,18 +557,70 @@ class DynamoCore:
                                 "BillingMode": "PAY_PER_REQUEST"}
         gsis = []
         for name, p, s in self.gsis:
-            ks = [{"AttributeName": p, "KeyType": "HASH"}]
-            defs[p] = codecs[p].key_type
-            if s is not None:
-                ks.append({"AttributeName": s, "KeyType": "RANGE"})
-                defs[s] = codecs[s].key_type
-            gsis.append({"IndexName": name, "KeySchema": ks,
-                         "Projection": {"ProjectionType": "ALL"}})
+            gsi, gdefs = self.gsi_spec(name, p, s)
+            defs.update(gdefs)
+            gsis.append(gsi)
         if gsis:
             spec["GlobalSecondaryIndexes"] = gsis
         spec["AttributeDefinitions"] = [{"AttributeName": n, "AttributeType": t}
                                         for n, t in defs.items()]
         return spec
+
+    def gsi_spec(self, name: str, p: str, s: str | None
+                 ) -> tuple[dict[str, Any], dict[str, str]]:
+        """One global secondary index (as CreateTable / UpdateTable's ``Create`` take it)
+        and the attribute definitions of its keys."""
+        ks = [{"AttributeName": p, "KeyType": "HASH"}]
+        defs = {p: self.codecs[p].key_type}
+        if s is not None:
+            ks.append({"AttributeName": s, "KeyType": "RANGE"})
+            defs[s] = self.codecs[s].key_type
+        return ({"IndexName": name, "KeySchema": ks, "Projection": {"ProjectionType": "ALL"}},
+                defs)
+
+    def missing_gsis(self, described: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+        """The model's GSIs that a DescribeTable's ``Table`` lacks."""
+        have = {g["IndexName"] for g in described.get("GlobalSecondaryIndexes", ())}
+        return [g for g in self.gsis if g[0] not in have]
+
+    def without_gsis(self, names: set[str]) -> None:
+        """Stop querying the GSIs ``names`` (the endpoint could not add them: dynalite
+        ignores UpdateTable's GlobalSecondaryIndexUpdates); searches that would use
+        them scan instead. Their attributes keep the key form, so a later addition
+        finds the stored items ready."""
+        self.paths = [p for p in self.paths if p.index not in names]
+
+    def reencoded(self, raw: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+        """The attributes among ``names`` (keys of an index being added) that ``raw``, an
+        item written before the index existed, holds in the non-key form, in the key
+        form (a bool as a number, an empty string / bytes escaped): ``{name: (old av,
+        new av)}``, empty when nothing differs."""
+        out: dict[str, Any] = {}
+        for n in names:
+            codec = self.codecs[n]
+            av = raw.get(n)
+            if av is None or codec.doc:
+                continue
+            plain = AttrCodec(codec.attr, False)
+            if plain.tag not in av:
+                continue  # written in the key form already
+            if plain.tag == codec.tag and av[plain.tag] not in ("", b""):
+                # a string's key form differs only when it is empty or starts with NUL;
+                # the latter cannot be told from a key form, so only "" is rewritten
+                # (a re-run of an interrupted create_tables must change nothing)
+                continue
+            v = plain.load(av)
+            if v is None:
+                continue
+            new = codec.av(v)
+            if new != av:
+                out[n] = (av, new)
+        return out
+
+    def schema_marker(self, sid: str) -> dict[str, Any]:
+        """The companion-table key recording that unique set ``sid``'s items cover every
+        stored item (``create_tables`` builds them once for items written before)."""
+        return {AUX_KEY: {"S": f"schema\x1f{sid}"}}
 
     def aux_spec(self) -> dict[str, Any]:
         """The CreateTable request of the companion table (uniqueness, sequences)."""
@@ -609,9 +662,17 @@ class DynamoCore:
     def build(self, raw: dict[str, Any]) -> Any:
         """A model instance from a raw item, without validation."""
         values: dict[str, Any] = {}
+        nonnull = self.nonnull
         for name, codec in self.codecs.items():
             av = raw.get(name)
-            values[name] = None if av is None else codec.load(av)
+            if av is not None:
+                values[name] = codec.load(av)
+            elif name in nonnull:
+                # None is stored as an absent attribute: a required one absent was added
+                # after the item was written (its default, or an error naming it)
+                values[name] = absent_value(self.meta, name, self.key_of_raw(raw))
+            else:
+                values[name] = None
         for name in self.decimals:
             text = raw.get(name + "~d")
             if text is not None and values[name] is not None:

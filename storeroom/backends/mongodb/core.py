@@ -94,6 +94,7 @@ from ...store.aggregate import AggSpec
 from ...store.fexpr import Expr, F, increment
 from ...store.plan import Split, list_superset, split_filter
 from ..common import make_store_meta
+from ..evolution import absent_value
 from ..values import iso_utc, json_doc_dumper, json_doc_loader
 
 Conv = Callable[[Any], Any] | None
@@ -267,6 +268,7 @@ class MongoCore:
         self.floats = frozenset(a.name for a in meta.stored_attrs if a.kind == FLOAT)
         self._dec = tuple((a.name, self.paths[a.name], from_mongo(a))
                           for a in meta.stored_attrs)
+        self._nullable = frozenset(a.name for a in meta.stored_attrs if a.optional)
         self.projection: dict[str, Any] | None = {LOWER: 0} if self.text else None
         self.store_meta = make_store_meta(meta, "mongodb", native_ops=OPERATORS,
                                           atomic_batch=transactions,
@@ -396,7 +398,13 @@ class MongoCore:
         d: dict[str, Any] = {}
         for name, path, conv in self._dec:
             v = doc.get(path)
-            d[name] = v if v is None or conv is None else conv(v)
+            if v is None:
+                # None is stored as an absent field: a required attribute absent was
+                # added after the item was written (its default, or an error)
+                d[name] = (None if name in self._nullable
+                           else absent_value(self.meta, name, doc.get("_id")))
+            else:
+                d[name] = v if conv is None else conv(v)
         return self.meta.build(d)
 
     def key_of(self, item: Any) -> tuple[Any, ...]:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from ...model.attrs import Attr
@@ -43,6 +44,7 @@ from ...model.types import (
     UUID,
     enum_value_kind,
 )
+from ..evolution import absent_value
 
 # --- sort encoding --------------------------------------------------------------------
 
@@ -321,6 +323,18 @@ def doc_value(a: Attr, v: Any) -> str:
     return _dumps(v if v is None or to is None else to(v))
 
 
+def _fill_absent(meta: ModelMeta, d: dict[str, Any], raw: Any) -> dict[str, Any]:
+    """``d`` (a decoded item document) with each stored attribute it lacks set to the
+    stored form of its default (``absent_value``: an error when it has none)."""
+    where = tuple(d.get(n) for n in meta.key.attrs)
+    for a in meta.stored_attrs:
+        if a.name not in d:
+            v = absent_value(meta, a.name, where[0] if len(where) == 1 else where)
+            to = _to_doc(a)
+            d[a.name] = v if v is None or to is None else to(v)
+    return d
+
+
 def doc_codec(meta: ModelMeta) -> tuple[Callable[[dict[str, Any]], str],
                                          Callable[[Any], dict[str, Any]],
                                          Callable[[Any], Any]]:
@@ -349,11 +363,19 @@ def doc_codec(meta: ModelMeta) -> tuple[Callable[[dict[str, Any]], str],
         if not a.store:
             env[f"u_{a.name}"] = a
             unstored.append(f"{a.name!r}: u_{a.name}.default_value()")
+    # an item written before an attribute was added lacks it (KeyError): the slow path
+    # fills it with its default, or names the item and attribute (``fill_absent``); the
+    # try block costs nothing on the common path
+    env["fill"] = partial(_fill_absent, meta)
+    dec = "{" + ", ".join(dec_parts) + "}"
     src = (
         "def encode(v):\n    return dumps({" + ", ".join(enc_parts) + "})\n"
-        "def values(raw):\n    d = loads(raw)\n    return {" + ", ".join(dec_parts) + "}\n"
-        "def build(raw):\n    d = loads(raw)\n    o = new(cls)\n    o.__dict__ = {"
-        + ", ".join(dec_parts + unstored) + "}\n    return o\n"
+        "def values(raw):\n    d = loads(raw)\n    try:\n        return " + dec + "\n"
+        "    except KeyError:\n        d = fill(d, raw)\n        return " + dec + "\n"
+        "def build(raw):\n    d = loads(raw)\n    o = new(cls)\n    try:\n"
+        "        o.__dict__ = {" + ", ".join(dec_parts + unstored) + "}\n"
+        "    except KeyError:\n        d = fill(d, raw)\n"
+        "        o.__dict__ = {" + ", ".join(dec_parts + unstored) + "}\n    return o\n"
     )
     compile_generated(src, env, "redis_codec", meta.cls)
     return env["encode"], env["values"], env["build"]

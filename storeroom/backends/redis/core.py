@@ -9,6 +9,8 @@ Layout under ``base = {prefix}:{table}``:
   value order, key order within a value);
 * ``base:#null:{attr}``: ``enc(key)`` of the items whose indexed attribute is None;
 * ``base:#uq:{attr}``: per unique attribute, a hash ``enc(value) -> keystr``;
+* ``base:#schema``: a hash whose fields name the index structures built over the
+  stored items (``create_tables`` builds the missing ones, re-indexing in batches);
 * ``base:#seq``: the counter of a ``generated.sequence()`` key;
 * ``{prefix}:#secret``: the cursor secret of every store under the prefix.
 
@@ -448,6 +450,8 @@ class RedisCore:
         self.secret_key = f"{prefix}:#secret"
         self.keys_zset = f"{self.base}:#keys"
         self.seq_key = f"{self.base}:#seq"
+        # which index structures are built over the stored items (``structures``)
+        self.schema_key = f"{self.base}:#schema"
         self.store_meta = make_store_meta(meta, "redis", native_ops=NATIVE_OPS,
                                           atomic_batch=True, transactions=False)
         self.encode, self.values, self.build = doc_codec(meta)
@@ -500,6 +504,44 @@ class RedisCore:
             self.uq_encs[sid] = tuple(encs)
         self.uq_attrs = frozenset(n for names in meta.unique_sets for n in names)
         self._ix_list = list(self.ix.values())
+
+    # schema evolution (``create_tables``) ----------------------------------------------
+    def structures(self) -> dict[str, tuple[str, ...]]:
+        """The index structures the model declares: marker field (``ix:attr`` /
+        ``uq:set``) -> its Redis keys. ``schema_key``'s hash lists those built over the
+        stored items; ``create_tables`` builds the others and deletes the structures of
+        markers the model no longer declares (they are no longer maintained)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for info in self._ix_list:
+            out[f"ix:{info.name}"] = (info.zkey,) + ((info.nullkey,) if info.nullkey else ())
+        for sid, hk in self.uq.items():
+            out[f"uq:{sid}"] = (hk,)
+        return out
+
+    def dropped_keys(self, marker: str) -> list[str]:
+        """The Redis keys of the structure of a marker the model no longer declares."""
+        kind, _, name = marker.partition(":")
+        if kind == "ix":
+            return [f"{self.base}:#ix:{name}", f"{self.base}:#null:{name}"]
+        return [f"{self.base}:#uq:{name}"]
+
+    def index_entries(self, markers: set[str], values: dict[str, Any], kb: bytes
+                      ) -> list[tuple[str, bytes, str | None]]:
+        """``(key, member, None)`` sorted-set entries and ``(hash, field, keystr)``
+        uniqueness entries of one stored item, for the structures in ``markers``."""
+        out: list[tuple[str, bytes, str | None]] = []
+        for info in self._ix_list:
+            if f"ix:{info.name}" not in markers:
+                continue
+            v = values[info.name]
+            if v is not None:
+                out.append((info.zkey, info.enc(v) + kb, None))
+            elif info.nullkey is not None:
+                out.append((info.nullkey, kb, None))
+        for sid, hk in self.uq.items():
+            if f"uq:{sid}" in markers and (fld := self.uq_field(sid, values)) is not None:
+                out.append((hk, fld, self.keystr(self.key_of(values))))
+        return out
 
     def uq_field(self, sid: str, values: dict[str, Any]) -> bytes | None:
         """The hash field of the unique set ``sid``'s values in ``values`` (None when one

@@ -39,6 +39,7 @@ from ...common import (
     unique_for_many,
     unique_text,
 )
+from ...evolution import UniqueScan
 from ..client import AsyncDynamoClient
 from ..core import (
     AUX_KEY,
@@ -109,27 +110,167 @@ class AsyncDynamoBackend:
                              ) from exc
 
     async def create_tables(self) -> None:
-        """Create the table (and its companion table when needed); idempotent."""
+        """Create the table (and its companion table when needed); idempotent. On a
+        table that exists, add what the model gained since: its missing GSIs (UpdateTable,
+        one at a time, each waited for until ACTIVE; bools and empty strings of their key
+        attributes in stored items are rewritten to the key form first) and the
+        uniqueness items of an added unique set for the stored items (a set they already
+        break: ``Conflict`` naming the shared values, none of its items written)."""
         if self._ready:
             return
         core = self.core
-        await self._create(core.table_spec())
+        created = await self._create(core.table_spec())
+        if not created:
+            await self._add_gsis()
         if core.needs_aux:
             await self._create(core.aux_spec())
         if self._tx is None:
             await self._probe()
+        if core.unique and self._tx:
+            await self._build_unique(fresh=created)
         self._ready = True
+
+    async def _scan_all(self, names: list[str] | None = None
+                        ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every stored item (only ``names`` and the key when given), a page at a time."""
+        core = self.core
+        req: dict[str, Any] = {"TableName": core.table, "ConsistentRead": True, "Limit": 500}
+        if names is not None:
+            keys = [core.pk] + ([core.sk_name] if core.sk_name else [])
+            wanted = list(dict.fromkeys(keys + list(core.key_names) + names))
+            req["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(wanted)))
+            req["ExpressionAttributeNames"] = {f"#p{i}": n for i, n in enumerate(wanted)}
+        while True:
+            page = await self._call("scan", req)
+            yield page.get("Items", [])
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            req["ExclusiveStartKey"] = last
+
+    async def _add_gsis(self) -> None:
+        core = self.core
+        described = (await self._call("describe_table", {"TableName": core.table}))["Table"]
+        missing = core.missing_gsis(described)
+        for name, p, s in missing:
+            names = [p] + ([s] if s else [])
+            async for items in self._scan_all(names):
+                for raw in items:
+                    changes = core.reencoded(raw, names)
+                    if changes:
+                        await self._rewrite(raw, changes)
+            gsi, defs = core.gsi_spec(name, p, s)
+            req = {"TableName": core.table,
+                   "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t}
+                                            for n, t in defs.items()],
+                   "GlobalSecondaryIndexUpdates": [{"Create": gsi}]}
+            try:
+                await self._call("update_table", req, expect=("ValidationException",))
+            except Expected as exc:
+                if "provisionedthroughput" not in str(exc.exc).lower():
+                    raise wrap_error(exc.exc, f"update_table on {core.table}") from exc.exc
+                # an on-demand table's index takes no throughput on DynamoDB, but
+                # dynalite wants one for every index it adds
+                gsi["ProvisionedThroughput"] = {"ReadCapacityUnits": 1,
+                                                "WriteCapacityUnits": 1}
+                await self._call("update_table", req)
+            await self._wait_active(core.table)
+        if missing:
+            described = (await self._call("describe_table", {"TableName": core.table})
+                         )["Table"]
+            left = core.missing_gsis(described)
+            if left:  # accepted but not built (dynalite): search without them
+                core.without_gsis({g[0] for g in left})
+
+    async def _rewrite(self, raw: dict[str, Any], changes: dict[str, Any]) -> None:
+        """Store ``changes`` (name -> (old av, new av)) into the item while it still holds
+        the old values (a writer that changed it meanwhile wrote the key form)."""
+        core = self.core
+        names = {f"#c{i}": n for i, n in enumerate(changes)}
+        values: dict[str, Any] = {}
+        sets, conds = [], []
+        for i, (_old, _new) in enumerate(changes.values()):
+            values[f":o{i}"], values[f":n{i}"] = _old, _new
+            sets.append(f"#c{i} = :n{i}")
+            conds.append(f"#c{i} = :o{i}")
+        key = {n: raw[n] for n in ([core.pk] + ([core.sk_name] if core.sk_name else []))}
+        try:
+            await self._call("update_item", {
+                "TableName": core.table, "Key": key,
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": " AND ".join(conds),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values}, expect=(CCF,))
+        except Expected:
+            pass
+
+    async def _build_unique(self, fresh: bool) -> None:
+        """The uniqueness items of each unique set not yet built for the stored items
+        (recorded by a marker item in the companion table once built)."""
+        core = self.core
+        todo = []
+        for sid in core.unique:
+            if not fresh:
+                got = await self._call("get_item", {"TableName": core.aux_table,
+                                                    "Key": core.schema_marker(sid),
+                                                    "ConsistentRead": True})
+                if "Item" in got:
+                    continue
+            todo.append(sid)
+        if not todo:
+            return
+        if not fresh:
+            # a first pass: stored items breaking an added unique set write nothing
+            scans = {sid: UniqueScan(core.meta, core.unique_names[sid]) for sid in todo}
+            async for items in self._scan_all(sorted(core.unique_attrs)):
+                for raw in items:
+                    owner = core.key_str(core.key_of_raw(raw))
+                    for sid, scan in scans.items():
+                        value = core.unique_of_raw(sid, raw)
+                        if value is not None:
+                            scan.add(owner, dict(zip(core.unique_names[sid], value,
+                                                     strict=True)))
+            for scan in scans.values():
+                if (err := scan.error()) is not None:
+                    raise err
+            async for items in self._scan_all(sorted(core.unique_attrs)):
+                for raw in items:
+                    owner = core.key_str(core.key_of_raw(raw))
+                    for sid in todo:
+                        value = core.unique_of_raw(sid, raw)
+                        if value is None:
+                            continue
+                        try:  # its own item already (a re-run) is fine
+                            await self._call("put_item", self._uniq_put(sid, value, owner,
+                                                                         prev=owner),
+                                             expect=(CCF,))
+                        except Expected as exc:
+                            raise Conflict(
+                                f"{core.meta.name}: cannot make "
+                                f"{', '.join(core.unique_names[sid])} unique: "
+                                f"{core.unique_shown(sid, value)} is taken by another "
+                                f"item (written meanwhile)") from exc.exc
+        for sid in todo:
+            await self._call("put_item", {"TableName": core.aux_table,
+                                          "Item": {**core.schema_marker(sid),
+                                                   "owner": {"S": ""}}})
 
     async def _ensure(self) -> None:
         if not self._ready:
             await self.create_tables()
 
-    async def _create(self, spec: dict[str, Any]) -> None:
+    async def _create(self, spec: dict[str, Any]) -> bool:
+        """Create a table unless it exists; True when created now. Waits until ACTIVE."""
         name = spec["TableName"]
+        created = True
         try:
             await self._call("create_table", spec, expect=("ResourceInUseException",))
         except Expected:
-            pass
+            created = False
+        await self._wait_active(name)
+        return created
+
+    async def _wait_active(self, name: str) -> None:
         for i in range(600):
             d = (await self._call("describe_table", {"TableName": name}))["Table"]
             if d.get("TableStatus") == "ACTIVE" and all(

@@ -34,6 +34,7 @@ from ...common import (
     unique_text,
     unique_value,
 )
+from ...evolution import UniqueScan, absent_value
 
 R = TypeVar("R")
 
@@ -51,6 +52,28 @@ class _Table:
         self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.lock = threading.RLock()
         self.sequence = 0
+        #: the stored attributes its rows hold (every model opened on it so far)
+        self.names: frozenset[str] = frozenset()
+
+
+def _evolve(t: _Table, meta: ModelMeta) -> None:
+    """Give the rows of ``t`` written by an older model the attributes ``meta`` added
+    since (their defaults): the memory backend's stored items are the rows themselves,
+    so this is what reading them would give. A required attribute (no default) missing
+    from stored rows: ``BackendError`` naming it (``absent_value``)."""
+    added = [n for n in meta.stored_names if n not in t.names]
+    if not added:
+        return
+    with t.lock:
+        for key, row in list(t.rows.items()):
+            if any(n not in row for n in added):
+                # a new dict: rows are never changed in place (transaction snapshots)
+                new = dict(row)
+                for n in added:
+                    if n not in new:
+                        new[n] = absent_value(meta, n, key[0] if len(key) == 1 else key)
+                t.rows[key] = new
+        t.names = t.names | frozenset(added)
 
 
 class _TxTable:
@@ -270,6 +293,7 @@ class AsyncMemoryBackend:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
             self._t = self._private.setdefault(self._m.name, _Table())
+        _evolve(self._t, self._m)
 
     @property
     def relations_lock(self) -> threading.RLock:
@@ -318,7 +342,20 @@ class AsyncMemoryBackend:
         return view
 
     async def create_tables(self) -> None:
-        """Nothing to create."""
+        """Nothing to create: a unique set or an index needs no structure here. Rows
+        written by an older model get the attributes added since (``_evolve``, also done
+        when the store opens)."""
+        if isinstance(self._t, _Table):
+            _evolve(self._t, self._m)
+            # a unique set added since items were written: they may already share values
+            for names in self._m.unique_sets:
+                scan = UniqueScan(self._m, names)
+                with self._t.lock:
+                    for key, row in self._t.rows.items():
+                        scan.add(key[0] if len(key) == 1 else key, row)
+                err = scan.error()
+                if err is not None:
+                    raise err
 
     async def close(self) -> None:
         """Nothing to release; the data stays for other stores on the same name."""

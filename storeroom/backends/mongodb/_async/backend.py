@@ -11,6 +11,7 @@ from pymongo.errors import (
     BulkWriteError,
     CollectionInvalid,
     DuplicateKeyError,
+    OperationFailure,
     PyMongoError,
 )
 
@@ -172,6 +173,15 @@ class AsyncMongoBackend:
             if specs:
                 await self.coll.create_indexes([IndexModel(keys, **opts)
                                                 for keys, opts in specs])
+        except OperationFailure as exc:
+            if exc.code != 11000:
+                raise _wrap(exc, f"create collection {core.name}") from exc
+            # a unique index added over stored items that already share values: the
+            # server builds no part of it (an index build is all or nothing)
+            dup = (exc.details or {}).get("keyValue") or {}
+            shown = ", ".join(f"{k}={v!r}" for k, v in dup.items()) or str(exc)
+            raise Conflict(f"{core.name}: cannot build a unique index: stored items share "
+                           f"values ({shown}); nothing was built") from exc
         except PyMongoError as exc:
             raise _wrap(exc, f"create collection {core.name}") from exc
         self._ready = True

@@ -22,6 +22,7 @@ from ....store.types import PreparedEdit
 from ...batch import NOT_APPLIED, failed_at
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import Outcome, duplicate, invalid, key_dict, missing, ok, precondition_failed
+from ...evolution import UniqueScan
 from ..core import (
     CREATE_LUA,
     CREATE_SHA,
@@ -69,11 +70,65 @@ class AsyncRedisBackend:
         return self.core.can_order(order)
 
     async def create_tables(self) -> None:
-        """Load the write script (the sorted sets need no creation)."""
+        """Load the write script, and build the index structures the model declares that
+        are not built over the stored items yet (an index or a unique set added since
+        they were written): the items are re-indexed in batches of ``CHUNK``; a unique
+        set they already break is a ``Conflict`` naming the shared values, with nothing
+        of it written. Structures of indexes the model no longer declares are deleted
+        (writers no longer maintain them); items are never touched. Idempotent."""
+        core = self.core
         try:
             await self.r.script_load(LUA)
+            built = {m.decode() for m in await self.r.hkeys(core.schema_key)}
+            declared = core.structures()
+            todo = {m for m in declared if m not in built}
+            gone = sorted(built - set(declared))
+            if todo and await self.r.zcard(core.keys_zset):
+                await self._reindex(todo)
+            if todo:
+                await self.r.hset(core.schema_key, mapping=dict.fromkeys(sorted(todo), "1"))
+            if gone:
+                await self.r.delete(*[k for m in gone for k in core.dropped_keys(m)])
+                await self.r.hdel(core.schema_key, *gone)
         except RedisError as exc:
             raise _wrap(exc, f"prepare {self._name}") from exc
+
+    async def _batches(self) -> AsyncIterator[list[tuple[bytes, dict[str, Any]]]]:
+        """The stored items as ``(enc(key), values)``, ``CHUNK`` at a time (key order;
+        each batch after the last key of the one before, so writes meanwhile shift none)."""
+        core = self.core
+        lo = b"-"
+        while True:
+            kbs: list[bytes] = await self.r.zrangebylex(core.keys_zset, lo, b"+", 0, CHUNK)
+            if not kbs:
+                return
+            lo = b"(" + kbs[-1]
+            raws = await self._mget([core.item_key_of_kenc(kb) for kb in kbs])
+            # an item deleted meanwhile has no entry to build
+            yield [(kb, core.values(raw)) for kb, raw in zip(kbs, raws, strict=True)
+                   if raw is not None]
+
+    async def _reindex(self, todo: set[str]) -> None:
+        core = self.core
+        uq = [sid for sid in core.uq if f"uq:{sid}" in todo]
+        if uq:  # a first pass: stored items breaking an added unique set write nothing
+            scans = [UniqueScan(core.meta, core.uq_names[sid]) for sid in uq]
+            async for batch in self._batches():
+                for _kb, values in batch:
+                    for scan in scans:
+                        scan.add(core.keystr(core.key_of(values)), values)
+            for scan in scans:
+                if (err := scan.error()) is not None:
+                    raise err
+        async for batch in self._batches():
+            pipe = self.r.pipeline(transaction=False)
+            for kb, values in batch:
+                for key, member, owner in core.index_entries(todo, values, kb):
+                    if owner is None:
+                        pipe.zadd(key, {member: 0})
+                    else:
+                        pipe.hset(key, member, owner)
+            await pipe.execute()
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
