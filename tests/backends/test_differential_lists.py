@@ -111,7 +111,7 @@ def items(refuses: Any) -> Any:
                     unique_by=lambda i: i.id)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(data=st.data())
 async def test_lists_agree_with_local_evaluation(store_factory, data):
     s = store_factory(KItem)

@@ -12,6 +12,11 @@ from contract_models import Color, Everything, Level, Point
 from storeroom import ValidationError
 from storeroom.model import meta_of
 
+# value encoding is the backend's own code: moto_server runs the same DynamoDB code as
+# dynalite, so these run once per backend's code (the 15-minute budget)
+pytestmark = pytest.mark.one_server_per_backend
+
+
 UTC5 = timezone(timedelta(hours=5, minutes=30))
 
 VALUES = [

@@ -259,7 +259,8 @@ class SqlCore:
                 env[f"c{i}"] = conv
                 parts.append(f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))")
         if order is not None:
-            src = "def row(v):\n    return (" + ", ".join(parts) + ",)\n"
+            # a tuple, also of no values (a model whose only attribute is its sequence key)
+            src = "def row(v):\n    return (" + "".join(p + ", " for p in parts) + ")\n"
         else:
             src = "def row(v):\n    return {" + ", ".join(
                 f"'v_{n}': {p}" for n, p in zip(names, parts, strict=True)) + "}\n"
