@@ -173,10 +173,11 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
     journal = settings.pop("journal_mode", None)
     wait_s = int(settings["busy_timeout"]) / 1000
 
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
+    def _setup(db: Any) -> str:
+        # on a sqlite3 connection (or, without aiosqlite's thread, the async adapter):
+        # the pragmas and storeroom's functions; the journal mode SQLite is in
+        db.isolation_level = None
+        cur = db.cursor()
         try:
             # the busy timeout first (a journal mode switch waits as long), the journal
             # mode before query_only (a read-only engine may open a new file first)
@@ -191,14 +192,22 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
             current = str(cur.fetchone()[0]).lower()
         finally:
             cur.close()
+        register_sqlite_functions(db)
+        return current
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        aio = getattr(dbapi_conn, "driver_connection", None)
+        if aio is None or isinstance(aio, sqlite3.Connection):
+            current = _setup(dbapi_conn)
+        else:
+            current = _setup_on_thread(aio, dbapi_conn, _setup)
         info = record.info[SQLITE_INFO] = SqliteConnectionInfo(
             inline=memory or current == "wal",
             syncs=not memory and settings["synchronous"] in ("FULL", "EXTRA", "2", "3"),
             busy_ms=int(settings["busy_timeout"]))
-        aio = getattr(dbapi_conn, "driver_connection", None)
         if aio is not None and not isinstance(aio, sqlite3.Connection):
             _ASYNC_INFO[aio] = info
-        register_sqlite_functions(dbapi_conn)
 
     if sync_engine is not engine:  # an async engine: its commits and rollbacks, too
         _end_on_loop(sync_engine.dialect)
@@ -224,6 +233,25 @@ def configure_sqlite(engine: Any, options: dict[str, str], read_only: bool = Fal
         statement = options.get(BEGIN_OPTION, begin)
         if not _begin_on_loop(conn, statement):
             conn.exec_driver_sql(statement)
+
+
+def _setup_on_thread(aio: Any, adapter: Any, setup: Any) -> str:
+    """``setup`` of a new aiosqlite connection in one call on its thread.
+
+    Through SQLAlchemy's adapter each statement of it is three thread hops (cursor,
+    execute, fetch) and each function one: a dozen hops of 100-300 µs on the first
+    use of every connection. Here it runs on the ``sqlite3`` connection, on
+    aiosqlite's own thread (the connect event runs in SQLAlchemy's greenlet, which
+    awaits it): one hop, and a journal mode switch that has to wait for its lock waits
+    there, not on the event loop. An aiosqlite without that thread's queue (or
+    without its ``sqlite3`` connection) gets the adapter's statements."""
+    db = getattr(aio, "_connection", None)
+    run = getattr(aio, "_execute", None)
+    if not isinstance(db, sqlite3.Connection) or not callable(run):
+        return str(setup(adapter))
+    from sqlalchemy import util
+    wait = getattr(util, "await_", None) or util.await_only  # (2.0 has only the old name)
+    return str(wait(run(setup, db)))
 
 
 def _end_on_loop(dialect: Any) -> None:

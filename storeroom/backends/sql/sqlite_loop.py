@@ -305,7 +305,8 @@ class AsyncSqliteDriver(AsyncDriver):
         info = self.info
         if info is None or not info.inline or self.pinned:
             return
-        await self.aio._execute(self._set_busy, 0)
+        if not self._busy_now(info, 0):
+            await self.aio._execute(self._set_busy, 0)
         self.pinned = True
 
     async def unpin(self) -> None:
@@ -314,7 +315,19 @@ class AsyncSqliteDriver(AsyncDriver):
         if info is None or not self.pinned:
             return
         self.pinned = False
-        await self.aio._execute(self._set_busy, info.busy_ms)
+        if not self._busy_now(info, info.busy_ms):
+            await self.aio._execute(self._set_busy, info.busy_ms)
+
+    def _busy_now(self, info: SqliteConnectionInfo, ms: int) -> bool:
+        """Set the busy timeout on the loop (a connection setting: it waits for nothing)
+        unless the thread is on the connection (False: then the caller hops)."""
+        if not info.lock.acquire(False):
+            return False
+        try:
+            self.db.execute(f"PRAGMA busy_timeout={ms}")
+        finally:
+            info.lock.release()
+        return True
 
     def _set_busy(self, ms: int) -> None:
         info = self.info
@@ -367,6 +380,84 @@ class AsyncSqliteDriver(AsyncDriver):
             await self._do(_bare, "ROLLBACK", None, False)
         finally:
             self.held = False
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _wanted(cores: list[Any]) -> list[tuple[str, set[tuple[tuple[str, ...], bool]]]] | None:
+    """The tables of ``cores`` with their indexes as ``create_missing`` compares them
+    (columns in order, uniqueness); None when one is outside what it compares that way
+    (a schema-qualified table, an index over an expression)."""
+    out = []
+    for core in cores:
+        for table in core.metadata.sorted_tables:
+            if table.schema is not None:
+                return None
+            ixs = set()
+            for ix in table.indexes:
+                if len(ix.expressions) != len(ix.columns):
+                    return None
+                ixs.add((tuple(c.name for c in ix.columns), bool(ix.unique)))
+            out.append((table.name, ixs))
+    return out
+
+
+def _present(db: sqlite3.Connection, wanted: list[tuple[str, set[Any]]]) -> bool:
+    """True when every table of ``wanted`` exists with its indexes (on the thread)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for name, ixs in wanted:
+        if name not in tables:
+            return False
+        if not ixs:
+            continue
+        have = set()
+        # as SQLAlchemy's get_indexes: the automatic indexes of UNIQUE / PRIMARY KEY
+        # constraints do not count
+        for row in db.execute(f"PRAGMA main.index_list({_quoted(name)})").fetchall():
+            ix_name, unique = row[1], row[2]
+            if str(ix_name).startswith("sqlite_autoindex"):
+                continue
+            cols = tuple(r[2] for r in db.execute(f"PRAGMA main.index_info({_quoted(ix_name)})"))
+            have.add((cols, bool(unique)))
+        if not ixs <= have:
+            return False
+    return True
+
+
+async def tables_present(conn: Any, cores: list[Any]) -> bool:
+    """True when the tables of ``cores`` and their indexes exist already on the
+    database of ``conn`` (an async SQLAlchemy connection to SQLite): then
+    ``ddl.create_all`` would create nothing, and need not run.
+
+    One call on the connection's thread, instead of SQLAlchemy's reflection through
+    aiosqlite (three thread hops a statement) in a transaction of its own that takes
+    the write lock (BEGIN IMMEDIATE, COMMIT): the first use of every async store paid
+    a dozen hops for it. It only reads (on the thread, so that a read waiting for a
+    lock in a rollback-journal database does not wait on the loop); False (create as
+    before) when anything is missing or the check cannot tell.
+    """
+    wanted = _wanted(cores)
+    if wanted is None:
+        return False
+    raw = await conn.get_raw_connection()
+    aio = raw.driver_connection
+    db = getattr(aio, "_connection", None)
+    run = getattr(aio, "_execute", None)
+    if not isinstance(db, sqlite3.Connection) or not callable(run):
+        return False
+    info = raw.info.get(SQLITE_INFO)
+    lock = info.lock if isinstance(info, SqliteConnectionInfo) else None
+
+    def check(db: sqlite3.Connection) -> bool:
+        if lock is None:
+            return _present(db, wanted)
+        with lock:
+            return _present(db, wanted)
+
+    present: bool = await run(check, db)
+    return present
 
 
 def _watch(info: SqliteConnectionInfo) -> Any:

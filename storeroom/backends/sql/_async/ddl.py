@@ -9,6 +9,8 @@ from ....observe import OBSERVERS, Site, async_observed
 from ..ddl import create_all, watched
 from ..engines import BEGIN_OPTION
 
+IS_ASYNC = True
+
 
 async def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
                         engine_name: str | None = None,
@@ -27,10 +29,14 @@ async def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
     if site is not None:
         fn = watched(fn, site, logs)
     if conn is not None:
+        if site is None and await _present(conn, cores):
+            return
         await conn.run_sync(fn)
         return
     own = await engine.connect()
     try:
+        if site is None and await _present(own, cores):
+            return  # nothing to create: no transaction, no write lock
         if own.dialect.name == "sqlite":
             own = await own.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
         if site is None:
@@ -40,6 +46,18 @@ async def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
             await _observed_transaction(own, site, fn)
     finally:
         await own.close()
+
+
+async def _present(conn: Any, cores: list[Any]) -> bool:
+    """True when an async SQLite connection's database has the tables of ``cores`` and
+    their indexes already (``sqlite_loop.tables_present``: one call on its thread, not
+    SQLAlchemy's reflection through aiosqlite); False elsewhere (and in the sync twin,
+    where the reflection costs no thread hops): ``create_all`` then checks and creates
+    under the DDL lock. While something observes, the reflection is what it records."""
+    if not IS_ASYNC or conn.dialect.name != "sqlite":
+        return False
+    from ..sqlite_loop import tables_present
+    return bool(await tables_present(conn, cores))
 
 
 async def _observed_transaction(own: Any, site: Site, fn: Any) -> None:

@@ -10,6 +10,8 @@ from ....observe import OBSERVERS, Site, observed
 from ..ddl import create_all, watched
 from ..engines import BEGIN_OPTION
 
+IS_ASYNC = False
+
 
 def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
                         engine_name: str | None = None,
@@ -28,10 +30,14 @@ def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
     if site is not None:
         fn = watched(fn, site, logs)
     if conn is not None:
+        if site is None and _present(conn, cores):
+            return
         fn(conn)
         return
     own = engine.connect()
     try:
+        if site is None and _present(own, cores):
+            return  # nothing to create: no transaction, no write lock
         if own.dialect.name == "sqlite":
             own = own.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
         if site is None:
@@ -41,6 +47,18 @@ def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
             _observed_transaction(own, site, fn)
     finally:
         own.close()
+
+
+def _present(conn: Any, cores: list[Any]) -> bool:
+    """True when an async SQLite connection's database has the tables of ``cores`` and
+    their indexes already (``sqlite_loop.tables_present``: one call on its thread, not
+    SQLAlchemy's reflection through sqlite3); False elsewhere (and in the sync twin,
+    where the reflection costs no thread hops): ``create_all`` then checks and creates
+    under the DDL lock. While something observes, the reflection is what it records."""
+    if not IS_ASYNC or conn.dialect.name != "sqlite":
+        return False
+    from ..sqlite_loop import tables_present
+    return bool(tables_present(conn, cores))
 
 
 def _observed_transaction(own: Any, site: Site, fn: Any) -> None:
