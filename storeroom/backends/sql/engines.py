@@ -416,6 +416,10 @@ def create_sql_engine(url: Any, *, is_async: bool, read_only: bool = False,
         engine = sa.create_engine(sa_url, **kw)
     if name == "sqlite":
         configure_sqlite(engine, ours, read_only)
+        if is_async:
+            # the async driver's module now, not on the engine's first statement: its
+            # import (compiling it, without bytecode files) was in the first call's time
+            from . import sqlite_loop  # noqa: F401
     elif name == "mysql":
         if is_async:
             _patch_aiomysql()
