@@ -160,6 +160,19 @@ class AsyncSqliteDriver(AsyncDriver):
         info = self.info
         if info is None or not info.inline or (commits and info.syncs):
             return _HOP
+        if self.pinned or self.held:  # no busy_timeout toggle: ``_inline``'s short path
+            lock = info.lock
+            if not lock.acquire(False):
+                return _HOP
+            try:
+                return fn(self.db, sql, params)
+            except sqlite3.OperationalError as exc:
+                # SQLITE_BUSY with busy_timeout=0: it would have waited, and did nothing
+                if not (self.pinned and is_busy(exc)):
+                    raise
+            finally:
+                lock.release()
+            return _HOP
         return self._inline(info, fn, sql, params, False)
 
     def _read_now(self, fn: Any, sql: str, params: Any) -> Any:
@@ -251,7 +264,27 @@ class AsyncSqliteDriver(AsyncDriver):
             return await async_observed(self._site(), sql, params,
                                         lambda: self.one(sql, params), _one_rows)
         if _reads(sql):
-            r = self._read_now(_one, sql, params)
+            info = self.info
+            if info is not None and info.watched and (self.pinned or self.held) \
+                    and info.lock.acquire(False):
+                # the hot path of a read by key: ``_inline`` for a read on a connection
+                # that needs no busy_timeout toggle, without its layers of calls
+                try:
+                    info.deadline = perf_counter() + 2 * READ_BUDGET_S
+                    return self.db.execute(sql, params).fetchone()
+                except sqlite3.OperationalError as exc:
+                    # past the budget, or SQLITE_BUSY with busy_timeout=0 (a WAL
+                    # reader can meet one, e.g. during a checkpoint's restart): it did
+                    # nothing, and runs again on the thread
+                    if getattr(exc, "sqlite_errorcode", None) != _SQLITE_INTERRUPT \
+                            and not (self.pinned and is_busy(exc)):
+                        raise
+                    r = _HOP
+                finally:
+                    info.deadline = 0.0
+                    info.lock.release()
+            else:
+                r = self._read_now(_one, sql, params)
         else:
             r = self._now(_one, sql, params, not self.in_tx)
         if r is _HOP:
