@@ -140,6 +140,10 @@ class AsyncSqlBackend:
     """Store operations of one model over SQL; connections come from ``source``."""
 
     max_local_sort = 100_000
+    #: the page size of ``search_all`` without a ``limit`` (the store reads it): large
+    #: pages, so that iterating a table is a few statements instead of one per
+    #: ``max_page`` rows (the rows of one page are held in memory at once)
+    scan_page = 10_000
     #: how the store front keeps references intact here: the FOREIGN KEYs decide
     #: (``fk_enforces``), storeroom's reads only where there is none
     ref_integrity = "fk"
