@@ -323,6 +323,27 @@ class SqlBackend:
                       ) -> Any:
         core = self.core
         names = tuple(values)
+        if guarded and names == core.insert_names and (core.seq is None
+                                                       or core.auto is not None):
+            # the common case in a PostgreSQL transaction: a prebuilt INSERT ... ON
+            # CONFLICT DO NOTHING, its rowcount (or RETURNING row) telling a duplicate
+            sql, encode = core.guarded_insert()
+            auto = core.auto
+            try:
+                if auto is None:
+                    done = d.run(sql[0], encode(values)) > 0
+                else:
+                    row = d.one(sql[0], encode(values))
+                    done = row is not None
+                    if done:
+                        values[auto] = row[0]
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}") from exc
+            if not done:
+                raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
+            return core.meta.build(values)
         if not guarded and names == core.insert_names and (core.seq is None
                                                            or core.auto is not None):
             # the common case: every attribute (but an autoincrement key), a prebuilt
