@@ -192,9 +192,8 @@ class SqlCore:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
             stmt = pg_insert(self.table).values(
                 {n: sa.bindparam(f"v_{n}") for n in self.insert_names}).on_conflict_do_nothing()
-            if self.auto is not None:
-                stmt = stmt.returning(self.table.c[self.auto])
-            sql = self.compile(stmt)
+            sql = self.compile(stmt if self.auto is None
+                               else stmt.returning(self.table.c[self.auto]))
             got = self._guarded_insert = (sql, self._row_encoder(sql, self.insert_names))
         return got
 

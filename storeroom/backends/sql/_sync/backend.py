@@ -333,10 +333,10 @@ class SqlBackend:
                 if auto is None:
                     done = d.run(sql[0], encode(values)) > 0
                 else:
-                    row = d.one(sql[0], encode(values))
-                    done = row is not None
+                    got = d.one(sql[0], encode(values))
+                    done = got is not None
                     if done:
-                        values[auto] = row[0]
+                        values[auto] = got[0]
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
