@@ -28,6 +28,7 @@ from storeroom import (
     UnsupportedOperation,
     Update,
     field,
+    generated,
     stored,
 )
 from storeroom.context import AsyncDataManager, DataManager
@@ -411,6 +412,62 @@ async def test_context_survives_a_caught_conflict(store_factory):
     assert sorted(m.id for m in got) == sorted(["m1", "m2"] + [f"after{i}" for i in range(n)])
     assert {m.id: m.email for m in got}["m2"] == "m2@x"
     assert {m.id: m.group for m in got}["m2"] == f"g{n - 1}"
+
+
+@stored
+class Badge:
+    id: int = generated.sequence()
+    code: str = field(default="", unique=True)
+    n: int = 0
+
+
+async def test_creates_in_a_transaction_tell_duplicates_and_fill_sequence_keys(store_factory):
+    """Creates inside a store's transaction (PostgreSQL: ``INSERT ... ON CONFLICT DO
+    NOTHING``, the rowcount or the RETURNING key telling a duplicate): a duplicate key
+    or unique value is a Conflict that leaves the transaction usable and writes nothing;
+    every other create is written, with its sequence key filled in."""
+    if _unique_unsupported(store_factory):
+        return  # unique values are refused there (test_contract)
+    if not store_factory.raw(Member).meta.transactions:
+        return
+    members, badges = store_factory.raw(Member), store_factory.raw(Badge)
+
+    async def run(x: Any) -> Any:
+        return await x if store_factory.is_async else x
+
+    async def on_members() -> None:
+        await run(members.create(Member(id="m1", email="m1@x")))
+        with pytest.raises(Conflict):
+            await run(members.create(Member(id="m1", email="other@x")))
+        with pytest.raises(Conflict):
+            await run(members.create(Member(id="m2", email="m1@x")))
+        await run(members.create(Member(id="m3", email="m3@x")))
+
+    async def on_badges() -> list[int]:
+        keys = [(await run(badges.create(Badge(code=c)))).id for c in ("a", "b")]
+        with pytest.raises(Conflict):
+            await run(badges.create(Badge(code="a", n=1)))
+        keys.append((await run(badges.create(Badge(code="c")))).id)
+        return keys
+
+    if store_factory.is_async:
+        async with members.transaction():
+            await on_members()
+        async with badges.transaction():
+            keys = await on_badges()
+    else:
+        with members.transaction():
+            await on_members()
+        with badges.transaction():
+            keys = await on_badges()
+    assert len(set(keys)) == 3
+    got = [m async for m in members.search_all()] if store_factory.is_async else \
+        list(members.search_all())
+    assert {m.id: m.email for m in got} == {"m1": "m1@x", "m3": "m3@x"}
+    got_b = [b async for b in badges.search_all()] if store_factory.is_async else \
+        list(badges.search_all())
+    assert sorted((b.id, b.code, b.n) for b in got_b) == sorted(
+        zip(keys, "abc", [0, 0, 0], strict=True))
 
 
 def _expected(st: Any, i: int) -> type[Exception]:

@@ -8,7 +8,7 @@ import random
 import pytest
 from contract_models import Row
 
-from storeroom import Q
+from storeroom import Create, Q, QueryLog, ValidationError
 from storeroom.model import meta_of
 from storeroom.query import build_filter, compile_local, parse_order, sort_items
 
@@ -145,3 +145,42 @@ async def test_writes_between_pages_never_repeat_or_skip(store_factory, seed):
     # what was seen is in order
     order = parse_order(meta_of(Row), order_by)
     assert sort_items(seen, order) == seen
+
+
+SQL_BACKENDS = ("sqlite", "postgres", "mysql")
+
+
+@pytest.mark.parametrize("scan_page", [None, 1000], ids=["default", "scan_page=1000"])
+async def test_search_all_without_a_limit_reads_scan_pages(store_factory, monkeypatch,
+                                                           scan_page):
+    """On SQL, ``search_all`` without a ``limit`` reads pages of the backend's
+    ``scan_page`` rows (10,000), not ``max_page``: iterating 2,500 rows is one statement
+    (pages of 1,000 if ``scan_page`` says so), with a ``limit`` it is one per page; the
+    items are the same, in key order, whatever the page size."""
+    if store_factory.spec.id not in SQL_BACKENDS:
+        pytest.skip("scan_page is the SQL backend's")
+    from storeroom.backends.sql._async.backend import AsyncSqlBackend
+    from storeroom.backends.sql._sync.backend import SqlBackend
+    assert AsyncSqlBackend.scan_page == SqlBackend.scan_page == 10_000
+    if scan_page is not None:  # the store reads it when it opens
+        monkeypatch.setattr(AsyncSqlBackend, "scan_page", scan_page)
+        monkeypatch.setattr(SqlBackend, "scan_page", scan_page)
+    n = 2_500
+    s = store_factory(Row)
+    rows = [Row(id=i, group="ab"[i % 2], n=i % 7) for i in range(n)]
+    for i in range(0, n, 1000):
+        await s.edit_batch([Create(r) for r in rows[i:i + 1000]])
+    expect_pages = 1 if scan_page is None else 3
+    for kw, statements, want in [
+            ({}, expect_pages, rows),
+            ({"limit": 1000}, 3, rows),
+            ({"limit": 600}, 5, rows),
+            ({"group": "b"}, 1 if scan_page is None else 2, rows[1::2]),
+            ({"order_by": "-id"}, expect_pages, rows[::-1])]:
+        with QueryLog() as log:
+            got = await s.search_all(**kw)
+        assert got == want, kw
+        assert len(log.records) == statements, (kw, [r.statement for r in log.records])
+    # a limit still has to be a valid page size
+    with pytest.raises(ValidationError):
+        await s.search_all(limit=s.meta.max_page + 1)

@@ -117,6 +117,7 @@ class SqlCore:
             self.sql_insert_returning = self.insert_sql(self.insert_names)
         # a batch of creates, keys included (allocated first, see ``bulk_ids``)
         self._insert_all: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
+        self._guarded_insert: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
         # PostgreSQL: ``n`` values of the key's sequence in one statement
         self.sql_seq_block: Sql | None = None
         if self.auto is not None and dialect == "postgresql":
@@ -179,6 +180,22 @@ class SqlCore:
         stmt = self.table.insert().values({n: sa.bindparam(f"v_{n}")
                                            for n in self.insert_names})
         return self.compile(stmt)
+
+    def guarded_insert(self) -> tuple[Sql, Callable[[dict[str, Any]], Any]]:
+        """PostgreSQL, a create inside a transaction: the INSERT of ``insert_names`` with
+        ``ON CONFLICT DO NOTHING`` (a duplicate inserts nothing instead of failing and
+        aborting the transaction) and its row encoder. RETURNING only the autoincrement
+        key, if any: without one the rowcount tells a duplicate (0), and the server
+        sends no row back."""
+        got = self._guarded_insert
+        if got is None:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+            stmt = pg_insert(self.table).values(
+                {n: sa.bindparam(f"v_{n}") for n in self.insert_names}).on_conflict_do_nothing()
+            sql = self.compile(stmt if self.auto is None
+                               else stmt.returning(self.table.c[self.auto]))
+            got = self._guarded_insert = (sql, self._row_encoder(sql, self.insert_names))
+        return got
 
     def insert_all(self) -> tuple[Sql, Callable[[dict[str, Any]], Any]]:
         """The INSERT of every attribute, the autoincrement key included, and its row

@@ -102,6 +102,9 @@ class AsyncStore(Generic[T]):
         self._txvar: ContextVar[OpenTransaction | None] | None = None
         self.meta: StoreMeta = backend.store_meta
         self._max_page = self.meta.max_page
+        # the page size of ``search_all`` without a ``limit``: the backend's ``scan_page``
+        # where it has one (SQL reads large pages: few round trips), else ``max_page``
+        self._scan_page: int = getattr(backend, "scan_page", None) or self._max_page
         self._orders: dict[Any, Order] = {}  # parse_order's results, per order_by given
         self._filters = FilterMemo(self._m)  # search's filters of plain lookups, prepared
         self._unclosed = watch_unclosed(self, backend)
@@ -481,15 +484,23 @@ class AsyncStore(Generic[T]):
                          refresh: bool = False, select_related: Any = (),
                          prefetch_related: Any = (), **lookups: Any) -> AsyncIterator[T]:
         """Every matching item, page by page (``limit`` is the page size; ``refresh``,
-        ``select_related``, ``prefetch_related``: as on ``read``, loaded per page)."""
+        ``select_related``, ``prefetch_related``: as on ``read``, loaded per page).
+
+        Without ``limit`` (and without relations to load) the pages are the backend's
+        ``scan_page`` items long where it has one (SQL: 10,000 rows, so that iterating
+        a table takes few round trips), else ``max_page``.
+        """
         m = self._m
-        limit = check_limit(limit, self._max_page)
+        related = bool(select_related or prefetch_related)
+        if limit is None and not related:
+            limit = self._scan_page
+        else:
+            limit = check_limit(limit, self._max_page)
         node = build_filter(m, where, query, lookups)
         order = self._order(order_by)
         # pages continue from the last item's order values, as a cursor would, without
         # signing and verifying one (nor reading the cursor secret)
         position = None
-        related = bool(select_related or prefetch_related)
         if self._rels:
             node = await self._lookups(node)
         while True:

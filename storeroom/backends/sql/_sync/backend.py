@@ -141,6 +141,10 @@ class SqlBackend:
     """Store operations of one model over SQL; connections come from ``source``."""
 
     max_local_sort = 100_000
+    #: the page size of ``search_all`` without a ``limit`` (the store reads it): large
+    #: pages, so that iterating a table is a few statements instead of one per
+    #: ``max_page`` rows (the rows of one page are held in memory at once)
+    scan_page = 10_000
     #: how the store front keeps references intact here: the FOREIGN KEYs decide
     #: (``fk_enforces``), storeroom's reads only where there is none
     ref_integrity = "fk"
@@ -319,6 +323,27 @@ class SqlBackend:
                       ) -> Any:
         core = self.core
         names = tuple(values)
+        if guarded and names == core.insert_names and (core.seq is None
+                                                       or core.auto is not None):
+            # the common case in a PostgreSQL transaction: a prebuilt INSERT ... ON
+            # CONFLICT DO NOTHING, its rowcount (or RETURNING row) telling a duplicate
+            sql, encode = core.guarded_insert()
+            auto = core.auto
+            try:
+                if auto is None:
+                    done = d.run(sql[0], encode(values)) > 0
+                else:
+                    got = d.one(sql[0], encode(values))
+                    done = got is not None
+                    if done:
+                        values[auto] = got[0]
+            except Exception as exc:
+                if is_integrity_error(exc):
+                    raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}") from exc
+            if not done:
+                raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
+            return core.meta.build(values)
         if not guarded and names == core.insert_names and (core.seq is None
                                                            or core.auto is not None):
             # the common case: every attribute (but an autoincrement key), a prebuilt
