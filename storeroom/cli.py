@@ -6,7 +6,8 @@
 - ``storeroom safe list | get | set | del SAFE [KEY] [VALUE]``: the module safe
   (as ``python -m storeroom.safe``).
 
-Exit status: 0 on success, 1 when a migration fails, 2 for a usage error (and as
+Exit status: 0 on success, 1 when a migration fails (``error: ...`` on one line of
+stderr, no traceback), 2 for a usage error (and as
 ``python -m storeroom.safe`` for ``safe``).
 """
 
@@ -95,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _migrate(args)
     except (StoreroomError, LookupError, ValueError, TypeError, ImportError) as exc:
-        # a failed migration, an --app that names nothing, a non-SQL engine
+        # a failed migration, an --app that names nothing, a non-SQL engine: one line
+        from .migrate import one_line
         sys.stdout.flush()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc) or type(exc).__name__)}", file=sys.stderr)
         return 1

@@ -13,6 +13,12 @@ won) and caches it, so only the first cursor of a process costs a round trip:
 * DynamoDB: the item ``secret`` of the store's companion table (a conditional put);
 * memory: one secret per named memory database (a private one per unnamed store).
 
+MongoDB and DynamoDB also keep there the *marker* of the defaults that
+``create_tables()`` wrote into items stored before an attribute was added
+(``evolution.backfilled``): the document ``{_id: "defaults:<collection>", done: {..}}``
+of ``storeroom_meta``, and the item ``schema<US><US>defaults`` (a string set ``done``) of
+the companion table.
+
 These tables, collections and keys are storeroom's, not the user's: migrations leave
 them out (``BOOKKEEPING``).
 """

@@ -9,7 +9,12 @@ item and the attribute, instead of a bare ``KeyError`` / ``AttributeError`` late
 
 On MongoDB and DynamoDB a None value is stored as an absent attribute, so there an absent
 *optional* attribute reads None (its default cannot be told from a stored None); only a
-non-optional one reads its default.
+non-optional one reads its default. A server-side filter, count, order or ``F`` update
+would not see that default in the stored item, so on those two backends
+``create_tables()`` writes it once into the stored items that lack it (the *backfill*:
+:func:`backfilled` names the attributes) and records the attributes done in a small
+bookkeeping record (the *marker*), so that a later ``create_tables()`` reads one record
+and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BackendError, Conflict
+from ..model.attrs import Attr
 from ..model.stored import ModelMeta
 from .common import unique_text, unique_value
 
@@ -74,3 +80,31 @@ class UniqueScan:
                           for v, a, b in self.dups)
         return Conflict(f"{self.meta.name}: cannot make {', '.join(self.names)} unique: "
                         f"stored items share values ({shown}); nothing was built")
+
+
+#: the name of the bookkeeping record of a store's backfilled defaults is this prefix and
+#: the store's table / collection name (MongoDB ``storeroom_meta``; DynamoDB's companion
+#: table has its own per table)
+DEFAULTS_MARKER = "defaults"
+
+
+def backfilled(meta: ModelMeta) -> tuple[Attr, ...]:
+    """The attributes whose default ``create_tables`` writes into stored items that lack
+    them, on backends that store None as an absent attribute (MongoDB, DynamoDB): every
+    stored, non-key, non-optional attribute with a default. (An absent optional attribute
+    reads None there, which filters on None match natively: nothing to write.)"""
+    return tuple(a for a in meta.stored_attrs
+                 if a.has_default and not a.optional and not a.is_key)
+
+
+def backfill_plan(meta: ModelMeta, done: set[str] | frozenset[str]
+                  ) -> tuple[tuple[Attr, ...], tuple[str, ...]]:
+    """``(todo, gone)`` against the marker's names ``done``: the attributes to backfill
+    now (declared, not yet recorded) and the recorded names the model no longer
+    declares (removed from the marker, so that adding one back backfills again the
+    items written while it was not declared)."""
+    names = backfilled(meta)
+    todo = tuple(a for a in names if a.name not in done)
+    declared = {a.name for a in names}
+    gone = tuple(sorted(n for n in done if n not in declared))
+    return todo, gone

@@ -6,8 +6,11 @@ manager itself); ``engine`` an engine name (None: the default engine). The scrip
 in ``migrations/`` of ``directory`` (the working directory by default), and those of an
 engine that is not the default in ``migrations/<engine>/``.
 
-A failure of alembic (a missing revision, a database not up to date) raises
-:class:`MigrationError`.
+Every failure of a command raises :class:`MigrationError` (a message of one line, the
+original error as ``__cause__``): alembic's (a missing revision, a database not up to
+date, several heads), the database's (a SQLAlchemy error: a statement it refused, a
+database it cannot open), a revision file that does not load, an error raised by a
+revision's code. ``storeroom migrate`` prints it as one line and exits with status 1.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, TextIO
 
 from ..errors import StoreroomError
 
-__all__ = ["MigrationError", "config", "current", "downgrade", "history", "init",
+__all__ = ["MigrationError", "config", "current", "downgrade", "history", "init", "one_line",
            "migrations_dir", "revision", "upgrade"]
 
 
@@ -66,18 +69,49 @@ def config(app: Any, engine: str | None = None,
     return cfg
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` on one line (its lines joined by " "), cut to ``limit`` characters."""
+    flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+def _database_text(exc: Any) -> str:
+    """A SQLAlchemy error as one line: the driver's message and the statement (without
+    SQLAlchemy's "Background on this error" link)."""
+    orig = getattr(exc, "orig", None)
+    text = f"({type(orig).__module__}.{type(orig).__name__}) {orig}" if orig is not None \
+        else f"{type(exc).__name__}: {exc}"
+    statement = getattr(exc, "statement", None)
+    if statement:
+        text += f" [SQL: {one_line(str(statement), 200)}]"
+    return one_line(text)
+
+
 @contextmanager
 def _alembic_errors() -> Iterator[None]:
+    """Every failure of an alembic command as a :class:`MigrationError` with a message
+    of one line and the original as ``__cause__``: alembic's own (``CommandError``, a
+    revision that cannot be resolved), the database's (any SQLAlchemy error), a
+    revision file that cannot be loaded (its syntax), and an error raised by the code
+    of a revision or ``env.py``. storeroom's typed errors pass as they are."""
+    from alembic.script.revision import RevisionError
     from alembic.util import CommandError
     try:
         yield
-    except CommandError as exc:
-        raise MigrationError(str(exc)) from exc
+    except StoreroomError:
+        raise
+    except (CommandError, RevisionError) as exc:
+        raise MigrationError(one_line(str(exc) or type(exc).__name__)) from exc
+    except SyntaxError as exc:  # a revision file alembic loads
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "a revision"
+        raise MigrationError(f"cannot load {where}: {exc.msg}") from exc
     except Exception as exc:
         import sqlalchemy as sa
         if isinstance(exc, sa.exc.SQLAlchemyError):
-            raise MigrationError(f"the database refused the migration: {exc}") from exc
-        raise
+            raise MigrationError("the database refused the migration: "
+                                 f"{_database_text(exc)}") from exc
+        raise MigrationError(one_line(f"the migration failed: {type(exc).__name__}: {exc}")
+                             ) from exc
 
 
 def init(app: Any, engine: str | None = None, *,
@@ -92,10 +126,13 @@ def init(app: Any, engine: str | None = None, *,
     where = migrations_dir(app, engine, directory)
     if (where / "env.py").exists():
         raise MigrationError(f"{where} holds migrations already (env.py)")
-    (where / "versions").mkdir(parents=True, exist_ok=True)
-    (where / "env.py").write_text(ENV_PY, encoding="utf-8")
-    (where / "script.py.mako").write_text(SCRIPT_PY_MAKO, encoding="utf-8")
-    (where / "README").write_text(README, encoding="utf-8")
+    try:
+        (where / "versions").mkdir(parents=True, exist_ok=True)
+        (where / "env.py").write_text(ENV_PY, encoding="utf-8")
+        (where / "script.py.mako").write_text(SCRIPT_PY_MAKO, encoding="utf-8")
+        (where / "README").write_text(README, encoding="utf-8")
+    except OSError as exc:
+        raise MigrationError(f"cannot create {where}: {exc.strerror or exc}") from exc
     return where
 
 

@@ -622,6 +622,20 @@ class DynamoCore:
         stored item (``create_tables`` builds them once for items written before)."""
         return {AUX_KEY: {"S": f"schema\x1f{sid}"}}
 
+    def defaults_marker(self) -> dict[str, Any]:
+        """The companion-table key of the record of the attributes whose defaults
+        ``create_tables`` wrote into the stored items that lacked them (a string set
+        ``done``; see ``evolution.backfilled``)."""
+        return {AUX_KEY: {"S": "schema\x1f\x1fdefaults"}}
+
+    def default_sets(self, name: str, value: Any, ex: Expr) -> list[str]:
+        """The ``SET`` clauses writing attribute ``name``'s default ``value`` as a write
+        of the model stores it (key form for an index key, a Decimal's exact text)."""
+        out = [f"{ex.n(name)} = {ex.v(self.codecs[name].av(value))}"]
+        if name in self.decimals:
+            out.append(f"{ex.n(name + '~d')} = {ex.v({'S': str(value)})}")
+        return out
+
     def aux_spec(self) -> dict[str, Any]:
         """The CreateTable request of the companion table (uniqueness, sequences)."""
         return {"TableName": self.aux_table, "BillingMode": "PAY_PER_REQUEST",

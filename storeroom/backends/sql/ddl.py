@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from ...errors import Conflict
 from ...observe import QueryRecord, Site, emit
 
 R = TypeVar("R")
@@ -73,9 +74,35 @@ def create_missing(metadata: sa.MetaData, conn: Any) -> None:
             inspector = sa.inspect(conn)
         have = {(tuple(ix["column_names"]), bool(ix["unique"]))
                 for ix in inspector.get_indexes(table.name)}
-        for ix in sorted(table.indexes, key=lambda i: str(i.name)):
-            if (tuple(c.name for c in ix.columns), bool(ix.unique)) not in have:
+        missing = [ix for ix in sorted(table.indexes, key=lambda i: str(i.name))
+                   if (tuple(c.name for c in ix.columns), bool(ix.unique)) not in have]
+        # a unique index over rows that already share values: refused before any index
+        # is created (MySQL commits each CREATE INDEX by itself: nothing half-built)
+        for ix in missing:
+            if ix.unique:
+                _refuse_duplicates(table, ix, conn)
+        for ix in missing:
+            try:
                 ix.create(conn)
+            except sa.exc.IntegrityError as exc:  # duplicates written since the check
+                raise Conflict(f"{table.name}: cannot build the unique index {ix.name}: "
+                               f"stored rows share values ({exc.orig}); nothing was built"
+                               ) from exc
+
+
+def _refuse_duplicates(table: sa.Table, ix: sa.Index, conn: Any) -> None:
+    """``Conflict`` naming the values that several rows of ``table`` share in the
+    columns of the unique index ``ix`` (rows with a NULL in them never conflict)."""
+    cols = list(ix.columns)
+    q = (sa.select(*cols).where(*(c.is_not(None) for c in cols)).group_by(*cols)
+         .having(sa.func.count() > 1).limit(5))
+    dups = conn.execute(q).all()
+    if not dups:
+        return
+    shown = "; ".join(", ".join(f"{c.name}={v!r}" for c, v in zip(cols, row, strict=True))
+                      for row in dups)
+    raise Conflict(f"{table.name}: cannot make {', '.join(c.name for c in cols)} unique "
+                   f"({ix.name}): stored rows share values ({shown}); nothing was built")
 
 
 def mark_ready(cores: Iterable[Any]) -> None:

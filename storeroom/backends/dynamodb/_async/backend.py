@@ -39,7 +39,7 @@ from ...common import (
     unique_for_many,
     unique_text,
 )
-from ...evolution import UniqueScan
+from ...evolution import UniqueScan, backfill_plan
 from ..client import AsyncDynamoClient
 from ..core import (
     AUX_KEY,
@@ -126,13 +126,81 @@ class AsyncDynamoBackend:
             await self._create(core.aux_spec())
         if self._tx is None:
             await self._probe()
+        if not created:  # a new table holds no item written before
+            await self._backfill()
         if core.unique and self._tx:
             await self._build_unique(fresh=created)
         self._ready = True
 
-    async def _scan_all(self, names: list[str] | None = None
+    async def _backfill(self) -> None:
+        """Write the default of every attribute ``evolution.backfilled`` names into the
+        stored items that lack it (written before the attribute was added), once: a
+        Scan for the items lacking one, then per item a conditional UpdateItem that
+        writes only while the item exists and still lacks the attribute (a concurrent
+        write of a value wins; a concurrent run writes the same default; a deleted item
+        stays deleted), so two processes running it at once both succeed. The record
+        ``defaults_marker`` of the companion table (created when first needed) holds the
+        attributes done and forgets those the model no longer declares: a later call
+        reads one item and writes nothing."""
+        core = self.core
+        marker = core.defaults_marker()
+        try:
+            got = await self._call("get_item", {"TableName": core.aux_table, "Key": marker,
+                                                "ConsistentRead": True},
+                                   expect=("ResourceNotFoundException",))
+            has_aux = True
+        except Expected:  # no companion table yet
+            got, has_aux = {}, False
+        done = set(got.get("Item", {}).get("done", {}).get("SS", ()))
+        todo, gone = backfill_plan(core.meta, done)
+        if todo:
+            names = [a.name for a in todo]
+            async for items in self._scan_all(names, lacking=names):
+                for raw in items:
+                    await self._fill(raw, [a for a in todo if a.name not in raw])
+        if not (todo or gone):
+            return
+        if not has_aux:
+            await self._create(core.aux_spec())
+        # one request per action: DynamoDB refuses ADD and DELETE of one path together
+        for action, names in (("ADD", [a.name for a in todo]), ("DELETE", list(gone))):
+            if names:
+                await self._call("update_item", {
+                    "TableName": core.aux_table, "Key": marker,
+                    "UpdateExpression": f"{action} #d :s",
+                    "ExpressionAttributeNames": {"#d": "done"},
+                    "ExpressionAttributeValues": {":s": {"SS": names}}})
+
+    async def _fill(self, raw: dict[str, Any], lacking: list[Any]) -> None:
+        """Write the defaults of the attributes ``lacking`` into the stored item ``raw``
+        while it exists and lacks them: one UpdateItem, else (a concurrent write set
+        one of them) one per attribute, each skipped when the item no longer lacks it."""
+        core = self.core
+        key = {n: raw[n] for n in ([core.pk] + ([core.sk_name] if core.sk_name else []))}
+        groups = [lacking]
+        while groups:
+            group = groups.pop()
+            ex = Expr()
+            sets: list[str] = []
+            conds = [core.exists_cond(ex)]
+            for a in group:
+                sets += core.default_sets(a.name, a.default_value(), ex)
+                conds.append(f"attribute_not_exists({ex.n(a.name)})")
+            try:
+                await self._call("update_item", {
+                    "TableName": core.table, "Key": key,
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ConditionExpression": " AND ".join(conds), **ex.params()},
+                    expect=(CCF,))
+            except Expected:
+                if len(group) > 1:  # written meanwhile: the attributes one by one
+                    groups += [[a] for a in group]
+
+    async def _scan_all(self, names: list[str] | None = None,
+                        lacking: list[str] | None = None
                         ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every stored item (only ``names`` and the key when given), a page at a time."""
+        """Every stored item (only ``names`` and the key when given; only the items
+        lacking one of ``lacking`` when given), a page at a time."""
         core = self.core
         req: dict[str, Any] = {"TableName": core.table, "ConsistentRead": True, "Limit": 500}
         if names is not None:
@@ -140,6 +208,11 @@ class AsyncDynamoBackend:
             wanted = list(dict.fromkeys(keys + list(core.key_names) + names))
             req["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(wanted)))
             req["ExpressionAttributeNames"] = {f"#p{i}": n for i, n in enumerate(wanted)}
+        if lacking:
+            req.setdefault("ExpressionAttributeNames", {}).update(
+                {f"#l{i}": n for i, n in enumerate(lacking)})
+            req["FilterExpression"] = " OR ".join(
+                f"attribute_not_exists(#l{i})" for i in range(len(lacking)))
         while True:
             page = await self._call("scan", req)
             yield page.get("Items", [])

@@ -7,7 +7,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import (
     BulkWriteError,
     CollectionInvalid,
@@ -41,6 +41,7 @@ from ...common import (
     touches_unique,
     unique_for_many,
 )
+from ...evolution import DEFAULTS_MARKER, backfill_plan
 from ..core import LOWER, SEQUENCES, MongoCore
 
 # how often a read-check-write (a precondition the server cannot evaluate) is retried
@@ -51,6 +52,8 @@ _TX_TRIES = 3
 # one on the same items (each increment is a write): a transient transaction error is
 # retried this often (each round, some transaction commits)
 _FEXPR_TX_TRIES = 1000
+# documents of a backfill by ``default_factory`` updated per ``bulk_write``
+_BACKFILL_BATCH = 500
 RETRIES = 5  # an upsert racing other upserts of its key: tries before giving up
 
 
@@ -174,6 +177,8 @@ class MongoBackend:
             if specs:
                 self.coll.create_indexes([IndexModel(keys, **opts)
                                                 for keys, opts in specs])
+            if core.name in existing:  # a new collection holds no item written before
+                self._backfill()
         except OperationFailure as exc:
             if exc.code != 11000:
                 raise _wrap(exc, f"create collection {core.name}") from exc
@@ -186,6 +191,47 @@ class MongoBackend:
         except PyMongoError as exc:
             raise _wrap(exc, f"create collection {core.name}") from exc
         self._ready = True
+
+    def _backfill(self) -> None:
+        """Write the default of every attribute :func:`~..evolution.backfilled` names
+        into the stored documents that lack it (written before the attribute was added),
+        once: the marker document ``{_id: "defaults:<collection>", done: {attr: true}}``
+        of ``storeroom_meta`` records the attributes done (and forgets those the model no
+        longer declares), so a later call reads one document and writes nothing.
+
+        Each document is updated only while it still lacks the attribute (a concurrent
+        write of a value wins; a concurrent run writes the same defaults), so two
+        processes running it at once both succeed. A plain default is one
+        ``update_many``; a ``default_factory`` is called once per document (in batches
+        of ``bulk_write``), so that each item gets its own value."""
+        core = self.core
+        marker_coll = self.db[BOOKKEEPING]
+        which = {"_id": f"{DEFAULTS_MARKER}:{core.name}"}
+        marker = marker_coll.find_one(which) or {}
+        done = marker.get("done")
+        todo, gone = backfill_plan(core.meta, set(done) if isinstance(done, dict) else set())
+        for a in todo:
+            missing_q = {core.paths[a.name]: {"$exists": False}}
+            if a.default_factory is None:
+                self.coll.update_many(missing_q,
+                                            core.update_doc({a.name: a.default_value()}))
+                continue
+            while True:
+                ids = [d["_id"] for d in self.coll.find(
+                    missing_q, {"_id": 1}, limit=_BACKFILL_BATCH)]
+                if not ids:
+                    break
+                self.coll.bulk_write(
+                    [UpdateOne({"_id": i, **missing_q},
+                               core.update_doc({a.name: a.default_value()}))
+                     for i in ids], ordered=False)
+        if todo or gone:
+            update: dict[str, Any] = {}
+            if todo:
+                update["$set"] = {f"done.{a.name}": True for a in todo}
+            if gone:
+                update["$unset"] = {f"done.{n}": "" for n in gone}
+            marker_coll.update_one(which, update, upsert=True)
 
     def close(self) -> None:
         """Close the client (when this backend opened it)."""

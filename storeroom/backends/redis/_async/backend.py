@@ -93,9 +93,10 @@ class AsyncRedisBackend:
         except RedisError as exc:
             raise _wrap(exc, f"prepare {self._name}") from exc
 
-    async def _batches(self) -> AsyncIterator[list[tuple[bytes, dict[str, Any]]]]:
-        """The stored items as ``(enc(key), values)``, ``CHUNK`` at a time (key order;
-        each batch after the last key of the one before, so writes meanwhile shift none)."""
+    async def _batches(self) -> AsyncIterator[list[tuple[bytes, bytes, dict[str, Any]]]]:
+        """The stored items as ``(enc(key), JSON, values)``, ``CHUNK`` at a time (key
+        order; each batch after the last key of the one before, so writes meanwhile
+        shift none)."""
         core = self.core
         lo = b"-"
         while True:
@@ -105,30 +106,71 @@ class AsyncRedisBackend:
             lo = b"(" + kbs[-1]
             raws = await self._mget([core.item_key_of_kenc(kb) for kb in kbs])
             # an item deleted meanwhile has no entry to build
-            yield [(kb, core.values(raw)) for kb, raw in zip(kbs, raws, strict=True)
+            yield [(kb, raw, core.values(raw)) for kb, raw in zip(kbs, raws, strict=True)
                    if raw is not None]
 
     async def _reindex(self, todo: set[str]) -> None:
+        """Build the structures ``todo`` over the stored items. Each item's entries are
+        written by one run of the write script guarded by the item's JSON as read (a
+        pipeline of them per batch): an item that a writer changed meanwhile (the
+        writer maintained the entries of its new values) is read again and indexed
+        from what it holds now, and a deleted one is left out, so that no entry of a
+        value the item no longer holds is ever written. A unique value taken meanwhile
+        by another item is a ``Conflict``."""
         core = self.core
         uq = [sid for sid in core.uq if f"uq:{sid}" in todo]
         if uq:  # a first pass: stored items breaking an added unique set write nothing
             scans = [UniqueScan(core.meta, core.uq_names[sid]) for sid in uq]
             async for batch in self._batches():
-                for _kb, values in batch:
+                for _kb, _raw, values in batch:
                     for scan in scans:
                         scan.add(core.keystr(core.key_of(values)), values)
             for scan in scans:
                 if (err := scan.error()) is not None:
                     raise err
         async for batch in self._batches():
-            pipe = self.r.pipeline(transaction=False)
-            for kb, values in batch:
-                for key, member, owner in core.index_entries(todo, values, kb):
-                    if owner is None:
-                        pipe.zadd(key, {member: 0})
-                    else:
-                        pipe.hset(key, member, owner)
-            await pipe.execute()
+            for _ in range(MAX_RETRIES):
+                if not batch:
+                    break
+                programs = [self._index_program(todo, kb, raw, values)
+                            for kb, raw, values in batch]
+                pipe = self.r.pipeline(transaction=False)
+                for p in programs:
+                    pipe.evalsha(LUA_SHA, *p.args())
+                codes = await pipe.execute()
+                again: list[bytes] = []
+                for (kb, _raw, _values), p, code in zip(batch, programs, codes, strict=True):
+                    if code == 1:  # the item changed (or was deleted) since it was read
+                        again.append(kb)
+                    elif code:
+                        sid, shown = p.info[int(code) - 1]
+                        raise Conflict(f"{self._name}: cannot make "
+                                       f"{', '.join(core.uq_names[sid])} unique: {shown} "
+                                       "is taken by another item (written meanwhile)")
+                raws = await self._mget([core.item_key_of_kenc(kb) for kb in again])
+                batch = [(kb, raw, core.values(raw)) for kb, raw in zip(again, raws,
+                                                                         strict=True)
+                         if raw is not None]
+            if batch:
+                raise BackendError(f"{self._name}: items kept changing while their index "
+                                   f"entries were built ({len(batch)} left); run "
+                                   "create_tables() again")
+
+    def _index_program(self, todo: set[str], kb: bytes, raw: bytes,
+                       values: dict[str, Any]) -> Program:
+        """The write-script run that writes one item's entries of the structures
+        ``todo`` while the item still holds ``raw``."""
+        core = self.core
+        p = Program()
+        p.holds(core.item_key_of_kenc(kb), raw, ("item", ""))
+        for key, member, owner in core.index_entries(todo, values, kb):
+            if owner is None:
+                p.write("zadd", key, member)
+            else:
+                sid = next(i for i, hk in core.uq.items() if hk == key)
+                p.free(key, member, [owner], (sid, core.uq_shown(sid, values)))
+                p.write("hset", key, member, owner)
+        return p
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
