@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from storeroom import Conflict, F, Q, field, stored
+from storeroom import Conflict, Create, F, Q, field, stored
 from storeroom.context import AsyncDataManager, DataManager
 from tests.backends.conftest import S
 from tests.backends.test_contract_precond import _race, always_local
@@ -124,6 +124,30 @@ async def test_update_where_conflict_on_the_first_match_writes_nothing(store_fac
     with pytest.raises(Conflict):  # a: (o, x) -> (o, y) is c's
         await s.update_where(FILTERS[where], group="g", changes={"title": "y"})
     assert await s.all() == before
+
+
+async def test_update_where_on_unique_over_more_than_one_transaction(store_factory: Any
+                                                                     ) -> None:
+    """40 matches: more than one DynamoDB transaction holds (33 for one unique set), so
+    the writes go in chunks there; with ``F`` on a unique attribute too (it raised
+    ``UnsupportedOperation`` before); a conflict found by the check writes nothing."""
+    if _no_unique(store_factory):
+        return
+    s = store_factory(Slot)
+    n = 40
+    await s.edit_batch([Create(Slot(id=f"s{k:02d}", owner=f"o{k}", title="old", rank=10 * k))
+                        for k in range(n)])
+    await s.create(Slot(id="z", owner=f"o{n - 1}", title="new", pos=1, group="other",
+                        rank=10 * n))
+    before = await s.all()
+    with pytest.raises(Conflict):
+        await s.update_where(group="g", changes={"title": "new"})
+    assert await s.all() == before
+    await s.delete("z")
+    assert await s.update_where(group="g", changes={"rank": F("rank") + 1}) == n
+    assert await s.update_where(LOCAL, group="g", changes={"title": "new"}) == n
+    assert sorted(i.rank for i in await s.all()) == [10 * k + 1 for k in range(n)]
+    assert await s.count(title="new") == n
 
 
 async def test_update_where_race_with_a_creator_is_all_or_nothing(store_factory: Any) -> None:

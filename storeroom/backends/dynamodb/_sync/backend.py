@@ -21,7 +21,7 @@ from ....query.order import Order
 from ....query.plan import Query
 from ....query.prepare import simplify
 from ....store.aggregate import Accumulator, AggSpec
-from ....store.fexpr import has_expr, resolve
+from ....store.fexpr import F, has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
 from ....store.types import DUPLICATE_KEY, INVALID, PreparedEdit
@@ -612,7 +612,11 @@ class DynamoBackend:
         per match that ``UpdateItem`` conditioned on the filter. An atomic batch: the
         results computed from the items read (``TransactWriteItems`` returns no values,
         so the items each edit returns are known only so) and written in one
-        transaction guarded by what was read, again on a concurrent change."""
+        transaction guarded by what was read, again on a concurrent change.
+        ``update_where`` changing a unique set (any ``F``, any filter): True, its
+        transactions compute the results from the items read (``_update_where_tx``)."""
+        if use == "where" and touches_unique(self.core.meta, values):
+            return True
         return (pre is None or self.core.split(pre).all_native) and \
             self.core.native_fexpr(values)
 
@@ -872,11 +876,13 @@ class DynamoBackend:
                     keys.append(tuple(getattr(i, n) for n in names))
         else:
             keys = self._keys(node)
-        if len(keys) > 1 and sets_unique(self.core.meta, values):
+        if len(keys) > 1 and sets_unique(self.core.meta, {
+                n: v for n, v in values.items() if not isinstance(v, F)}):
             # the first update would take the value, the second fail: refused up front
             raise unique_for_many(self.core.meta, values)
-        if len(keys) > 1 and touches_unique(self.core.meta, values):
-            self._unique_precheck(keys, values)
+        if keys and touches_unique(self.core.meta, values):
+            if len(keys) > 1:
+                self._unique_precheck(keys, values)
             return self._update_where_tx(keys, values, node)
         n = 0
         for key in keys:
