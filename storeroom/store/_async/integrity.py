@@ -187,7 +187,7 @@ async def recheck_deleted(store: AsyncStore[Any], items: list[Any],
     keys = [tuple(getattr(i, a) for a in m.key.attrs) for i in items]
     try:
         late = await store._plan_delete(keys, incoming)
-    except Blocked:
+    except (Blocked, ValidationError):  # a late block, or a nullify failing a check
         for item in items:
             try:
                 await store._b.insert(_stored(store, item))

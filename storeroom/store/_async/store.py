@@ -747,6 +747,9 @@ class AsyncStore(Generic[T]):
                     wrong[p.index] = EditResult(edits[p.index], False, None, REFERENCED,
                                                 str(exc))
                     continue
+                except ValidationError as exc:  # a late nullify failing a check
+                    wrong[p.index] = EditResult(edits[p.index], *invalid(exc))
+                    continue
                 if more:
                     await self._run_actions(
                         more, None if logs is None else logs.setdefault(p.index, []))
@@ -1076,15 +1079,25 @@ class AsyncStore(Generic[T]):
                 src = self._related(ref.model)
                 sm = src._m
                 found: list[tuple[Any, ...]] = []
+                hit: list[Any] = []
                 for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
-                    found.extend(k for k in [_parts(sm, i) for i in
-                                             await self._matching(src, refers_to(ref, chunk))]
-                                 if k not in gone.get(ref.model, ()))
+                    for i in await self._matching(src, refers_to(ref, chunk)):
+                        k = _parts(sm, i)
+                        if k not in gone.get(ref.model, ()):
+                            found.append(k)
+                            hit.append(i)
                 if not found:
                     continue
                 if ref.on_delete == "block":
                     raise Blocked(store._m, ref, ks[0] if len(ks) == 1 else None, found[0])
                 if ref.on_delete == "nullify":
+                    if src._checks:  # an item the nullify would make fail a check: refused
+                        # (as SQL's CHECK refuses the FOREIGN KEY's SET NULL), nothing deleted
+                        nulls = dict.fromkeys(ref.columns)
+                        for i in hit:
+                            name = failed_check(sm, {**i.__dict__, **nulls})
+                            if name is not None:
+                                raise check_error(sm, name)
                     actions.append(("nullify", src, ref, ks))
                     continue
                 gone.setdefault(ref.model, set()).update(found)
@@ -1150,6 +1163,9 @@ class AsyncStore(Generic[T]):
                         actions[p.index] = await self._plan_delete([p.key], incoming)
                     except Blocked as exc:
                         results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
+                        continue
+                    except ValidationError as exc:  # a nullify failing a check
+                        results[p.index] = EditResult(e, *invalid(exc))
                         continue
             elif missing:
                 err = next((missing[(ref, parts)] for ref in m.refs.values()

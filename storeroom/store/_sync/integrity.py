@@ -188,7 +188,7 @@ def recheck_deleted(store: Store[Any], items: list[Any],
     keys = [tuple(getattr(i, a) for a in m.key.attrs) for i in items]
     try:
         late = store._plan_delete(keys, incoming)
-    except Blocked:
+    except (Blocked, ValidationError):  # a late block, or a nullify failing a check
         for item in items:
             try:
                 store._b.insert(_stored(store, item))
