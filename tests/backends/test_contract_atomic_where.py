@@ -139,13 +139,13 @@ async def test_update_where_conflict_on_the_first_match_writes_nothing(store_fac
 
 async def test_update_where_on_unique_over_more_than_one_transaction(store_factory: Any
                                                                      ) -> None:
-    """40 matches: more than one DynamoDB transaction holds (33 for one unique set), so
+    """34 matches: more than one DynamoDB transaction holds (33 for one unique set), so
     the writes go in chunks there; with ``F`` on a unique attribute too (it raised
     ``UnsupportedOperation`` before); a conflict found by the check writes nothing."""
     if _no_unique(store_factory):
         return
     s = store_factory(Slot)
-    n = 40
+    n = 34
     await s.edit_batch([Create(Slot(id=f"s{k:02d}", owner=f"o{k}", title="old", rank=10 * k))
                         for k in range(n)])
     await s.create(Slot(id="z", owner=f"o{n - 1}", title="new", pos=1, group="other",
