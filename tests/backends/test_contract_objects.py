@@ -17,6 +17,7 @@ import pytest
 
 from storeroom import (
     Avg,
+    Conflict,
     Count,
     Max,
     Min,
@@ -24,6 +25,7 @@ from storeroom import (
     Q,
     QueryLog,
     Sum,
+    ValidationError,
     field,
     generated,
     stored,
@@ -250,6 +252,25 @@ async def test_update_delete_and_using(dm: DM) -> None:
         assert await ev(Item.objects.filter(id__in=[0, 1]).delete()) == 2
         assert await ev(Item.objects.none().delete()) == 0
         assert await ev(Item.objects.using("main").count()) == 4
+
+
+async def test_bulk_create_is_all_or_nothing(dm: DM) -> None:
+    """One object that cannot be stored (a key taken in the store or earlier in the
+    same call, an invalid value) → its typed error, and none of the objects created
+    (DynamoDB without transactions: created and taken back)."""
+    async with dm.context():
+        await ev(Item.objects.create(id=5, name="kept"))
+        for bad, err in (([make(6), make(7), make(5)], Conflict),   # in the store
+                         ([make(6), make(7), make(6)], Conflict),   # in the call
+                         ([make(6), make(7), Item(id=8, name="x", note="n" * 51)],
+                          ValidationError)):
+            with pytest.raises(err):
+                await ev(Item.objects.bulk_create(bad))
+            assert sorted(await rows(Item.objects.values_list("id", flat=True))) == [5]
+        made = await ev(Item.objects.bulk_create([make(6), make(7)]))
+        assert [i.id for i in made] == [6, 7]
+    async with dm.context():  # committed: the failures took nothing else back
+        assert sorted(await rows(Item.objects.values_list("id", flat=True))) == [5, 6, 7]
 
 
 # every one native on SQL and MongoDB (int and float attributes), and ones evaluated

@@ -269,3 +269,29 @@ async def test_a_delete_during_a_transaction_that_references_it_leaves_no_dangli
         assert outcome == [True]
         assert await hounds.read("h") is None
     assert await _dangling(kennels, hounds) == []
+
+
+async def test_a_refused_delete_takes_its_cascade_back(store_factory) -> None:  # noqa: ANN001
+    """A delete that a late ``block`` reference refuses (verify mode: found after the
+    delete, the item put back) also puts back what its ``on_delete`` did: the cascaded
+    items exist again. Never a kennel without the collar it had (issue 11/12 review)."""
+    kennels, hounds, collars = (store_factory(Kennel), store_factory(Hound),
+                                store_factory(Collar))
+    killers = store_factory(Kennel)
+    await _warm(kennels, hounds, collars, killers)
+    for r in range(ROUNDS * 2):
+        await kennels.create(Kennel(id=f"k{r}"))
+        await collars.create(Collar(id=f"c{r}", kennel=f"k{r}"))
+        if r % 3 == 0:
+            kill = lambda r=r: killers.delete(f"k{r}")  # noqa: E731
+        elif r % 3 == 1:
+            kill = lambda r=r: killers.delete_where(id=f"k{r}")  # noqa: E731
+        else:  # a refused edit: code referenced
+            kill = lambda r=r: killers.edit_batch([Delete(f"k{r}")])  # noqa: E731
+        deleted, created = await _together(
+            store_factory, kill, lambda r=r: hounds.create(Hound(id=f"h{r}", kennel=f"k{r}")))
+        _expected(deleted, Conflict)
+        _expected(created, ValidationError)
+        kept = await kennels.read(f"k{r}") is not None
+        assert kept == (await collars.read(f"c{r}") is not None), (r, deleted, created)
+    assert await _dangling(kennels, hounds) == []

@@ -13,12 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Generator, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
-from ...errors import BatchError, Conflict, MultipleFound, StoreroomError, ValidationError
+from ...errors import (
+    BatchError,
+    Conflict,
+    MultipleFound,
+    StoreroomError,
+    UnsupportedOperation,
+    ValidationError,
+)
 from ...model.stored import meta_of
 from ...query.evaluate import compile_local
 from ...query.prepare import build_filter
 from ...store.aggregate import Aggregate, local_aggregate, prepare_aggregates
-from ...store.types import DUPLICATE_KEY, INVALID, Create
+from ...store.types import DUPLICATE_KEY, INVALID, Create, Delete
 from ..plan import (
     DICTS,
     FLAT,
@@ -403,26 +410,46 @@ class QuerySet(Generic[T]):
                                       model=self._model.__name__) from exc
 
     def bulk_create(self, items: Iterable[T]) -> list[T]:
-        """Store new items (in batches of the store's ``max_batch``); the stored items.
+        """Store new items; the stored items. All or nothing: one item that cannot be
+        stored raises its typed error (``Conflict``, ``ValidationError``) and none is
+        created.
 
-        Not atomic: an item that cannot be stored raises (``Conflict``,
-        ``ValidationError``) after the items before it were stored.
+        Up to the store's ``max_batch`` items this is one ``edit_batch(atomic=True)``
+        (one transaction). Where one atomic batch cannot hold them (more items, or
+        DynamoDB without transactions: ``UnsupportedOperation``), the items are created
+        in batches and, when one fails, the ones created before it are deleted again:
+        the outcome is all or nothing, but readers may see them in between.
         """
         store = self._store()
         todo = list(items)
-        out: list[T] = []
+        if not todo:
+            return []
         step = store.meta.max_batch
+        if len(todo) <= step and store.meta.atomic_batch:
+            try:
+                results = store.edit_batch([Create(i) for i in todo], atomic=True)
+            except BatchError as exc:
+                raise _bulk_error(exc.results) from exc
+            except UnsupportedOperation:
+                pass  # DynamoDB without transactions: created, and taken back on failure
+            else:
+                return [r.item for r in results]
+        out: list[T] = []
         for at in range(0, len(todo), step):
             results = store.edit_batch([Create(i) for i in todo[at:at + step]])
-            for r in results:
-                if not r.ok:
-                    if r.code == DUPLICATE_KEY:
-                        raise Conflict(r.detail or "an item exists already")
-                    if r.code == INVALID:
-                        raise ValidationError(r.detail or "invalid item")
-                    raise BatchError(f"bulk_create failed: {r.code} {r.detail}", results)
-                out.append(r.item)
+            out.extend(r.item for r in results if r.ok)
+            if not all(r.ok for r in results):
+                self._take_back(store, out)
+                raise _bulk_error(results)
         return out
+
+    @staticmethod
+    def _take_back(store: Any, created: list[Any]) -> None:
+        """Delete the items a failed ``bulk_create`` created (in batches)."""
+        keys = [store.key_str(i) for i in created]
+        step = store.meta.max_batch
+        for at in range(0, len(keys), step):
+            store.edit_batch([Delete(store.parse_key(k)) for k in keys[at:at + step]])
 
     def get_or_create(self, defaults: Mapping[str, Any] | None = None,
                             **lookups: Any) -> tuple[T, bool]:
@@ -478,6 +505,19 @@ class QuerySet(Generic[T]):
         if s.empty:
             return 0
         return int(self._store().delete_where(s.node()))
+
+
+def _bulk_error(results: list[Any]) -> StoreroomError:
+    """The typed error of a failed ``bulk_create``: of its first failed create."""
+    for r in results:
+        if r.ok or not r.code:
+            continue
+        if r.code == DUPLICATE_KEY:
+            return Conflict(r.detail or "an item exists already")
+        if r.code == INVALID:
+            return ValidationError(r.detail or "invalid item")
+        return BatchError(f"bulk_create failed: {r.code} {r.detail}", results)
+    return BatchError("bulk_create failed", results)
 
 
 __all__ = ["QuerySet", "ITEMS", "DICTS", "TUPLES", "FLAT"]

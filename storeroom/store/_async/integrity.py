@@ -174,25 +174,49 @@ async def check_written(store: AsyncStore[Any], rows: list[dict[str, Any]],
 
 
 async def recheck_deleted(store: AsyncStore[Any], items: list[Any],
-                          incoming: tuple[RefInfo, ...]) -> None:
+                          incoming: tuple[RefInfo, ...], log: list[Any] | None = None
+                          ) -> None:
     """After deleting ``items`` and running their plan (verify mode): items referencing
     them written meanwhile get their ``on_delete`` now; a ``block`` among them puts
-    ``items`` back and raises ``Blocked`` (the delete is refused after all)."""
+    ``items`` back, and what the plan did (``log``, see ``AsyncStore._run_actions``:
+    cascaded items, nullified references), and raises ``Blocked`` (the delete is
+    refused after all, nothing of it kept)."""
     if not items:
         return
     m = store._m
     keys = [tuple(getattr(i, a) for a in m.key.attrs) for i in items]
     try:
         late = await store._plan_delete(keys, incoming)
-    except Blocked:
+    except (Blocked, ValidationError):  # a late block, or a nullify failing a check
         for item in items:
             try:
                 await store._b.insert(_stored(store, item))
             except (Conflict, ValidationError):
                 pass  # written again meanwhile: it exists
+        await take_back(store, log or [])
         raise
     if late:
         await store._run_actions(late)
+
+
+async def take_back(store: AsyncStore[Any], log: list[Any]) -> None:
+    """Undo a delete plan's actions recorded in ``log``, last first (verify mode, best
+    effort as ``restore_refs``): cascaded items inserted again as they were read, and
+    nullified reference columns set back while they still hold None (a later writer's
+    values are kept)."""
+    for kind, src, ref, items in reversed(log):
+        b = await store._bound(src)
+        for item in items:
+            try:
+                if kind == "delete":
+                    await b.insert(_stored(src, item))
+                else:
+                    key = tuple(getattr(item, a) for a in src._m.key.attrs)
+                    back = {c: getattr(item, c) for c in ref.columns}
+                    await b.update(key, back,
+                                   src._precondition(Q(**{c: None for c in ref.columns})))
+            except StoreroomError:
+                pass  # written again meanwhile: the later writer's state is kept
 
 
 async def olds(store: AsyncStore[Any], prepared: list[PreparedEdit]) -> dict[Any, Any]:
@@ -233,5 +257,5 @@ def writes_refs(store: AsyncStore[Any], p: PreparedEdit) -> bool:
 
 
 __all__ = ["blocked", "check_written", "guarded", "mode", "native_in", "native_refs",
-           "olds", "precise", "recheck_deleted", "restore_refs", "undo_edit", "verifying",
-           "writes_refs"]
+           "olds", "precise", "recheck_deleted", "restore_refs", "take_back", "undo_edit",
+           "verifying", "writes_refs"]

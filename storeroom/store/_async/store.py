@@ -439,9 +439,10 @@ class AsyncStore(Generic[T]):
             old = await b.get(parts) if integrity.verifying(self) else None
             deleted = await b.delete(parts, pre)
             if deleted:
-                await self._run_actions(actions)
+                log: list[Any] | None = [] if old is not None else None
+                await self._run_actions(actions, log)
                 if old is not None:
-                    await integrity.recheck_deleted(self, [old], incoming)
+                    await integrity.recheck_deleted(self, [old], incoming, log)
             return deleted
 
     async def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
@@ -703,7 +704,9 @@ class AsyncStore(Generic[T]):
         before: dict[Any, Any] = {}
         if verify and prepared and not (atomic and any(r is not None for r in results)):
             before = await integrity.olds(self, prepared)
-        await self._edit(edits, prepared, results, atomic, actions, check=False)
+        # verify mode: what each delete's on_delete changed, to put back with the delete
+        logs: dict[int, list[Any]] | None = {} if verify else None
+        await self._edit(edits, prepared, results, atomic, actions, check=False, logs=logs)
         if native or fk_deletes:  # refusals of the FOREIGN KEYs, named as the checks do
             for p in prepared:
                 r = results[p.index]
@@ -755,8 +758,12 @@ class AsyncStore(Generic[T]):
                     wrong[p.index] = EditResult(edits[p.index], False, None, REFERENCED,
                                                 str(exc))
                     continue
+                except ValidationError as exc:  # a late nullify failing a check
+                    wrong[p.index] = EditResult(edits[p.index], *invalid(exc))
+                    continue
                 if more:
-                    await self._run_actions(more)
+                    await self._run_actions(
+                        more, None if logs is None else logs.setdefault(p.index, []))
         if not wrong:
             return self._edit_outcome(edits, results, atomic)
         # taken back: each wrong edit (atomic: every applied edit, last first)
@@ -765,6 +772,8 @@ class AsyncStore(Generic[T]):
             r = results[p.index]
             await integrity.undo_edit(self, p, r.item if r is not None else None,
                                       before.get(p.key))
+            if logs and p.index in logs:  # and what its on_delete did
+                await integrity.take_back(self, logs[p.index])
         for i, r in wrong.items():
             results[i] = r
         if atomic:
@@ -775,10 +784,12 @@ class AsyncStore(Generic[T]):
 
     async def _edit(self, edits: list[Any], prepared: list[PreparedEdit],
                     results: list[EditResult | None], atomic: bool,
-                    actions: dict[int, list[Any]], check: bool = True) -> list[EditResult]:
+                    actions: dict[int, list[Any]], check: bool = True,
+                    logs: dict[int, list[Any]] | None = None) -> list[EditResult]:
         """Apply the prepared edits of ``edit_batch`` and run the ``on_delete`` actions of
         the deletes done. ``check=False``: an atomic batch that failed returns its results
-        (``_edit_outcome`` raises) so that the caller can name the failures first."""
+        (``_edit_outcome`` raises) so that the caller can name the failures first.
+        ``logs``: per edit, what its actions changed (``_run_actions``' log)."""
         if atomic:
             if any(r is not None for r in results):
                 if not check:
@@ -802,7 +813,8 @@ class AsyncStore(Generic[T]):
             for p in prepared:
                 r = results[p.index]
                 if p.index in actions and r is not None and r.ok:
-                    await self._run_actions(actions[p.index])
+                    await self._run_actions(actions[p.index], None if logs is None
+                                            else logs.setdefault(p.index, []))
         if not check:
             return [r for r in results if r is not None]
         return self._edit_outcome(edits, results, atomic)
@@ -920,11 +932,12 @@ class AsyncStore(Generic[T]):
                 return 0
             actions = await self._plan_delete(keys, incoming)
             n = await b.delete_where(junction(And, [node, build_filter(m, keys_filter(m, keys))]))
-            await self._run_actions(actions)
+            log: list[Any] | None = [] if integrity.verifying(self) else None
+            await self._run_actions(actions, log)
             if integrity.verifying(self) and n:
                 gone = [i for i, now in zip(items, await self._get_all(keys), strict=True)
                         if now is None]
-                await integrity.recheck_deleted(self, gone, incoming)
+                await integrity.recheck_deleted(self, gone, incoming, log)
             return n
 
     # relations --------------------------------------------------------------------------
@@ -1077,15 +1090,25 @@ class AsyncStore(Generic[T]):
                 src = self._related(ref.model)
                 sm = src._m
                 found: list[tuple[Any, ...]] = []
+                hit: list[Any] = []
                 for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
-                    found.extend(k for k in [_parts(sm, i) for i in
-                                             await self._matching(src, refers_to(ref, chunk))]
-                                 if k not in gone.get(ref.model, ()))
+                    for i in await self._matching(src, refers_to(ref, chunk)):
+                        k = _parts(sm, i)
+                        if k not in gone.get(ref.model, ()):
+                            found.append(k)
+                            hit.append(i)
                 if not found:
                     continue
                 if ref.on_delete == "block":
                     raise Blocked(store._m, ref, ks[0] if len(ks) == 1 else None, found[0])
                 if ref.on_delete == "nullify":
+                    if src._checks:  # an item the nullify would make fail a check: refused
+                        # (as SQL's CHECK refuses the FOREIGN KEY's SET NULL), nothing deleted
+                        nulls = dict.fromkeys(ref.columns)
+                        for i in hit:
+                            name = failed_check(sm, {**i.__dict__, **nulls})
+                            if name is not None:
+                                raise check_error(sm, name)
                     actions.append(("nullify", src, ref, ks))
                     continue
                 gone.setdefault(ref.model, set()).update(found)
@@ -1093,17 +1116,24 @@ class AsyncStore(Generic[T]):
                 todo.append((src, found, await src._refs_in()))
         return actions
 
-    async def _run_actions(self, actions: list[Any]) -> None:
+    async def _run_actions(self, actions: list[Any], log: list[Any] | None = None) -> None:
         """Apply a delete plan: nullify the columns of referencing items, delete cascaded
-        ones (each a backend write: not atomic with the delete on these backends)."""
+        ones (each a backend write: not atomic with the delete on these backends).
+        ``log`` (verify mode): what each action changes is read first and appended, so
+        that a delete refused after all puts it back (``integrity.take_back``)."""
         for kind, src, ref, keys in actions:
             sm = src._m
             sb = await self._bound(src)
             for chunk in _chunks(keys):
                 if kind == "nullify":
-                    await sb.update_where(build_filter(sm, refers_to(ref, chunk)),
-                                          {c: None for c in ref.columns})
+                    where = build_filter(sm, refers_to(ref, chunk))
+                    if log is not None:
+                        log.append((kind, src, ref, await self._matching(src, where)))
+                    await sb.update_where(where, {c: None for c in ref.columns})
                 else:
+                    if log is not None:
+                        log.append((kind, src, ref, [i for i in await sb.get_many(chunk)
+                                                     if i is not None]))
                     await sb.delete_where(build_filter(sm, keys_filter(sm, chunk)))
 
     async def _matching(self, other: AsyncStore[Any], where: Any) -> list[Any]:
@@ -1144,6 +1174,9 @@ class AsyncStore(Generic[T]):
                         actions[p.index] = await self._plan_delete([p.key], incoming)
                     except Blocked as exc:
                         results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
+                        continue
+                    except ValidationError as exc:  # a nullify failing a check
+                        results[p.index] = EditResult(e, *invalid(exc))
                         continue
             elif missing:
                 err = next((missing[(ref, parts)] for ref in m.refs.values()

@@ -440,9 +440,10 @@ class Store(Generic[T]):
             old = b.get(parts) if integrity.verifying(self) else None
             deleted = b.delete(parts, pre)
             if deleted:
-                self._run_actions(actions)
+                log: list[Any] | None = [] if old is not None else None
+                self._run_actions(actions, log)
                 if old is not None:
-                    integrity.recheck_deleted(self, [old], incoming)
+                    integrity.recheck_deleted(self, [old], incoming, log)
             return deleted
 
     def search(self, where: Any = None, *, order_by: Iterable[str] | str = (),
@@ -704,7 +705,9 @@ class Store(Generic[T]):
         before: dict[Any, Any] = {}
         if verify and prepared and not (atomic and any(r is not None for r in results)):
             before = integrity.olds(self, prepared)
-        self._edit(edits, prepared, results, atomic, actions, check=False)
+        # verify mode: what each delete's on_delete changed, to put back with the delete
+        logs: dict[int, list[Any]] | None = {} if verify else None
+        self._edit(edits, prepared, results, atomic, actions, check=False, logs=logs)
         if native or fk_deletes:  # refusals of the FOREIGN KEYs, named as the checks do
             for p in prepared:
                 r = results[p.index]
@@ -756,8 +759,12 @@ class Store(Generic[T]):
                     wrong[p.index] = EditResult(edits[p.index], False, None, REFERENCED,
                                                 str(exc))
                     continue
+                except ValidationError as exc:  # a late nullify failing a check
+                    wrong[p.index] = EditResult(edits[p.index], *invalid(exc))
+                    continue
                 if more:
-                    self._run_actions(more)
+                    self._run_actions(
+                        more, None if logs is None else logs.setdefault(p.index, []))
         if not wrong:
             return self._edit_outcome(edits, results, atomic)
         # taken back: each wrong edit (atomic: every applied edit, last first)
@@ -766,6 +773,8 @@ class Store(Generic[T]):
             r = results[p.index]
             integrity.undo_edit(self, p, r.item if r is not None else None,
                                       before.get(p.key))
+            if logs and p.index in logs:  # and what its on_delete did
+                integrity.take_back(self, logs[p.index])
         for i, r in wrong.items():
             results[i] = r
         if atomic:
@@ -776,10 +785,12 @@ class Store(Generic[T]):
 
     def _edit(self, edits: list[Any], prepared: list[PreparedEdit],
                     results: list[EditResult | None], atomic: bool,
-                    actions: dict[int, list[Any]], check: bool = True) -> list[EditResult]:
+                    actions: dict[int, list[Any]], check: bool = True,
+                    logs: dict[int, list[Any]] | None = None) -> list[EditResult]:
         """Apply the prepared edits of ``edit_batch`` and run the ``on_delete`` actions of
         the deletes done. ``check=False``: an atomic batch that failed returns its results
-        (``_edit_outcome`` raises) so that the caller can name the failures first."""
+        (``_edit_outcome`` raises) so that the caller can name the failures first.
+        ``logs``: per edit, what its actions changed (``_run_actions``' log)."""
         if atomic:
             if any(r is not None for r in results):
                 if not check:
@@ -803,7 +814,8 @@ class Store(Generic[T]):
             for p in prepared:
                 r = results[p.index]
                 if p.index in actions and r is not None and r.ok:
-                    self._run_actions(actions[p.index])
+                    self._run_actions(actions[p.index], None if logs is None
+                                            else logs.setdefault(p.index, []))
         if not check:
             return [r for r in results if r is not None]
         return self._edit_outcome(edits, results, atomic)
@@ -921,11 +933,12 @@ class Store(Generic[T]):
                 return 0
             actions = self._plan_delete(keys, incoming)
             n = b.delete_where(junction(And, [node, build_filter(m, keys_filter(m, keys))]))
-            self._run_actions(actions)
+            log: list[Any] | None = [] if integrity.verifying(self) else None
+            self._run_actions(actions, log)
             if integrity.verifying(self) and n:
                 gone = [i for i, now in zip(items, self._get_all(keys), strict=True)
                         if now is None]
-                integrity.recheck_deleted(self, gone, incoming)
+                integrity.recheck_deleted(self, gone, incoming, log)
             return n
 
     # relations --------------------------------------------------------------------------
@@ -1078,15 +1091,25 @@ class Store(Generic[T]):
                 src = self._related(ref.model)
                 sm = src._m
                 found: list[tuple[Any, ...]] = []
+                hit: list[Any] = []
                 for chunk in _chunks(ks):  # bounded IN lists (DynamoDB takes 100 values)
-                    found.extend(k for k in [_parts(sm, i) for i in
-                                             self._matching(src, refers_to(ref, chunk))]
-                                 if k not in gone.get(ref.model, ()))
+                    for i in self._matching(src, refers_to(ref, chunk)):
+                        k = _parts(sm, i)
+                        if k not in gone.get(ref.model, ()):
+                            found.append(k)
+                            hit.append(i)
                 if not found:
                     continue
                 if ref.on_delete == "block":
                     raise Blocked(store._m, ref, ks[0] if len(ks) == 1 else None, found[0])
                 if ref.on_delete == "nullify":
+                    if src._checks:  # an item the nullify would make fail a check: refused
+                        # (as SQL's CHECK refuses the FOREIGN KEY's SET NULL), nothing deleted
+                        nulls = dict.fromkeys(ref.columns)
+                        for i in hit:
+                            name = failed_check(sm, {**i.__dict__, **nulls})
+                            if name is not None:
+                                raise check_error(sm, name)
                     actions.append(("nullify", src, ref, ks))
                     continue
                 gone.setdefault(ref.model, set()).update(found)
@@ -1094,17 +1117,24 @@ class Store(Generic[T]):
                 todo.append((src, found, src._refs_in()))
         return actions
 
-    def _run_actions(self, actions: list[Any]) -> None:
+    def _run_actions(self, actions: list[Any], log: list[Any] | None = None) -> None:
         """Apply a delete plan: nullify the columns of referencing items, delete cascaded
-        ones (each a backend write: not atomic with the delete on these backends)."""
+        ones (each a backend write: not atomic with the delete on these backends).
+        ``log`` (verify mode): what each action changes is read first and appended, so
+        that a delete refused after all puts it back (``integrity.take_back``)."""
         for kind, src, ref, keys in actions:
             sm = src._m
             sb = self._bound(src)
             for chunk in _chunks(keys):
                 if kind == "nullify":
-                    sb.update_where(build_filter(sm, refers_to(ref, chunk)),
-                                          {c: None for c in ref.columns})
+                    where = build_filter(sm, refers_to(ref, chunk))
+                    if log is not None:
+                        log.append((kind, src, ref, self._matching(src, where)))
+                    sb.update_where(where, {c: None for c in ref.columns})
                 else:
+                    if log is not None:
+                        log.append((kind, src, ref, [i for i in sb.get_many(chunk)
+                                                     if i is not None]))
                     sb.delete_where(build_filter(sm, keys_filter(sm, chunk)))
 
     def _matching(self, other: Store[Any], where: Any) -> list[Any]:
@@ -1145,6 +1175,9 @@ class Store(Generic[T]):
                         actions[p.index] = self._plan_delete([p.key], incoming)
                     except Blocked as exc:
                         results[p.index] = EditResult(e, False, None, REFERENCED, str(exc))
+                        continue
+                    except ValidationError as exc:  # a nullify failing a check
+                        results[p.index] = EditResult(e, *invalid(exc))
                         continue
             elif missing:
                 err = next((missing[(ref, parts)] for ref in m.refs.values()

@@ -20,10 +20,10 @@ from ....query.order import Order
 from ....query.plan import Query
 from ....query.prepare import simplify
 from ....store.aggregate import Accumulator, AggSpec
-from ....store.fexpr import has_expr, resolve
+from ....store.fexpr import F, has_expr, resolve
 from ....store.plan import Split
 from ....store.protocol import FexprUse
-from ....store.types import PreparedEdit
+from ....store.types import DUPLICATE_KEY, INVALID, PreparedEdit
 from ...batch import failed_at, kept_names, simulate, written_names
 from ...bookkeeping import new_secret, secret_bytes
 from ...common import (
@@ -684,7 +684,11 @@ class AsyncDynamoBackend:
         per match that ``UpdateItem`` conditioned on the filter. An atomic batch: the
         results computed from the items read (``TransactWriteItems`` returns no values,
         so the items each edit returns are known only so) and written in one
-        transaction guarded by what was read, again on a concurrent change."""
+        transaction guarded by what was read, again on a concurrent change.
+        ``update_where`` changing a unique set (any ``F``, any filter): True, its
+        transactions compute the results from the items read (``_update_where_tx``)."""
+        if use == "where" and touches_unique(self.core.meta, values):
+            return True
         return (pre is None or self.core.split(pre).all_native) and \
             self.core.native_fexpr(values)
 
@@ -944,15 +948,69 @@ class AsyncDynamoBackend:
                     keys.append(tuple(getattr(i, n) for n in names))
         else:
             keys = await self._keys(node)
-        if len(keys) > 1 and sets_unique(self.core.meta, values):
+        if len(keys) > 1 and sets_unique(self.core.meta, {
+                n: v for n, v in values.items() if not isinstance(v, F)}):
             # the first update would take the value, the second fail: refused up front
             raise unique_for_many(self.core.meta, values)
-        if len(keys) > 1 and touches_unique(self.core.meta, values):
-            await self._unique_precheck(keys, values)
+        if keys and touches_unique(self.core.meta, values):
+            if len(keys) > 1:
+                await self._unique_precheck(keys, values)
+            return await self._update_where_tx(keys, values, node)
         n = 0
         for key in keys:
             if await self.update(key, values, node) is not None:
                 n += 1
+        return n
+
+    def tx_chunk(self, values: dict[str, Any]) -> int:
+        """How many matches of an ``update_where`` of ``values`` one TransactWriteItems
+        holds (100 actions: per match, its item and, per unique set the changes touch,
+        the old uniqueness record deleted and the new one put): 33 for one set."""
+        core = self.core
+        sets = sum(1 for a in core.unique if any(n in values for n in core.unique_names[a]))
+        return max(1, 100 // (1 + 2 * sets))
+
+    async def _update_where_tx(self, keys: list[tuple[Any, ...]], values: dict[str, Any],
+                               node: Node) -> int:
+        """``update_where`` moving unique values: the item updates and the uniqueness
+        records' puts and deletes in one TransactWriteItems per ``tx_chunk`` matches,
+        each item written on condition it is as read (and still matches ``node``).
+
+        A chunk is all or nothing: a ``Conflict`` (a tuple another item holds, also one
+        taken by a writer since the pre-check) writes none of it. Across chunks (more
+        than ``tx_chunk`` matches) the pre-check covers every match before the first
+        write, but a writer taking a tuple between two chunks' transactions makes the
+        later one fail with the earlier ones written. A match that stops matching (or
+        is deleted) before its chunk is written is left out, as elsewhere."""
+        meta = self.core.meta
+        size = self.tx_chunk(values)
+        n = 0
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
+            for _ in range(RETRIES):
+                if not chunk:
+                    break
+                edits = [PreparedEdit("update", k, values, node, i)
+                         for i, k in enumerate(chunk)]
+                outcomes = await self._apply_atomic(edits)
+                bad = next(((i, o) for i, o in enumerate(outcomes)
+                            if not o[0] and o[2] is not None), None)
+                if bad is None:
+                    n += len(chunk)
+                    break
+                i, (_, _, code, detail) = bad
+                if code == DUPLICATE_KEY:
+                    raise Conflict(detail or f"{meta.name}: a unique value exists already")
+                if code == INVALID:  # an F result out of its bounds: the read says which
+                    raw = await self._get_raw(chunk[i])
+                    if raw is not None:
+                        resolve(meta, values, self.core.build(raw))  # raises when out
+                    continue
+                # missing, or no longer matching: not one of the matches any more
+                chunk = chunk[:i] + chunk[i + 1:]
+            else:
+                raise BackendError(f"update_where on {self.core.table}: the items kept "
+                                   "changing")
         return n
 
     async def _unique_precheck(self, keys: list[tuple[Any, ...]],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pymongo import IndexModel, ReturnDocument, UpdateOne
@@ -527,9 +527,13 @@ class AsyncMongoBackend:
                 doc = await self.coll.find_one(q, core.projection, session=session)
             elif has_expr(values):
                 if self._in_context_tx(session):
-                    await self._check_unique({n: v for n, v in values.items()
-                                              if not isinstance(v, F)},
-                                             core.key_id(key), session)
+                    plain = {n: v for n, v in values.items() if not isinstance(v, F)}
+                    if touches_unique(core.meta, values) and len(plain) < len(values):
+                        # an F computing a unique attribute: checked with its result
+                        old = await self.coll.find_one(q, core.projection, session=session)
+                        if old is not None:
+                            plain = resolve(core.meta, values, core.build(old))
+                    await self._check_unique(plain, core.key_id(key), session)
                 upd, guarded = core.fexpr_update(values, q)
                 doc = await self.coll.find_one_and_update(
                     guarded, upd, projection=core.projection,
@@ -704,6 +708,15 @@ class AsyncMongoBackend:
             if len(keys) > 1:
                 raise unique_for_many(core.meta, values)
             return sum([await self.update(k, values, node) is not None for k in keys])
+        if touches_unique(core.meta, values) and (
+                not split.all_native or self._session is not None):
+            # a match may conflict after earlier ones were written: all or nothing (a
+            # transaction of its own; in a context's, each checked before it is written
+            # - the server's refusal would abort the transaction - and the documents put
+            # back on a Conflict)
+            return await self._all_or_nothing(
+                lambda s, w: self._update_each(split, node, values, s, w),
+                f"update {core.name}")
         if not split.all_native:
             return sum([await self.update(k, values, node) is not None
                         for k in await self._keys(split)])
@@ -735,7 +748,12 @@ class AsyncMongoBackend:
         core = self.core
         q = core.compile(node)
         upd, guarded = core.fexpr_update(values, q)
-        if guarded is q:  # no bounds: nothing can be refused
+        if guarded is q:  # no bounds: nothing can be refused but a unique value
+            if self._session is None and self._tx and touches_unique(core.meta, values):
+                # update_many would stop at a conflicting match with the earlier ones
+                # changed: in a transaction of its own (all or nothing)
+                return await self._all_or_nothing(
+                    lambda s, w: self._update_many(q, upd, values, s), f"update {core.name}")
             return await self._update_many(q, upd, values, self._session)
         if self._session is not None:
             return await self._update_many_checked(q, upd, guarded, values, self._session)
@@ -763,11 +781,40 @@ class AsyncMongoBackend:
     async def _update_many_tx(self, q: dict[str, Any], values: dict[str, Any]) -> int:
         """``update_many`` in a transaction of its own: a ``Conflict`` writes nothing."""
         core = self.core
+        return await self._all_or_nothing(
+            lambda s, w: self._update_many(q, core.update_doc(values), values, s),
+            f"update {core.name}")
+
+    async def _all_or_nothing(self, run: Callable[[Any, dict[Any, Any] | None],
+                                                  Awaitable[int]], what: str) -> int:
+        """``run(session, watch)``, a write of several documents, all or nothing.
+
+        Bound to a context's transaction: in it, and when ``run`` raises the documents
+        it changed (``run`` records each in ``watch`` before it writes it) are written
+        back (``_undo``: MongoDB transactions have no savepoints;
+        a conflict is found by ``_check_unique`` before it would abort the
+        transaction). Else, on a server with transactions: in a transaction of its
+        own, tried again on a transient error. Without transactions (``transactions=
+        False``, a standalone server): ``run`` as it is, document by document; a
+        ``Conflict`` part way leaves the documents before it written (documented).
+        """
+        if self._session is not None:
+            before: dict[Any, Any] = {}
+            try:
+                return await run(self._session, before)
+            except StoreroomError:
+                try:
+                    await self._undo(before, self._session)
+                except PyMongoError as exc:
+                    raise _wrap(exc, what) from exc
+                raise
+        if not self._tx:
+            return await run(None, None)
         for attempt in range(_FEXPR_TX_TRIES):
             try:
                 async with self.client.start_session() as s:
                     async with await s.start_transaction():
-                        return await self._update_many(q, core.update_doc(values), values, s)
+                        return await run(s, None)
             except (BackendError, PyMongoError) as exc:
                 cause = exc if isinstance(exc, PyMongoError) else exc.__cause__
                 if (isinstance(cause, PyMongoError) and attempt + 1 < _FEXPR_TX_TRIES and
@@ -775,8 +822,37 @@ class AsyncMongoBackend:
                     continue
                 if isinstance(exc, StoreroomError):
                     raise
-                raise _wrap(exc, f"update {core.name}") from exc
-        raise BackendError(f"update {core.name}: transaction kept conflicting")
+                raise _wrap(exc, what) from exc
+        raise BackendError(f"{what}: transaction kept conflicting")
+
+    async def _update_each(self, split: Split, node: Node, values: dict[str, Any],
+                           session: Any, watch: dict[Any, Any] | None) -> int:
+        """Every match of a filter evaluated partly here, read and updated by key in
+        ``session`` (each on condition it still matches; ``watch``: each document as it
+        was, recorded before it is written)."""
+        core = self.core
+        keep = compile_local(split.local)
+        try:
+            docs = await self.coll.find(core.compile(split.native), core.projection,
+                                        session=session).to_list(None)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"update {core.name}") from exc
+        keys = [core.key_of(i) for i in map(core.build, docs) if keep(i)]
+        n = 0
+        for k in keys:
+            if watch is not None:
+                kid = core.key_id(k)
+                if _hashable(kid) not in watch:
+                    try:
+                        watch[_hashable(kid)] = await self.coll.find_one({"_id": kid},
+                                                                         session=session)
+                    except PyMongoError as exc:
+                        raise _wrap(exc, f"update {core.name}") from exc
+            if split.all_native:
+                n += await self._update(k, values, node, session) is not None
+            else:
+                n += (await self._update_checked(k, values, node, session))[1] is not None
+        return n
 
     async def _update_many_checked(self, q: dict[str, Any], upd: Any, guarded: dict[str, Any],
                                    values: dict[str, Any], session: Any) -> int:
@@ -810,6 +886,10 @@ class AsyncMongoBackend:
         await self._ensure()
         split = core.split(node)
         if not split.all_native:
+            if self._session is None and self._tx:
+                # several deletes, each after a read: on one snapshot, all or nothing
+                return await self._all_or_nothing(
+                    lambda s, w: self._delete_each(split, node, s), f"delete {core.name}")
             return sum([await self._delete(k, node, self._session)
                         for k in await self._keys(split)])
         try:
@@ -817,6 +897,18 @@ class AsyncMongoBackend:
         except PyMongoError as exc:
             raise _wrap(exc, f"delete {core.name}") from exc
         return int(res.deleted_count)
+
+    async def _delete_each(self, split: Split, node: Node, session: Any) -> int:
+        """Every match of a filter evaluated partly here, deleted by key in ``session``."""
+        core = self.core
+        keep = compile_local(split.local)
+        try:
+            docs = await self.coll.find(core.compile(split.native), core.projection,
+                                        session=session).to_list(None)
+        except PyMongoError as exc:
+            raise _wrap(exc, f"delete {core.name}") from exc
+        keys = [core.key_of(i) for i in map(core.build, docs) if keep(i)]
+        return sum([await self._delete(k, node, session) for k in keys])
 
     async def _keys(self, split: Split) -> list[tuple[Any, ...]]:
         """Keys of the items matching the whole filter."""
