@@ -141,6 +141,16 @@ def depth_paths(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, St
     return out
 
 
+def ref_prefixes(names: Iterable[str]) -> frozenset[str]:
+    """The relation paths that attribute paths ``names`` (``a__b__attr``) pass through:
+    ``{"a", "a__b"}``."""
+    out: set[str] = set()
+    for n in names:
+        parts = n.split("__")
+        out.update("__".join(parts[:i]) for i in range(1, len(parts)))
+    return frozenset(out)
+
+
 # ---- keys to fetch ------------------------------------------------------------------
 
 def key_of(obj: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
@@ -313,4 +323,4 @@ def loaded_under(step: Step, items: list[Any]) -> list[Any]:
 
 __all__ = ["IN_CHUNK", "IN_CHUNKS", "in_chunk", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",
            "depth_paths", "key_of", "link_targets", "loaded_under", "paths_of", "plan",
-           "ref_keys", "source_keys"]
+           "ref_keys", "ref_prefixes", "source_keys"]

@@ -288,6 +288,31 @@ async def test_relation_loads_go_through_the_identity_map(d: D) -> None:
         assert [c.id for c in bulk[1].crates] == [1, 4]
 
 
+async def test_select_related_with_an_order_across_the_ref_through_the_map(d: D) -> None:
+    """In a context, ``select_related`` of the Ref an order goes through reads nothing
+    more than the order (it loaded the Ref) and still hands out the mapped objects: an
+    item and an aisle mapped before, a stub filled in place."""
+    async with d.context() as ctx:
+        await _seed(ctx)
+    async with d.context() as ctx:
+        aisles, crates = S(ctx.store(Aisle)), S(ctx.store(Crate))
+        before = await crates.read(4)  # mapped; its aisle (1) is not loaded
+        a0 = await aisles.read(0)
+        stub = (await crates.read(2)).aisle  # a mapped stub of aisle 2
+        order = ["-aisle__name", "id"]
+        await crates.search(order_by=order, limit=1, select_related="aisle")  # warm
+        with QueryLog() as alone:
+            await crates.search(order_by=order, limit=6)
+        with QueryLog() as log:
+            got = (await crates.search(order_by=order, limit=6, select_related="aisle")).items
+        assert len(data_statements(log)) == len(data_statements(alone)), log.statements()
+        assert [c.id for c in got] == [2, 5, 1, 4, 0, 3]
+        assert got[3] is before and is_loaded(before, "aisle")
+        assert before.aisle.name == "a1" and before.aisle is got[2].aisle
+        assert got[4].aisle is a0 and got[0].aisle is stub and is_loaded(stub)
+        assert stub.name == "a2"
+
+
 async def test_lazy_modes(d: D) -> None:
     async with d.context() as ctx:
         await _seed(ctx)

@@ -32,7 +32,7 @@ from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
 from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ...relations._sync import loader
-from ...relations.loading import plan
+from ...relations.loading import plan, ref_prefixes
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
@@ -548,10 +548,16 @@ class Store(Generic[T]):
         if select and all(n in self._m.attrs for n, _ in order):
             items = loader.fetch_joined(self, node, order, limit + 1, after, select)
         joined = items is not None
+        preloaded: frozenset[str] = frozenset()
         if items is None:
             items = self._fetch(node, order, limit + 1, after)
+            if select and not refresh:
+                # an order across Refs loaded them onto the items (``_fetch``): the
+                # select_related paths among them are not read again
+                preloaded = ref_prefixes(n for n, _ in order if n not in self._m.attrs)
         page, extra = items[:limit], items[limit:]
-        return [*loader.with_relations(self, page, select, prefetch, refresh, joined),
+        return [*loader.with_relations(self, page, select, prefetch, refresh, joined,
+                                             preloaded),
                 *extra]
 
     def count(self, where: Any = None, **lookups: Any) -> int:
