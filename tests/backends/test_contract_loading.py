@@ -186,10 +186,14 @@ def data_statements(log: QueryLog) -> list[str]:
     return [s for s in log.statements() if s.split(None, 1)[0].upper() not in CONTROL]
 
 
-COUNT_BACKENDS = [b for b in BACKENDS if b.id in ("sqlite", "postgres", "mongodb")]
+COUNT_BACKENDS = [b for b in BACKENDS if b.id in ("sqlite", "postgres", "mongodb", "redis")]
 #: the documented round trips of prefetching / select_related of 100 x 10 (docs/backends)
-PREFETCH_TRIPS = {"sqlite": 2, "postgres": 2, "mongodb": 3}  # MongoDB: + a getMore
-SELECT_TRIPS = {"sqlite": 1, "postgres": 1, "mongodb": 2}
+#: MongoDB: + a getMore. Redis (Crate.aisle has no index: the 1,000 crates are read in
+#: chunks of 500): the page's key range and MGET, then the crates' first key range and
+#: two pipelines of a chunk's MGET with the next key range (it was 7: a range, then an
+#: MGET, per chunk, one after the other)
+PREFETCH_TRIPS = {"sqlite": 2, "postgres": 2, "mongodb": 3, "redis": 5}
+SELECT_TRIPS = {"sqlite": 1, "postgres": 1, "mongodb": 2, "redis": 3}
 
 
 @pytest.mark.parametrize("backend", COUNT_BACKENDS, indirect=True,
@@ -210,7 +214,7 @@ async def test_round_trips_of_100_parents_by_10_children(store_factory, backend)
         kids = await crates.search(limit=100, order_by="id", select_related=("aisle",))
     assert [c.aisle.id for c in kids] == [i // 10 for i in range(100)]
     assert len(data_statements(log)) == SELECT_TRIPS[backend.id], log.statements()
-    if backend.id != "mongodb":
+    if backend.id in ("sqlite", "postgres"):
         assert "LEFT OUTER JOIN" in data_statements(log)[0]
         with QueryLog() as log:  # read_batch and read join too
             batch = await _call(crates, "read_batch", list(range(100)), select_related="aisle")
