@@ -141,14 +141,24 @@ def depth_paths(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, St
     return out
 
 
-def ref_prefixes(names: Iterable[str]) -> frozenset[str]:
-    """The relation paths that attribute paths ``names`` (``a__b__attr``) pass through:
-    ``{"a", "a__b"}``."""
-    out: set[str] = set()
-    for n in names:
-        parts = n.split("__")
-        out.update("__".join(parts[:i]) for i in range(1, len(parts)))
-    return frozenset(out)
+def order_paths(model: type, order: Iterable[tuple[str, Any]]) -> tuple[str, ...]:
+    """The Ref paths (``a__b``) an order's names across relations (``a__b__attr``) go
+    through, sorted: what an order across relations loads onto the items it sorts."""
+    attrs = meta_of(model).attrs
+    return tuple(sorted({n.rsplit("__", 1)[0] for n, _ in order if n not in attrs}))
+
+
+def order_plan(model: type, order: Iterable[tuple[str, Any]]) -> tuple[Step, ...]:
+    """The steps of ``select_related`` of the order's Ref paths (``order_paths``): how
+    an order across relations loads the related items it sorts by (a JOIN on SQL, a
+    batched read per Ref and depth elsewhere)."""
+    return plan(model, order_paths(model, order), select=True)
+
+
+def order_prefixes(model: type, order: Iterable[tuple[str, Any]]) -> frozenset[str]:
+    """Every Ref path an order across relations loads (``{"a", "a__b"}`` for
+    ``a__b__attr``): the ``select_related`` paths the ordered read attached already."""
+    return frozenset(path for path, _ in depth_paths(order_plan(model, order)))
 
 
 # ---- keys to fetch ------------------------------------------------------------------
@@ -323,4 +333,4 @@ def loaded_under(step: Step, items: list[Any]) -> list[Any]:
 
 __all__ = ["IN_CHUNK", "IN_CHUNKS", "in_chunk", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",
            "depth_paths", "key_of", "link_targets", "loaded_under", "paths_of", "plan",
-           "ref_keys", "ref_prefixes", "source_keys"]
+           "order_paths", "order_plan", "order_prefixes", "ref_keys", "source_keys"]
