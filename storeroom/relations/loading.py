@@ -122,13 +122,9 @@ def _steps(model: type, tree: dict[str, Any], prefix: str, select: bool,
             raise InvalidFilter(f"{m.name}: {path!r} is not {what} of "
                                 f"{model.__name__} (relations: {', '.join(known) or 'none'})")
         kids = _steps(many.target, sub, path + "__", select, paths)
-        if many.through is not None and many.through_source is not None:
-            assert many.through_target is not None
-            out.append(Step(name, "through", model, many.target, many.through_source,
-                            many.through_target, many, kids))
-        else:
-            back = meta_of(many.target).refs[many.reverse]  # type: ignore[index]
-            out.append(Step(name, "reverse", model, many.target, back, None, many, kids))
+        via, link = many.route()
+        out.append(Step(name, "reverse" if link is None else "through", model, many.target,
+                        via, link, many, kids))
     return tuple(out)
 
 
