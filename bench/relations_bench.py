@@ -28,9 +28,8 @@ Workloads (one operation = one whole load of the graph, except ``page``):
 The storeroom variants: ``storeroom`` (the store's parameters above), ``storeroom-load``
 (``search_all()`` then ``store.load(items, path)``), ``storeroom-objects``
 (``Model.objects.prefetch_related(...)`` / ``.select_related(...)`` / ``.filter(...)[:20]``
-in a context). A storeroom workload whose API is missing in this checkout (it raises
-``TypeError``, ``AttributeError`` or ``NotImplementedError``) is reported *unavailable*
-with the error, not failed.
+in a context). A cell a library has no own way of doing is listed in ``SKIP`` (printed
+``n/a``, not run); every other cell runs, and any error in it fails the run.
 
 Each measurement runs in a fresh process on a fresh database (a copy of the seeded SQLite
 file; PostgreSQL: the schema ``bench_rel`` dropped and loaded again), the libraries
@@ -78,19 +77,6 @@ WORKLOADS = [
     ("page", "filtered ordered page of 20 children"),
 ]
 WL_NAMES = [w for w, _ in WORKLOADS]
-#: what a missing storeroom feature raises (the workload is then "unavailable")
-MISSING = (TypeError, AttributeError, NotImplementedError)
-
-
-def is_missing(exc: BaseException) -> bool:
-    """Whether ``exc`` says a storeroom API this benchmark uses is not in this checkout:
-    a missing method or parameter, or (a store taking every unknown keyword as a lookup)
-    ``select_related`` / ``prefetch_related`` refused as an unknown attribute."""
-    from storeroom.errors import InvalidFilter
-    if isinstance(exc, MISSING):
-        return True
-    return isinstance(exc, InvalidFilter) and any(
-        f"unknown attribute {n!r}" in str(exc) for n in ("select_related", "prefetch_related"))
 
 
 @stored(key="id", table="rb_parent")
@@ -469,8 +455,11 @@ LIBS: dict[str, Callable[[], Any]] = {
 LIB_NAMES = {k: cls.name for k, cls in LIBS.items()}  # type: ignore[attr-defined]
 PEERS = ("sqla-orm", "django")
 OURS = ("storeroom", "storeroom-load", "storeroom-objects")
-#: workloads a library has no own way of doing (not measured, "n/a")
-SKIP = {"storeroom-load": {"lazy", "page"}, "storeroom-objects": {"lazy"}}
+#: the cells not supported: workloads a library has no own way of doing (not run, "n/a";
+#: ``store.load`` is not a lazy loader nor a query; the query sets' lazy loading is the
+#: store's, measured by ``storeroom``). Every other cell runs, and an error in it fails.
+SKIP: dict[str, frozenset[str]] = {"storeroom-load": frozenset({"lazy", "page"}),
+                                   "storeroom-objects": frozenset({"lazy"})}
 
 
 # ---------------------------------------------------------------------------------------
@@ -481,7 +470,10 @@ def _digest(obj: Any) -> str:
 def measure(key: str, wl: str, target: dict[str, Any], parents: int, per: int, quick: bool,
             collect: bool = True) -> dict[str, Any]:
     """Run workload ``wl`` of library ``key`` on the database of ``target``: seconds per
-    operation and the checksum, or ``unavailable`` (a storeroom API missing here)."""
+    operation and the checksum. A cell listed in ``SKIP`` is refused (``ValueError``);
+    any error of a library propagates (it is a failure, never a missing cell)."""
+    if wl in SKIP.get(key, ()):
+        raise ValueError(f"{key} does not support the {wl!r} workload (SKIP)")
     lib = LIBS[key]()
     lib.setup(target)
     base = {"lib": key, "workload": wl, "backend": target["kind"],
@@ -492,12 +484,7 @@ def measure(key: str, wl: str, target: dict[str, Any], parents: int, per: int, q
         args: list[Any] = page_calls(quick) if wl == "page" else [None] * iterations(
             parents, per, quick)
         call = (lambda a: fn(a)) if wl == "page" else (lambda a: fn())
-        try:
-            call(args[0])  # warm-up: statement caches, and storeroom's missing features
-        except Exception as exc:
-            if key not in OURS or not is_missing(exc):
-                raise
-            return {**base, "unavailable": f"{type(exc).__name__}: {exc}"}
+        call(args[0])  # warm-up: statement caches
         if collect:
             gc.collect()
         t = time.perf_counter()
@@ -617,7 +604,7 @@ def summarise(medians: dict[str, dict[str, float]]) -> dict[str, Any]:
 
 
 def print_report(medians: dict[str, dict[str, float]], summary: dict[str, Any],
-                 unavailable: dict[str, dict[str, str]], keys: list[str]) -> None:
+                 keys: list[str]) -> None:
     labels = dict(WORKLOADS)
     print("\nops/s (ratio to the raw driver); one op = one whole load of the graph, or one "
           "page for `page`\n")
@@ -631,8 +618,6 @@ def print_report(medians: dict[str, dict[str, float]], summary: dict[str, Any],
             if k in times:
                 r = f" ({ratios[k]:.2f}x)" if k in ratios else ""
                 cells.append(f"{1 / times[k]:,.1f}{r}")
-            elif k in unavailable.get(cell, {}):
-                cells.append("unavailable")
             else:
                 cells.append("n/a")
         print(f"| {backend} | {size} | {labels[wl]} | " + " | ".join(cells) + " |")
@@ -645,14 +630,10 @@ def print_report(medians: dict[str, dict[str, float]], summary: dict[str, Any],
         backend, size, wl = cell.split(" ")
         vs = row.get("speed_vs_faster_peer", {})
         peer = LIB_NAMES.get(row.get("faster_peer", ""), "n/a")
-        cells = [f"{vs[k]:.2f}x" if k in vs else
-                 ("unavailable" if k in unavailable.get(cell, {}) else "n/a") for k in OURS]
+        cells = [f"{vs[k]:.2f}x" if k in vs else "n/a" for k in OURS]
         ovs = row.get("objects_time_vs_store")
         print(f"| {backend} | {size} | {labels[wl]} | {peer} | " + " | ".join(cells) +
               f" | {'n/a' if ovs is None else f'{ovs:.2f}x'} |")
-    for cell, why in unavailable.items():
-        for k, msg in why.items():
-            print(f"unavailable: {cell} {k}: {msg}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
@@ -706,8 +687,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                             m = run_one(key, wl, backend, size, base, args)  # type: ignore[arg-type]
                             m["repeat"] = rep
                             runs.append(m)
-                            shown = ("unavailable" if "unavailable" in m else
-                                     f"{1 / m['seconds_per_op']:>10,.1f} ops/s")
+                            shown = f"{1 / m['seconds_per_op']:>10,.1f} ops/s"
                             print(f"  {backend:<6} {m['size']:<8} {wl:<9} {key:<18} {shown}",
                                   file=sys.stderr, flush=True)
         if "pg" in backends:
@@ -718,22 +698,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     cells: dict[str, list[dict[str, Any]]] = {}
     for m in runs:
         cells.setdefault(f"{m['backend']} {m['size']} {m['workload']}", []).append(m)
-    mismatches, medians, unavailable = [], {}, {}
+    mismatches: list[str] = []
+    medians: dict[str, dict[str, float]] = {}
     for cell, ms in cells.items():
-        done = [m for m in ms if "unavailable" not in m]
-        if len({m["result"] for m in done}) > 1:
+        if len({m["result"] for m in ms}) > 1:
             mismatches.append(f"{cell}: " + ", ".join(f"{m['lib']}={m['result']}"
-                                                       for m in done))
-        medians[cell] = {k: statistics.median(m["seconds_per_op"] for m in done
+                                                       for m in ms))
+        medians[cell] = {k: statistics.median(m["seconds_per_op"] for m in ms
                                               if m["lib"] == k)
-                         for k in keys if any(m["lib"] == k for m in done)}
-        missing = {m["lib"]: m["unavailable"] for m in ms if "unavailable" in m}
-        if missing:
-            unavailable[cell] = missing
+                         for k in keys if any(m["lib"] == k for m in ms)}
     summary = summarise(medians)
     print(f"\nrelations: median of {args.repeat}, each measurement in a fresh process on a "
           f"fresh database; SQLite WAL synchronous={PRAGMAS['synchronous']}")
-    print_report(medians, summary, unavailable, keys)
+    print_report(medians, summary, keys)
     doc = {
         "benchmark": "relations_bench",
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -746,7 +723,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "versions": versions(), "libraries": {k: LIB_NAMES[k] for k in keys},
         "workloads": {w: lbl for w, lbl in WORKLOADS if w in wls},
         "checksums_ok": not mismatches, "mismatches": mismatches,
-        "unavailable": unavailable, "median_seconds_per_op": medians,
+        "not_supported": {k: sorted(v) for k, v in SKIP.items() if k in keys},
+        "median_seconds_per_op": medians,
         "ops_per_second": {c: {k: 1 / t for k, t in v.items()} for c, v in medians.items()},
         "summary": summary, "runs": runs,
     }

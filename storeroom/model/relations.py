@@ -149,6 +149,20 @@ class ManyInfo:
         self.through_source: RefInfo | None = None
         self.through_target: RefInfo | None = None
 
+    def route(self) -> tuple[RefInfo, RefInfo | None]:
+        """The Refs this Many goes through (once linked), for loading, lookups and SQL
+        alike: ``(back, None)`` for a reverse Many (``back``: the Ref on ``target``
+        pointing here), ``(source, target)`` for a many-to-many (the through model's
+        Ref pointing here and its Ref to ``target``)."""
+        if self.through is not None:
+            src, dst = self.through_source, self.through_target
+            if src is None or dst is None:
+                raise RuntimeError(f"{self!r} is not linked yet (its models resolve when "
+                                   "the first store opens)")
+            return src, dst
+        from .stored import meta_of
+        return meta_of(self.target).refs[self.reverse], None  # type: ignore[index]
+
     def __repr__(self) -> str:
         how = (f"through={getattr(self.through, '__qualname__', self.through)}"
                if self.through is not None else f"reverse={self.reverse}")

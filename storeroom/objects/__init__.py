@@ -37,7 +37,7 @@ def objects_for(model: type) -> Any:
     if store is None:
         store = ctx.store(model)  # LookupError for a model the data manager does not know
     qs: Any = _new(AsyncQuerySet if isinstance(ctx, AsyncContext) else QuerySet)
-    qs._model, qs._ctx, qs._state, qs._default = model, ctx, _EMPTY, store
+    qs._model, qs._ctx, qs._state, qs._default, qs._cache = model, ctx, _EMPTY, store, None
     return qs
 
 

@@ -260,11 +260,9 @@ def plan_rel(rel: Rel) -> list[Step]:
         where = negate(rel.node) if null_value(rel) else rel.node
         return [Step(info.target, where, tkey)]
     many: ManyInfo = rel.info
-    if many.through is None:
-        back = meta_of(many.target).refs[many.reverse]  # type: ignore[index]
-        return [Step(many.target, rel.node, back.columns)]
-    src, dst = many.through_source, many.through_target
-    assert src is not None and dst is not None
+    src, dst = many.route()
+    if dst is None:  # reverse: src is the Ref on the target pointing back
+        return [Step(many.target, rel.node, src.columns)]
     if rel.node == EVERYTHING:
         return [Step(many.through, Not(_any_null(dst.columns)), src.columns)]
     tkey = meta_of(many.target).key.attrs

@@ -122,13 +122,9 @@ def _steps(model: type, tree: dict[str, Any], prefix: str, select: bool,
             raise InvalidFilter(f"{m.name}: {path!r} is not {what} of "
                                 f"{model.__name__} (relations: {', '.join(known) or 'none'})")
         kids = _steps(many.target, sub, path + "__", select, paths)
-        if many.through is not None and many.through_source is not None:
-            assert many.through_target is not None
-            out.append(Step(name, "through", model, many.target, many.through_source,
-                            many.through_target, many, kids))
-        else:
-            back = meta_of(many.target).refs[many.reverse]  # type: ignore[index]
-            out.append(Step(name, "reverse", model, many.target, back, None, many, kids))
+        via, link = many.route()
+        out.append(Step(name, "reverse" if link is None else "through", model, many.target,
+                        via, link, many, kids))
     return tuple(out)
 
 
@@ -139,6 +135,26 @@ def depth_paths(steps: tuple[Step, ...], prefix: str = "") -> list[tuple[str, St
         out.append((prefix + s.name, s))
         out.extend(depth_paths(s.children, prefix + s.name + "__"))
     return out
+
+
+def order_paths(model: type, order: Iterable[tuple[str, Any]]) -> tuple[str, ...]:
+    """The Ref paths (``a__b``) an order's names across relations (``a__b__attr``) go
+    through, sorted: what an order across relations loads onto the items it sorts."""
+    attrs = meta_of(model).attrs
+    return tuple(sorted({n.rsplit("__", 1)[0] for n, _ in order if n not in attrs}))
+
+
+def order_plan(model: type, order: Iterable[tuple[str, Any]]) -> tuple[Step, ...]:
+    """The steps of ``select_related`` of the order's Ref paths (``order_paths``): how
+    an order across relations loads the related items it sorts by (a JOIN on SQL, a
+    batched read per Ref and depth elsewhere)."""
+    return plan(model, order_paths(model, order), select=True)
+
+
+def order_prefixes(model: type, order: Iterable[tuple[str, Any]]) -> frozenset[str]:
+    """Every Ref path an order across relations loads (``{"a", "a__b"}`` for
+    ``a__b__attr``): the ``select_related`` paths the ordered read attached already."""
+    return frozenset(path for path, _ in depth_paths(order_plan(model, order)))
 
 
 # ---- keys to fetch ------------------------------------------------------------------
@@ -313,4 +329,4 @@ def loaded_under(step: Step, items: list[Any]) -> list[Any]:
 
 __all__ = ["IN_CHUNK", "IN_CHUNKS", "in_chunk", "Step", "attach_reverse", "attach_ref", "attach_through", "chunks",
            "depth_paths", "key_of", "link_targets", "loaded_under", "paths_of", "plan",
-           "ref_keys", "source_keys"]
+           "order_paths", "order_plan", "order_prefixes", "ref_keys", "source_keys"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from storeroom import Q, QueryLog, Ref, field, stored
+from storeroom import Q, QueryLog, Ref, field, is_loaded, stored
 from tests.backends.conftest import BACKENDS
 from tests.backends.test_contract_loading import data_statements
 
@@ -107,3 +107,34 @@ async def test_sql_orders_across_refs_in_one_statement(store_factory, backend) -
     assert [p.id for p in page] == [4, 1]
     statements = data_statements(log)
     assert len(statements) == 1 and statements[0].count("LEFT OUTER JOIN") == 2, statements
+
+
+async def test_select_related_of_the_ordered_refs_reads_nothing_more(store_factory) -> None:  # noqa: ANN001
+    """``select_related`` of the Refs an order across relations goes through costs no
+    round trip over the order alone (the order loaded them: a JOIN on SQL, one batched
+    read per Ref elsewhere); a selected path beyond the order's costs its own read."""
+    parts = await _graph(store_factory)
+    for order in ("kind__name", "kind__shelf__name"):  # warm: cursor secret, related stores
+        await parts.search(order_by=order, limit=3, select_related="kind__shelf")
+    cases = [("kind__name", ("kind",), [3, 7, 1], 0),
+             ("kind__shelf__name", ("kind__shelf",), [4, 1, 5], 0),
+             ("kind__shelf__name", ("kind",), [4, 1, 5], 0),
+             ("kind__name", ("kind__shelf",), [3, 7, 1], 1)]  # the shelves: one read
+    for order, select, ids, more in cases:
+        with QueryLog() as alone:
+            plain = await parts.search(order_by=order, limit=3)
+        with QueryLog() as log:
+            page = await parts.search(order_by=order, limit=3, select_related=select)
+        assert [p.id for p in plain] == [p.id for p in page] == ids
+        n, base = len(data_statements(log)), len(data_statements(alone))
+        assert n == base + more, (order, select, log.statements(), alone.statements())
+        # what was selected is loaded, with the values stored
+        assert all(is_loaded(p, "kind") for p in page)
+        assert [p.kind.name for p in page] == [
+            {1: "b", 2: "a", 3: "b", 4: "c"}[p.kind_id] for p in page]
+        if "kind__shelf" in select:
+            assert all(is_loaded(p.kind, "shelf") for p in page)
+            assert [p.kind.shelf.name if p.kind.shelf else None for p in page] == [
+                {1: "y", 2: None, 3: "x", 4: None}[p.kind_id] for p in page]
+        if store_factory.spec.id in ("sqlite", "postgres", "mysql"):
+            assert n == 1 + more  # the ordered page is one SELECT with its JOINs

@@ -472,3 +472,36 @@ async def test_indexed_searches_agree_with_local_evaluation(istore: A, data: lis
     elif want:
         assert await s.delete_where(where) == len(want)
         assert await s.count() == len(data) - len(want)
+
+
+@stored(key="id", indexes=[Index("g")])
+class ChunkRow:
+    id: int
+    g: int = 0
+    u: int = 0  # not indexed: ordering by it reads every matching item (iterate)
+
+
+async def test_reading_every_item_pipelines_its_chunks(opened: Any) -> None:
+    """An order the sorted sets cannot serve reads every matching item in chunks of 500:
+    without a filter, the first key range, then one pipeline per chunk (its MGET and the
+    next chunk's range), then the last MGET; with an index filter, the key set, then one
+    pipeline of the MGETs of up to 8 chunks. Items count: 1,201 (two full chunks and a
+    part), none lost or repeated at the chunk edges."""
+    from storeroom import QueryLog
+    rows = opened(ChunkRow)
+    n = 1201
+    for lo, hi in ((0, 600), (600, n)):  # (a batch holds at most 1,000 edits)
+        await rows.edit_batch([Create(ChunkRow(id=i, g=i % 7, u=(i * 37) % n))
+                               for i in range(lo, hi)])
+    assert await rows.count() == n
+    await rows.search(limit=1)  # warm: the cursor secret
+    with QueryLog() as log:
+        page = await rows.search(order_by="u", limit=1000)  # every item read, 1,000 kept
+    assert [r.u for r in page] == list(range(1000))
+    assert [s.statement for s in log.records] == [
+        "ZRANGEBYLEX", "PIPELINE MGET ZRANGEBYLEX", "PIPELINE MGET ZRANGEBYLEX", "MGET"]
+    with QueryLog() as log:
+        page = await rows.search(Q(g__gte=1), order_by="u", limit=1000)
+    want = sorted((i * 37) % n for i in range(n) if i % 7 >= 1)[:1000]
+    assert [r.u for r in page] == want
+    assert len(log.records) == 2 and log.records[1].statement == "PIPELINE MGET"

@@ -82,9 +82,9 @@ def rel_sql(fc: FilterCompiler, rel: Rel, b: Binder) -> Any:
             return sa.not_(sa.exists().where(on, sa.not_(cond)))
         return sa.exists().where(on, cond)
     many = rel.info
-    if many.through is None:
-        back = meta_of(many.target).refs[many.reverse]
-        on = _eq(inner.table, back.columns, outer, meta_of(many.model).key.attrs)
+    src, dst = many.route()
+    if dst is None:  # reverse: src is the Ref on the target pointing back
+        on = _eq(inner.table, src.columns, outer, meta_of(many.model).key.attrs)
         if rel.node == EVERYTHING:
             return sa.exists().where(on)
         return sa.exists().where(on, inner.compile(rel.node, b))
@@ -93,7 +93,6 @@ def rel_sql(fc: FilterCompiler, rel: Rel, b: Binder) -> Any:
     # the target's alias one level deeper than the through table's
     target = through.related_compiler(rel.target, fc.level + 2)
     assert target is not None
-    src, dst = many.through_source, many.through_target
     on_src = _eq(through.table, src.columns, outer, meta_of(many.model).key.attrs)
     on_dst = _eq(target.table, dst.target_key, through.table, dst.columns)
     if rel.node == EVERYTHING:

@@ -59,12 +59,15 @@ class QuerySet(Generic[T]):
 
     Reach it as ``Model.objects`` inside an active context. Terminal methods (``get
     first last earliest latest count exists aggregate in_bulk create bulk_create
-    get_or_create update_or_create update delete``) do I/O; awaiting the set gives its
-    list, ``async for`` iterates it, ``qs[i]`` gives (an awaitable of) one item.
-    A set is not cached: every evaluation asks the store again.
+    get_or_create update_or_create update delete``) do I/O. The async set: awaiting it
+    gives its list, iterating it with ``async for`` its rows, ``qs[i]`` an awaitable of one
+    item; it caches nothing, and ``bool(qs)`` / ``len(qs)`` raise ``TypeError`` (they
+    would be hidden I/O: use the awaited ``exists()`` / ``count()``). The sync set:
+    iterating it, ``len(qs)`` and ``bool(qs)`` evaluate it once and keep its rows (as a
+    Django query set does); its terminal methods and chained sets ask the store again.
     """
 
-    __slots__ = ("_model", "_ctx", "_state", "_default")
+    __slots__ = ("_model", "_ctx", "_state", "_default", "_cache")
 
     def __init__(self, model: type[T], ctx: Any, state: QueryState = _EMPTY,
                  store: Any = None) -> None:
@@ -73,11 +76,14 @@ class QuerySet(Generic[T]):
         self._state = state
         # the context's store of the model on its own engine (found once, by objects_for)
         self._default = store
+        # the rows of the first evaluation (the sync set's; None until then)
+        self._cache: list[Any] | None = None
 
     def _with(self, state: QueryState) -> QuerySet[T]:
         qs = object.__new__(type(self))
         qs._model, qs._ctx, qs._state, qs._default = (self._model, self._ctx, state,
                                                       self._default)
+        qs._cache = None
         return qs
 
     @property
@@ -120,7 +126,8 @@ class QuerySet(Generic[T]):
         # set and state are made here, not by _with / with_where: this is the hot path
         # of ``Model.objects.filter(...)[:n]``, and each Python call is ~5% of its cost
         qs = _new_object(type(self))
-        qs._model, qs._ctx, qs._default = self._model, self._ctx, self._default
+        qs._model, qs._ctx, qs._default, qs._cache = (self._model, self._ctx,
+                                                      self._default, None)
         qs._state = _new_tuple(QueryState, (
             s[0] + (lookups if not args and lookups else filter_node(args, lookups),),
             *s[1:]))
@@ -184,7 +191,8 @@ class QuerySet(Generic[T]):
                     and stop >= 0 and not s.start and s.stop is None):
                 # ``qs[:n]`` of an unsliced set, inlined (plan.sliced does the rest)
                 qs = _new_object(type(self))
-                qs._model, qs._ctx, qs._default = self._model, self._ctx, self._default
+                qs._model, qs._ctx, qs._default, qs._cache = (self._model, self._ctx,
+                                                      self._default, None)
                 qs._state = _new_tuple(QueryState, (s[0], s[1], 0, stop, *s[4:]))
                 return qs
             return self._with(sliced(s, index))
@@ -268,13 +276,42 @@ class QuerySet(Generic[T]):
             """Every row (fetched first, as evaluating a Django query set does)."""
             for row in self._fetch():
                 yield row
+
+        def __bool__(self) -> bool:
+            """Refused: truth-testing an async set would be hidden I/O."""
+            raise TypeError(f"an async query set ({self._model.__name__}.objects) has no "
+                            "truth value: use `qs.exists()`")
+
+        def __len__(self) -> int:
+            """Refused: the length of an async set would be hidden I/O."""
+            raise TypeError(f"an async query set ({self._model.__name__}.objects) has no "
+                            "len(): use `qs.count()` (or `len(qs)`)")
     else:  # the sync twin: an iterator over the fetched list (no generator per row)
         def __iter__(self) -> Any:  # type: ignore[no-redef,misc,unused-ignore]
-            """Every row (fetched first, as evaluating a Django query set does)."""
-            s = self._state
-            if s.mode == ITEMS:  # _fetch's first step, inlined
-                return iter(self._items(s))  # type: ignore[call-overload,unused-ignore]
-            return iter(self._fetch())  # type: ignore[call-overload,unused-ignore]
+            """Every row: fetched at the first evaluation and kept (as a Django query set
+            does), so that ``if qs:``, ``len(qs)`` and ``for x in qs`` read the store
+            once."""
+            rows = self._cache
+            if rows is None:
+                s = self._state
+                rows = self._cache = (self._items(s) if s.mode == ITEMS  # type: ignore[assignment,unused-ignore]
+                                      else self._fetch())  # _fetch's first step, inlined
+            return iter(rows)  # type: ignore[arg-type,call-overload,unused-ignore]
+
+        def __len__(self) -> int:  # type: ignore[no-redef,misc,unused-ignore]
+            """How many rows: the set is evaluated (once, kept as iterating does);
+            ``count()`` asks the store for the number alone."""
+            rows = self._cache
+            if rows is None:  # list(qs) asks len() first: this is the hot path
+                s = self._state
+                rows = self._cache = (self._items(s) if s.mode == ITEMS  # type: ignore[assignment,unused-ignore]
+                                      else self._fetch())  # _fetch's first step, inlined
+            return len(rows)  # type: ignore[arg-type,unused-ignore]
+
+        def __bool__(self) -> bool:  # type: ignore[no-redef,misc,unused-ignore]
+            """Whether there are rows: the set is evaluated (once, kept as iterating
+            does); ``exists()`` asks the store for one item alone."""
+            return self.__len__() != 0
 
     def iterator(self, chunk_size: int | None = None) -> Iterator[Any]:
         """Every row, streamed page by page (``chunk_size`` rows per page)."""
@@ -347,9 +384,9 @@ class QuerySet(Generic[T]):
     def exists(self) -> bool:
         """Whether any row matches (a search of one item)."""
         s = self._state
-        if s.empty:
+        start, stop = s.start, s.stop
+        if s.empty or (stop is not None and stop <= start):  # qs[:0], qs[5:5]: nothing
             return False
-        start = s.start
         return bool(self._items(replace(s, start=start, stop=start + 1)))
 
     def aggregate(self, **aggregates: Aggregate) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from ...model.relations import Stub
 from ...query.ast import NOTHING, Node
 from ...query.evaluate import compile_local, sort_items
 from ...query.order import Order
@@ -59,10 +60,13 @@ def load(store: Any, items: Any, paths: tuple[str, ...], refresh: bool) -> Any:
 
 
 def with_relations(store: Any, items: list[Any], select: Any, prefetch: Any,
-                         refresh: bool, joined: bool = False) -> list[Any]:
+                         refresh: bool, joined: bool = False,
+                         preloaded: frozenset[str] = frozenset()) -> list[Any]:
     """``items`` as read (mapped, when the store has an identity map) with the relations
     of ``select_related`` (``joined``: a JOIN read them with ``items``, attached to
-    them) and ``prefetch_related`` loaded."""
+    them; ``preloaded``: the Ref paths whose objects the read attached already, through
+    the related stores' maps, as an order across relations does) and
+    ``prefetch_related`` loaded."""
     fresh = items
     items = store._mapped(items, refresh)
     if not items:
@@ -72,6 +76,8 @@ def with_relations(store: Any, items: list[Any], select: Any, prefetch: Any,
         if joined:
             if getattr(store, "identity", None) is not None:  # through a context's map
                 _adopt_joined(store, fresh, items, steps, refresh)
+        elif preloaded:
+            _adopt_loaded(store, fresh, items, steps, refresh, preloaded, "")
         else:
             run(store, items, steps, refresh)
     if prefetch:
@@ -158,6 +164,32 @@ def _adopt_joined(store: Any, fresh: list[Any], items: list[Any],
             attach_ref(step, todo, found)
         if step.children and got:
             _adopt_joined(target, got, mapped, step.children, refresh)
+
+
+def _adopt_loaded(store: Any, fresh: list[Any], items: list[Any],
+                        steps: tuple[Step, ...], refresh: bool, preloaded: frozenset[str],
+                        prefix: str) -> None:
+    """Load the Ref ``steps`` onto ``items`` (the mapped objects of ``fresh``, the items
+    as read), reading only what the read did not attach: a step whose path is in
+    ``preloaded`` takes the loaded objects found on ``fresh`` (mapped already) and reads
+    just the keys among ``items`` they lack (a dangling key, a mapped item whose Ref
+    changed); any other step is read as ``run`` reads it."""
+    for step in steps:
+        path = prefix + step.name
+        if path not in preloaded:
+            run(store, items, (step,), refresh)
+            continue
+        target = store._related(step.target)
+        names = target._m.key.attrs
+        found = {key_of(o, names): o for o in loaded_under(step, fresh)
+                 if not isinstance(o, Stub)}
+        missing = [k for k in ref_keys(step, items) if k not in found]
+        if missing:
+            found.update(_by_keys(target, missing, refresh))
+        nxt = attach_ref(step, items, found)
+        if step.children and nxt:
+            _adopt_loaded(target, nxt, nxt, step.children, refresh, preloaded,
+                                path + "__")
 
 
 def run(store: Any, items: list[Any], steps: tuple[Step, ...], refresh: bool) -> None:

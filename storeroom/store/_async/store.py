@@ -12,7 +12,7 @@ from ...backends.batch import NOT_APPLIED, upsert_key, upserted
 from ...backends.common import invalid
 from ...errors import BatchError, Conflict, StoreroomError, UnsupportedOperation, ValidationError
 from ...model.registry import generation, refs_to
-from ...model.relations import RefInfo, Stub
+from ...model.relations import RefInfo
 from ...model.stored import ModelMeta, meta_of
 from ...query.ast import EVERYTHING, NOTHING, And, Node, Not
 from ...query.cursor import (
@@ -31,7 +31,7 @@ from ...query.prepare import build_filter, junction, prepare, simplify
 from ...query.q import to_node
 from ...query.relations import Rel, finish_rel, has_rel, plan_rel, rels, replace_rels, step_filter
 from ...relations._async import loader
-from ...relations.loading import plan
+from ...relations.loading import order_plan, order_prefixes
 from ..aggregate import Accumulator, Aggregate, prepare_aggregates
 from ..checks import check_error, check_item, failed_check, residual_all, with_checks
 from ..fexpr import guard, has_expr, resolve
@@ -559,10 +559,16 @@ class AsyncStore(Generic[T]):
         if select and all(n in self._m.attrs for n, _ in order):
             items = await loader.fetch_joined(self, node, order, limit + 1, after, select)
         joined = items is not None
+        preloaded: frozenset[str] = frozenset()
         if items is None:
             items = await self._fetch(node, order, limit + 1, after)
+            if select and not refresh:
+                # an order across Refs loaded them onto the items (``_fetch``): the
+                # select_related paths among them are not read again
+                preloaded = order_prefixes(self.model, order)
         page, extra = items[:limit], items[limit:]
-        return [*await loader.with_relations(self, page, select, prefetch, refresh, joined),
+        return [*await loader.with_relations(self, page, select, prefetch, refresh, joined,
+                                             preloaded),
                 *extra]
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
@@ -1476,7 +1482,7 @@ class AsyncStore(Generic[T]):
         """``_fetch`` for an order across relations sorted by the backend (SQL: LEFT OUTER
         JOINs of the referenced tables, ``sql/relorder.py``): one statement, the related
         items of the order's paths attached (through the related stores' identity maps,
-        as ``_load_refs`` attaches them); None when the backend cannot (no
+        as ``loader.run`` attaches them); None when the backend cannot (no
         ``order_joins``, a filter it does not run whole, a table elsewhere)."""
         b: Any = self._b  # (``order_joins`` and ``find_joined``: SQL's, not the protocol's)
         order_joins = getattr(b, "order_joins", None)
@@ -1491,62 +1497,28 @@ class AsyncStore(Generic[T]):
         items: list[T] = list(await b.find_joined(Query(split.native, order, want, after),
                                                   joins))
         if items and getattr(self, "identity", None) is not None:
-            paths = sorted({n.rsplit("__", 1)[0] for n, _ in order if n not in self._m.attrs})
-            steps = plan(self.model, paths, select=True)
-            await loader._adopt_joined(self, items, items, steps, False)
+            await loader._adopt_joined(self, items, items, order_plan(self.model, order),
+                                       False)
         return items
 
     async def _fetch_by_relation(self, node: Node, order: Order, want: int,
                                  after: tuple[Any, ...] | None) -> list[T]:
         """``_fetch`` for an order across relations (``category__name``), on every
-        backend: the matching items are read, their related items loaded (one batched
-        read per Ref of the order and depth, set on the items), and sorted here."""
+        backend: the matching items are read, their related items loaded as
+        ``select_related`` of the order's paths loads them (one batched read per Ref of
+        the order and depth, through the related stores' maps), and sorted here."""
         b = self._b
         split = b.split(node)
         keep = compile_local(split.local)
         items = [i async for i in b.iterate(split.native) if keep(i)]
         self._check_local_sort(len(items))
-        await self._load_refs(items, [n for n, _ in order if n not in self._m.attrs])
+        if items:
+            await loader.run(self, items, order_plan(self.model, order), False)
         rows = [_OrderRow(i, order_values(i, order), order) for i in items]
         if after is not None:
             later = compile_local(after_filter(order, after))
             rows = [r for r in rows if later(r)]
         return [r._storeroom_item for r in sort_items(rows, order)[:want]]
-
-    async def _load_refs(self, items: list[Any], names: list[str]) -> None:
-        """Load the related items each ``a__b__attr`` of ``names`` passes through (one
-        batched read per Ref and depth) and set them on ``items`` (a key no item has
-        stays a stub: it reads as None)."""
-        level: dict[tuple[str, ...], list[Any]] = {(): items}
-        paths = sorted({tuple(n.split("__")[:-1]) for n in names}, key=len)
-        for path in paths:
-            for i in range(1, len(path) + 1):
-                here = path[:i]
-                if here in level:
-                    continue
-                objs = [o for o in level[here[:-1]] if o is not None and not isinstance(o, Stub)]
-                if not objs:
-                    level[here] = []
-                    continue
-                ref = meta_of(type(objs[0])).refs[here[-1]]
-                keys = list(dict.fromkeys(
-                    k for k in (tuple(o.__dict__.get(c) for c in ref.columns) for o in objs)
-                    if not any(p is None for p in k)))
-                target = self._related(ref.target)
-                found: dict[tuple[Any, ...], Any] = {}
-                size = target.meta.max_batch
-                for j in range(0, len(keys), size):
-                    chunk = keys[j:j + size]
-                    hits = [(k, g) for k, g in zip(chunk, await target._b.get_many(chunk),
-                                                   strict=True) if g is not None]
-                    # a store with an identity map hands out (and here sets) its objects
-                    mapped = target._mapped([g for _, g in hits], False)
-                    found.update(zip((k for k, _ in hits), mapped, strict=True))
-                for o in objs:
-                    got = found.get(tuple(o.__dict__.get(c) for c in ref.columns))
-                    if got is not None:
-                        setattr(o, ref.name, got)
-                level[here] = list(found.values())
 
     def _check_local_sort(self, n: int) -> None:
         bound = getattr(self._b, "max_local_sort", None)

@@ -43,6 +43,9 @@ from ..core import (
 )
 
 CHUNK = 500
+#: the MGETs of chunks sent in one pipeline by ``iterate`` (at most CHUNK x PIPELINED
+#: items held at once)
+PIPELINED = 8
 
 
 def _wrap(exc: Exception, what: str) -> BackendError:
@@ -544,20 +547,38 @@ class RedisBackend:
         try:
             if node == NOTHING:
                 return
+            build = core.build
             if node == EVERYTHING:
-                lo: bytes | None = None
-                while True:
-                    ks = self._range(core.keys_zset, lo, None, False, CHUNK)
-                    for item in self._fetch(ks, EVERYTHING):
-                        yield item
-                    if len(ks) < CHUNK:
-                        return
-                    lo = ks[-1] + b"\x00"
+                # the key range of a chunk, then its values together with the key range of
+                # the next chunk (one pipeline): a round trip per chunk, plus one
+                ks = self._range(core.keys_zset, None, None, False, CHUNK)
+                while len(ks) == CHUNK:
+                    pipe = self.r.pipeline(transaction=False)
+                    pipe.mget([core.item_key_of_kenc(k) for k in ks])
+                    pipe.zrangebylex(core.keys_zset, lex_lo(ks[-1] + b"\x00"), lex_hi(None),
+                                     0, CHUNK)
+                    raws, ks = pipe.execute()
+                    for r in raws:
+                        if r is not None:
+                            yield build(r)
+                for item in self._fetch(ks, EVERYTHING):
+                    yield item
+                return
             kbs = sorted(self._keyset(node))
             keep = compile_local(node)
-            for start in range(0, len(kbs), CHUNK):
-                for item in self._fetch(kbs[start:start + CHUNK], node, keep):
-                    yield item
+            # the values of up to PIPELINED chunks per round trip (one MGET each)
+            step = CHUNK * PIPELINED
+            for start in range(0, len(kbs), step):
+                group = kbs[start:start + step]
+                pipe = self.r.pipeline(transaction=False)
+                for at in range(0, len(group), CHUNK):
+                    pipe.mget([core.item_key_of_kenc(k) for k in group[at:at + CHUNK]])
+                for raws in pipe.execute():
+                    for r in raws:
+                        if r is not None:
+                            item = build(r)
+                            if keep(item):
+                                yield item
         except RedisError as exc:
             raise _wrap(exc, f"search {self._name}") from exc
 
