@@ -164,9 +164,12 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
     one generated loop (no call per row: iterating a large result builds its items
     about a tenth faster)."""
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
+    # each row unpacked into locals by the for statement itself (no subscript per value)
+    cells = [f"r{i}" for i in range(len(names))]
+    target = "(" + ", ".join(cells) + ",)"
     src = ("def build_rows(rows):\n    out = []\n    append = out.append\n"
-           "    for row in rows:\n        o = new(cls)\n        o.__dict__ = {"
-           + _row_dict(meta, names, dialect, False, env)
+           f"    for {target} in rows:\n        o = new(cls)\n        o.__dict__ = {{"
+           + _row_dict(meta, names, dialect, False, env, cells)
            + "}\n        append(o)\n    return out\n")
     compile_generated(src, env, f"rows_builder[{dialect}]", meta.cls)
     build_rows: Callable[[list[Any]], list[Any]] = env["build_rows"]
@@ -174,21 +177,29 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
 
 
 def _row_dict(meta: ModelMeta, names: tuple[str, ...], dialect: str, returning: bool,
-              env: dict[str, Any]) -> str:
+              env: dict[str, Any], cells: list[str] | None = None) -> str:
     """The entries of the dict display of one item built from ``row`` (its converters
-    put into ``env``)."""
+    put into ``env``); ``cells``: the locals holding the row's values, else ``row[i]``.
+
+    A ``bool`` conversion is written inline as ``(True if v else False)``: what
+    ``bool(v)`` gives for every value, without the call."""
     parts = []
     for i, name in enumerate(names):
         a = meta.attrs[name]
         conv = from_db(a, dialect, returning)
+        v = cells[i] if cells is not None else f"row[{i}]"
         if conv is None:
-            parts.append(f"{name!r}: row[{i}]")
+            parts.append(f"{name!r}: {v}")
+            continue
+        if conv is bool:
+            expr = f"(True if {v} else False)"
         else:
             env[f"c{i}"] = conv
-            if a.optional:
-                parts.append(f"{name!r}: (None if row[{i}] is None else c{i}(row[{i}]))")
-            else:
-                parts.append(f"{name!r}: c{i}(row[{i}])")
+            expr = f"c{i}({v})"
+        if a.optional:
+            parts.append(f"{name!r}: (None if {v} is None else {expr})")
+        else:
+            parts.append(f"{name!r}: {expr}")
     for a in meta.attrs.values():
         if not a.store:
             env[f"d_{a.name}"] = a

@@ -117,6 +117,8 @@ class SqlCore:
             self.sql_insert_returning = self.insert_sql(self.insert_names)
         # a batch of creates, keys included (allocated first, see ``bulk_ids``)
         self._insert_all: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
+        self._insert_keyed: tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]] | \
+            None = None
         # PostgreSQL: ``n`` values of the key's sequence in one statement
         self.sql_seq_block: Sql | None = None
         if self.auto is not None and dialect == "postgresql":
@@ -188,6 +190,40 @@ class SqlCore:
             sql = self.compile(self.table.insert().values(
                 {n: sa.bindparam(f"v_{n}") for n in self.names}))
             got = self._insert_all = (sql, self._row_encoder(sql, self.names))
+        return got
+
+    def insert_keyed(self) -> tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]]:
+        """``insert_all``'s INSERT and a generated ``(values, first) -> [parameters]`` of a
+        whole run of creates whose autoincrement keys are ``first``, ``first + 1``, ...
+        (one generated loop: no call per row, and the values are not copied to hold
+        their keys)."""
+        got = self._insert_keyed
+        if got is None:
+            sql = self.insert_all()[0]
+            auto: str = self.auto  # type: ignore[assignment]
+            order = sql[1]
+            names = [n[2:] for n in order] if order is not None else list(self.names)
+            env: dict[str, Any] = {}
+            parts = []
+            for i, n in enumerate(names):
+                conv = self.enc.get(n)
+                if n == auto:
+                    parts.append("k" if conv is None else f"c{i}(k)")
+                elif conv is None:
+                    parts.append(f"v[{n!r}]")
+                else:
+                    parts.append(f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))")
+                if conv is not None:
+                    env[f"c{i}"] = conv
+            if order is not None:
+                one = "(" + "".join(p + ", " for p in parts) + ")"
+            else:
+                one = "{" + ", ".join(f"'v_{n}': {p}" for n, p in zip(names, parts,
+                                                                       strict=True)) + "}"
+            src = (f"def rows(vs, first):\n    return [{one} "
+                   "for k, v in enumerate(vs, first)]\n")
+            compile_generated(src, env, f"keyed_encoder[{self.dialect_name}]", self.meta.cls)
+            got = self._insert_keyed = (sql, env["rows"])
         return got
 
     def copy_in(self) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
