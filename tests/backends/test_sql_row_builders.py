@@ -39,3 +39,41 @@ def test_rows_builder_gives_what_row_builder_and_bool_give(dialect: str) -> None
                               "maybe": None if maybe is None else bool(maybe), "label": label}
         assert type(item.flag) is bool
     assert rows_builder(meta, NAMES, "sqlite")([]) == []
+
+
+@stored(key="id")
+class Shown:
+    id: int
+    flag: bool
+
+    @property
+    def shown(self) -> str:
+        return f"#{self.id}"
+
+
+@stored(key="id")
+class Guarded:
+    id: int
+    flag: bool
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "id" and "id" in self.__dict__:
+            raise AttributeError("the id is set once")
+        object.__setattr__(self, name, value)
+
+
+@pytest.mark.parametrize("model", [Flagged, Shown, Guarded])
+def test_items_built_from_rows_equal_items_made(model: type) -> None:
+    # attribute by attribute where that is plain, else the __dict__ assigned: the same
+    # items either way (a class's own __setattr__ is not run; a property is left alone)
+    meta = meta_of(model)
+    names = meta.stored_names
+    rows = [(1, 1, None, "x")[:len(names)], (2, 0, True, "")[:len(names)]]
+    many = rows_builder(meta, names, "sqlite")(rows)
+    one = [row_builder(meta, names, "sqlite")(r) for r in rows]
+    assert many == one
+    made = [model(**{n: (bool(v) if n in ("flag", "maybe") and v is not None else v)
+                     for n, v in zip(names, r, strict=True)}) for r in rows]
+    assert many == made and [vars(i) for i in many] == [vars(i) for i in made]
+    if model is Shown:
+        assert many[0].shown == "#1"
