@@ -119,6 +119,7 @@ class SqlCore:
         self._insert_all: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
         self._insert_keyed: tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]] | \
             None = None
+        self._keyed_items: Callable[[list[dict[str, Any]], int], list[Any]] | None = None
         # PostgreSQL: ``n`` values of the key's sequence in one statement
         self.sql_seq_block: Sql | None = None
         if self.auto is not None and dialect == "postgresql":
@@ -225,6 +226,26 @@ class SqlCore:
             compile_generated(src, env, f"keyed_encoder[{self.dialect_name}]", self.meta.cls)
             got = self._insert_keyed = (sql, env["rows"])
         return got
+
+    def keyed_items(self, values: list[dict[str, Any]], first: int) -> list[Any]:
+        """The items of a run of creates whose autoincrement keys are ``first``,
+        ``first + 1``, ...: each a new instance whose ``__dict__`` is a copy of its values
+        with the key first (as ``ModelMeta.build_all``, for models without unstored
+        defaults), built by one generated loop."""
+        fn = self._keyed_items
+        if fn is None:
+            env: dict[str, Any] = {"new": self.meta._new, "cls": self.meta.cls}
+            src = ("def items(vs, first):\n"
+                   "    out = []\n"
+                   "    append = out.append\n"
+                   "    for k, v in enumerate(vs, first):\n"
+                   "        o = new(cls)\n"
+                   f"        o.__dict__ = {{{self.auto!r}: k, **v}}\n"
+                   "        append(o)\n"
+                   "    return out\n")
+            compile_generated(src, env, f"keyed_items[{self.dialect_name}]", self.meta.cls)
+            fn = self._keyed_items = env["items"]
+        return fn(values, first)  # type: ignore[no-any-return]
 
     def copy_in(self) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
         """PostgreSQL's ``COPY table (every attribute) FROM STDIN`` and its row encoder

@@ -903,6 +903,60 @@ class SqlBackend:
         finally:
             self.src.release(d)
 
+    @property
+    def create_run(self) -> Callable[[list[dict[str, Any]]], Awaitable[list[Any] | None]] | None:
+        """``create_run(values)``: a whole batch of creates (each the validated values of
+        an item, its autoincrement key not given) written by one executemany in a
+        transaction of its own, and their items, keys included; None, nothing written,
+        when any fails (the store front then applies the batch the general way, which
+        tells which failed and how). This attribute is None where the backend has no
+        such path (SQLite's keys only: the other dialects go through ``apply``)."""
+        core = self.core
+        if core.auto is None or core.bulk_copy or core.bulk_auto or \
+                core.sql_seq_block is not None or core.meta._unstored_defaults:
+            return None
+        return self._create_keyed
+
+    def _create_keyed(self, values: list[dict[str, Any]]) -> list[Any] | None:
+        """``create_run`` on SQLite: the first row inserted alone, its ``lastrowid`` the
+        largest key (AUTOINCREMENT takes the next after the largest ever); the
+        transaction holds the database's write lock from then on, so the following keys
+        are free (had one been taken anyway, the executemany fails on it and the batch
+        goes the general way). The values are not changed: the items get copies."""
+        core = self.core
+        auto = core.auto
+        n = len(core.insert_names)
+        for v in values:  # ``bulk_insertable``: every attribute but the key
+            if len(v) != n or auto in v:
+                return None
+        d = self._driver()
+        try:
+            try:
+                sp = d.begin()
+            except Exception as exc:
+                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+            try:
+                first = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
+                if len(values) > 1:
+                    sql, encode_keyed = core.insert_keyed()
+                    d.many(sql[0], encode_keyed(values[1:], first + 1))
+            except Exception:
+                try:
+                    d.rollback(sp)
+                except Exception as exc:
+                    raise wrap_error(exc, f"create {core.meta.name}") from exc
+                return None
+            except BaseException:
+                d.rollback(sp)
+                raise
+            try:
+                d.commit(sp)
+            except Exception as exc:
+                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+            return core.keyed_items(values, first)
+        finally:
+            self.src.release(d)
+
     def _create_run(self, edits: list[PreparedEdit], i: int) -> int:
         """The end of the run of creates starting at ``i`` that one executemany can
         write (``i`` when there is none)."""
