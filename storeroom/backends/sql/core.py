@@ -245,7 +245,7 @@ class SqlCore:
                    "    return out\n")
             compile_generated(src, env, f"keyed_items[{self.dialect_name}]", self.meta.cls)
             fn = self._keyed_items = env["items"]
-        return fn(values, first)  # type: ignore[no-any-return]
+        return fn(values, first)
 
     def copy_in(self) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
         """PostgreSQL's ``COPY table (every attribute) FROM STDIN`` and its row encoder

@@ -746,7 +746,7 @@ class AsyncStore(Generic[T]):
         the general path (coerced, invalid, its key given) or the write failed: the
         caller then applies the batch the general way, which names every failure."""
         cls, fast = self._m.cls, self._m.fast_create
-        values = []
+        values: list[dict[str, Any]] = []
         append = values.append
         try:
             for e in edits:

@@ -903,7 +903,7 @@ class AsyncSqlBackend:
             self.src.release(d)
 
     @property
-    def create_run(self) -> Callable[[list[dict[str, Any]]], Awaitable[list[Any] | None]] | None:
+    def create_run(self) -> Callable[[list[dict[str, Any]]], Any] | None:
         """``create_run(values)``: a whole batch of creates (each the validated values of
         an item, its autoincrement key not given) written by one executemany in a
         transaction of its own, and their items, keys included; None, nothing written,
