@@ -153,7 +153,8 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     """
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
     src = ("def build(row):\n    o = new(cls)\n"
-           + _assign(meta, names, _row_dict(meta, names, dialect, returning, env), "    ")
+           + assign_attributes(meta, names, _row_dict(meta, names, dialect, returning, env),
+                               "    ")
            + "    return o\n")
     compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
     build: Callable[[Any], Any] = env["build"]
@@ -169,7 +170,8 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
     # each row unpacked into locals by the for statement itself (no subscript per value)
     cells = [f"r{i}" for i in range(len(names))]
     target = "(" + ", ".join(cells) + ",)"
-    body = _assign(meta, names, _row_dict(meta, names, dialect, False, env, cells), " " * 8)
+    body = assign_attributes(meta, names, _row_dict(meta, names, dialect, False, env, cells),
+                             " " * 8)
     src = ("def build_rows(rows):\n    out = []\n    append = out.append\n"
            f"    for {target} in rows:\n        o = new(cls)\n" + body
            + "        append(o)\n    return out\n")
@@ -178,8 +180,8 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
     return build_rows
 
 
-def _assign(meta: ModelMeta, names: Sequence[str], entries: list[tuple[str, str]],
-            pad: str) -> str:
+def assign_attributes(meta: ModelMeta, names: Sequence[str],
+                      entries: list[tuple[str, str]], pad: str) -> str:
     """The lines giving the new instance ``o`` its attributes: one by one where that is
     plain (``_plain_attributes``: CPython then keeps them inline in the instance, about
     twice as fast as building a dict and replacing the instance's with it), else the

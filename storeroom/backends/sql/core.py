@@ -24,7 +24,7 @@ from ...store.plan import Split, list_superset, split_filter
 from ..batch import written_names
 from ..common import make_store_meta
 from . import sequences
-from .codec import row_builder, rows_builder, value_encoder
+from .codec import assign_attributes, row_builder, rows_builder, value_encoder
 from .compiler import Binder, FilterCompiler
 from .dialects import DIALECTS
 from .relcompile import rel_models, rel_native
@@ -229,21 +229,25 @@ class SqlCore:
 
     def keyed_items(self, values: list[dict[str, Any]], first: int) -> list[Any]:
         """The items of a run of creates whose autoincrement keys are ``first``,
-        ``first + 1``, ...: each a new instance whose ``__dict__`` is a copy of its values
-        with the key first (as ``ModelMeta.build_all``, for models without unstored
-        defaults), built by one generated loop."""
+        ``first + 1``, ...: each a new instance given the key and its values (as
+        ``ModelMeta.build_all``, for models without unstored defaults; one by one where
+        the class sets attributes plainly, as the row builders), by one generated loop.
+        Every value of an attribute but the key is in each dict (``fast_create``'s)."""
         fn = self._keyed_items
         if fn is None:
-            env: dict[str, Any] = {"new": self.meta._new, "cls": self.meta.cls}
+            meta = self.meta
+            names = [a.name for a in meta.stored_attrs]
+            entries = [(n, "k" if n == self.auto else f"v[{n!r}]") for n in names]
+            env: dict[str, Any] = {"new": meta._new, "cls": meta.cls}
             src = ("def items(vs, first):\n"
                    "    out = []\n"
                    "    append = out.append\n"
                    "    for k, v in enumerate(vs, first):\n"
                    "        o = new(cls)\n"
-                   f"        o.__dict__ = {{{self.auto!r}: k, **v}}\n"
-                   "        append(o)\n"
+                   + assign_attributes(meta, names, entries, " " * 8)
+                   + "        append(o)\n"
                    "    return out\n")
-            compile_generated(src, env, f"keyed_items[{self.dialect_name}]", self.meta.cls)
+            compile_generated(src, env, f"keyed_items[{self.dialect_name}]", meta.cls)
             fn = self._keyed_items = env["items"]
         return fn(values, first)
 
