@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from storeroom import stored
+from storeroom import Create, generated, open_store, stored
 from storeroom.backends.sql.codec import row_builder, rows_builder
 from storeroom.model.stored import meta_of
 
@@ -77,3 +77,41 @@ def test_items_built_from_rows_equal_items_made(model: type) -> None:
     assert many == made and [vars(i) for i in many] == [vars(i) for i in made]
     if model is Shown:
         assert many[0].shown == "#1"
+
+
+@stored(key="id")
+class Counted:
+    id: int = generated.sequence()
+    flag: bool = False
+    label: str = ""
+
+
+@stored(key="id")
+class CountedGuarded:
+    id: int = generated.sequence()
+    flag: bool = False
+    label: str = ""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "id" and "id" in self.__dict__:
+            raise AttributeError("the id is set once")
+        object.__setattr__(self, name, value)
+
+
+@pytest.mark.parametrize("model", [Counted, CountedGuarded])
+def test_items_of_a_run_of_creates_equal_items_read(model: type, tmp_path) -> None:
+    # a batch of creates only on SQLite (``create_run``, ``SqlCore.keyed_items``):
+    # attribute by attribute where that is plain, else the __dict__ assigned; either
+    # way the items returned are those read back, attributes in the class's order
+    s = open_store(model, f"sqlite:///{tmp_path}/t.db")
+    try:
+        out = s.edit_batch([Create(model(flag=i % 2 == 0, label=f"l{i}")) for i in range(5)])
+        assert [r.ok for r in out] == [True] * 5
+        ids = [r.item.id for r in out]
+        assert ids == list(range(ids[0], ids[0] + 5))
+        for r in out:
+            got = s.read(r.item.id)
+            assert type(r.item) is model and r.item == got
+            assert list(vars(r.item).items()) == list(vars(got).items())
+    finally:
+        s.close()
