@@ -746,19 +746,11 @@ class Store(Generic[T]):
         in one go, an ``EditResult`` each; None, nothing written, when an item needs
         the general path (coerced, invalid, its key given) or the write failed: the
         caller then applies the batch the general way, which names every failure."""
-        cls, fast = self._m.cls, self._m.fast_create
-        values: list[dict[str, Any]] = []
-        append = values.append
         try:
-            for e in edits:
-                item = e.item
-                if type(item) is not cls:
-                    return None
-                v = fast(item)
-                if v is None:
-                    return None
-                append(v)
+            values = self._m.fast_create_all(edits)
         except KeyError:  # missing an attribute: the general path names it
+            return None
+        if values is None:
             return None
         items = run(values)
         if items is None:
