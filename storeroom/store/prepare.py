@@ -23,6 +23,13 @@ def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
             fast = None
         if fast is not None:
             return fast
+    return checked_create_values(meta, item)
+
+
+def checked_create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
+    """``create_values`` by the general path (after ``meta.fast_create`` gave up, or
+    for an item that is not exactly of the model's class): coerces values and names
+    every problem."""
     if not isinstance(item, meta.cls):
         raise ValidationError.one(None, item, "type",
                                   f"expected a {meta.cls.__name__}, got {type(item).__name__}",

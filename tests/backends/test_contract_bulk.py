@@ -112,3 +112,30 @@ async def test_sql_run_of_creates_is_one_statement(store_factory):
     assert ids == list(range(ids[0], ids[0] + 20))
     assert [(j.id, j.name) for j in await s.all() if j.name != "warm"] == \
         [(i, f"k{n}") for n, i in enumerate(ids)]
+
+
+async def test_batch_of_creates_only_falls_back_where_needed(store_factory):
+    """A batch of nothing but creates (SQL: the run-of-creates fast path) whose items
+    need the general path: a duplicate of a unique value (the write fails), an item
+    that is invalid, one whose key is given and one whose value is coerced. Each is
+    reported where it is, the others created, the given items left as they were."""
+    _unique_ok(store_factory)
+    s = store_factory(Tag)
+    await s.create(Tag(name="taken"))
+    given = [Tag(name="u"), Tag(name="taken"), Tag(name="v")]
+    out = await s.edit_batch([Create(t) for t in given])
+    assert _names(out) == ["u", "duplicate_key", "v"]
+    assert all(str(t.id) == "UNDEFINED" for t in given)  # the items given: unchanged
+    assert all(r.item is not t for r, t in zip(out, given, strict=True) if r.ok)
+    bad = Tag(name="w")
+    bad.n = "many"  # type: ignore[assignment]
+    out = await s.edit_batch([Create(Tag(name="w0")), Create(bad), Create(Tag(name="w2"))])
+    assert _names(out) == ["w0", "invalid", "w2"]
+    out = await s.edit_batch([Create(Tag(name="k0")), Create(Tag(id=9000, name="k1"))])
+    assert _names(out) == ["k0", "k1"] and out[1].item.id == 9000
+    out = await s.edit_batch([Create(Tag(name="c0")), Create(Tag(name="c1", n=True))])
+    assert all(r.ok for r in out)
+    for r in out:
+        assert await s.read(r.item.id) == r.item
+    assert sorted(t.name for t in await s.all()) == \
+        ["c0", "c1", "k0", "k1", "taken", "u", "v", "w0", "w2"]

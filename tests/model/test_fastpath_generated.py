@@ -59,3 +59,21 @@ def test_other_values_take_the_general_path(kw):
             tzinfo=kw["due"].tzinfo or UTC)
     else:
         assert type(out["id"]) is int
+
+
+def test_fast_create_all_gives_what_fast_create_gives_per_item():
+    from storeroom import Create
+    meta = meta_of(Ticket)
+    when = datetime(2020, 1, 1, tzinfo=UTC)
+    edits = [Create(Ticket(title="a", at=when)), Create(Ticket(title="b", id=3, at=when)),
+             Create(Ticket(title="c", due=when, at=when))]
+    assert meta.fast_create_all(edits) == [meta.fast_create(e.item) for e in edits]
+    assert meta.fast_create_all([]) == []
+    late = Ticket(title="d", at=when)
+    late.due = datetime(2020, 1, 1)  # naive: the general path decides
+    assert meta.fast_create_all([*edits, Create(late)]) is None
+    assert meta.fast_create_all([Create({"title": "x"})]) is None  # not an instance
+    gone = Ticket(title="e")
+    del gone.title
+    with pytest.raises(KeyError):  # as fast_create: the general path names it
+        meta.fast_create_all([Create(gone)])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -151,8 +152,10 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     dict display and the conversions it really needs.
     """
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
-    src = ("def build(row):\n    o = new(cls)\n    o.__dict__ = {"
-           + _row_dict(meta, names, dialect, returning, env) + "}\n    return o\n")
+    src = ("def build(row):\n    o = new(cls)\n"
+           + assign_attributes(meta, names, _row_dict(meta, names, dialect, returning, env),
+                               "    ")
+           + "    return o\n")
     compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
     build: Callable[[Any], Any] = env["build"]
     return build
@@ -162,43 +165,82 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
                  ) -> Callable[[list[Any]], list[Any]]:
     """A fast function ``rows -> [item]``: ``row_builder``'s work for a whole result as
     one generated loop (no call per row: iterating a large result builds its items
-    about a tenth faster). Each row is unpacked into locals (``for r0, r1, ... in
-    rows``: one unpacking instead of an index per value, a few percent), so the rows
-    must hold exactly ``names`` (``find``'s SELECT of the table's columns)."""
+    about a tenth faster)."""
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
-    unpack = "".join(f"r{i}, " for i in range(len(names)))
+    # each row unpacked into locals by the for statement itself (no subscript per value)
+    cells = [f"r{i}" for i in range(len(names))]
+    target = "(" + ", ".join(cells) + ",)"
+    body = assign_attributes(meta, names, _row_dict(meta, names, dialect, False, env, cells),
+                             " " * 8)
     src = ("def build_rows(rows):\n    out = []\n    append = out.append\n"
-           f"    for {unpack}in rows:\n        o = new(cls)\n        o.__dict__ = {{"
-           + _row_dict(meta, names, dialect, False, env, "r{}")
-           + "}\n        append(o)\n    return out\n")
+           f"    for {target} in rows:\n        o = new(cls)\n" + body
+           + "        append(o)\n    return out\n")
     compile_generated(src, env, f"rows_builder[{dialect}]", meta.cls)
     build_rows: Callable[[list[Any]], list[Any]] = env["build_rows"]
     return build_rows
 
 
+def assign_attributes(meta: ModelMeta, names: Sequence[str],
+                      entries: list[tuple[str, str]], pad: str) -> str:
+    """The lines giving the new instance ``o`` its attributes: one by one where that is
+    plain (``_plain_attributes``: CPython then keeps them inline in the instance, about
+    twice as fast as building a dict and replacing the instance's with it), else the
+    ``__dict__`` assigned as a dict display."""
+    if _plain_attributes(meta, names):
+        return "".join(f"{pad}o.{n} = {e}\n" for n, e in entries)
+    return f"{pad}o.__dict__ = {{" + ", ".join(f"{n!r}: {e}" for n, e in entries) + "}\n"
+
+
+def _plain_attributes(meta: ModelMeta, names: Sequence[str]) -> bool:
+    """True when setting each attribute of a new instance (``o.name = v``) stores it as
+    assigning the instance's ``__dict__`` would: the class does not define
+    ``__setattr__`` (a frozen dataclass does) and no attribute is a data descriptor
+    (a property, a slot) on it."""
+    cls = meta.cls
+    if cls.__setattr__ is not object.__setattr__:  # type: ignore[comparison-overlap]
+        return False
+    every = [*names, *(a.name for a in meta.attrs.values() if not a.store)]
+    for n in every:
+        if not n.isidentifier() or keyword.iskeyword(n):
+            return False
+        for klass in cls.__mro__:
+            if n in klass.__dict__:
+                found = type(klass.__dict__[n])
+                if hasattr(found, "__set__") or hasattr(found, "__delete__"):
+                    return False
+                break
+    return True
+
+
 def _row_dict(meta: ModelMeta, names: tuple[str, ...], dialect: str, returning: bool,
-              env: dict[str, Any], value: str = "row[{}]") -> str:
-    """The entries of the dict display of one item built from ``row`` (its converters
-    put into ``env``); ``value``: the expression of the i-th value (``row[i]``, or the
-    local ``ri`` a row was unpacked into)."""
-    parts = []
+              env: dict[str, Any], cells: list[str] | None = None) -> list[tuple[str, str]]:
+    """The attributes of one item built from ``row`` and their expressions (converters
+    put into ``env``); ``cells``: the locals holding the row's values, else ``row[i]``.
+
+    A ``bool`` conversion is written inline as ``(True if v else False)``: what
+    ``bool(v)`` gives for every value, without the call."""
+    parts: list[tuple[str, str]] = []
     for i, name in enumerate(names):
         a = meta.attrs[name]
         conv = from_db(a, dialect, returning)
-        v = value.format(i)
+        v = cells[i] if cells is not None else f"row[{i}]"
         if conv is None:
-            parts.append(f"{name!r}: {v}")
+            parts.append((name, v))
+            continue
+        if conv is bool:
+            expr = f"(True if {v} else False)"
         else:
             env[f"c{i}"] = conv
-            if a.optional:
-                parts.append(f"{name!r}: (None if {v} is None else c{i}({v}))")
-            else:
-                parts.append(f"{name!r}: c{i}({v})")
+            expr = f"c{i}({v})"
+        if a.optional:
+            parts.append((name, f"(None if {v} is None else {expr})"))
+        else:
+            parts.append((name, expr))
     for a in meta.attrs.values():
         if not a.store:
             env[f"d_{a.name}"] = a
-            parts.append(f"{a.name!r}: d_{a.name}.default_value()")
-    return ", ".join(parts)
+            parts.append((a.name, f"d_{a.name}.default_value()"))
+    return parts
 
 
 def value_encoder(meta: ModelMeta, dialect: str) -> dict[str, Conv]:

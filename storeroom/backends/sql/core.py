@@ -24,7 +24,7 @@ from ...store.plan import Split, list_superset, split_filter
 from ..batch import written_names
 from ..common import make_store_meta
 from . import sequences
-from .codec import row_builder, rows_builder, value_encoder
+from .codec import assign_attributes, row_builder, rows_builder, value_encoder
 from .compiler import Binder, FilterCompiler
 from .dialects import DIALECTS
 from .relcompile import rel_models, rel_native
@@ -118,6 +118,9 @@ class SqlCore:
         # a batch of creates, keys included (allocated first, see ``bulk_ids``)
         self._insert_all: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
         self._guarded_insert: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
+        self._insert_keyed: tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]] | \
+            None = None
+        self._keyed_items: Callable[[list[dict[str, Any]], int], list[Any]] | None = None
         # PostgreSQL: ``n`` values of the key's sequence in one statement
         self.sql_seq_block: Sql | None = None
         if self.auto is not None and dialect == "postgresql":
@@ -206,6 +209,64 @@ class SqlCore:
                 {n: sa.bindparam(f"v_{n}") for n in self.names}))
             got = self._insert_all = (sql, self._row_encoder(sql, self.names))
         return got
+
+    def insert_keyed(self) -> tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]]:
+        """``insert_all``'s INSERT and a generated ``(values, first) -> [parameters]`` of a
+        whole run of creates whose autoincrement keys are ``first``, ``first + 1``, ...
+        (one generated loop: no call per row, and the values are not copied to hold
+        their keys)."""
+        got = self._insert_keyed
+        if got is None:
+            sql = self.insert_all()[0]
+            auto: str = self.auto  # type: ignore[assignment]
+            order = sql[1]
+            names = [n[2:] for n in order] if order is not None else list(self.names)
+            env: dict[str, Any] = {}
+            parts = []
+            for i, n in enumerate(names):
+                conv = self.enc.get(n)
+                if n == auto:
+                    parts.append("k" if conv is None else f"c{i}(k)")
+                elif conv is None:
+                    parts.append(f"v[{n!r}]")
+                else:
+                    parts.append(f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))")
+                if conv is not None:
+                    env[f"c{i}"] = conv
+            if order is not None:
+                one = "(" + "".join(p + ", " for p in parts) + ")"
+            else:
+                one = "{" + ", ".join(f"'v_{n}': {p}" for n, p in zip(names, parts,
+                                                                       strict=True)) + "}"
+            src = (f"def rows(vs, first):\n    return [{one} "
+                   "for k, v in enumerate(vs, first)]\n")
+            compile_generated(src, env, f"keyed_encoder[{self.dialect_name}]", self.meta.cls)
+            got = self._insert_keyed = (sql, env["rows"])
+        return got
+
+    def keyed_items(self, values: list[dict[str, Any]], first: int) -> list[Any]:
+        """The items of a run of creates whose autoincrement keys are ``first``,
+        ``first + 1``, ...: each a new instance given the key and its values (as
+        ``ModelMeta.build_all``, for models without unstored defaults; one by one where
+        the class sets attributes plainly, as the row builders), by one generated loop.
+        Every value of an attribute but the key is in each dict (``fast_create``'s)."""
+        fn = self._keyed_items
+        if fn is None:
+            meta = self.meta
+            names = [a.name for a in meta.stored_attrs]
+            entries = [(n, "k" if n == self.auto else f"v[{n!r}]") for n in names]
+            env: dict[str, Any] = {"new": meta._new, "cls": meta.cls}
+            src = ("def items(vs, first):\n"
+                   "    out = []\n"
+                   "    append = out.append\n"
+                   "    for k, v in enumerate(vs, first):\n"
+                   "        o = new(cls)\n"
+                   + assign_attributes(meta, names, entries, " " * 8)
+                   + "        append(o)\n"
+                   "    return out\n")
+            compile_generated(src, env, f"keyed_items[{self.dialect_name}]", meta.cls)
+            fn = self._keyed_items = env["items"]
+        return fn(values, first)
 
     def copy_in(self) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
         """PostgreSQL's ``COPY table (every attribute) FROM STDIN`` and its row encoder

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import partial
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, cast
 
 from ...backends.batch import NOT_APPLIED, upsert_key, upserted
@@ -38,7 +40,14 @@ from ..fexpr import guard, has_expr, resolve
 from ..filtermemo import FilterMemo
 from ..lifecycle import ClosedBackend, watch_unclosed
 from ..plan import check_limit
-from ..prepare import NoSuchKey, create_values, full_update_changes, key_parts, update_changes
+from ..prepare import (
+    NoSuchKey,
+    checked_create_values,
+    create_values,
+    full_update_changes,
+    key_parts,
+    update_changes,
+)
 from ..protocol import AsyncBackend, AsyncTransactionalBackend
 from ..relations import (
     REFERENCED,
@@ -69,6 +78,12 @@ from ..types import (
 from . import integrity
 
 T = TypeVar("T")
+
+#: the kind of a ``PreparedEdit``
+_kind = attrgetter("kind")
+
+#: not yet asked of the backend (a plan of None means: it has none)
+_UNPLANNED: Any = object()
 
 # how many rows to fetch per round when a local filter thins out natively ordered rows
 LOCAL_CHUNK = 500
@@ -456,7 +471,7 @@ class AsyncStore(Generic[T]):
         """
         m = self._m
         limit = check_limit(limit, self._max_page)
-        node = self._filters.build(where, query, lookups)
+        node, plans = self._filters.entry(where, query, lookups)
         order = self._order(order_by)
         position = None
         if after is not None:
@@ -464,11 +479,21 @@ class AsyncStore(Generic[T]):
             position = decode_cursor(after, fingerprint(m.name, node, order), m, order, keys)
         # the cursor position goes to the backend as it is: it builds the keyset
         # condition in its own terms (see query/plan.py)
-        run = await self._lookups(node) if self._rels else node
         if select_related or prefetch_related:
+            run = await self._lookups(node) if self._rels else node
             items = await self._fetch_related(run, order, limit, position, select_related,
                                               prefetch_related, refresh)
+        elif plans is not None and position is None and not self._rels:
+            # a remembered filter's first page: the backend's prepared statement
+            plan = plans.get((order, limit), _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = self._plan(plans, (order, limit), "find", node, order, limit + 1)
+            # (``prepare``, ``find_prepared``, ``count_prepared``: a SQL backend's, not
+            # part of the backend protocol; ``_plan`` asks whether the backend has them)
+            items = await (cast(Any, self._b).find_prepared(plan) if plan is not None
+                           else self._fetch(node, order, limit + 1, None))
         else:
+            run = await self._lookups(node) if self._rels else node
             items = await self._fetch(run, order, limit + 1, position)
         if len(items) > limit:
             items = items[:limit]
@@ -573,8 +598,29 @@ class AsyncStore(Generic[T]):
 
     async def count(self, where: Any = None, **lookups: Any) -> int:
         """How many items match."""
-        node = build_filter(self._m, where, None, lookups)
+        node, plans = self._filters.entry(where, None, lookups)
+        if plans is not None and not self._rels:
+            # a remembered filter: the backend's prepared statement, when it has one
+            plan = plans.get("count", _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = self._plan(plans, "count", "count", node)
+            if plan is not None:
+                return int(await cast(Any, self._b).count_prepared(plan))
+            return await self._count(node)
         return await self._count(await self._lookups(node) if self._rels else node)
+
+    def _plan(self, plans: dict[Any, Any], key: Any, kind: str, node: Node,
+              *args: Any) -> Any:
+        """The backend's prepared statement of a count (``kind`` "count") or a first page
+        (``find``: ``args`` are the order and how many items) over ``node``, a filter
+        the ``FilterMemo`` remembers; kept in its ``plans`` under ``key``. None (kept
+        too) when the backend prepares none (not all native, not SQL): the general
+        path then runs."""
+        prepare = getattr(self._base, "prepare", None)
+        plan = None if prepare is None or node == NOTHING else prepare(kind, node, *args)
+        if len(plans) < 16:
+            plans[key] = plan
+        return plan
 
     async def _count(self, node: Node) -> int:
         if node == NOTHING:
@@ -669,14 +715,31 @@ class AsyncStore(Generic[T]):
         if atomic and not self.meta.atomic_batch:
             from ...errors import UnsupportedOperation
             raise UnsupportedOperation(f"{self.meta.backend} cannot apply batches atomically")
+        m = self._m
+        cls, fast = m.cls, m.fast_create
+        if len(edits) > 1 and not self._checks and not m.refs and \
+                set(map(type, edits)) == _CREATES_ONLY:
+            run = getattr(self._b, "create_run", None)
+            if run is not None:
+                done = await self._create_run(edits, run)
+                if done is not None:
+                    return done
         results: list[EditResult | None] = [None] * len(edits)
         prepared: list[PreparedEdit] = []
-        m = self._m
+        append = prepared.append
         for i, e in enumerate(edits):
             try:
-                if type(e) is Create:  # the common bulk case, without a further call
-                    prepared.append(PreparedEdit("create", None, create_values(m, e.item),
-                                                 None, i))
+                if type(e) is Create:  # the common bulk case: ``create_values`` inlined
+                    item = e.item
+                    values = None
+                    if type(item) is cls:
+                        try:
+                            values = fast(item)
+                        except KeyError:  # missing an attribute: the general path names it
+                            pass
+                    if values is None:
+                        values = checked_create_values(m, item)
+                    append(PreparedEdit("create", None, values, None, i))
                 else:
                     prepared.append(self._prepare_edit(i, e))
             except NoSuchKey:
@@ -688,10 +751,28 @@ class AsyncStore(Generic[T]):
                 results[i] = EditResult(e, False, None, ERROR, str(exc))
         if self._checks and prepared:
             prepared = await self._batch_checks(edits, prepared, results)
-        if m.refs or (any(p.kind == "delete" for p in prepared) and await self._refs_in()):
+        if m.refs or ("delete" in map(_kind, prepared) and await self._refs_in()):
             with integrity.guarded(self):
                 return await self._edit_related(edits, prepared, results, atomic)
         return await self._edit(edits, prepared, results, atomic, {})
+
+    async def _create_run(self, edits: list[Any], run: Callable[..., Any]
+                          ) -> list[EditResult] | None:
+        """``edit_batch`` of creates only, on a backend with a ``create_run``: each
+        item's values by the generated ``fast_create`` (no ``PreparedEdit``), written
+        in one go, an ``EditResult`` each; None, nothing written, when an item needs
+        the general path (coerced, invalid, its key given) or the write failed: the
+        caller then applies the batch the general way, which names every failure."""
+        try:
+            values = self._m.fast_create_all(edits)
+        except KeyError:  # missing an attribute: the general path names it
+            return None
+        if values is None:
+            return None
+        items = await run(values)
+        if items is None:
+            return None
+        return list(map(EditResult, edits, repeat(True), items))
 
     async def _edit_related(self, edits: list[Any], prepared: list[PreparedEdit],
                             results: list[EditResult | None], atomic: bool
@@ -803,7 +884,9 @@ class AsyncStore(Generic[T]):
                 raise BatchError("batch not applied: an edit is invalid",
                                  _not_applied(edits, results))
         b = self._b
-        if any(p.kind == "update" and has_expr(p.values) for p in prepared) and (
+        # (``in map``: a C loop over the kinds, the common all-creates batch pays little)
+        if "update" in map(_kind, prepared) and any(
+                p.kind == "update" and has_expr(p.values) for p in prepared) and (
                 self._checks or not all(b.native_fexpr(p.values, p.precondition, "batch")
                                         and not self._computes_refs(p.values)
                                         for p in prepared
@@ -1554,6 +1637,9 @@ def _chunks(keys: list[tuple[Any, ...]], size: int = 100) -> list[list[tuple[Any
 
 def _parts(m: ModelMeta, item: Any) -> tuple[Any, ...]:
     return tuple(getattr(item, a) for a in m.key.attrs)
+
+
+_CREATES_ONLY = {Create}
 
 
 def _sequence(name: str, values: Any) -> list[Any]:

@@ -732,6 +732,48 @@ class SqlBackend:
             self.src.release(d)
         return int(row[0])
 
+    def prepare(self, kind: str, node: Node, order: Order | None = None,
+                want: int | None = None) -> tuple[str, Any] | None:
+        """The statement and parameters of a count (``kind`` "count") or of the first
+        ``want`` items in ``order`` (``find``) over ``node``, compiled once for a store
+        that runs the same filter again (``count_prepared``, ``find_prepared``); None
+        when the database does not run all of it (the store's general path then does)."""
+        core = self.core
+        split = core.split(node)
+        if not split.all_native:
+            return None
+        if kind == "count":
+            sql, vals = core.where_sql("count", split.native)
+            return sql[0], core.params(sql, core.named(vals))
+        if order is None or want is None or not core.can_order(order):
+            return None
+        sql, vals = core.where_sql("select", split.native, order or None, True)
+        named = core.named(vals)
+        named["lim"] = want
+        return sql[0], core.params(sql, named)
+
+    def count_prepared(self, plan: tuple[str, Any]) -> int:
+        """``count`` of a statement ``prepare`` made."""
+        d = self._driver(write=False)
+        try:
+            row = d.one(plan[0], plan[1])
+        except Exception as exc:
+            raise wrap_error(exc, f"count {self.core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        return int(row[0])
+
+    def find_prepared(self, plan: tuple[str, Any]) -> list[Any]:
+        """``find`` of a statement ``prepare`` made."""
+        d = self._driver(write=False)
+        try:
+            rows = d.all(plan[0], plan[1])
+        except Exception as exc:
+            raise wrap_error(exc, f"search {self.core.meta.name}") from exc
+        finally:
+            self.src.release(d)
+        return self.core.build_rows(rows)
+
     def aggregate(self, node: Node, specs: tuple[AggSpec, ...]) -> dict[str, Any]:
         """One SELECT of the aggregate functions (all native); evaluated here over the
         matches when an aggregate's column is stored in a text form (see
@@ -886,12 +928,78 @@ class SqlBackend:
         finally:
             self.src.release(d)
 
+    @property
+    def create_run(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        """``create_run(values)``: a whole batch of creates (each the validated values of
+        an item, its autoincrement key not given) written by one executemany in a
+        transaction of its own, and their items, keys included; None, nothing written,
+        when any fails (the store front then applies the batch the general way, which
+        tells which failed and how). This attribute is None where the backend has no
+        such path (SQLite's keys only: the other dialects go through ``apply``)."""
+        core = self.core
+        if core.auto is None or core.bulk_copy or core.bulk_auto or \
+                core.sql_seq_block is not None or core.meta._unstored_defaults:
+            return None
+        return self._create_keyed
+
+    def _create_keyed(self, values: list[dict[str, Any]]) -> list[Any] | None:
+        """``create_run`` on SQLite: the first row inserted alone, its ``lastrowid`` the
+        largest key (AUTOINCREMENT takes the next after the largest ever); the
+        transaction holds the database's write lock from then on, so the following keys
+        are free (had one been taken anyway, the executemany fails on it and the batch
+        goes the general way). The values are not changed: the items get copies."""
+        core = self.core
+        auto = core.auto
+        n = len(core.insert_names)
+        for v in values:  # ``bulk_insertable``: every attribute but the key
+            if len(v) != n or auto in v:
+                return None
+        d = self._driver()
+        try:
+            try:
+                sp = d.begin()
+            except Exception as exc:
+                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+            try:
+                first = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
+                if len(values) > 1:
+                    sql, encode_keyed = core.insert_keyed()
+                    d.many(sql[0], encode_keyed(values[1:], first + 1))
+            except Exception:
+                try:
+                    d.rollback(sp)
+                except Exception as exc:
+                    raise wrap_error(exc, f"create {core.meta.name}") from exc
+                return None
+            except BaseException:
+                d.rollback(sp)
+                raise
+            try:
+                d.commit(sp)
+            except Exception as exc:
+                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+            return core.keyed_items(values, first)
+        finally:
+            self.src.release(d)
+
     def _create_run(self, edits: list[PreparedEdit], i: int) -> int:
         """The end of the run of creates starting at ``i`` that one executemany can
         write (``i`` when there is none)."""
-        ok = self.core.bulk_insertable
+        core = self.core
+        end = len(edits)
         j = i
-        while j < len(edits) and edits[j].kind == "create" and ok(edits[j].values):
+        auto = core.auto
+        if auto is not None:  # ``bulk_insertable`` inlined: the common case, per row
+            n = len(core.insert_names)
+            while j < end:
+                e = edits[j]
+                values = e.values
+                if e.kind != "create" or len(values) != n or auto in values:
+                    break
+                j += 1
+            return j
+        ok = core.bulk_insertable
+        while j < end and edits[j].kind == "create" and ok(edits[j].values):
             j += 1
         return j
 
@@ -917,12 +1025,25 @@ class SqlBackend:
             elif auto is None:
                 d.many(core.sql_insert[0], [core.insert_row(e.values) for e in edits])
                 rows = [e.values for e in edits]
-            else:
+            elif core.sql_seq_block is not None:  # keys from the sequence, one statement
                 rows = [dict(e.values) for e in edits]
                 rest = self._bulk_ids(d, rows)
                 sql, encode = core.insert_all()
                 if rest:
                     d.many(sql[0], [encode(v) for v in rest])
+            else:
+                # SQLite: the first row inserted alone, its ``lastrowid`` the largest key
+                # (AUTOINCREMENT takes the next after the largest ever); the transaction
+                # holds the database's write lock from then on, so the following keys are
+                # free (had one been taken anyway, the executemany fails on it and the
+                # batch goes one by one). The values are copied with their keys only once
+                # all are written: the one-by-one path starts from them as they were.
+                values = [e.values for e in edits]
+                first = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
+                if len(values) > 1:
+                    sql, encode_keyed = core.insert_keyed()
+                    d.many(sql[0], encode_keyed(values[1:], first + 1))
+                rows = [{auto: k, **v} for k, v in enumerate(values, first)]
         except Exception:
             try:
                 d.rollback(sp)
