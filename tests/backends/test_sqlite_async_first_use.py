@@ -166,3 +166,46 @@ async def test_pin_waits_off_the_loop_when_the_thread_has_the_connection(
         assert driver.db.execute("PRAGMA busy_timeout").fetchone()[0] == info.busy_ms
         await driver.pin()  # the lock is free: inline
         assert driver.db.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+
+
+# --- the sync store: the same check, read on the caller's thread --------------------------
+def test_sync_first_use_takes_no_write_lock_when_the_tables_exist(tmp_path: Path) -> None:
+    """A sync store's first read on an existing database checks its tables with a few
+    reads (``sqlite_loop.tables_present_sync``), not the reflection in a ``BEGIN
+    IMMEDIATE`` transaction: another connection's write transaction does not make it
+    wait or fail (WAL: readers never wait for the writer)."""
+    path = tmp_path / "db.sqlite"
+    url = f"sqlite:///{path}?busy_timeout=0"
+    with open_store(FuTask, url) as s:
+        s.create(FuTask(id=1, owner="ann", slug="a"))
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO fu_task VALUES (2, 'bob', '', 'b', '')")
+        with open_store(FuTask, url) as s:
+            assert s.read(1) == FuTask(id=1, owner="ann", slug="a")
+            assert s.read(2) is None  # not committed
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+
+
+def test_sync_first_use_adds_what_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    url = f"sqlite:///{path}"
+    with open_store(FuTask, url) as s:
+        s.create(FuTask(id=1, owner="ann", title="t", slug="a", tag="x"))
+    made = _indexes(path)
+    _sql(path, "DROP INDEX ix_fu_task_tag", "CREATE INDEX old_name ON fu_task (owner, title)",
+         "DROP INDEX ix_fu_task_owner_title")
+    with open_store(FuTask, url) as s:
+        assert s.read(1) is not None
+    after = _indexes(path)
+    assert set(after) == (set(made) - {"ix_fu_task_owner_title"}) | {"old_name"}
+    unique = tmp_path / "u.sqlite"
+    _sql(unique, "CREATE TABLE fu_task (id INTEGER NOT NULL PRIMARY KEY, owner TEXT NOT NULL, "
+                 "title TEXT NOT NULL, slug TEXT NOT NULL UNIQUE, tag TEXT NOT NULL)",
+         "CREATE INDEX a ON fu_task (owner, title)", "CREATE INDEX b ON fu_task (tag)")
+    with open_store(FuTask, f"sqlite:///{unique}") as s:
+        s.create(FuTask(id=1, slug="a"))
+    assert _indexes(unique)["uq_fu_task_slug"] == (("slug",), True)

@@ -493,6 +493,22 @@ async def tables_present(conn: Any, cores: list[Any]) -> bool:
     return present
 
 
+def tables_present_sync(conn: Any, cores: list[Any]) -> bool:
+    """``tables_present`` of a sync SQLAlchemy connection to SQLite: read on the caller's
+    thread (the connection's own busy timeout applies); False (create as before) when
+    anything is missing or the check cannot tell, a read refused by a lock included."""
+    wanted = _wanted(cores)
+    if wanted is None:
+        return False
+    db = getattr(conn.connection, "driver_connection", None)
+    if not isinstance(db, sqlite3.Connection):
+        return False
+    try:
+        return _present(db, wanted)
+    except sqlite3.Error:
+        return False  # e.g. locked: create_all decides, under the DDL lock
+
+
 def _watch(info: SqliteConnectionInfo) -> Any:
     """The connection's progress handler: true (interrupt) once a read running on the
     event loop is past its deadline; statements on the thread have none."""

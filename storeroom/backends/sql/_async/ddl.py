@@ -49,13 +49,17 @@ async def create_tables(engine: Any, cores: list[Any], conn: Any = None, *,
 
 
 async def _present(conn: Any, cores: list[Any]) -> bool:
-    """True when an async SQLite connection's database has the tables of ``cores`` and
-    their indexes already (``sqlite_loop.tables_present``: one call on its thread, not
-    SQLAlchemy's reflection through aiosqlite); False elsewhere (and in the sync twin,
-    where the reflection costs no thread hops): ``create_all`` then checks and creates
-    under the DDL lock. While something observes, the reflection is what it records."""
-    if not IS_ASYNC or conn.dialect.name != "sqlite":
+    """True when a SQLite connection's database has the tables of ``cores`` and their
+    indexes already: async, ``sqlite_loop.tables_present`` (one call on its thread, not
+    SQLAlchemy's reflection through aiosqlite); sync, ``tables_present_sync`` (a few
+    PRAGMAs instead of the reflection, which was most of a sync store's first use).
+    False elsewhere: ``create_all`` then checks and creates under the DDL lock. While
+    something observes, the reflection is what it records."""
+    if conn.dialect.name != "sqlite":
         return False
+    if not IS_ASYNC:
+        from ..sqlite_loop import tables_present_sync
+        return tables_present_sync(conn, cores)
     from ..sqlite_loop import tables_present
     return bool(await tables_present(conn, cores))
 
