@@ -898,8 +898,8 @@ def measure(key: str, wl: str, path: str, rows: int, quick: bool,
             if hasattr(lib, "prepare"):
                 lib.prepare(wl)
             fn = getattr(lib, wl)
-            if wl in ("get", "page", "count"):  # warm the statement caches: reads only
-                fn(args[0])
+            if wl in ("get", "page", "count", "iterate"):  # warm the statement caches: reads only
+                fn() if wl == "iterate" else fn(args[0])
             if collect:
                 gc.collect()
             if wl == "iterate":
@@ -926,8 +926,8 @@ async def _measure_async(lib: Any, wl: str, path: str, args: list[Any],
         if hasattr(lib, "prepare"):
             lib.prepare(wl)
         fn = getattr(lib, wl)
-        if wl in ("get", "page", "count"):
-            await fn(args[0])
+        if wl in ("get", "page", "count", "iterate"):
+            await (fn() if wl == "iterate" else fn(args[0]))
         if collect:
             gc.collect()
         if wl == "iterate":

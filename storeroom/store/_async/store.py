@@ -39,6 +39,7 @@ from ..checks import check_error, check_item, failed_check, residual_all, with_c
 from ..fexpr import guard, has_expr, resolve
 from ..filtermemo import FilterMemo
 from ..lifecycle import ClosedBackend, watch_unclosed
+from ..pages import apages_items
 from ..plan import check_limit
 from ..prepare import (
     NoSuchKey,
@@ -505,17 +506,26 @@ class AsyncStore(Generic[T]):
                 fingerprint(m.name, node, order), last, keys))
         return Page(items, None)
 
-    async def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
-                         limit: int | None = None, query: str | None = None,
-                         refresh: bool = False, select_related: Any = (),
-                         prefetch_related: Any = (), **lookups: Any) -> AsyncIterator[T]:
+    def search_all(self, where: Any = None, *, order_by: Iterable[str] | str = (),
+                   limit: int | None = None, query: str | None = None,
+                   refresh: bool = False, select_related: Any = (),
+                   prefetch_related: Any = (), **lookups: Any) -> AsyncIterator[T]:
         """Every matching item, page by page (``limit`` is the page size; ``refresh``,
         ``select_related``, ``prefetch_related``: as on ``read``, loaded per page).
 
         Without ``limit`` (and without relations to load) the pages are the backend's
         ``scan_page`` items long where it has one (SQL: 10,000 rows, so that iterating
-        a table takes few round trips), else ``max_page``.
+        a table takes few round trips), else ``max_page``. Lazy: nothing is checked or
+        read before the first item is asked for.
         """
+        return apages_items(self._pages(where, order_by, limit, query, refresh,
+                                        select_related, prefetch_related, lookups))
+
+    async def _pages(self, where: Any, order_by: Iterable[str] | str, limit: int | None,
+                     query: str | None, refresh: bool, select_related: Any,
+                     prefetch_related: Any, lookups: dict[str, Any]
+                     ) -> AsyncIterator[list[T]]:
+        """``search_all``'s pages, as the store hands their items out."""
         m = self._m
         related = bool(select_related or prefetch_related)
         if limit is None and not related:
@@ -539,8 +549,7 @@ class AsyncStore(Generic[T]):
             if more:
                 items = items[:limit]
                 position = order_values(items[-1], order)
-            for item in items if related else self._mapped(items, refresh):
-                yield item
+            yield items if related else self._mapped(items, refresh)
             if not more:
                 return
 
