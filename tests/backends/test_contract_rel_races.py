@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from racing import together
 
 from storeroom import (
     BatchError,
@@ -49,29 +49,6 @@ pytestmark = pytest.mark.one_server_per_backend
 ROUNDS = 3
 
 
-async def _together(store_factory: Any, *calls: Callable[[], Awaitable[Any]]) -> list[Any]:
-    """Run ``calls`` at once (threads for sync stores, tasks for async ones); each
-    result is the call's return value or the exception it raised."""
-    if store_factory.is_async:
-        return list(await asyncio.gather(*(c() for c in calls), return_exceptions=True))
-    barrier = threading.Barrier(len(calls), timeout=30)
-    out: list[Any] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            out[i] = asyncio.run(calls[i]())  # the S adapter over a sync store
-        except Exception as exc:  # reported below, as gather does
-            out[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads), "a racing writer did not finish"
-    return out
-
 
 def _expected(result: Any, *kinds: type[BaseException]) -> Any:
     if isinstance(result, BaseException) and not isinstance(result, kinds):
@@ -100,7 +77,7 @@ async def test_a_delete_racing_a_create_leaves_no_dangling_reference(store_facto
     await _warm(kennels, hounds, killers)
     for r in range(ROUNDS):
         await kennels.create(Kennel(id=f"k{r}"))
-        deleted, created = await _together(
+        deleted, created = await together(
             store_factory, lambda r=r: killers.delete(f"k{r}"),
             lambda r=r: hounds.create(Hound(id=f"h{r}", kennel=f"k{r}")))
         deleted = _expected(deleted, Conflict)
@@ -132,7 +109,7 @@ async def test_a_delete_racing_updates_and_batches_leaves_no_dangling_reference(
             kill = lambda r=r: killers.delete_where(id=f"k{r}")  # noqa: E731
         else:
             kill = lambda r=r: killers.edit_batch([Delete(f"k{r}")])  # noqa: E731
-        results = await _together(store_factory, kill, write)
+        results = await together(store_factory, kill, write)
         _expected(results[0], Conflict)
         _expected(results[1], ValidationError, BatchError)
     assert await _dangling(kennels, hounds) == []
@@ -144,7 +121,7 @@ async def test_a_cascade_racing_a_create_leaves_no_dangling_reference(store_fact
     await _warm(kennels, collars, killers)
     for r in range(ROUNDS):
         await kennels.create(Kennel(id=f"k{r}"))
-        deleted, created = await _together(
+        deleted, created = await together(
             store_factory, lambda r=r: killers.delete(f"k{r}"),
             lambda r=r: collars.create(Collar(id=f"c{r}", kennel=f"k{r}")))
         assert _expected(deleted) is True  # a cascade never blocks
@@ -288,7 +265,7 @@ async def test_a_refused_delete_takes_its_cascade_back(store_factory) -> None:  
             kill = lambda r=r: killers.delete_where(id=f"k{r}")  # noqa: E731
         else:  # a refused edit: code referenced
             kill = lambda r=r: killers.edit_batch([Delete(f"k{r}")])  # noqa: E731
-        deleted, created = await _together(
+        deleted, created = await together(
             store_factory, kill, lambda r=r: hounds.create(Hound(id=f"h{r}", kennel=f"k{r}")))
         _expected(deleted, Conflict)
         _expected(created, ValidationError)

@@ -10,13 +10,11 @@ missing indexes, as checked here."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from racing import together
 
 from storeroom import Conflict, F, QueryLog, field, stored
 from storeroom.errors import BackendError
@@ -340,29 +338,6 @@ async def test_backfill_of_a_factory_default_gives_each_item_its_value(
     assert [x.id for x in await s.search_all(uid=uids[1])] == ["k1"]
 
 
-async def _together(store_factory: Any, *calls: Callable[[], Awaitable[Any]]) -> list[Any]:
-    """Run ``calls`` at once (threads for sync stores, tasks for async ones); each
-    result is the call's return value or the exception it raised."""
-    if store_factory.is_async:
-        return list(await asyncio.gather(*(c() for c in calls), return_exceptions=True))
-    barrier = threading.Barrier(len(calls), timeout=30)
-    out: list[Any] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            out[i] = asyncio.run(calls[i]())  # the S adapter over a sync store
-        except Exception as exc:  # reported below, as gather does
-            out[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads), "a racing call did not finish"
-    return out
-
 
 N_RACE = 40
 
@@ -392,7 +367,7 @@ async def _race_round(store_factory: Any, rnd: int) -> None:
         for i in range(0, N_RACE, 2):
             await w.update(f"k{i:02}", n=i)
 
-    results = await _together(store_factory, lambda: a._call("create_tables"),
+    results = await together(store_factory, lambda: a._call("create_tables"),
                               lambda: b._call("create_tables"), write)
     for r in results:
         if isinstance(r, BaseException):

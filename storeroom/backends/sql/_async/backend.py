@@ -960,10 +960,7 @@ class AsyncSqlBackend:
             except Exception as exc:
                 raise wrap_error(exc, f"batch on {core.meta.name}") from exc
             try:
-                first = await d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
-                if len(values) > 1:
-                    sql, encode_keyed = core.insert_keyed()
-                    await d.many(sql[0], encode_keyed(values[1:], first + 1))
+                first = await self._insert_keyed_run(d, values)
             except Exception:
                 try:
                     await d.rollback(sp)
@@ -1038,10 +1035,7 @@ class AsyncSqlBackend:
                 # batch goes one by one). The values are copied with their keys only once
                 # all are written: the one-by-one path starts from them as they were.
                 values = [e.values for e in edits]
-                first = await d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
-                if len(values) > 1:
-                    sql, encode_keyed = core.insert_keyed()
-                    await d.many(sql[0], encode_keyed(values[1:], first + 1))
+                first = await self._insert_keyed_run(d, values)
                 rows = [{auto: k, **v} for k, v in enumerate(values, first)]
         except Exception:
             try:
@@ -1054,6 +1048,18 @@ class AsyncSqlBackend:
             raise
         await d.commit(sp)
         return [(True, item, None, None) for item in core.meta.build_all(rows)]
+
+    async def _insert_keyed_run(self, d: AsyncDriver, values: list[dict[str, Any]]) -> int:
+        """SQLite: insert the rows of ``values`` (keys not given) in the open transaction
+        of ``d``, the first alone and the rest by one executemany with the keys following
+        its ``lastrowid``; the first key. Holding the write lock since the first insert,
+        the following keys are free (were one taken anyway, the executemany fails)."""
+        core = self.core
+        first: int = await d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
+        if len(values) > 1:
+            sql, encode_keyed = core.insert_keyed()
+            await d.many(sql[0], encode_keyed(values[1:], first + 1))
+        return first
 
     async def _auto_consecutive(self, d: AsyncDriver) -> bool:
         """MySQL/MariaDB: True when one multi-row INSERT takes consecutive

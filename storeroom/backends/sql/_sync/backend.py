@@ -961,10 +961,7 @@ class SqlBackend:
             except Exception as exc:
                 raise wrap_error(exc, f"batch on {core.meta.name}") from exc
             try:
-                first = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
-                if len(values) > 1:
-                    sql, encode_keyed = core.insert_keyed()
-                    d.many(sql[0], encode_keyed(values[1:], first + 1))
+                first = self._insert_keyed_run(d, values)
             except Exception:
                 try:
                     d.rollback(sp)
@@ -1039,10 +1036,7 @@ class SqlBackend:
                 # batch goes one by one). The values are copied with their keys only once
                 # all are written: the one-by-one path starts from them as they were.
                 values = [e.values for e in edits]
-                first = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
-                if len(values) > 1:
-                    sql, encode_keyed = core.insert_keyed()
-                    d.many(sql[0], encode_keyed(values[1:], first + 1))
+                first = self._insert_keyed_run(d, values)
                 rows = [{auto: k, **v} for k, v in enumerate(values, first)]
         except Exception:
             try:
@@ -1055,6 +1049,18 @@ class SqlBackend:
             raise
         d.commit(sp)
         return [(True, item, None, None) for item in core.meta.build_all(rows)]
+
+    def _insert_keyed_run(self, d: Driver, values: list[dict[str, Any]]) -> int:
+        """SQLite: insert the rows of ``values`` (keys not given) in the open transaction
+        of ``d``, the first alone and the rest by one executemany with the keys following
+        its ``lastrowid``; the first key. Holding the write lock since the first insert,
+        the following keys are free (were one taken anyway, the executemany fails)."""
+        core = self.core
+        first: int = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
+        if len(values) > 1:
+            sql, encode_keyed = core.insert_keyed()
+            d.many(sql[0], encode_keyed(values[1:], first + 1))
+        return first
 
     def _auto_consecutive(self, d: Driver) -> bool:
         """MySQL/MariaDB: True when one multi-row INSERT takes consecutive
