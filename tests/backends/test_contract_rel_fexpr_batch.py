@@ -53,9 +53,11 @@ async def test_an_f_on_a_ref_column_racing_a_delete_leaves_no_dangling_reference
         store_factory) -> None:  # noqa: ANN001
     """The target the F computes deleted while the batch writes (bounded: 3 rounds):
     the batch is refused or taken back, or the delete's cascade removes the crate."""
+    from racing import together
+
     from storeroom import BatchError as _BatchError
     from storeroom import ValidationError
-    from tests.backends.test_contract_rel_races import _expected, _together
+    from tests.backends.test_contract_rel_races import _expected
     racks, crates = store_factory(FbRack), store_factory(FbCrate)
     killers = store_factory(FbRack)
     for s, key in ((racks, 0), (crates, "-"), (killers, 0)):  # tables created first
@@ -65,7 +67,7 @@ async def test_an_f_on_a_ref_column_racing_a_delete_leaves_no_dangling_reference
         await racks.edit_batch([Create(FbRack(id=10 * r + 1)), Create(FbRack(id=10 * r + 2))])
         await crates.create(FbCrate(id=f"c{r}", rack=10 * r + 1))
         atomic = bool(r % 2) and crates.meta.atomic_batch
-        results = await _together(
+        results = await together(
             store_factory, lambda r=r: killers.delete(10 * r + 2),
             lambda r=r, atomic=atomic: crates.edit_batch(
                 [Update(f"c{r}", rack_id=F("rack_id") + 1)], atomic=atomic))
