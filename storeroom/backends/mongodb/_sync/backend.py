@@ -832,13 +832,7 @@ class MongoBackend:
         ``session`` (each on condition it still matches; ``watch``: each document as it
         was, recorded before it is written)."""
         core = self.core
-        keep = compile_local(split.local)
-        try:
-            docs = self.coll.find(core.compile(split.native), core.projection,
-                                        session=session).to_list(None)
-        except PyMongoError as exc:
-            raise _wrap(exc, f"update {core.name}") from exc
-        keys = [core.key_of(i) for i in map(core.build, docs) if keep(i)]
+        keys = self._keys_in(split, session, f"update {core.name}")
         n = 0
         for k in keys:
             if watch is not None:
@@ -901,15 +895,20 @@ class MongoBackend:
 
     def _delete_each(self, split: Split, node: Node, session: Any) -> int:
         """Every match of a filter evaluated partly here, deleted by key in ``session``."""
+        keys = self._keys_in(split, session, f"delete {self.core.name}")
+        return sum([self._delete(k, node, session) for k in keys])
+
+    def _keys_in(self, split: Split, session: Any, what: str) -> list[tuple[Any, ...]]:
+        """Keys of the items matching the whole filter, read in ``session`` (a
+        transaction's snapshot: ``_keys`` reads outside it)."""
         core = self.core
         keep = compile_local(split.local)
         try:
             docs = self.coll.find(core.compile(split.native), core.projection,
                                         session=session).to_list(None)
         except PyMongoError as exc:
-            raise _wrap(exc, f"delete {core.name}") from exc
-        keys = [core.key_of(i) for i in map(core.build, docs) if keep(i)]
-        return sum([self._delete(k, node, session) for k in keys])
+            raise _wrap(exc, what) from exc
+        return [core.key_of(i) for i in map(core.build, docs) if keep(i)]
 
     def _keys(self, split: Split) -> list[tuple[Any, ...]]:
         """Keys of the items matching the whole filter."""

@@ -962,10 +962,7 @@ class AsyncSqlBackend:
             try:
                 first = await self._insert_keyed_run(d, values)
             except Exception:
-                try:
-                    await d.rollback(sp)
-                except Exception as exc:
-                    raise wrap_error(exc, f"create {core.meta.name}") from exc
+                await self._undo_run(d, sp)
                 return None
             except BaseException:
                 await d.rollback(sp)
@@ -1038,16 +1035,21 @@ class AsyncSqlBackend:
                 first = await self._insert_keyed_run(d, values)
                 rows = [{auto: k, **v} for k, v in enumerate(values, first)]
         except Exception:
-            try:
-                await d.rollback(sp)
-            except Exception as exc:
-                raise wrap_error(exc, f"create {core.meta.name}") from exc
+            await self._undo_run(d, sp)
             return None
         except BaseException:
             await d.rollback(sp)
             raise
         await d.commit(sp)
         return [(True, item, None, None) for item in core.meta.build_all(rows)]
+
+    async def _undo_run(self, d: AsyncDriver, sp: str | None) -> None:
+        """Roll back a run of creates that failed (the caller then applies them the
+        general way, which tells which failed and how); a failed rollback is typed."""
+        try:
+            await d.rollback(sp)
+        except Exception as exc:
+            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
 
     async def _insert_keyed_run(self, d: AsyncDriver, values: list[dict[str, Any]]) -> int:
         """SQLite: insert the rows of ``values`` (keys not given) in the open transaction

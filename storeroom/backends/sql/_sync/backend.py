@@ -963,10 +963,7 @@ class SqlBackend:
             try:
                 first = self._insert_keyed_run(d, values)
             except Exception:
-                try:
-                    d.rollback(sp)
-                except Exception as exc:
-                    raise wrap_error(exc, f"create {core.meta.name}") from exc
+                self._undo_run(d, sp)
                 return None
             except BaseException:
                 d.rollback(sp)
@@ -1039,16 +1036,21 @@ class SqlBackend:
                 first = self._insert_keyed_run(d, values)
                 rows = [{auto: k, **v} for k, v in enumerate(values, first)]
         except Exception:
-            try:
-                d.rollback(sp)
-            except Exception as exc:
-                raise wrap_error(exc, f"create {core.meta.name}") from exc
+            self._undo_run(d, sp)
             return None
         except BaseException:
             d.rollback(sp)
             raise
         d.commit(sp)
         return [(True, item, None, None) for item in core.meta.build_all(rows)]
+
+    def _undo_run(self, d: Driver, sp: str | None) -> None:
+        """Roll back a run of creates that failed (the caller then applies them the
+        general way, which tells which failed and how); a failed rollback is typed."""
+        try:
+            d.rollback(sp)
+        except Exception as exc:
+            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
 
     def _insert_keyed_run(self, d: Driver, values: list[dict[str, Any]]) -> int:
         """SQLite: insert the rows of ``values`` (keys not given) in the open transaction
