@@ -5,14 +5,20 @@ values of an item whose attributes all have their exact type and pass their
 constraints, or None to send the item down the general path (which coerces values
 and names every problem). It must accept exactly what the general path accepts
 unchanged; anything else returns None.
+
+``make_fast_rows(meta, names, encoders)`` is the same checks in one loop over a batch
+of Creates, each item's values written straight into the tuple of parameters of an
+INSERT of ``names`` (no dict per item): a backend's bulk insert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .attrs import Attr
 from .codegen import compile_generated
 from .stored import ModelMeta
 from .text import has_surrogate
@@ -23,75 +29,155 @@ _EXACT = {STR: "str", INT: "int", FLOAT: "float", BOOL: "bool", BYTES: "bytes",
           DATETIME: "datetime"}
 INT64 = (-(2**63), 2**63 - 1)
 
+#: ``rows(edits) -> (values, parameters) | None``: see ``make_fast_rows``
+FastRows = Callable[[list[Any]], "tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """The generated lines that read one attribute of an item (``d``, its ``__dict__``)
+    into the local ``var``, give it its default, and return None unless it may be
+    stored as it is (``test``, the last line); ``sequence`` when the backend assigns it
+    (the lines then only read it: UNDEFINED when not given)."""
+
+    name: str
+    var: str
+    sequence: bool
+    lines: tuple[str, ...]
+    test: str
+
+
+def _checks(meta: ModelMeta, env: dict[str, Any]) -> list[_Checked] | None:
+    """Every stored attribute's ``_Checked``, its constants put in ``env``; None when an
+    attribute has no fast check (the general path then takes every item)."""
+    out = []
+    for i, a in enumerate(meta.stored_attrs):
+        got = _check(a, i, env)
+        if got is None:
+            return None
+        out.append(got)
+    return out
+
+
+def _check(a: Attr, i: int, env: dict[str, Any]) -> _Checked | None:
+    n = a.name
+    tname = _EXACT.get(a.kind)
+    if tname is None or a.pattern is not None or (not a.creatable and a.generator is None):
+        return None
+    if a.kind == DATETIME and (a.ge is not None or a.le is not None):
+        return None
+    v = f"x{i}"
+    lines = [f"{v} = d[{n!r}]"]
+    gen = a.generator
+    seq = gen is not None and gen.on_create is None  # a sequence: the backend's
+    if seq and a.kind != INT:
+        return None
+    if gen is not None and not seq:
+        env[f"g{i}"] = gen.on_create
+        conv = f"str(g{i}())" if a.kind == STR else f"g{i}()"
+        lines.append(f"if {v} is U: {v} = {conv}")
+    elif gen is None and a.has_default:
+        env[f"a{i}"] = a
+        lines.append(f"if {v} is U: {v} = a{i}.default_value()")
+    checks = [f"type({v}) is not {tname}"]
+    if a.kind == STR:  # a lone surrogate: the general path names it
+        checks.append(f"(not {v}.isascii() and sur({v}))")
+    if a.kind == INT:
+        checks.append(f"not {INT64[0]} <= {v} <= {INT64[1]}")
+    if a.kind == FLOAT:
+        checks.append(f"{v} != {v}")
+    if a.kind == DATETIME:  # stored as given only when tz-aware UTC already
+        checks.append(f"{v}.tzinfo is not UTC")
+    if a.max_length is not None:
+        checks.append(f"len({v}) > {a.max_length}")
+    if a.min_length is not None:
+        checks.append(f"len({v}) < {a.min_length}")
+    if a.ge is not None:
+        env[f"ge{i}"] = a.ge
+        checks.append(f"{v} < ge{i}")
+    if a.le is not None:
+        env[f"le{i}"] = a.le
+        checks.append(f"{v} > le{i}")
+    cond = " or ".join(checks)
+    test = f"if {v} is not None and ({cond}): return None" if a.optional else \
+        f"if {cond}: return None"
+    return _Checked(n, v, seq, tuple(lines), test)
+
+
+def _env() -> dict[str, Any]:
+    return {"U": UNDEFINED, "str": str, "int": int, "float": float, "bool": bool,
+            "bytes": bytes, "len": len, "sur": has_surrogate, "datetime": datetime,
+            "UTC": UTC}
+
 
 def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
-    """A specialised ``create_values`` for plain items of ``meta``'s class."""
-    env: dict[str, Any] = {"U": UNDEFINED, "str": str, "int": int, "float": float, "bool": bool,
-                           "bytes": bytes, "len": len, "sur": has_surrogate,
-                           "datetime": datetime, "UTC": UTC}
+    """A specialised ``create_values`` for plain items of ``meta``'s class (an instance
+    lacking an attribute raises KeyError: the general path then names it)."""
+    env = _env()
+    checks = _checks(meta, env)
+    if checks is None:
+        return _never
     lines = ["def fast(item):", "    d = item.__dict__", "    out = {}"]
-    for i, a in enumerate(meta.stored_attrs):
-        n = a.name
-        tname = _EXACT.get(a.kind)
-        if tname is None or a.pattern is not None or (not a.creatable and a.generator is None):
-            return _never
-        if a.kind == DATETIME and (a.ge is not None or a.le is not None):
-            return _never
-        lines.append(f"    v = d[{n!r}]")
-        gen = a.generator
-        seq = gen is not None and gen.on_create is None  # a sequence: the backend's
-        if seq and a.kind != INT:
-            return _never
-        if seq:  # left out when not given (the backend assigns it), else checked
-            lines.append("    if v is not U:")
-        elif gen is not None:
-            env[f"g{i}"] = gen.on_create
-            conv = f"str(g{i}())" if a.kind == STR else f"g{i}()"
-            lines.append(f"    if v is U: v = {conv}")
-        elif a.has_default:
-            env[f"a{i}"] = a
-            lines.append(f"    if v is U: v = a{i}.default_value()")
-        checks = [f"type(v) is not {tname}"]
-        if a.kind == STR:  # a lone surrogate: the general path names it
-            checks.append("(not v.isascii() and sur(v))")
-        if a.kind == INT:
-            checks.append(f"not {INT64[0]} <= v <= {INT64[1]}")
-        if a.kind == FLOAT:
-            checks.append("v != v")
-        if a.kind == DATETIME:  # stored as given only when tz-aware UTC already
-            checks.append("v.tzinfo is not UTC")
-        if a.max_length is not None:
-            checks.append(f"len(v) > {a.max_length}")
-        if a.min_length is not None:
-            checks.append(f"len(v) < {a.min_length}")
-        if a.ge is not None:
-            env[f"ge{i}"] = a.ge
-            checks.append(f"v < ge{i}")
-        if a.le is not None:
-            env[f"le{i}"] = a.le
-            checks.append(f"v > le{i}")
-        cond = " or ".join(checks)
-        pad = "    " if seq else ""
-        if a.optional:
-            lines.append(f"{pad}    if v is not None and ({cond}): return None")
+    for c in checks:
+        lines += ("    " + ln for ln in c.lines)
+        if c.sequence:  # left out when not given (the backend assigns it), else checked
+            lines += [f"    if {c.var} is not U:", f"        {c.test}",
+                      f"        out[{c.name!r}] = {c.var}"]
         else:
-            lines.append(f"{pad}    if {cond}: return None")
-        lines.append(f"{pad}    out[{n!r}] = v")
+            lines += [f"    {c.test}", f"    out[{c.name!r}] = {c.var}"]
     lines.append("    return out")
-    # ``fast_all(edits)``: the same checks inlined in one loop over a batch's Creates,
-    # the list of their values, or None as soon as one item is not plain
-    body = lines[1:-1]  # from ``d = item.__dict__`` to the last ``out[...] = v``
-    env["cls"] = meta.cls
-    lines += ["def fast_all(edits):", "    res = []", "    append = res.append",
-              "    for e in edits:", "        item = e.item",
-              "        if type(item) is not cls: return None",
-              *("    " + ln for ln in body), "        append(out)", "    return res"]
     compile_generated("\n".join(lines) + "\n", env, "fast_create", meta.cls)
-    # an instance lacking an attribute raises KeyError: create_values takes the general path
-    meta.fast_create_all = env["fast_all"]
     return env["fast"]  # type: ignore[no-any-return]
+
+
+def make_fast_rows(meta: ModelMeta, names: Sequence[str],
+                   encoders: Mapping[str, Callable[[Any], Any] | None]) -> FastRows:
+    """``rows(edits)``: for a list of Creates of plain instances of ``meta``'s class (as
+    ``make_fast_create`` accepts), the tuple of each item's validated values of
+    ``names``, in that order, and the tuple of those values encoded by ``encoders``
+    (the same list when no attribute of ``names`` has an encoder); None as soon as one
+    item is not plain or gives a sequence attribute that is not in ``names`` (the
+    backend assigns it) or leaves out one that is. ``names`` holds every stored
+    attribute but such sequences; KeyError when an item lacks an attribute."""
+    env = _env()
+    checks = _checks(meta, env)
+    stored = {a.name for a in meta.stored_attrs}
+    if checks is None or not set(names) <= stored or \
+            any(not c.sequence and c.name not in names for c in checks):
+        return _never
+    env["cls"] = meta.cls
+    var = {c.name: c.var for c in checks}
+    lines = ["def rows(edits):", "    out = []", "    append = out.append"]
+    encoded = [n for n in names if encoders.get(n) is not None]
+    if encoded:
+        lines += ["    params = []", "    param = params.append"]
+    lines += ["    for e in edits:", "        item = e.item",
+              "        if type(item) is not cls: return None",
+              "        d = item.__dict__"]
+    for c in checks:
+        if c.sequence and c.name not in names:  # the backend's: not to be given
+            lines.append(f"        if d[{c.name!r}] is not U: return None")
+            continue
+        lines += ("        " + ln for ln in c.lines)
+        if c.sequence:  # one the backend does not assign here: to be given
+            lines.append(f"        if {c.var} is U: return None")
+        lines.append(f"        {c.test}")
+    lines.append("        append((" + "".join(f"{var[n]}, " for n in names) + "))")
+    if encoded:
+        parts = []
+        for j, n in enumerate(names):
+            if n in encoded:
+                env[f"c{j}"] = encoders[n]
+                parts.append(f"(None if {var[n]} is None else c{j}({var[n]}))")
+            else:
+                parts.append(var[n])
+        lines.append("        param((" + "".join(p + ", " for p in parts) + "))")
+        lines.append("    return out, params")
+    else:
+        lines.append("    return out, out")
+    compile_generated("\n".join(lines) + "\n", env, "fast_rows", meta.cls)
+    return env["rows"]  # type: ignore[no-any-return]
 
 
 def _never(item: Any) -> None:
     return None
-

@@ -92,10 +92,7 @@ class ModelMeta:
         self._new = object.__new__
         self.sequence_attr: Attr | None = next(
             (a for a in self.stored_attrs if a.generator and a.generator.kind == "sequence"), None)
-        from .fastpath import _never, make_fast_create
-        # ``fast_create`` of a whole list of Creates in one loop (``make_fast_create``
-        # sets it; None from each where there is no fast path)
-        self.fast_create_all: Callable[[list[Any]], list[dict[str, Any]] | None] = _never
+        from .fastpath import make_fast_create
         self.fast_create: Callable[[Any], dict[str, Any] | None] = make_fast_create(self)
 
     def __repr__(self) -> str:

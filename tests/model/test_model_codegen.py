@@ -37,8 +37,8 @@ def test_a_traceback_through_the_fast_path_shows_its_source():
     assert len(frames) == 1
     f = frames[0]
     assert "fast_create" in f.filename and f"{__name__}.Gen" in f.filename
-    assert f.line == "v = d['id']"  # the generated line, as linecache serves it
-    assert "v = d['id']" in "".join(traceback.format_exception(info.value))
+    assert f.line == "x0 = d['id']"  # the generated line, as linecache serves it
+    assert "x0 = d['id']" in "".join(traceback.format_exception(info.value))
 
 
 def test_generated_file_names_are_unique_per_model_and_kind():

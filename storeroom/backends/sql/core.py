@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...model.codegen import compile_generated
+from ...model.fastpath import FastRows, _never, make_fast_rows
 from ...model.stored import ModelMeta
 from ...model.types import FLOAT, INT
 from ...query.ast import OPERATORS, Node
@@ -118,9 +119,8 @@ class SqlCore:
         # a batch of creates, keys included (allocated first, see ``bulk_ids``)
         self._insert_all: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
         self._guarded_insert: tuple[Sql, Callable[[dict[str, Any]], Any]] | None = None
-        self._insert_keyed: tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]] | \
-            None = None
-        self._keyed_items: Callable[[list[dict[str, Any]], int], list[Any]] | None = None
+        self._fast_rows: FastRows | None = None
+        self._keyed_items: Callable[[list[tuple[Any, ...]], int], list[Any]] | None = None
         # PostgreSQL: ``n`` values of the key's sequence in one statement
         self.sql_seq_block: Sql | None = None
         if self.auto is not None and dialect == "postgresql":
@@ -210,63 +210,48 @@ class SqlCore:
             got = self._insert_all = (sql, self._row_encoder(sql, self.names))
         return got
 
-    def insert_keyed(self) -> tuple[Sql, Callable[[list[dict[str, Any]], int], list[Any]]]:
-        """``insert_all``'s INSERT and a generated ``(values, first) -> [parameters]`` of a
-        whole run of creates whose autoincrement keys are ``first``, ``first + 1``, ...
-        (one generated loop: no call per row, and the values are not copied to hold
-        their keys)."""
-        got = self._insert_keyed
+    def fast_rows(self) -> FastRows:
+        """``rows(edits)`` of ``make_fast_rows`` for ``sql_insert`` (SQLite's positional
+        parameters): each plain item's validated values of ``insert_names`` in the
+        statement's order as a tuple, and those tuples encoded as its parameters, or
+        None (the batch then goes the general way)."""
+        got = self._fast_rows
         if got is None:
-            sql = self.insert_all()[0]
-            auto: str = self.auto  # type: ignore[assignment]
-            order = sql[1]
-            names = [n[2:] for n in order] if order is not None else list(self.names)
-            env: dict[str, Any] = {}
-            parts = []
-            for i, n in enumerate(names):
-                conv = self.enc.get(n)
-                if n == auto:
-                    parts.append("k" if conv is None else f"c{i}(k)")
-                elif conv is None:
-                    parts.append(f"v[{n!r}]")
-                else:
-                    parts.append(f"(None if v[{n!r}] is None else c{i}(v[{n!r}]))")
-                if conv is not None:
-                    env[f"c{i}"] = conv
-            if order is not None:
-                one = "(" + "".join(p + ", " for p in parts) + ")"
+            order = self.sql_insert[1]
+            if order is None:  # named parameters: no tuples to write straight
+                got = _never
             else:
-                one = "{" + ", ".join(f"'v_{n}': {p}" for n, p in zip(names, parts,
-                                                                       strict=True)) + "}"
-            src = (f"def rows(vs, first):\n    return [{one} "
-                   "for k, v in enumerate(vs, first)]\n")
-            compile_generated(src, env, f"keyed_encoder[{self.dialect_name}]", self.meta.cls)
-            got = self._insert_keyed = (sql, env["rows"])
+                got = make_fast_rows(self.meta, [n[2:] for n in order], self.enc)
+            self._fast_rows = got
         return got
 
-    def keyed_items(self, values: list[dict[str, Any]], first: int) -> list[Any]:
+    def keyed_items(self, rows: list[tuple[Any, ...]], first: int) -> list[Any]:
         """The items of a run of creates whose autoincrement keys are ``first``,
-        ``first + 1``, ...: each a new instance given the key and its values (as
-        ``ModelMeta.build_all``, for models without unstored defaults; one by one where
-        the class sets attributes plainly, as the row builders), by one generated loop.
-        Every value of an attribute but the key is in each dict (``fast_create``'s)."""
+        ``first + 1``, ...: each a new instance given the key and the values of its
+        tuple of ``fast_rows`` (as ``ModelMeta.build_all``, for models without unstored
+        defaults; one by one where the class sets attributes plainly, as the row
+        builders), by one generated loop."""
         fn = self._keyed_items
         if fn is None:
             meta = self.meta
+            order = self.sql_insert[1]
+            assert order is not None  # as ``fast_rows``
+            held = [n[2:] for n in order]
             names = [a.name for a in meta.stored_attrs]
-            entries = [(n, "k" if n == self.auto else f"v[{n!r}]") for n in names]
+            entries = [(n, "k" if n == self.auto else f"x{held.index(n)}") for n in names]
             env: dict[str, Any] = {"new": meta._new, "cls": meta.cls}
-            src = ("def items(vs, first):\n"
+            unpack = "(" + "".join(f"x{j}, " for j in range(len(held))) + ")"
+            src = ("def items(rows, first):\n"
                    "    out = []\n"
                    "    append = out.append\n"
-                   "    for k, v in enumerate(vs, first):\n"
+                   f"    for k, {unpack} in enumerate(rows, first):\n"
                    "        o = new(cls)\n"
                    + assign_attributes(meta, names, entries, " " * 8)
                    + "        append(o)\n"
                    "    return out\n")
             compile_generated(src, env, f"keyed_items[{self.dialect_name}]", meta.cls)
             fn = self._keyed_items = env["items"]
-        return fn(values, first)
+        return fn(rows, first)
 
     def copy_in(self) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
         """PostgreSQL's ``COPY table (every attribute) FROM STDIN`` and its row encoder

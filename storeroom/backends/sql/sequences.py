@@ -86,3 +86,12 @@ def statements(meta: ModelMeta, table: sa.Table, dialect: str) -> tuple[Any, Any
     bump = given.on_conflict_do_update(index_elements=[counters.c.name],
                                        set_={"n": larger(counters.c.n, given.excluded.n)})
     return nxt, bump
+
+
+class KeysNotConsecutive(Exception):  # noqa: N818 - internal: caught, the run rolled back
+    """SQLite: a run of inserts did not take consecutive autoincrement keys from its
+    first (see ``SqlBackend._insert_keyed_run``); never reaches a user: the caller rolls
+    the run back and applies it the general way."""
+
+    def __init__(self, first: int, count: int, last: Any) -> None:
+        super().__init__(f"{count} inserts from key {first} ended at {last!r}")

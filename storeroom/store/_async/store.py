@@ -767,18 +767,12 @@ class AsyncStore(Generic[T]):
 
     async def _create_run(self, edits: list[Any], run: Callable[..., Any]
                           ) -> list[EditResult] | None:
-        """``edit_batch`` of creates only, on a backend with a ``create_run``: each
-        item's values by the generated ``fast_create`` (no ``PreparedEdit``), written
-        in one go, an ``EditResult`` each; None, nothing written, when an item needs
-        the general path (coerced, invalid, its key given) or the write failed: the
-        caller then applies the batch the general way, which names every failure."""
-        try:
-            values = self._m.fast_create_all(edits)
-        except KeyError:  # missing an attribute: the general path names it
-            return None
-        if values is None:
-            return None
-        items = await run(values)
+        """``edit_batch`` of creates only, on a backend with a ``create_run``: the items
+        checked and written in one go (no ``PreparedEdit``), an ``EditResult`` each;
+        None, nothing written, when an item needs the general path (coerced, invalid,
+        its key given) or the write failed: the caller then applies the batch the
+        general way, which names every failure."""
+        items = await run(edits)
         if items is None:
             return None
         return list(map(EditResult, edits, repeat(True), items))

@@ -33,6 +33,7 @@ from ..core import SqlCore
 from ..ddl import watched
 from ..fexpr import expr_update, set_order
 from ..joins import Join, build_joined, joined_sql
+from ..sequences import KeysNotConsecutive
 from .driver import Driver, PooledSource, is_integrity_error, wrap_error
 from .drivers import driver_class  # noqa: F401 - see below
 
@@ -929,31 +930,32 @@ class SqlBackend:
             self.src.release(d)
 
     @property
-    def create_run(self) -> Callable[[list[dict[str, Any]]], Any] | None:
-        """``create_run(values)``: a whole batch of creates (each the validated values of
-        an item, its autoincrement key not given) written by one executemany in a
-        transaction of its own, and their items, keys included; None, nothing written,
-        when any fails (the store front then applies the batch the general way, which
-        tells which failed and how). This attribute is None where the backend has no
-        such path (SQLite's keys only: the other dialects go through ``apply``)."""
+    def create_run(self) -> Callable[[list[Any]], Any] | None:
+        """``create_run(edits)``: a whole batch of Creates of plain items (as
+        ``fast_create`` accepts, their autoincrement key not given), each item's values
+        checked and written straight into its row of parameters, all written by one
+        executemany in a transaction of its own; their items, keys included, or None,
+        nothing written, when an item needs the general path or the write failed (the
+        store front then applies the batch the general way, which tells which failed
+        and how). This attribute is None where the backend has no such path (SQLite's
+        keys only: the other dialects go through ``apply``)."""
         core = self.core
         if core.auto is None or core.bulk_copy or core.bulk_auto or \
                 core.sql_seq_block is not None or core.meta._unstored_defaults:
             return None
         return self._create_keyed
 
-    def _create_keyed(self, values: list[dict[str, Any]]) -> list[Any] | None:
-        """``create_run`` on SQLite: the first row inserted alone, its ``lastrowid`` the
-        largest key (AUTOINCREMENT takes the next after the largest ever); the
-        transaction holds the database's write lock from then on, so the following keys
-        are free (had one been taken anyway, the executemany fails on it and the batch
-        goes the general way). The values are not changed: the items get copies."""
+    def _create_keyed(self, edits: list[Any]) -> list[Any] | None:
+        """``create_run`` on SQLite (``_insert_keyed_run``). The items are new instances
+        given the values written and their keys."""
         core = self.core
-        auto = core.auto
-        n = len(core.insert_names)
-        for v in values:  # ``bulk_insertable``: every attribute but the key
-            if len(v) != n or auto in v:
-                return None
+        try:
+            got = core.fast_rows()(edits)
+        except KeyError:  # an item lacks an attribute: the general path names it
+            return None
+        if got is None:
+            return None
+        rows, params = got
         d = self._driver()
         try:
             try:
@@ -961,7 +963,7 @@ class SqlBackend:
             except Exception as exc:
                 raise wrap_error(exc, f"batch on {core.meta.name}") from exc
             try:
-                first = self._insert_keyed_run(d, values)
+                first = self._insert_keyed_run(d, params)
             except Exception:
                 self._undo_run(d, sp)
                 return None
@@ -972,7 +974,7 @@ class SqlBackend:
                 d.commit(sp)
             except Exception as exc:
                 raise wrap_error(exc, f"batch on {core.meta.name}") from exc
-            return core.keyed_items(values, first)
+            return core.keyed_items(rows, first)
         finally:
             self.src.release(d)
 
@@ -1033,7 +1035,8 @@ class SqlBackend:
                 # batch goes one by one). The values are copied with their keys only once
                 # all are written: the one-by-one path starts from them as they were.
                 values = [e.values for e in edits]
-                first = self._insert_keyed_run(d, values)
+                encode = core.insert_row
+                first = self._insert_keyed_run(d, [encode(v) for v in values])
                 rows = [{auto: k, **v} for k, v in enumerate(values, first)]
         except Exception:
             self._undo_run(d, sp)
@@ -1052,16 +1055,23 @@ class SqlBackend:
         except Exception as exc:
             raise wrap_error(exc, f"create {self.core.meta.name}") from exc
 
-    def _insert_keyed_run(self, d: Driver, values: list[dict[str, Any]]) -> int:
-        """SQLite: insert the rows of ``values`` (keys not given) in the open transaction
-        of ``d``, the first alone and the rest by one executemany with the keys following
-        its ``lastrowid``; the first key. Holding the write lock since the first insert,
-        the following keys are free (were one taken anyway, the executemany fails)."""
+    def _insert_keyed_run(self, d: Driver, params: list[Any]) -> int:
+        """SQLite: insert the rows of ``params`` (``sql_insert``'s parameters, keys not
+        given) in the open transaction of ``d``, the first alone and the rest by one
+        executemany; the first key. Holding the database's write lock from the first
+        insert on, each following row takes the next key (AUTOINCREMENT's and a plain
+        rowid's "one more than the largest"): checked by the last key, as anything else
+        (a trigger inserting into the table, the largest rowid taken) would break the
+        run; ``KeysNotConsecutive`` then, for the caller to roll back."""
         core = self.core
-        first: int = d.insert_id(core.sql_insert[0], core.insert_row(values[0]))
-        if len(values) > 1:
-            sql, encode_keyed = core.insert_keyed()
-            d.many(sql[0], encode_keyed(values[1:], first + 1))
+        sql = core.sql_insert[0]
+        first: int = d.insert_id(sql, params[0])
+        n = len(params)
+        if n > 1:
+            d.many(sql, params[1:])
+            last = d.one("SELECT last_insert_rowid()", ())
+            if last is None or last[0] != first + n - 1:
+                raise KeysNotConsecutive(first, n, last)
         return first
 
     def _auto_consecutive(self, d: Driver) -> bool:
