@@ -1028,12 +1028,10 @@ class SqlBackend:
                 if rest:
                     d.many(sql[0], [encode(v) for v in rest])
             else:
-                # SQLite: the first row inserted alone, its ``lastrowid`` the largest key
-                # (AUTOINCREMENT takes the next after the largest ever); the transaction
-                # holds the database's write lock from then on, so the following keys are
-                # free (had one been taken anyway, the executemany fails on it and the
-                # batch goes one by one). The values are copied with their keys only once
-                # all are written: the one-by-one path starts from them as they were.
+                # SQLite: the rows take consecutive keys from the first's
+                # (``_insert_keyed_run``; when they do not, the batch goes one by one).
+                # The values are copied with their keys only once all are written: the
+                # one-by-one path starts from them as they were.
                 values = [e.values for e in edits]
                 encode = core.insert_row
                 first = self._insert_keyed_run(d, [encode(v) for v in values])
