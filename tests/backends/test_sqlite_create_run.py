@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,60 @@ async def test_async_items_of_a_run_carry_the_keys_their_rows_took(tmp_path: Pat
         assert await s.count(label="shadow") == (5 if shadowed else 0)
     finally:
         await s.close()
+
+
+# racing: runs of creates from processes and threads, each with its own store, single
+# creates between them; every run's keys are those its rows took ---------------------------
+PROCS, THREADS, BATCHES, SIZE = 4, 3, 6, 40
+PATIENT = "busy_timeout=60000&synchronous=NORMAL"
+
+
+def _create_runs(url: str, who: str) -> list[str]:
+    """Runs of creates with single creates between them; the problems found (a failed
+    edit, an item unlike the row read back), each ``key label`` written last."""
+    problems = []
+    with open_store(Note, url) as s:
+        for b in range(BATCHES):
+            out = s.edit_batch([Create(Note(label=f"{who}-{b}-{i}")) for i in range(SIZE)])
+            s.create(Note(label=f"{who}-{b}-single"))
+            for r in out:
+                if not r.ok or s.read(r.item.id) != r.item:
+                    problems.append(f"{who}: {r}")
+    return problems
+
+
+def _in_process(url: str, who: str, queue: Any) -> None:
+    queue.put(_create_runs(url, who))
+
+
+def test_runs_of_creates_race_from_processes_and_threads(tmp_path: Path) -> None:
+    import multiprocessing as mp
+    import threading
+    url = f"sqlite:///{tmp_path}/race.db?{PATIENT}"
+    with open_store(Note, url) as s:
+        s.create(Note(label="first"))
+    ctx = mp.get_context("fork")
+    queue = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_in_process, args=(url, f"p{p}", queue)) for p in range(PROCS)]
+    found: list[str] = []
+    threads = [threading.Thread(target=lambda t=t: found.extend(_create_runs(url, f"t{t}")))
+               for t in range(THREADS)]
+    for p in procs:
+        p.start()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    for _ in procs:
+        found.extend(queue.get())
+    assert found == []
+    with open_store(Note, url) as s:
+        every = s.search_all()
+        labels = sorted(n.label for n in every)
+    writers = [f"p{p}" for p in range(PROCS)] + [f"t{t}" for t in range(THREADS)]
+    assert labels == sorted(["first"] + [f"{w}-{b}-{i}" for w in writers
+                                         for b in range(BATCHES)
+                                         for i in [*range(SIZE), "single"]])
