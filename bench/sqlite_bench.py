@@ -251,6 +251,9 @@ class Storeroom:
         self.Task = _storeroom_model()
         self.url = f"sqlite:///{path}?synchronous={PRAGMAS['synchronous']}"
         self.s = open_store(self.Task, self.url)
+        # the store opens its connection and checks its table on first use: done here,
+        # untimed, as raw sqlite3 and SQLAlchemy connect in their set-up
+        self.s.create_tables()
         self.dm: Any = None
 
     def norm(self, o: Any) -> tuple[Any, ...]:
@@ -314,6 +317,7 @@ class StoreroomAsync(Storeroom):
         self.Task = _storeroom_model()
         self.url = f"sqlite:///{path}?synchronous={PRAGMAS['synchronous']}"
         self.s = open_async_store(self.Task, self.url)
+        await self.s.create_tables()  # as the sync store's set-up
         self.dm = None
 
     async def get(self, k: int) -> Any:  # type: ignore[override]

@@ -35,8 +35,8 @@ FastRows = Callable[[list[Any]], "tuple[list[tuple[Any, ...]], list[tuple[Any, .
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """The generated lines that read one attribute of an item (``d``, its ``__dict__``)
-    into the local ``var``, give it its default, and return None unless it may be
+    """The generated lines that read one attribute of an item (``item.name``, or from
+    ``d``, its ``__dict__``: ``_reads_by_attribute``) into the local ``var``, give it its default, and return None unless it may be
     stored as it is (``test``, the last line); ``sequence`` when the backend assigns it
     (the lines then only read it: UNDEFINED when not given)."""
 
@@ -47,19 +47,50 @@ class _Checked:
     test: str
 
 
-def _checks(meta: ModelMeta, env: dict[str, Any]) -> list[_Checked] | None:
-    """Every stored attribute's ``_Checked``, its constants put in ``env``; None when an
-    attribute has no fast check (the general path then takes every item)."""
+def _checks(meta: ModelMeta, env: dict[str, Any]
+            ) -> tuple[list[_Checked], tuple[str, ...]] | None:
+    """Every stored attribute's ``_Checked``, its constants put in ``env``, and the lines
+    that start reading an item (none, or ``d = item.__dict__``); None when an attribute
+    has no fast check (the general path then takes every item)."""
     out = []
+    by_attribute = _reads_by_attribute(meta)
     for i, a in enumerate(meta.stored_attrs):
-        got = _check(a, i, env)
+        got = _check(a, i, env, by_attribute)
         if got is None:
             return None
         out.append(got)
-    return out
+    return out, (() if by_attribute else ("d = item.__dict__",))
 
 
-def _check(a: Attr, i: int, env: dict[str, Any]) -> _Checked | None:
+def _reads_by_attribute(meta: ModelMeta) -> bool:
+    """True when reading ``item.name`` gives what the general path reads from the
+    instance's ``__dict__`` (``d.get(name, UNDEFINED)``, then the default): the class
+    looks attributes up plainly, and each stored attribute is either no class attribute
+    (missing, it raises AttributeError: the general path then names it), or one holding
+    UNDEFINED or the attribute's own plain default (what the dataclass leaves there),
+    which is what the general path makes of it missing. Reading attributes leaves the
+    instance's values inline: ``item.__dict__`` would build a dict for each item (about
+    140 ns, and one more object per item for the collector). A class attribute
+    reassigned after ``@stored`` is not seen by the check: neither is it by the
+    dataclass's ``__init__``."""
+    cls = meta.cls
+    if cls.__getattribute__ is not object.__getattribute__ or \
+            any("__getattr__" in k.__dict__ for k in cls.__mro__):
+        return False
+    for a in meta.stored_attrs:
+        for k in cls.__mro__:
+            if a.name in k.__dict__:
+                v = k.__dict__[a.name]
+                if hasattr(type(v), "__get__") or hasattr(type(v), "__set__"):
+                    return False  # a descriptor: a property, a slot, a method
+                if v is not UNDEFINED and not (
+                        a.has_default and a.default_factory is None and a.default is v):
+                    return False
+                break
+    return True
+
+
+def _check(a: Attr, i: int, env: dict[str, Any], by_attribute: bool) -> _Checked | None:
     n = a.name
     tname = _EXACT.get(a.kind)
     if tname is None or a.pattern is not None or (not a.creatable and a.generator is None):
@@ -67,7 +98,7 @@ def _check(a: Attr, i: int, env: dict[str, Any]) -> _Checked | None:
     if a.kind == DATETIME and (a.ge is not None or a.le is not None):
         return None
     v = f"x{i}"
-    lines = [f"{v} = d[{n!r}]"]
+    lines = [f"{v} = item.{n}" if by_attribute else f"{v} = d[{n!r}]"]
     gen = a.generator
     seq = gen is not None and gen.on_create is None  # a sequence: the backend's
     if seq and a.kind != INT:
@@ -112,12 +143,14 @@ def _env() -> dict[str, Any]:
 
 def make_fast_create(meta: ModelMeta) -> Callable[[Any], dict[str, Any] | None]:
     """A specialised ``create_values`` for plain items of ``meta``'s class (an instance
-    lacking an attribute raises KeyError: the general path then names it)."""
+    lacking an attribute raises KeyError or AttributeError: the general path then names
+    it)."""
     env = _env()
-    checks = _checks(meta, env)
-    if checks is None:
+    got = _checks(meta, env)
+    if got is None:
         return _never
-    lines = ["def fast(item):", "    d = item.__dict__", "    out = {}"]
+    checks, start = got
+    lines = ["def fast(item):", *(f"    {ln}" for ln in start), "    out = {}"]
     for c in checks:
         lines += ("    " + ln for ln in c.lines)
         if c.sequence:  # left out when not given (the backend assigns it), else checked
@@ -138,13 +171,15 @@ def make_fast_rows(meta: ModelMeta, names: Sequence[str],
     (the same list when no attribute of ``names`` has an encoder); None as soon as one
     item is not plain or gives a sequence attribute that is not in ``names`` (the
     backend assigns it) or leaves out one that is. ``names`` holds every stored
-    attribute but such sequences; KeyError when an item lacks an attribute."""
+    attribute but such sequences; KeyError or AttributeError when an item lacks an
+    attribute."""
     env = _env()
-    checks = _checks(meta, env)
+    got = _checks(meta, env)
     stored = {a.name for a in meta.stored_attrs}
-    if checks is None or not set(names) <= stored or \
-            any(not c.sequence and c.name not in names for c in checks):
+    if got is None or not set(names) <= stored or \
+            any(not c.sequence and c.name not in names for c in got[0]):
         return _never
+    checks, start = got
     env["cls"] = meta.cls
     var = {c.name: c.var for c in checks}
     lines = ["def rows(edits):", "    out = []", "    append = out.append"]
@@ -153,10 +188,11 @@ def make_fast_rows(meta: ModelMeta, names: Sequence[str],
         lines += ["    params = []", "    param = params.append"]
     lines += ["    for e in edits:", "        item = e.item",
               "        if type(item) is not cls: return None",
-              "        d = item.__dict__"]
+              *(f"        {ln}" for ln in start)]
     for c in checks:
         if c.sequence and c.name not in names:  # the backend's: not to be given
-            lines.append(f"        if d[{c.name!r}] is not U: return None")
+            lines += ("        " + ln for ln in c.lines)
+            lines.append(f"        if {c.var} is not U: return None")
             continue
         lines += ("        " + ln for ln in c.lines)
         if c.sequence:  # one the backend does not assign here: to be given

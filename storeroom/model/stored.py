@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
@@ -329,6 +330,15 @@ def _check_declaration(cls: type, key_names: tuple[str, ...], indexes: tuple[Ind
     """The checks that need no resolved annotation, run when the class is declared."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     name = cls.__qualname__
+    slotted = [f for f in fields if any(isinstance(k.__dict__.get(f), types.MemberDescriptorType)
+                                        for k in cls.__mro__)]
+    if slotted or cls.__dictoffset__ == 0:
+        # items are read, written and built through their ``__dict__`` (as the fast
+        # paths and the row builders do): a slot would hold a value none of them sees
+        raise ModelConfigError(
+            f"{name}: a @stored class keeps its attributes in each instance's __dict__; "
+            "__slots__ (@dataclass(slots=True)) are not supported"
+            + (f" (slots: {', '.join(slotted)})" if slotted else ""), model=name)
     for names in unique_together:
         for n in names:
             if n not in fields:

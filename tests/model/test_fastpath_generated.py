@@ -11,7 +11,7 @@ from storeroom import generated, stored
 from storeroom.errors import ValidationError
 from storeroom.model.fastpath import _never
 from storeroom.model.stored import meta_of
-from storeroom.store.prepare import create_values
+from storeroom.store.prepare import checked_create_values, create_values
 
 
 @stored
@@ -109,7 +109,88 @@ def test_fast_rows_send_items_the_general_path_decides_to_it():
     assert rows([Create({"title": "x"})]) is None  # not an instance
     gone = Ticket(title="e")
     del gone.title
-    with pytest.raises(KeyError):  # as fast_create: the general path names it
+    with pytest.raises(AttributeError):  # as fast_create: the general path names it
         rows([Create(gone)])
     # an attribute left out of the names (other than the backend's sequence): no fast rows
     assert _rows_of(meta, ["title", "at"]) is _never
+
+
+# reading attributes (``item.name``) instead of the instance's __dict__ -----------------
+@stored
+class Defaults:
+    title: str
+    id: int = generated.sequence()
+    n: int = 3
+    tag: str = "t"
+    at: datetime = generated.created_at()
+
+
+@stored
+class Described:
+    id: int = generated.sequence()
+    title: str = ""
+
+    @property
+    def shout(self) -> str:  # no stored attribute: reading by attribute stays exact
+        return self.title.upper()
+
+
+class _Loud:
+    def __get__(self, obj: object, owner: type) -> str:
+        return "LOUD"
+
+
+@pytest.mark.parametrize("model", [Ticket, Defaults, Described])
+def test_plain_models_are_read_by_attribute(model):
+    from storeroom.model.fastpath import _reads_by_attribute
+    assert _reads_by_attribute(meta_of(model))
+
+
+@pytest.mark.parametrize("kw", [{}, {"n": 5, "tag": "u"}, {"id": 9}])
+def test_a_missing_attribute_reads_as_the_general_path_does(kw):
+    # a dataclass leaves a plain default as a class attribute: read by attribute, an
+    # instance lacking it reads the default, which is what the general path makes of it
+    meta = meta_of(Defaults)
+    when = datetime(2020, 1, 1, tzinfo=UTC)
+    for gone in ("n", "tag", "id", "at"):
+        item = Defaults(title="x", at=when, **kw)
+        delattr(item, gone)
+        fast = meta.fast_create(item)
+        slow = checked_create_values(meta, item)
+        assert fast is not None
+        if gone == "at":  # generated anew: the same kind of value
+            assert fast.keys() == slow.keys() and fast["at"].tzinfo is UTC
+        else:
+            assert fast == slow, gone
+    item = Defaults(title="x")
+    del item.title  # required: the general path names it
+    with pytest.raises(AttributeError):
+        meta.fast_create(item)
+    with pytest.raises(ValidationError):
+        create_values(meta, item)
+
+
+def test_classes_that_look_attributes_up_otherwise_are_read_from_their_dict():
+    from storeroom.model.fastpath import _reads_by_attribute
+
+    @stored
+    class Hooked:
+        id: int = generated.sequence()
+        title: str = ""
+
+        def __getattr__(self, name: str) -> str:
+            return "made up"
+
+    @stored
+    class Shadowed:
+        id: int = generated.sequence()
+        title: str = ""
+
+    type.__setattr__(Shadowed, "title", _Loud())  # a descriptor in the class's way
+    assert not _reads_by_attribute(meta_of(Hooked))
+    assert not _reads_by_attribute(meta_of(Shadowed))
+    item = Hooked(title="a")
+    del item.title  # read from the dict: missing, the default; never the hook's value
+    with pytest.raises(KeyError):
+        meta_of(Hooked).fast_create(item)
+    assert create_values(meta_of(Hooked), item) == {"title": ""}
