@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ...errors import ValidationError
+from ...errors import BackendError, StoreroomError, ValidationError
 from ...model.attrs import Attr
 from ...model.codegen import compile_generated
 from ...model.stored import ModelMeta
@@ -151,11 +151,12 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     Generated as Python source (as attrs and msgspec do) so that each row costs one
     dict display and the conversions it really needs.
     """
-    env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
-    src = ("def build(row):\n    o = new(cls)\n"
+    env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls,
+                           "unreadable": _unreadable(meta), "StoreroomError": StoreroomError}
+    src = ("def build(row):\n    try:\n        o = new(cls)\n"
            + assign_attributes(meta, names, _row_dict(meta, names, dialect, returning, env),
-                               "    ")
-           + "    return o\n")
+                               " " * 8)
+           + _UNREADABLE + "    return o\n")
     compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
     build: Callable[[Any], Any] = env["build"]
     return build
@@ -166,18 +167,34 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
     """A fast function ``rows -> [item]``: ``row_builder``'s work for a whole result as
     one generated loop (no call per row: iterating a large result builds its items
     about a tenth faster)."""
-    env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls}
+    env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls,
+                           "unreadable": _unreadable(meta), "StoreroomError": StoreroomError}
     # each row unpacked into locals by the for statement itself (no subscript per value)
     cells = [f"r{i}" for i in range(len(names))]
     target = "(" + ", ".join(cells) + ",)"
     body = assign_attributes(meta, names, _row_dict(meta, names, dialect, False, env, cells),
-                             " " * 8)
-    src = ("def build_rows(rows):\n    out = []\n    append = out.append\n"
-           f"    for {target} in rows:\n        o = new(cls)\n" + body
-           + "        append(o)\n    return out\n")
+                             " " * 12)
+    src = ("def build_rows(rows):\n    out = []\n    append = out.append\n    try:\n"
+           f"        for {target} in rows:\n            o = new(cls)\n" + body
+           + "            append(o)\n" + _UNREADABLE + "    return out\n")
     compile_generated(src, env, f"rows_builder[{dialect}]", meta.cls)
     build_rows: Callable[[list[Any]], list[Any]] = env["build_rows"]
     return build_rows
+
+
+# the end of a generated builder's ``try``: a stored value its converter refuses (text
+# another program wrote where a date belongs) is storeroom's error, not the converter's
+# (a ``try`` costs nothing in CPython 3.11 until something is raised)
+_UNREADABLE = ("    except StoreroomError:\n        raise\n"
+               "    except Exception as exc:\n        raise unreadable(exc) from exc\n")
+
+
+def _unreadable(meta: ModelMeta) -> Callable[[BaseException], BackendError]:
+    """The error a generated builder raises when a row's value does not convert."""
+    def unreadable(exc: BaseException) -> BackendError:
+        return BackendError(f"a row of {meta.name} could not be read as an item: "
+                            f"{type(exc).__name__}: {exc}")
+    return unreadable
 
 
 def assign_attributes(meta: ModelMeta, names: Sequence[str],
