@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Conflict, ValidationError
+from ..errors import BackendError, Conflict, ValidationError
 from ..model.stored import ModelMeta
 from ..query.ast import OPERATORS, Node
 from ..query.evaluate import compile_local
@@ -98,3 +98,11 @@ def unique_for_many(meta: ModelMeta, values: dict[str, Any]) -> Conflict:
     names = "; ".join(unique_text(ns, v) for ns in meta.unique_sets
                       if (v := unique_value(ns, values)) is not None)
     return Conflict(f"{meta.name}: update_where would give several items {names}")
+
+
+def unreadable(model: str, exc: BaseException) -> BackendError:
+    """The error of a stored value its converter refuses when an item is built from what
+    the database returned (text another program wrote where a date belongs): every
+    backend's, raised ``from`` the converter's exception."""
+    return BackendError(f"a stored {model} could not be read as an item: "
+                        f"{type(exc).__name__}: {exc}")

@@ -54,7 +54,7 @@ from ...query.paths import LIST, PathInfo, document_path, path_info
 from ...query.prepare import junction, negate, simplify
 from ...store.fexpr import F, linear
 from ...store.plan import Split, list_superset, split_filter
-from ..common import make_store_meta, unique_id, unique_text, unique_value
+from ..common import make_store_meta, unique_id, unique_text, unique_value, unreadable
 from ..evolution import absent_value
 from .codec import AttrCodec, decimal_fits, esc_s
 
@@ -674,13 +674,17 @@ class DynamoCore:
         return item
 
     def build(self, raw: dict[str, Any]) -> Any:
-        """A model instance from a raw item, without validation."""
+        """A model instance from a raw item, without validation (a value its codec
+        refuses: ``BackendError``, see ``unreadable``)."""
         values: dict[str, Any] = {}
         nonnull = self.nonnull
         for name, codec in self.codecs.items():
             av = raw.get(name)
             if av is not None:
-                values[name] = codec.load(av)
+                try:
+                    values[name] = codec.load(av)
+                except Exception as exc:  # a value another program wrote
+                    raise unreadable(self.meta.name, exc) from exc
             elif name in nonnull:
                 # None is stored as an absent attribute: a required one absent was added
                 # after the item was written (its default, or an error naming it)
@@ -690,7 +694,10 @@ class DynamoCore:
         for name in self.decimals:
             text = raw.get(name + "~d")
             if text is not None and values[name] is not None:
-                exact = Decimal(text["S"])
+                try:
+                    exact = Decimal(text["S"])
+                except Exception as exc:
+                    raise unreadable(self.meta.name, exc) from exc
                 if exact == values[name]:
                     values[name] = exact
         return self.meta.build(values)

@@ -93,7 +93,7 @@ from ...query.paths import LIST, document_path, path_info
 from ...store.aggregate import AggSpec
 from ...store.fexpr import Expr, F, increment
 from ...store.plan import Split, list_superset, split_filter
-from ..common import make_store_meta
+from ..common import make_store_meta, unreadable
 from ..evolution import absent_value
 from ..values import iso_utc, json_doc_dumper, json_doc_loader
 
@@ -394,7 +394,8 @@ class MongoCore:
         return {"$literal": e}
 
     def build(self, doc: dict[str, Any]) -> Any:
-        """An item from a document, without validation."""
+        """An item from a document, without validation (a value its converter refuses:
+        ``BackendError``, see ``unreadable``)."""
         d: dict[str, Any] = {}
         for name, path, conv in self._dec:
             v = doc.get(path)
@@ -403,8 +404,13 @@ class MongoCore:
                 # added after the item was written (its default, or an error)
                 d[name] = (None if name in self._nullable
                            else absent_value(self.meta, name, doc.get("_id")))
+            elif conv is None:
+                d[name] = v
             else:
-                d[name] = v if conv is None else conv(v)
+                try:
+                    d[name] = conv(v)
+                except Exception as exc:
+                    raise unreadable(self.meta.name, exc) from exc
         return self.meta.build(d)
 
     def key_of(self, item: Any) -> tuple[Any, ...]:

@@ -11,11 +11,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ...errors import BackendError, StoreroomError, ValidationError
+from ...errors import StoreroomError, ValidationError
 from ...model.attrs import Attr
 from ...model.codegen import compile_generated
 from ...model.stored import ModelMeta
 from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, STR, UUID
+from ..common import unreadable
 from ..values import iso_utc, json_text_dumper, json_text_loader
 
 Conv = Callable[[Any], Any] | None
@@ -152,7 +153,8 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     dict display and the conversions it really needs.
     """
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls,
-                           "unreadable": _unreadable(meta), "StoreroomError": StoreroomError}
+                           "unreadable": unreadable, "model": meta.name,
+                           "StoreroomError": StoreroomError}
     src = ("def build(row):\n    try:\n        o = new(cls)\n"
            + assign_attributes(meta, names, _row_dict(meta, names, dialect, returning, env),
                                " " * 8)
@@ -168,7 +170,8 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
     one generated loop (no call per row: iterating a large result builds its items
     about a tenth faster)."""
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls,
-                           "unreadable": _unreadable(meta), "StoreroomError": StoreroomError}
+                           "unreadable": unreadable, "model": meta.name,
+                           "StoreroomError": StoreroomError}
     # each row unpacked into locals by the for statement itself (no subscript per value)
     cells = [f"r{i}" for i in range(len(names))]
     target = "(" + ", ".join(cells) + ",)"
@@ -186,15 +189,7 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
 # another program wrote where a date belongs) is storeroom's error, not the converter's
 # (a ``try`` costs nothing in CPython 3.11 until something is raised)
 _UNREADABLE = ("    except StoreroomError:\n        raise\n"
-               "    except Exception as exc:\n        raise unreadable(exc) from exc\n")
-
-
-def _unreadable(meta: ModelMeta) -> Callable[[BaseException], BackendError]:
-    """The error a generated builder raises when a row's value does not convert."""
-    def unreadable(exc: BaseException) -> BackendError:
-        return BackendError(f"a row of {meta.name} could not be read as an item: "
-                            f"{type(exc).__name__}: {exc}")
-    return unreadable
+               "    except Exception as exc:\n        raise unreadable(model, exc) from exc\n")
 
 
 def assign_attributes(meta: ModelMeta, names: Sequence[str],
