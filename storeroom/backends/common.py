@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BackendError, Conflict, ValidationError
+from ..errors import BackendError, Conflict, StoreroomError, ValidationError
 from ..model.stored import ModelMeta
 from ..query.ast import OPERATORS, Node
 from ..query.evaluate import compile_local
@@ -106,3 +106,17 @@ def unreadable(model: str, exc: BaseException) -> BackendError:
     backend's, raised ``from`` the converter's exception."""
     return BackendError(f"a stored {model} could not be read as an item: "
                         f"{type(exc).__name__}: {exc}")
+
+
+def unreadable_env(meta: ModelMeta) -> dict[str, Any]:
+    """The names a generated decoder's ``UNREADABLE_EXCEPT`` needs in its namespace."""
+    return {"unreadable": unreadable, "model": meta.name, "StoreroomError": StoreroomError}
+
+
+# the end of a generated decoder's outermost ``try`` (four spaces in): a stored value its
+# converter refuses is ``unreadable``'s error; storeroom's own (an absent attribute
+# without a default) pass unchanged. A ``try`` costs nothing in CPython 3.11 until
+# something is raised.
+UNREADABLE_EXCEPT = ("    except StoreroomError:\n        raise\n"
+                     "    except Exception as exc:\n"
+                     "        raise unreadable(model, exc) from exc\n")

@@ -26,7 +26,6 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from ...errors import StoreroomError
 from ...model.attrs import Attr
 from ...model.codegen import compile_generated
 from ...model.jsonvalues import json_loader, json_python_dumper
@@ -45,7 +44,7 @@ from ...model.types import (
     UUID,
     enum_value_kind,
 )
-from ..common import unreadable
+from ..common import UNREADABLE_EXCEPT, unreadable_env
 from ..evolution import absent_value
 
 # --- sort encoding --------------------------------------------------------------------
@@ -337,20 +336,12 @@ def _fill_absent(meta: ModelMeta, d: dict[str, Any], raw: Any) -> dict[str, Any]
     return d
 
 
-# the end of a generated decoder's ``try``: a stored document or value that does not
-# decode (another program's write) is storeroom's error (``unreadable``), not the
-# decoder's; storeroom's own (an absent attribute without a default) pass unchanged
-_UNREADABLE = ("    except StoreroomError:\n        raise\n"
-               "    except Exception as exc:\n        raise unreadable(model, exc) from exc\n")
-
-
 def doc_codec(meta: ModelMeta) -> tuple[Callable[[dict[str, Any]], str],
                                          Callable[[Any], dict[str, Any]],
                                          Callable[[Any], Any]]:
     """``(encode(values) -> str, values(raw) -> dict, build(raw) -> item)``, generated."""
     env: dict[str, Any] = {"dumps": _dumps, "loads": json.loads, "new": object.__new__,
-                           "cls": meta.cls, "unreadable": unreadable, "model": meta.name,
-                           "StoreroomError": StoreroomError}
+                           "cls": meta.cls, **unreadable_env(meta)}
     enc_parts = []
     dec_parts = []
     for i, a in enumerate(meta.stored_attrs):
@@ -383,13 +374,13 @@ def doc_codec(meta: ModelMeta) -> tuple[Callable[[dict[str, Any]], str],
         "def values(raw):\n    try:\n        d = loads(raw)\n        try:\n"
         "            return " + dec + "\n"
         "        except KeyError:\n            d = fill(d, raw)\n"
-        "        return " + dec + "\n" + _UNREADABLE +
+        "        return " + dec + "\n" + UNREADABLE_EXCEPT +
         "def build(raw):\n    o = new(cls)\n    try:\n        d = loads(raw)\n        try:\n"
         "            o.__dict__ = {" + ", ".join(dec_parts + unstored) + "}\n"
         "            return o\n"
         "        except KeyError:\n            d = fill(d, raw)\n"
         "        o.__dict__ = {" + ", ".join(dec_parts + unstored) + "}\n"
-        "        return o\n" + _UNREADABLE
+        "        return o\n" + UNREADABLE_EXCEPT
     )
     compile_generated(src, env, "redis_codec", meta.cls)
     return env["encode"], env["values"], env["build"]

@@ -11,12 +11,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ...errors import StoreroomError, ValidationError
+from ...errors import ValidationError
 from ...model.attrs import Attr
 from ...model.codegen import compile_generated
 from ...model.stored import ModelMeta
 from ...model.types import BOOL, DATE, DATETIME, DECIMAL, ENUM, FLOAT, JSON, STR, UUID
-from ..common import unreadable
+from ..common import UNREADABLE_EXCEPT, unreadable_env
 from ..values import iso_utc, json_text_dumper, json_text_loader
 
 Conv = Callable[[Any], Any] | None
@@ -153,12 +153,11 @@ def row_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str,
     dict display and the conversions it really needs.
     """
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls,
-                           "unreadable": unreadable, "model": meta.name,
-                           "StoreroomError": StoreroomError}
+                           **unreadable_env(meta)}
     src = ("def build(row):\n    try:\n        o = new(cls)\n"
            + assign_attributes(meta, names, _row_dict(meta, names, dialect, returning, env),
                                " " * 8)
-           + _UNREADABLE + "    return o\n")
+           + UNREADABLE_EXCEPT + "    return o\n")
     compile_generated(src, env, f"row_builder[{dialect}]", meta.cls)
     build: Callable[[Any], Any] = env["build"]
     return build
@@ -170,8 +169,7 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
     one generated loop (no call per row: iterating a large result builds its items
     about a tenth faster)."""
     env: dict[str, Any] = {"new": object.__new__, "cls": meta.cls,
-                           "unreadable": unreadable, "model": meta.name,
-                           "StoreroomError": StoreroomError}
+                           **unreadable_env(meta)}
     # each row unpacked into locals by the for statement itself (no subscript per value)
     cells = [f"r{i}" for i in range(len(names))]
     target = "(" + ", ".join(cells) + ",)"
@@ -179,17 +177,10 @@ def rows_builder(meta: ModelMeta, names: tuple[str, ...], dialect: str
                              " " * 12)
     src = ("def build_rows(rows):\n    out = []\n    append = out.append\n    try:\n"
            f"        for {target} in rows:\n            o = new(cls)\n" + body
-           + "            append(o)\n" + _UNREADABLE + "    return out\n")
+           + "            append(o)\n" + UNREADABLE_EXCEPT + "    return out\n")
     compile_generated(src, env, f"rows_builder[{dialect}]", meta.cls)
     build_rows: Callable[[list[Any]], list[Any]] = env["build_rows"]
     return build_rows
-
-
-# the end of a generated builder's ``try``: a stored value its converter refuses (text
-# another program wrote where a date belongs) is storeroom's error, not the converter's
-# (a ``try`` costs nothing in CPython 3.11 until something is raised)
-_UNREADABLE = ("    except StoreroomError:\n        raise\n"
-               "    except Exception as exc:\n        raise unreadable(model, exc) from exc\n")
 
 
 def assign_attributes(meta: ModelMeta, names: Sequence[str],
