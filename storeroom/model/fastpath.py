@@ -36,9 +36,10 @@ FastRows = Callable[[list[Any]], "tuple[list[tuple[Any, ...]], list[tuple[Any, .
 @dataclass(frozen=True, slots=True)
 class _Checked:
     """The generated lines that read one attribute of an item (``item.name``, or from
-    ``d``, its ``__dict__``: ``_reads_by_attribute``) into the local ``var``, give it its default, and return None unless it may be
-    stored as it is (``test``, the last line); ``sequence`` when the backend assigns it
-    (the lines then only read it: UNDEFINED when not given)."""
+    ``d``, its ``__dict__``: see ``_reads_by_attribute``) into the local ``var``, give it
+    its default, and return None unless it may be stored as it is (``test``, the last
+    line); ``sequence`` when the backend assigns it (the lines then only read it:
+    UNDEFINED when not given)."""
 
     name: str
     var: str

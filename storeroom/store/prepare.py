@@ -19,7 +19,7 @@ def create_values(meta: ModelMeta, item: Any) -> dict[str, Any]:
     if type(item) is meta.cls:
         try:
             fast = meta.fast_create(item)
-        except (KeyError, AttributeError):  # missing an attribute: the general path names it
+        except (KeyError, AttributeError):  # missing an attribute: the general path
             fast = None
         if fast is not None:
             return fast

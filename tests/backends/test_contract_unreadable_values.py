@@ -28,14 +28,20 @@ class AsDate:
     at: datetime | None = None
 
 
-async def test_a_value_that_does_not_convert_is_a_backend_error(store_factory: Any) -> None:
+async def test_a_value_that_does_not_convert_is_a_backend_error(
+        store_factory: Any, request: pytest.FixtureRequest) -> None:
     old = store_factory(AsText)
     await old._call("create_tables")
     await old.create(AsText(id="good", at=None))
     await old.create(AsText(id="bad", at="not a date"))
     s = store_factory(AsDate)
     if s.meta.backend == "memory":
-        pytest.skip("the memory backend keeps the Python objects: no value is converted")
+        # known gap: the memory backend keeps the Python objects an older model wrote and
+        # hands the text out in the datetime attribute (its ``_evolve`` handles added
+        # attributes, not changed types); strict, so that closing the gap is noticed
+        request.applymarker(pytest.mark.xfail(
+            strict=True, raises=pytest.fail.Exception,
+            reason="memory: an older model's value of another type is handed out as is"))
     await s._call("create_tables")
     assert (await s.read("good")).at is None
     with pytest.raises(BackendError, match="could not be read") as err:
@@ -44,3 +50,5 @@ async def test_a_value_that_does_not_convert_is_a_backend_error(store_factory: A
     assert not isinstance(err.value.__cause__, BackendError)
     with pytest.raises(BackendError, match="could not be read"):
         await s.all()
+    with pytest.raises(BackendError, match="could not be read"):  # a filtered page
+        await s.search(id="bad")

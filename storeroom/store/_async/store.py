@@ -744,7 +744,7 @@ class AsyncStore(Generic[T]):
                     if type(item) is cls:
                         try:
                             values = fast(item)
-                        except (KeyError, AttributeError):  # missing an attribute: the general path names it
+                        except (KeyError, AttributeError):  # missing an attribute: the general path
                             pass
                     if values is None:
                         values = checked_create_values(m, item)

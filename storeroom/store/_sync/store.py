@@ -745,7 +745,7 @@ class Store(Generic[T]):
                     if type(item) is cls:
                         try:
                             values = fast(item)
-                        except (KeyError, AttributeError):  # missing an attribute: the general path names it
+                        except (KeyError, AttributeError):  # missing an attribute: the general path
                             pass
                     if values is None:
                         values = checked_create_values(m, item)

@@ -951,7 +951,7 @@ class SqlBackend:
         core = self.core
         try:
             got = core.fast_rows()(edits)
-        except (KeyError, AttributeError):  # an item lacks an attribute: the general path names it
+        except (KeyError, AttributeError):  # an item lacks an attribute: general path
             return None
         if got is None:
             return None
