@@ -67,3 +67,49 @@ def test_async_batch(tmp_path: Path) -> None:
             other.close()
             await s.close()
     asyncio.run(main())
+
+
+def test_a_driver_error_is_the_cause_and_the_context_is_suppressed(tmp_path: Path) -> None:
+    """A real driver error (the table dropped under the store): its storeroom error has
+    it as ``__cause__``, as ``raise … from`` gives."""
+    path = tmp_path / "dropped.db"
+    s = open_store(Row, f"sqlite:///{path}")
+    s.create(Row(id=1))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("DROP TABLE row")
+    other.close()
+    try:
+        with pytest.raises(StoreroomError) as info:
+            s.read(1)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert info.value.__suppress_context__
+    finally:
+        s.close()
+
+
+def test_a_storeroom_error_from_inside_is_not_its_own_cause(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A storeroom error raised under a statement (as the driver's own check of a
+    multi-row INSERT's row count does) passes through the backend's wrapping as it is:
+    it used to be raised ``from`` itself, so its ``__cause__`` was the error itself."""
+    from storeroom.backends.sql._sync.driver import Driver
+    from storeroom.errors import BackendError
+
+    s = open_store(Row, f"sqlite:///{tmp_path / 'inner.db'}")
+    s.create(Row(id=1))
+    inner = BackendError("a multi-row INSERT of 2 rows inserted 1")
+
+    def refuse(self: Driver, sql: str, params: object) -> object:
+        raise inner
+
+    monkeypatch.setattr(Driver, "all", refuse)
+    monkeypatch.setattr(Driver, "one", refuse)
+    try:
+        for call in (lambda: s.read(1), lambda: list(s.search_all()), lambda: s.count()):
+            with pytest.raises(BackendError) as info:
+                call()
+            assert info.value is inner
+            assert info.value.__cause__ is not info.value
+    finally:
+        monkeypatch.undo()
+        s.close()

@@ -66,7 +66,7 @@ class AsyncSqlTransaction:
         try:
             await (d.commit(None) if commit else d.rollback(None))
         except Exception as exc:
-            raise wrap_error(exc, "commit" if commit else "rollback") from exc
+            raise wrap_error(exc, "commit" if commit else "rollback")
         finally:
             self.src.release(d)
 
@@ -83,7 +83,7 @@ class AsyncSqlTransaction:
         try:
             name = await self.driver.begin()
         except Exception as exc:
-            raise wrap_error(exc, "savepoint") from exc
+            raise wrap_error(exc, "savepoint")
         return AsyncSqlSavepoint(self.driver, name)
 
 
@@ -101,14 +101,14 @@ class AsyncSqlSavepoint:
         try:
             await self.driver.commit(self.name)
         except Exception as exc:
-            raise wrap_error(exc, "release savepoint") from exc
+            raise wrap_error(exc, "release savepoint")
 
     async def rollback(self) -> None:
         """Undo what was done since the savepoint."""
         try:
             await self.driver.rollback(self.name)
         except Exception as exc:
-            raise wrap_error(exc, "rollback to savepoint") from exc
+            raise wrap_error(exc, "rollback to savepoint")
 
 
 class _TxSource:
@@ -222,7 +222,7 @@ class AsyncSqlBackend:
         except BaseException as exc:
             src.release(d)
             if isinstance(exc, Exception):
-                raise wrap_error(exc, f"begin on {self.core.meta.name}") from exc
+                raise wrap_error(exc, f"begin on {self.core.meta.name}")
             raise
         return AsyncSqlTransaction(src, d)
 
@@ -251,7 +251,7 @@ class AsyncSqlBackend:
         except StoreroomError:
             raise
         except Exception as exc:
-            raise wrap_error(exc, f"close store {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"close store {self.core.meta.name}")
 
     async def cursor_secret(self) -> bytes:
         """The database's cursor secret: created once, race-free, in ``storeroom_meta``
@@ -280,7 +280,7 @@ class AsyncSqlBackend:
                 own = await own.execution_options(**autocommit_options(self.core.dialect_name))
                 loaded: bytes = await own.run_sync(load)
         except Exception as exc:
-            raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"cursor secret of {self.core.meta.name}")
         cache_secret(engine, loaded)
         return loaded
 
@@ -293,7 +293,7 @@ class AsyncSqlBackend:
         except StoreroomError:
             raise
         except Exception as exc:  # e.g. the database cannot be reached
-            raise wrap_error(exc, f"connect {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"connect {self.core.meta.name}")
 
     # single items ---------------------------------------------------------------------
     async def get(self, key: tuple[Any, ...]) -> Any:
@@ -304,7 +304,7 @@ class AsyncSqlBackend:
             sql = core.sql_get
             row = await d.one(sql[0], core.params(sql, core.key_params(key)))
         except Exception as exc:
-            raise wrap_error(exc, f"read {core.meta.name}") from exc
+            raise wrap_error(exc, f"read {core.meta.name}")
         finally:
             self.src.release(d)
         return None if row is None else core.build(row)
@@ -340,7 +340,7 @@ class AsyncSqlBackend:
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-                raise wrap_error(exc, f"create {core.meta.name}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}")
             if not done:
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
             return core.meta.build(values)
@@ -361,7 +361,7 @@ class AsyncSqlBackend:
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-                raise wrap_error(exc, f"create {core.meta.name}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}")
             return core.meta.build(values)
         if core.sql_seq_next is not None or core.sql_seq_bump is not None:
             await self._sequence(d, values)
@@ -382,7 +382,7 @@ class AsyncSqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"create {core.meta.name}") from exc
+            raise wrap_error(exc, f"create {core.meta.name}")
         if row is None:  # guarded: ON CONFLICT DO NOTHING inserted nothing
             raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
         if seq is not None and fill:
@@ -421,7 +421,7 @@ class AsyncSqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"upsert {core.meta.name}") from exc
+            raise wrap_error(exc, f"upsert {core.meta.name}")
         if row is not None:
             return core.build_returned(row)
         item = await self._read(d, key)  # (DO NOTHING on an existing row returns none)
@@ -449,7 +449,7 @@ class AsyncSqlBackend:
                 else:
                     values[name] = (await d.one(sql[0], params))[0]
         except Exception as exc:
-            raise wrap_error(exc, f"create {core.meta.name}") from exc
+            raise wrap_error(exc, f"create {core.meta.name}")
 
     async def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """Items aligned with keys."""
@@ -486,7 +486,7 @@ class AsyncSqlBackend:
                     item = build(row)
                     found[getattr(item, name)] = item
         except Exception as exc:
-            raise wrap_error(exc, f"read {core.meta.name}") from exc
+            raise wrap_error(exc, f"read {core.meta.name}")
         finally:
             self.src.release(d)
         return [found.get(k[0]) for k in keys]
@@ -513,19 +513,19 @@ class AsyncSqlBackend:
         try:
             sp = await d.begin()
         except Exception as exc:
-            raise wrap_error(exc, what) from exc
+            raise wrap_error(exc, what)
         try:
             out = await fn(*args)
         except BaseException:
             try:
                 await d.rollback(sp)
             except Exception as exc:
-                raise wrap_error(exc, what) from exc
+                raise wrap_error(exc, what)
             raise
         try:
             await d.commit(sp)
         except Exception as exc:
-            raise wrap_error(exc, what) from exc
+            raise wrap_error(exc, what)
         return out
 
     def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
@@ -561,7 +561,7 @@ class AsyncSqlBackend:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") \
                         from exc
-                raise wrap_error(exc, f"update {core.meta.name}") from exc
+                raise wrap_error(exc, f"update {core.meta.name}")
             item = await self._read(d, key)
             if item is None:
                 return None
@@ -592,7 +592,7 @@ class AsyncSqlBackend:
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-                raise wrap_error(exc, f"update {core.meta.name}") from exc
+                raise wrap_error(exc, f"update {core.meta.name}")
             return None if changed == 0 else await self._read(d, key)
         sql, pvals = core.where_sql("update_key", pre, names=names)
         named = core.named(pvals)
@@ -608,7 +608,7 @@ class AsyncSqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"update {core.meta.name}") from exc
+            raise wrap_error(exc, f"update {core.meta.name}")
         return None if changed == 0 else await self._read(d, key)
 
     async def _update_f_locked(self, d: AsyncDriver, key: tuple[Any, ...],
@@ -640,7 +640,7 @@ class AsyncSqlBackend:
         try:
             row = await d.one(sql[0], core.params(sql, core.key_params(key)))
         except Exception as exc:
-            raise wrap_error(exc, f"read {core.meta.name}") from exc
+            raise wrap_error(exc, f"read {core.meta.name}")
         return None if row is None else core.build(row)
 
     async def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -673,7 +673,7 @@ class AsyncSqlBackend:
         try:
             return await d.run(sql[0], core.params(sql, named)) > 0
         except Exception as exc:
-            raise wrap_error(exc, f"delete {core.meta.name}") from exc
+            raise wrap_error(exc, f"delete {core.meta.name}")
 
     # many items -----------------------------------------------------------------------
     async def find(self, query: Query) -> list[Any]:
@@ -690,7 +690,7 @@ class AsyncSqlBackend:
         try:
             rows = await d.all(sql[0], core.params(sql, named))
         except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
+            raise wrap_error(exc, f"search {core.meta.name}")
         finally:
             self.src.release(d)
         return core.build_rows(rows)
@@ -709,7 +709,7 @@ class AsyncSqlBackend:
         try:
             rows = await d.all(sql[0], core.params(sql, named))
         except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
+            raise wrap_error(exc, f"search {core.meta.name}")
         finally:
             self.src.release(d)
         return build_joined(core, joins, rows)
@@ -727,7 +727,7 @@ class AsyncSqlBackend:
         try:
             row = await d.one(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"count {core.meta.name}") from exc
+            raise wrap_error(exc, f"count {core.meta.name}")
         finally:
             self.src.release(d)
         return int(row[0])
@@ -758,7 +758,7 @@ class AsyncSqlBackend:
         try:
             row = await d.one(plan[0], plan[1])
         except Exception as exc:
-            raise wrap_error(exc, f"count {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"count {self.core.meta.name}")
         finally:
             self.src.release(d)
         return int(row[0])
@@ -769,7 +769,7 @@ class AsyncSqlBackend:
         try:
             rows = await d.all(plan[0], plan[1])
         except Exception as exc:
-            raise wrap_error(exc, f"search {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"search {self.core.meta.name}")
         finally:
             self.src.release(d)
         return self.core.build_rows(rows)
@@ -790,7 +790,7 @@ class AsyncSqlBackend:
         try:
             row = await d.one(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"aggregate {core.meta.name}") from exc
+            raise wrap_error(exc, f"aggregate {core.meta.name}")
         finally:
             self.src.release(d)
         raw: dict[str, Any] = {}
@@ -853,7 +853,7 @@ class AsyncSqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"update {core.meta.name}") from exc
+            raise wrap_error(exc, f"update {core.meta.name}")
 
     async def _update_matching(self, d: AsyncDriver, split: Split, values: dict[str, Any]
                                ) -> int:
@@ -871,7 +871,7 @@ class AsyncSqlBackend:
         try:
             rows = await d.all(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
+            raise wrap_error(exc, f"search {core.meta.name}")
         keep = compile_local(split.local)
         return [i for i in map(core.build, rows) if keep(i)]
 
@@ -899,7 +899,7 @@ class AsyncSqlBackend:
         try:
             return await d.run(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"delete {core.meta.name}") from exc
+            raise wrap_error(exc, f"delete {core.meta.name}")
 
     async def _delete_matching(self, d: AsyncDriver, split: Split) -> int:
         keys = await self._locked_keys(d, split)
@@ -924,7 +924,7 @@ class AsyncSqlBackend:
                 await d.commit(sp)
             return out
         except Exception as exc:  # BEGIN / SAVEPOINT / COMMIT / ROLLBACK are bare here
-            raise wrap_error(exc, f"batch on {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"batch on {self.core.meta.name}")
         finally:
             self.src.release(d)
 
@@ -960,7 +960,7 @@ class AsyncSqlBackend:
             try:
                 sp = await d.begin()
             except Exception as exc:
-                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+                raise wrap_error(exc, f"batch on {core.meta.name}")
             try:
                 first = await self._insert_keyed_run(d, params)
             except Exception:
@@ -972,7 +972,7 @@ class AsyncSqlBackend:
             try:
                 await d.commit(sp)
             except Exception as exc:
-                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+                raise wrap_error(exc, f"batch on {core.meta.name}")
             return core.keyed_items(rows, first)
         finally:
             self.src.release(d)
@@ -1050,7 +1050,7 @@ class AsyncSqlBackend:
         try:
             await d.rollback(sp)
         except Exception as exc:
-            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"create {self.core.meta.name}")
 
     async def _insert_keyed_run(self, d: AsyncDriver, params: list[Any]) -> int:
         """SQLite: insert the rows of ``params`` (``sql_insert``'s parameters, keys not
@@ -1082,7 +1082,7 @@ class AsyncSqlBackend:
             got = await d.one("SELECT @@innodb_autoinc_lock_mode, "
                               "@@session.auto_increment_increment", None)
         except Exception as exc:
-            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"create {self.core.meta.name}")
         return got is not None and int(got[0]) in (0, 1) and int(got[1]) == 1
 
     async def _insert_auto_runs(self, d: AsyncDriver, rows: list[dict[str, Any]]) -> None:

@@ -67,7 +67,7 @@ class SqlTransaction:
         try:
             (d.commit(None) if commit else d.rollback(None))
         except Exception as exc:
-            raise wrap_error(exc, "commit" if commit else "rollback") from exc
+            raise wrap_error(exc, "commit" if commit else "rollback")
         finally:
             self.src.release(d)
 
@@ -84,7 +84,7 @@ class SqlTransaction:
         try:
             name = self.driver.begin()
         except Exception as exc:
-            raise wrap_error(exc, "savepoint") from exc
+            raise wrap_error(exc, "savepoint")
         return SqlSavepoint(self.driver, name)
 
 
@@ -102,14 +102,14 @@ class SqlSavepoint:
         try:
             self.driver.commit(self.name)
         except Exception as exc:
-            raise wrap_error(exc, "release savepoint") from exc
+            raise wrap_error(exc, "release savepoint")
 
     def rollback(self) -> None:
         """Undo what was done since the savepoint."""
         try:
             self.driver.rollback(self.name)
         except Exception as exc:
-            raise wrap_error(exc, "rollback to savepoint") from exc
+            raise wrap_error(exc, "rollback to savepoint")
 
 
 class _TxSource:
@@ -223,7 +223,7 @@ class SqlBackend:
         except BaseException as exc:
             src.release(d)
             if isinstance(exc, Exception):
-                raise wrap_error(exc, f"begin on {self.core.meta.name}") from exc
+                raise wrap_error(exc, f"begin on {self.core.meta.name}")
             raise
         return SqlTransaction(src, d)
 
@@ -252,7 +252,7 @@ class SqlBackend:
         except StoreroomError:
             raise
         except Exception as exc:
-            raise wrap_error(exc, f"close store {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"close store {self.core.meta.name}")
 
     def cursor_secret(self) -> bytes:
         """The database's cursor secret: created once, race-free, in ``storeroom_meta``
@@ -281,7 +281,7 @@ class SqlBackend:
                 own = own.execution_options(**autocommit_options(self.core.dialect_name))
                 loaded: bytes = load(own)
         except Exception as exc:
-            raise wrap_error(exc, f"cursor secret of {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"cursor secret of {self.core.meta.name}")
         cache_secret(engine, loaded)
         return loaded
 
@@ -294,7 +294,7 @@ class SqlBackend:
         except StoreroomError:
             raise
         except Exception as exc:  # e.g. the database cannot be reached
-            raise wrap_error(exc, f"connect {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"connect {self.core.meta.name}")
 
     # single items ---------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> Any:
@@ -305,7 +305,7 @@ class SqlBackend:
             sql = core.sql_get
             row = d.one(sql[0], core.params(sql, core.key_params(key)))
         except Exception as exc:
-            raise wrap_error(exc, f"read {core.meta.name}") from exc
+            raise wrap_error(exc, f"read {core.meta.name}")
         finally:
             self.src.release(d)
         return None if row is None else core.build(row)
@@ -341,7 +341,7 @@ class SqlBackend:
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-                raise wrap_error(exc, f"create {core.meta.name}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}")
             if not done:
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
             return core.meta.build(values)
@@ -362,7 +362,7 @@ class SqlBackend:
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-                raise wrap_error(exc, f"create {core.meta.name}") from exc
+                raise wrap_error(exc, f"create {core.meta.name}")
             return core.meta.build(values)
         if core.sql_seq_next is not None or core.sql_seq_bump is not None:
             self._sequence(d, values)
@@ -383,7 +383,7 @@ class SqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"create {core.meta.name}") from exc
+            raise wrap_error(exc, f"create {core.meta.name}")
         if row is None:  # guarded: ON CONFLICT DO NOTHING inserted nothing
             raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}")
         if seq is not None and fill:
@@ -422,7 +422,7 @@ class SqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"upsert {core.meta.name}") from exc
+            raise wrap_error(exc, f"upsert {core.meta.name}")
         if row is not None:
             return core.build_returned(row)
         item = self._read(d, key)  # (DO NOTHING on an existing row returns none)
@@ -450,7 +450,7 @@ class SqlBackend:
                 else:
                     values[name] = (d.one(sql[0], params))[0]
         except Exception as exc:
-            raise wrap_error(exc, f"create {core.meta.name}") from exc
+            raise wrap_error(exc, f"create {core.meta.name}")
 
     def get_many(self, keys: list[tuple[Any, ...]]) -> list[Any]:
         """Items aligned with keys."""
@@ -487,7 +487,7 @@ class SqlBackend:
                     item = build(row)
                     found[getattr(item, name)] = item
         except Exception as exc:
-            raise wrap_error(exc, f"read {core.meta.name}") from exc
+            raise wrap_error(exc, f"read {core.meta.name}")
         finally:
             self.src.release(d)
         return [found.get(k[0]) for k in keys]
@@ -514,19 +514,19 @@ class SqlBackend:
         try:
             sp = d.begin()
         except Exception as exc:
-            raise wrap_error(exc, what) from exc
+            raise wrap_error(exc, what)
         try:
             out = fn(*args)
         except BaseException:
             try:
                 d.rollback(sp)
             except Exception as exc:
-                raise wrap_error(exc, what) from exc
+                raise wrap_error(exc, what)
             raise
         try:
             d.commit(sp)
         except Exception as exc:
-            raise wrap_error(exc, what) from exc
+            raise wrap_error(exc, what)
         return out
 
     def native_fexpr(self, values: dict[str, Any], pre: Node | None, use: FexprUse) -> bool:
@@ -562,7 +562,7 @@ class SqlBackend:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") \
                         from exc
-                raise wrap_error(exc, f"update {core.meta.name}") from exc
+                raise wrap_error(exc, f"update {core.meta.name}")
             item = self._read(d, key)
             if item is None:
                 return None
@@ -593,7 +593,7 @@ class SqlBackend:
             except Exception as exc:
                 if is_integrity_error(exc):
                     raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-                raise wrap_error(exc, f"update {core.meta.name}") from exc
+                raise wrap_error(exc, f"update {core.meta.name}")
             return None if changed == 0 else self._read(d, key)
         sql, pvals = core.where_sql("update_key", pre, names=names)
         named = core.named(pvals)
@@ -609,7 +609,7 @@ class SqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"update {core.meta.name}") from exc
+            raise wrap_error(exc, f"update {core.meta.name}")
         return None if changed == 0 else self._read(d, key)
 
     def _update_f_locked(self, d: Driver, key: tuple[Any, ...],
@@ -641,7 +641,7 @@ class SqlBackend:
         try:
             row = d.one(sql[0], core.params(sql, core.key_params(key)))
         except Exception as exc:
-            raise wrap_error(exc, f"read {core.meta.name}") from exc
+            raise wrap_error(exc, f"read {core.meta.name}")
         return None if row is None else core.build(row)
 
     def delete(self, key: tuple[Any, ...], pre: Node | None) -> bool:
@@ -674,7 +674,7 @@ class SqlBackend:
         try:
             return d.run(sql[0], core.params(sql, named)) > 0
         except Exception as exc:
-            raise wrap_error(exc, f"delete {core.meta.name}") from exc
+            raise wrap_error(exc, f"delete {core.meta.name}")
 
     # many items -----------------------------------------------------------------------
     def find(self, query: Query) -> list[Any]:
@@ -691,7 +691,7 @@ class SqlBackend:
         try:
             rows = d.all(sql[0], core.params(sql, named))
         except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
+            raise wrap_error(exc, f"search {core.meta.name}")
         finally:
             self.src.release(d)
         return core.build_rows(rows)
@@ -710,7 +710,7 @@ class SqlBackend:
         try:
             rows = d.all(sql[0], core.params(sql, named))
         except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
+            raise wrap_error(exc, f"search {core.meta.name}")
         finally:
             self.src.release(d)
         return build_joined(core, joins, rows)
@@ -728,7 +728,7 @@ class SqlBackend:
         try:
             row = d.one(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"count {core.meta.name}") from exc
+            raise wrap_error(exc, f"count {core.meta.name}")
         finally:
             self.src.release(d)
         return int(row[0])
@@ -759,7 +759,7 @@ class SqlBackend:
         try:
             row = d.one(plan[0], plan[1])
         except Exception as exc:
-            raise wrap_error(exc, f"count {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"count {self.core.meta.name}")
         finally:
             self.src.release(d)
         return int(row[0])
@@ -770,7 +770,7 @@ class SqlBackend:
         try:
             rows = d.all(plan[0], plan[1])
         except Exception as exc:
-            raise wrap_error(exc, f"search {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"search {self.core.meta.name}")
         finally:
             self.src.release(d)
         return self.core.build_rows(rows)
@@ -791,7 +791,7 @@ class SqlBackend:
         try:
             row = d.one(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"aggregate {core.meta.name}") from exc
+            raise wrap_error(exc, f"aggregate {core.meta.name}")
         finally:
             self.src.release(d)
         raw: dict[str, Any] = {}
@@ -854,7 +854,7 @@ class SqlBackend:
         except Exception as exc:
             if is_integrity_error(exc):
                 raise Conflict(f"{core.meta.name}: {_conflict_text(core, values)}") from exc
-            raise wrap_error(exc, f"update {core.meta.name}") from exc
+            raise wrap_error(exc, f"update {core.meta.name}")
 
     def _update_matching(self, d: Driver, split: Split, values: dict[str, Any]
                                ) -> int:
@@ -872,7 +872,7 @@ class SqlBackend:
         try:
             rows = d.all(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"search {core.meta.name}") from exc
+            raise wrap_error(exc, f"search {core.meta.name}")
         keep = compile_local(split.local)
         return [i for i in map(core.build, rows) if keep(i)]
 
@@ -900,7 +900,7 @@ class SqlBackend:
         try:
             return d.run(sql[0], core.params(sql, core.named(vals)))
         except Exception as exc:
-            raise wrap_error(exc, f"delete {core.meta.name}") from exc
+            raise wrap_error(exc, f"delete {core.meta.name}")
 
     def _delete_matching(self, d: Driver, split: Split) -> int:
         keys = self._locked_keys(d, split)
@@ -925,7 +925,7 @@ class SqlBackend:
                 d.commit(sp)
             return out
         except Exception as exc:  # BEGIN / SAVEPOINT / COMMIT / ROLLBACK are bare here
-            raise wrap_error(exc, f"batch on {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"batch on {self.core.meta.name}")
         finally:
             self.src.release(d)
 
@@ -961,7 +961,7 @@ class SqlBackend:
             try:
                 sp = d.begin()
             except Exception as exc:
-                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+                raise wrap_error(exc, f"batch on {core.meta.name}")
             try:
                 first = self._insert_keyed_run(d, params)
             except Exception:
@@ -973,7 +973,7 @@ class SqlBackend:
             try:
                 d.commit(sp)
             except Exception as exc:
-                raise wrap_error(exc, f"batch on {core.meta.name}") from exc
+                raise wrap_error(exc, f"batch on {core.meta.name}")
             return core.keyed_items(rows, first)
         finally:
             self.src.release(d)
@@ -1051,7 +1051,7 @@ class SqlBackend:
         try:
             d.rollback(sp)
         except Exception as exc:
-            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"create {self.core.meta.name}")
 
     def _insert_keyed_run(self, d: Driver, params: list[Any]) -> int:
         """SQLite: insert the rows of ``params`` (``sql_insert``'s parameters, keys not
@@ -1083,7 +1083,7 @@ class SqlBackend:
             got = d.one("SELECT @@innodb_autoinc_lock_mode, "
                               "@@session.auto_increment_increment", None)
         except Exception as exc:
-            raise wrap_error(exc, f"create {self.core.meta.name}") from exc
+            raise wrap_error(exc, f"create {self.core.meta.name}")
         return got is not None and int(got[0]) in (0, 1) and int(got[1]) == 1
 
     def _insert_auto_runs(self, d: Driver, rows: list[dict[str, Any]]) -> None:

@@ -51,9 +51,18 @@ def is_reference_error(exc: BaseException) -> bool:
 
 
 def wrap_error(exc: BaseException, what: str) -> StoreroomError:
-    """A driver exception as a storeroom error (the original stays as ``__cause__``)."""
+    """A driver exception as a storeroom error with the original as its ``__cause__``;
+    a storeroom error as it is. Raised without ``from``: ``raise e from e`` for an error
+    that is already storeroom's would make it its own cause."""
     if isinstance(exc, StoreroomError):
         return exc
+    err = _translate(exc, what)
+    err.__cause__ = exc  # as ``raise err from exc`` (also suppresses the context)
+    return err
+
+
+def _translate(exc: BaseException, what: str) -> StoreroomError:
+    """The storeroom error for a driver exception (``wrap_error``)."""
     if is_reference_error(exc):
         # storeroom checks references before writing: the FOREIGN KEY refuses what a
         # concurrent writer changed in between (a delete of the referenced item, or a
