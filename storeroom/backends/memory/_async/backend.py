@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from ....errors import Conflict, ValidationError
+from ....errors import BackendError, Conflict, ValidationError
 from ....model.stored import ModelMeta, meta_of
 from ....observe import OBSERVERS, Site, async_observed, autoconfigure
 from ....query.ast import Node
@@ -33,6 +33,7 @@ from ...common import (
     refusal,
     unique_text,
     unique_value,
+    unreadable,
 )
 from ...evolution import UniqueScan, absent_value
 
@@ -54,13 +55,26 @@ class _Table:
         self.sequence = 0
         #: the stored attributes its rows hold (every model opened on it so far)
         self.names: frozenset[str] = frozenset()
+        #: each stored attribute's annotations, of every model opened on it so far
+        self.annotations: dict[str, list[Any]] = {}
+        #: how many times an attribute was opened with another annotation than before:
+        #: nonzero, rows may hold values of a type a model's attribute does not have
+        self.retyped = 0
 
 
 def _evolve(t: _Table, meta: ModelMeta) -> None:
     """Give the rows of ``t`` written by an older model the attributes ``meta`` added
     since (their defaults): the memory backend's stored items are the rows themselves,
     so this is what reading them would give. A required attribute (no default) missing
-    from stored rows: ``BackendError`` naming it (``absent_value``)."""
+    from stored rows: ``BackendError`` naming it (``absent_value``). An attribute opened
+    with another annotation than before is noted (``retyped``: ``_Converter``)."""
+    with t.lock:
+        for a in meta.stored_attrs:
+            seen = t.annotations.setdefault(a.name, [])
+            if a.annotation not in seen:
+                seen.append(a.annotation)
+                if len(seen) > 1:
+                    t.retyped += 1
     added = [n for n in meta.stored_names if n not in t.names]
     if not added:
         return
@@ -74,6 +88,33 @@ def _evolve(t: _Table, meta: ModelMeta) -> None:
                         new[n] = absent_value(meta, n, key[0] if len(key) == 1 else key)
                 t.rows[key] = new
         t.names = t.names | frozenset(added)
+
+
+class _Converter:
+    """Reads stored rows into one model's types when the table was opened with another
+    annotation for some attribute (an older model wrote text where this one has a
+    date): the memory backend's stored form is the Python values themselves, so these
+    attributes are checked on the way out, as a SQL decoder converts a column. A value
+    that does not convert is ``unreadable``'s ``BackendError``. Only built while the
+    table's ``retyped`` is nonzero, so every other read pays one comparison."""
+
+    def __init__(self, t: _Table, meta: ModelMeta) -> None:
+        self.retyped = t.retyped
+        self.model = meta.name
+        self.checks = [(a.name, meta.checkers[a.name]) for a in meta.stored_attrs
+                       if len(t.annotations.get(a.name, ())) > 1]
+
+    def __call__(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with each retyped attribute's value in this model's type."""
+        out = dict(values)
+        for name, check in self.checks:
+            if name in out:
+                errors: list[dict[str, Any]] = []
+                out[name] = check(out[name], errors)
+                if errors:
+                    exc = ValueError(errors[0]["message"])
+                    raise unreadable(self.model, exc) from exc
+        return out
 
 
 class _TxTable:
@@ -293,6 +334,9 @@ class AsyncMemoryBackend:
                 self._t = _TABLES.setdefault((name, self._m.name), _Table())
         else:
             self._t = self._private.setdefault(self._m.name, _Table())
+        #: the shared table itself (``_t`` is a transaction's view of it in a bound store)
+        self._table: _Table = self._t
+        self._converter: _Converter | None = None
         _evolve(self._t, self._m)
 
     @property
@@ -372,7 +416,44 @@ class AsyncMemoryBackend:
         return self._secret
 
     def _build(self, values: dict[str, Any]) -> Any:
+        if self._table.retyped:
+            values = self._convert(values)
         return self._m.build(_copy(values))
+
+    def _convert(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` in this model's types (``_Converter``; the table is retyped)."""
+        conv = self._converter
+        if conv is None or conv.retyped != self._table.retyped:
+            conv = self._converter = _Converter(self._table, self._m)
+        return conv(values)
+
+    def _item(self, row: dict[str, Any]) -> Any:
+        """The item of a stored row for a precondition or filter to look at (not handed
+        out: it shares the row's values)."""
+        return self._m.build(self._convert(row) if self._table.retyped else dict(row))
+
+    def _matching_retyped(self, keep: Callable[[Any], bool],
+                          rows: list[dict[str, Any]]) -> list[Any]:
+        """``_matching`` over a retyped table: the filter sees converted values; a row
+        whose value does not convert fails the search when the filter would keep it (as
+        building it would) or cannot compare it, and is passed over otherwise."""
+        out = []
+        build = self._m.build
+        for r in rows:
+            try:
+                values = self._convert(r)
+            except BackendError:
+                try:
+                    kept = keep(build(dict(r)))
+                except TypeError:  # the old type's value against the new type's
+                    kept = True
+                if kept:
+                    raise
+                continue
+            item = build(values)
+            if keep(item):
+                out.append(item)
+        return out
 
     def _observed(self, name: str, method: Callable[..., Awaitable[R]], *args: Any
                   ) -> Awaitable[R]:
@@ -420,7 +501,7 @@ class AsyncMemoryBackend:
         row = self._t.rows.get(key)
         if row is None:
             return None
-        if pre is not None and not compile_local(pre)(self._m.build(dict(row))):
+        if pre is not None and not compile_local(pre)(self._item(row)):
             return None
         if has_expr(values):  # over the row as it is, under the lock the caller holds
             values = resolve(self._m, values, row)
@@ -433,7 +514,7 @@ class AsyncMemoryBackend:
         row = self._t.rows.get(key)
         if row is None:
             return False
-        if pre is not None and not compile_local(pre)(self._m.build(dict(row))):
+        if pre is not None and not compile_local(pre)(self._item(row)):
             return False
         del self._t.rows[key]
         return True
@@ -484,6 +565,8 @@ class AsyncMemoryBackend:
         keep = compile_local(node)
         with self._t.lock:
             rows = list(self._t.rows.values())
+        if self._table.retyped:
+            return self._matching_retyped(keep, rows)
         build = self._m.build
         return [item for item in (build(dict(r)) for r in rows) if keep(item)]
 
@@ -558,7 +641,7 @@ class AsyncMemoryBackend:
                 return ok(self._upsert(e.values))
             if e.kind == "update":
                 row = self._t.rows.get(e.key)
-                why = refusal(self._m, e.key, None if row is None else self._m.build(dict(row)),
+                why = refusal(self._m, e.key, None if row is None else self._item(row),
                               e.precondition)
                 return why if why is not None else ok(self._update(e.key, e.values, None))
             return ok(None) if self._delete(e.key, None) else missing(key_dict(self._m, e.key))
