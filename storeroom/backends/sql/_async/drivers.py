@@ -23,6 +23,13 @@ IS_ASYNC = True
 # 1927 connection killed, 4031 disconnected by the server for inactivity)
 _MYSQL_GONE = frozenset({2006, 2013, 2014, 2045, 2055, 1927, 4031})
 
+# MySQL's "Deadlock found when trying to get lock; try restarting transaction": InnoDB
+# rolled the victim's transaction back. A statement in autocommit mode was its own
+# transaction, so it is run again (``_execute``), at most this many times more; inside a
+# transaction the whole transaction is gone and the error goes to the caller.
+_MYSQL_DEADLOCK = 1213
+_DEADLOCK_RETRIES = 3
+
 # the longest multi-row INSERT ``insert_rows`` sends, in characters (at most 1 MB in
 # UTF-8, far below the server's max_allowed_packet)
 _MAX_STMT = 256_000
@@ -108,7 +115,7 @@ class AsyncMysqlDriver(AsyncDriver):
                                         lambda: self.one(sql, params), _one_rows)
         cur = await self.c.cursor()
         try:
-            await cur.execute(sql, params)
+            await self._execute(cur, sql, params)
             return await cur.fetchone()
         finally:
             await cur.close()
@@ -120,7 +127,7 @@ class AsyncMysqlDriver(AsyncDriver):
                                         lambda: self.all(sql, params), len)
         cur = await self.c.cursor()
         try:
-            await cur.execute(sql, params)
+            await self._execute(cur, sql, params)
             return list(await cur.fetchall())
         finally:
             await cur.close()
@@ -132,7 +139,7 @@ class AsyncMysqlDriver(AsyncDriver):
                                         lambda: self.run(sql, params), _int)
         cur = await self.c.cursor()
         try:
-            await cur.execute(sql, params)
+            await self._execute(cur, sql, params)
             count: int = cur.rowcount
             return count
         finally:
@@ -145,10 +152,24 @@ class AsyncMysqlDriver(AsyncDriver):
                                         lambda: self.insert_id(sql, params), _one_rows)
         cur = await self.c.cursor()
         try:
-            await cur.execute(sql, params)
+            await self._execute(cur, sql, params)
             return cur.lastrowid
         finally:
             await cur.close()
+
+    async def _execute(self, cur: Any, sql: str, params: Any) -> None:
+        """``cur.execute``, run again when InnoDB chose this autocommit statement as a
+        deadlock's victim (nothing of it was applied: see ``_MYSQL_DEADLOCK``)."""
+        tries = 0
+        while True:
+            try:
+                await cur.execute(sql, params)
+                return
+            except Exception as exc:
+                if (self.in_tx or tries >= _DEADLOCK_RETRIES
+                        or _mysql_code(exc) != _MYSQL_DEADLOCK):
+                    raise
+                tries += 1
 
     async def many(self, sql: str, rows: list[Any]) -> None:
         """Execute once per row (pymysql rewrites an INSERT into one multi-row INSERT)."""
@@ -277,6 +298,12 @@ def make_driver(dbapi_conn: Any, dialect: str, in_tx: bool = False,
     ``info``: the pool's record of the connection (``PoolProxiedConnection.info``).
     """
     return driver_class(dialect)(dbapi_conn, in_tx, begin_sql, None, info)
+
+
+def _mysql_code(exc: BaseException) -> int | None:
+    """The MySQL error code of a PyMySQL error (``(code, message)``), else None."""
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
 
 
 def is_connection_lost(exc: BaseException) -> bool:
