@@ -52,6 +52,7 @@ SUBS: list[tuple[str, str]] = [
     (r"AsyncLock", "Lock"),
     (r"asyncio\.Lock", "threading.Lock"),
     (r"^import asyncio$", "import threading"),
+    (r"^from asyncio import sleep$", "from time import sleep"),
     (r"create_async_engine", "create_engine"),
     (r"open_async_store", "open_store"),
     (r"AsyncRedis", "Redis"),

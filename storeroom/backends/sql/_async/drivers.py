@@ -10,6 +10,7 @@ in the transaction the context opened.
 
 from __future__ import annotations
 
+from asyncio import sleep
 from typing import Any
 
 from ....errors import BackendError
@@ -25,10 +26,13 @@ _MYSQL_GONE = frozenset({2006, 2013, 2014, 2045, 2055, 1927, 4031})
 
 # MySQL's "Deadlock found when trying to get lock; try restarting transaction": InnoDB
 # rolled the victim's transaction back. A statement in autocommit mode was its own
-# transaction, so it is run again (``_execute``), at most this many times more; inside a
-# transaction the whole transaction is gone and the error goes to the caller.
+# transaction, so it is run again (``_execute``), at most this many times more, after a
+# pause that doubles (run again at once, it can meet the same cycle before the other
+# transaction has moved on); inside a transaction the whole transaction is gone and the
+# error goes to the caller.
 _MYSQL_DEADLOCK = 1213
-_DEADLOCK_RETRIES = 3
+_DEADLOCK_RETRIES = 5
+_DEADLOCK_PAUSE_S = 0.005
 
 # the longest multi-row INSERT ``insert_rows`` sends, in characters (at most 1 MB in
 # UTF-8, far below the server's max_allowed_packet)
@@ -169,6 +173,7 @@ class AsyncMysqlDriver(AsyncDriver):
                 if (self.in_tx or tries >= _DEADLOCK_RETRIES
                         or _mysql_code(exc) != _MYSQL_DEADLOCK):
                     raise
+                await sleep(_DEADLOCK_PAUSE_S * 2 ** tries)
                 tries += 1
 
     async def many(self, sql: str, rows: list[Any]) -> None:
