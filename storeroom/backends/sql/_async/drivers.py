@@ -315,8 +315,7 @@ def is_connection_lost(exc: BaseException) -> bool:
     """True when a driver error means the connection is gone (not a bad statement)."""
     names = {c.__name__ for c in type(exc).__mro__}
     if "OperationalError" in names or "InterfaceError" in names:
-        args = getattr(exc, "args", ())
-        code = args[0] if args and isinstance(args[0], int) else None
+        code = _mysql_code(exc)
         if code is not None:  # pymysql: (code, message)
             return code in _MYSQL_GONE
         mod = type(exc).__module__
